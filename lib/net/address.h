@@ -1,0 +1,44 @@
+#pragma once
+// IPv4/IPv6 address literals, host:port endpoints and CIDR ranges.
+// ringwatch only ever connects to address literals written in a spec; nothing
+// here resolves names. All functions are pure and thread-safe.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace ringwatch::net {
+
+// A parsed IP address literal (v4 or v6), kept in network byte order.
+struct IpAddress {
+  bool v6 = false;
+  std::uint8_t bytes[16] = {};  // v4 uses the first 4 bytes
+
+  static std::optional<IpAddress> parse(std::string_view text);
+  std::string to_string() const;
+  bool is_loopback() const;
+  friend bool operator==(const IpAddress&, const IpAddress&) = default;
+};
+
+// "host:port" where host is an address literal ("[::1]:11211" for v6).
+struct Endpoint {
+  std::string host;  // address literal as written
+  std::uint16_t port = 0;
+
+  static std::optional<Endpoint> parse(std::string_view text);
+  std::string to_string() const;
+  friend bool operator==(const Endpoint&, const Endpoint&) = default;
+};
+
+// "10.0.0.0/16"; contains() compares only addresses of the same family.
+struct Cidr {
+  IpAddress network;
+  int prefix_length = 0;
+
+  static std::optional<Cidr> parse(std::string_view text);
+  bool contains(const IpAddress& address) const;
+  std::string to_string() const;
+};
+
+}  // namespace ringwatch::net

@@ -1,0 +1,93 @@
+#pragma once
+// The cluster spec: one JSON file describing one cluster (its proxies, its
+// backends, where to ask DNS, canary settings and deadlines). Parsing and
+// validation live here and only here; see README.md "Cluster spec" for the
+// format. Every rejection is a SpecError naming the file, the JSON pointer of
+// the offending value and what was expected.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "lib/net/address.h"
+
+namespace ringwatch::spec {
+
+enum class ProxyKind { twemproxy, mcrouter, memcached_proxy };
+const char* to_string(ProxyKind kind);
+
+struct Proxy {
+  std::string name;
+  ProxyKind kind = ProxyKind::twemproxy;
+  net::Endpoint client;               // where clients (and the canary) talk memcached
+  std::optional<net::Endpoint> stats; // the proxy's stats endpoint, if it has one
+  // Addresses this proxy connects to backends from, used to recognise it in a
+  // backend's `stats conns`. Empty: it cannot be told apart there.
+  std::vector<net::IpAddress> source_addresses;
+  // Name of the DNS vantage point (dns.servers[].name) this proxy resolves
+  // through, if known; ties DNS answers to the proxy in the diagnosis.
+  std::optional<std::string> dns_vantage;
+};
+
+struct Backend {
+  std::string name;
+  net::IpAddress address;  // what the probe connects to; always inside expected_cidr
+  std::uint16_t port = 0;
+  std::string dns_name;    // the name proxies resolve
+  net::Cidr expected_cidr; // every DNS answer for dns_name must lie in here
+  net::Endpoint endpoint() const { return {address.to_string(), port}; }
+};
+
+struct DnsServer {
+  std::string name;               // vantage point name, e.g. "lab-dns" or "p2-resolver"
+  std::optional<net::Endpoint> address;  // empty = the system resolver
+};
+
+struct CanarySettings {
+  std::string key_prefix = "ringwatch:";
+  std::chrono::seconds ttl{60};
+  std::size_t value_size = 64;
+  std::size_t keys_per_backend = 2;
+};
+
+struct Timeouts {
+  std::chrono::milliseconds connect{250};
+  std::chrono::milliseconds io{1000};
+  std::chrono::milliseconds dns{1000};
+};
+
+struct ClusterSpec {
+  std::string name;
+  std::vector<Proxy> proxies;
+  std::vector<Backend> backends;
+  std::vector<DnsServer> dns_servers;
+  CanarySettings canary;
+  Timeouts timeouts;
+
+  const Proxy* find_proxy(std::string_view proxy_name) const;
+  const Backend* find_backend(std::string_view backend_name) const;
+};
+
+// A rejected spec: `what()` is "<file>: <json pointer>: <expectation>".
+class SpecError : public std::runtime_error {
+ public:
+  SpecError(std::string file, std::string pointer, std::string expectation);
+  const std::string& file() const { return file_; }
+  const std::string& pointer() const { return pointer_; }
+  const std::string& expectation() const { return expectation_; }
+
+ private:
+  std::string file_, pointer_, expectation_;
+};
+
+// Parse and validate. `source_name` is used in error messages.
+ClusterSpec parse_cluster_spec(std::string_view json_text, const std::string& source_name);
+// Reads the file and parses it; an unreadable file is a SpecError with pointer "".
+ClusterSpec load_cluster_spec(const std::string& path);
+// Serialises a spec to the documented format; parse(to_json(s)) == s.
+std::string to_json(const ClusterSpec& spec);
+
+}  // namespace ringwatch::spec

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Installs everything ringwatch needs to build, test and run its lab on Debian 12.
+# Idempotent: when every package is already present it only runs dpkg-query and exits.
+# Must run as root (or with sudo available) because it uses apt-get.
+set -euo pipefail
+
+build_packages=(
+  build-essential cmake ninja-build pkg-config clang-format
+  libboost-dev libboost-program-options-dev libmemcached-dev rapidjson-dev prometheus-cpp-dev libc-ares-dev
+  libgtest-dev libgmock-dev
+)
+# Programs the lab, the tests and the benchmarks start on loopback.
+# dnsmasq-base is the binary without the system service (we never want a
+# resolver taking over port 53 on the host).
+runtime_packages=(
+  memcached nutcracker dnsmasq-base prometheus prometheus-alertmanager
+  iproute2 procps curl
+)
+
+missing=()
+for pkg in "${build_packages[@]}" "${runtime_packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$pkg")
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "install-deps: all ${#build_packages[@]} build and ${#runtime_packages[@]} runtime packages present"
+  exit 0
+fi
+
+sudo_cmd=()
+if [[ $(id -u) -ne 0 ]]; then
+  command -v sudo >/dev/null || { echo "install-deps: need root to install: ${missing[*]}" >&2; exit 3; }
+  sudo_cmd=(sudo)
+fi
+
+echo "install-deps: installing ${missing[*]}"
+# The memcached, prometheus and alertmanager packages start system services on
+# install; ringwatch starts its own instances on free ports, so keep apt from
+# starting any (policy-rc.d exit 101 = "action forbidden"), and restore the
+# previous policy afterwards.
+policy=/usr/sbin/policy-rc.d
+placed_policy=0
+if [[ ! -e $policy ]]; then
+  printf '#!/bin/sh\nexit 101\n' | "${sudo_cmd[@]}" tee "$policy" >/dev/null
+  "${sudo_cmd[@]}" chmod 755 "$policy"
+  placed_policy=1
+fi
+cleanup() { [[ $placed_policy -eq 1 ]] && "${sudo_cmd[@]}" rm -f "$policy"; true; }
+trap cleanup EXIT
+
+export DEBIAN_FRONTEND=noninteractive
+# Refresh the package lists only if they are missing or older than a day.
+if [[ -z $(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mmin -1440 2>/dev/null | head -n 1) ]]; then
+  "${sudo_cmd[@]}" apt-get update -q
+fi
+"${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+
+# Packaged services may still have been started by a postinst that ignores
+# policy-rc.d; the lab and tests need none of them.
+for svc in memcached prometheus prometheus-alertmanager; do
+  if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
+    "${sudo_cmd[@]}" systemctl disable --now "$svc" >/dev/null 2>&1 || true
+  fi
+done
+echo "install-deps: done"
