@@ -1,1 +1,56 @@
-// placeholder: being written
+#include "probes/registry.h"
+
+#include <chrono>
+#include <stdexcept>
+
+#include "probes/canary/canary_probe.h"
+
+namespace ringwatch::probes {
+
+namespace {
+struct Entry {
+  const char* check;
+  std::unique_ptr<Probe> (*make)();
+};
+// The registry: one line per check, in the order a round runs them.
+const Entry kEntries[] = {
+    {"canary", [] { return std::unique_ptr<Probe>(new canary::CanaryProbe()); }},
+};
+}  // namespace
+
+const std::vector<std::string>& known_checks() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> result;
+    for (const Entry& entry : kEntries) result.emplace_back(entry.check);
+    return result;
+  }();
+  return names;
+}
+
+std::unique_ptr<Probe> make_probe(std::string_view check) {
+  for (const Entry& entry : kEntries) {
+    if (check == entry.check) return entry.make();
+  }
+  return nullptr;
+}
+
+ProbeSet::ProbeSet(const std::vector<std::string>& checks) {
+  for (const std::string& check : checks) {
+    auto probe = make_probe(check);
+    if (!probe) throw std::invalid_argument("unknown check \"" + check + "\"");
+    probes_.push_back(std::move(probe));
+  }
+}
+
+report::Report ProbeSet::run_round(const spec::ClusterSpec& spec) {
+  report::Report report;
+  report.cluster = spec.name;
+  report.started_at = std::chrono::system_clock::now();
+  const auto start = std::chrono::steady_clock::now();
+  for (auto& probe : probes_) probe->run(spec, report);
+  report.duration_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  return report;
+}
+
+}  // namespace ringwatch::probes

@@ -2,7 +2,9 @@
 // Renders a Report for people (text), pipelines (json, schema in README.md)
 // and monitoring systems (nagios: one status line with perfdata).
 
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "lib/report/report.h"
 

@@ -27,10 +27,10 @@ Status status_of(Severity severity);       // info -> OK
 
 // What a finding is about. Empty fields do not apply.
 struct Subject {
-  std::string proxy;
-  std::string backend;
-  std::string node;     // a DNS name
-  std::string vantage;  // a DNS vantage point
+  std::string proxy{};
+  std::string backend{};
+  std::string node{};     // a DNS name
+  std::string vantage{};  // a DNS vantage point
   bool empty() const { return proxy.empty() && backend.empty() && node.empty() && vantage.empty(); }
   std::string describe() const;  // "proxy p2, backend b3"
   friend bool operator==(const Subject&, const Subject&) = default;

@@ -1,1 +1,68 @@
-// placeholder: being written
+#include "probes/canary/canary_keys.h"
+
+#include <charconv>
+#include <cstdio>
+
+namespace ringwatch::probes::canary {
+
+namespace {
+constexpr std::string_view kMagic = "rwc1|";
+
+template <class Int>
+bool parse_int(std::string_view text, Int& out, int base = 10) {
+  if (text.empty()) return false;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out, base);
+  return ec == std::errc() && end == text.data() + text.size();
+}
+}  // namespace
+
+std::string make_key(std::string_view prefix, std::string_view cluster,
+                     std::string_view generation, std::size_t index) {
+  std::string key;
+  key.reserve(prefix.size() + cluster.size() + generation.size() + 12);
+  key.append(prefix).append(cluster).append(":").append(generation).append(":");
+  key.append(std::to_string(index));
+  return key;
+}
+
+std::uint32_t key_tag(std::string_view key) {
+  std::uint32_t hash = 2166136261u;  // FNV-1a
+  for (unsigned char c : key) {
+    hash ^= c;
+    hash *= 16777619u;
+  }
+  return hash;
+}
+
+std::string encode_value(std::string_view writer, std::uint64_t round, std::string_view key,
+                         std::size_t value_size) {
+  char tag[9];
+  std::snprintf(tag, sizeof tag, "%08x", key_tag(key));
+  std::string value;
+  value.reserve(value_size);
+  value.append(kMagic).append(writer).append("|").append(std::to_string(round));
+  value.append("|").append(tag).append("|");
+  if (value.size() < value_size) value.append(value_size - value.size(), '.');
+  return value;
+}
+
+std::optional<CanaryValue> decode_value(std::string_view value) {
+  if (!value.starts_with(kMagic)) return std::nullopt;
+  value.remove_prefix(kMagic.size());
+  std::string_view fields[3];
+  for (std::string_view& field : fields) {
+    const auto bar = value.find('|');
+    if (bar == std::string_view::npos) return std::nullopt;
+    field = value.substr(0, bar);
+    value.remove_prefix(bar + 1);
+  }
+  CanaryValue decoded;
+  decoded.writer = std::string(fields[0]);
+  if (decoded.writer.empty() || !parse_int(fields[1], decoded.round) ||
+      fields[2].size() != 8 || !parse_int(fields[2], decoded.key_tag, 16)) {
+    return std::nullopt;
+  }
+  return decoded;
+}
+
+}  // namespace ringwatch::probes::canary

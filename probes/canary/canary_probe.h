@@ -1,0 +1,52 @@
+#pragma once
+// The canary probe: invariants 1 (ring agreement) and 2 (cross-proxy
+// read-your-writes) of DESIGN.md.
+//
+// A round, with M proxies and N backends:
+//   learn   (first round, or when the placement stops matching) write a pool
+//           of candidate keys, read them through every proxy and locate them
+//           on every backend; a key's learned backend is where a strict
+//           majority of proxies routes it. Keep, for every backend, M x
+//           keys_per_backend keys, so every proxy writes keys_per_backend
+//           canaries to every backend under a healthy ring.
+//   write   every proxy writes its own canaries (value = writer, round, key),
+//           one pipelined batch per proxy, proxies in parallel;
+//   read    every proxy reads every canary, one pipelined multi-get each;
+//   locate  every backend is asked for every canary, one multi-get each;
+//   classify each (canary, reading proxy): ok, miss, stale, foreign, error;
+//           infer each proxy's route for each canary (where the value it read
+//           is held) and the consensus route (strict majority of proxies);
+//   recheck canaries that disagree are written, read and located once more,
+//           and a proxy that still misses one writes it itself so the probe
+//           sees where it sends it; only what survives the recheck is
+//           CRITICAL.
+// Disagreements on canaries learned on a backend the probe cannot reach are
+// that backend's fault (backend unreachable), never a divergence naming a
+// healthy proxy. A proxy the probe cannot reach is reported and left out;
+// the others are still checked.
+//
+// Thread-safety: one thread at a time per CanaryProbe (see probes/probe.h).
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "probes/probe.h"
+
+namespace ringwatch::probes::canary {
+
+class CanaryProbe final : public Probe {
+ public:
+  CanaryProbe();
+  ~CanaryProbe() override;
+  std::string_view name() const override { return "canary"; }
+  void run(const spec::ClusterSpec& spec, report::Report& report) override;
+
+  struct State;  // learned key set, open connections, workers (canary_probe.cpp)
+
+ private:
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace ringwatch::probes::canary
