@@ -4,6 +4,8 @@
 #include <stdexcept>
 
 #include "probes/canary/canary_probe.h"
+#include "probes/connections/connections_probe.h"
+#include "probes/dns/dns_probe.h"
 
 namespace ringwatch::probes {
 
@@ -15,6 +17,9 @@ struct Entry {
 // The registry: one line per check, in the order a round runs them.
 const Entry kEntries[] = {
     {"canary", [] { return std::unique_ptr<Probe>(new canary::CanaryProbe()); }},
+    // Runs after the canary so twemproxy's stats reflect the canary's traffic.
+    {"connections", [] { return std::unique_ptr<Probe>(new connections::ConnectionsProbe()); }},
+    {"dns", [] { return std::unique_ptr<Probe>(new dns::DnsProbe()); }},
 };
 }  // namespace
 

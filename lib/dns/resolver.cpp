@@ -1,0 +1,1 @@
+// placeholder: DNS client over c-ares (issue 4)
