@@ -21,7 +21,8 @@ struct IpAddress {
   friend bool operator==(const IpAddress&, const IpAddress&) = default;
 };
 
-// "host:port" where host is an address literal ("[::1]:11211" for v6).
+// "host:port" where host is an address literal ("[::1]:11211" for v6). `host`
+// holds the literal without brackets; port 0 is rejected.
 struct Endpoint {
   std::string host;  // address literal as written
   std::uint16_t port = 0;
@@ -32,6 +33,8 @@ struct Endpoint {
 };
 
 // "10.0.0.0/16"; contains() compares only addresses of the same family.
+// parse() rejects a missing or out-of-range prefix length (> 32 for v4, > 128
+// for v6) and accepts host bits, clearing them: "10.1.2.3/16" is 10.1.0.0/16.
 struct Cidr {
   IpAddress network;
   int prefix_length = 0;
@@ -39,6 +42,7 @@ struct Cidr {
   static std::optional<Cidr> parse(std::string_view text);
   bool contains(const IpAddress& address) const;
   std::string to_string() const;
+  friend bool operator==(const Cidr&, const Cidr&) = default;
 };
 
 }  // namespace ringwatch::net

@@ -1,1 +1,581 @@
-// placeholder: being written
+#include "lib/spec/cluster_spec.h"
+
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+#include <rapidjson/prettywriter.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <initializer_list>
+#include <map>
+#include <memory>
+#include <system_error>
+#include <utility>
+
+namespace ringwatch::spec {
+namespace {
+
+using rapidjson::Value;
+
+// --- Rendering values inside messages -------------------------------------
+
+std::string render_value(const Value& value) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+  value.Accept(writer);
+  return {buffer.GetString(), buffer.GetSize()};
+}
+
+std::string quoted(std::string_view text) {
+  return render_value(Value(rapidjson::StringRef(text.data(), text.size())));
+}
+
+const char* type_phrase(const Value& value) {
+  switch (value.GetType()) {
+    case rapidjson::kNullType:
+      return "null";
+    case rapidjson::kFalseType:
+    case rapidjson::kTrueType:
+      return "a boolean";
+    case rapidjson::kObjectType:
+      return "an object";
+    case rapidjson::kArrayType:
+      return "an array";
+    case rapidjson::kStringType:
+      return "a string";
+    case rapidjson::kNumberType:
+      return "a number";
+  }
+  return "an unknown value";
+}
+
+std::string join(std::initializer_list<std::string_view> items) {
+  std::string out;
+  for (const auto item : items) {
+    if (!out.empty()) out += ", ";
+    out += item;
+  }
+  return out;
+}
+
+// RFC 6901: "~" and "/" inside a member name are escaped.
+std::string pointer_token(std::string_view name) {
+  std::string out;
+  for (const char c : name) {
+    if (c == '~') {
+      out += "~0";
+    } else if (c == '/') {
+      out += "~1";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+// --- The one place error messages are made --------------------------------
+//
+// A Cursor is a JSON value together with its JSON pointer. Every check goes
+// through it, so every message has one of these shapes:
+//   expected <expectation>, got <type phrase>   (the JSON type is wrong)
+//   expected <expectation>, got <the value>     (right type, unacceptable value)
+//   missing required field "<name>"
+//   unknown field (expected one of: <fields>)
+//   duplicate field "<name>"
+//   duplicate <what> "<value>" (first at <pointer>)
+
+class Object;
+
+class Cursor {
+ public:
+  Cursor(const std::string& file, const Value& value, std::string pointer)
+      : file_(&file), value_(&value), pointer_(std::move(pointer)) {}
+
+  const Value& value() const { return *value_; }
+  const std::string& pointer() const { return pointer_; }
+  Cursor member(std::string_view name, const Value& value) const {
+    return {*file_, value, pointer_ + "/" + pointer_token(name)};
+  }
+
+  [[noreturn]] void fail(std::string expectation) const {
+    throw SpecError(*file_, pointer_, std::move(expectation));
+  }
+  [[noreturn]] void wrong_type(std::string_view expectation) const {
+    fail("expected " + std::string(expectation) + ", got " + type_phrase(*value_));
+  }
+  [[noreturn]] void wrong_value(std::string_view expectation) const {
+    fail("expected " + std::string(expectation) + ", got " + render_value(*value_));
+  }
+
+  std::string_view string() const {
+    if (!value_->IsString()) wrong_type("a string");
+    return {value_->GetString(), value_->GetStringLength()};
+  }
+
+  // A string that `parser` (string_view -> optional<T>) accepts.
+  template <class Parser>
+  auto string_as(std::string_view expectation, Parser&& parser) const {
+    auto parsed = parser(string());
+    if (!parsed) wrong_value(expectation);
+    return *std::move(parsed);
+  }
+
+  std::int64_t integer(std::int64_t min, std::int64_t max) const {
+    const std::string expectation =
+        "an integer from " + std::to_string(min) + " to " + std::to_string(max);
+    if (!value_->IsNumber()) wrong_type(expectation);
+    if (!value_->IsInt64() || value_->GetInt64() < min || value_->GetInt64() > max) {
+      wrong_value(expectation);
+    }
+    return value_->GetInt64();
+  }
+
+  void expect_true() const {
+    if (!value_->IsBool()) wrong_type("true");
+    if (!value_->GetBool()) wrong_value("true");
+  }
+
+  std::vector<Cursor> elements(bool non_empty) const {
+    const char* expectation = non_empty ? "a non-empty array" : "an array";
+    if (!value_->IsArray()) wrong_type(expectation);
+    if (non_empty && value_->Empty()) wrong_value(expectation);
+    std::vector<Cursor> out;
+    for (rapidjson::SizeType i = 0; i < value_->Size(); ++i) {
+      out.emplace_back(*file_, (*value_)[i], pointer_ + "/" + std::to_string(i));
+    }
+    return out;
+  }
+
+  // An object whose members are all among `fields`, each at most once.
+  Object object(std::initializer_list<std::string_view> fields) const;
+
+ private:
+  const std::string* file_;
+  const Value* value_;
+  std::string pointer_;
+};
+
+class Object {
+ public:
+  explicit Object(Cursor cursor) : cursor_(std::move(cursor)) {}
+
+  std::optional<Cursor> optional(std::string_view name) const {
+    const auto& value = cursor_.value();
+    const auto it = value.FindMember(Value(rapidjson::StringRef(name.data(), name.size())));
+    if (it == value.MemberEnd()) return std::nullopt;
+    return cursor_.member(name, it->value);
+  }
+
+  Cursor required(std::string_view name) const {
+    auto found = optional(name);
+    if (!found) cursor_.fail("missing required field " + quoted(name));
+    return *std::move(found);
+  }
+
+  const Cursor& cursor() const { return cursor_; }
+
+ private:
+  Cursor cursor_;
+};
+
+Object Cursor::object(std::initializer_list<std::string_view> fields) const {
+  if (!value_->IsObject()) wrong_type("an object");
+  std::vector<std::string_view> seen;
+  for (const auto& m : value_->GetObject()) {
+    const std::string_view name(m.name.GetString(), m.name.GetStringLength());
+    if (std::find(fields.begin(), fields.end(), name) == fields.end()) {
+      member(name, m.value).fail("unknown field (expected one of: " + join(fields) + ")");
+    }
+    if (std::find(seen.begin(), seen.end(), name) != seen.end()) {
+      fail("duplicate field " + quoted(name));
+    }
+    seen.push_back(name);
+  }
+  return Object(*this);
+}
+
+// Remembers where each key was first seen; a second sighting is an error.
+class FirstSeen {
+ public:
+  explicit FirstSeen(std::string what) : what_(std::move(what)) {}
+  void add(const Cursor& at, const std::string& key) {
+    const auto [it, inserted] = first_.emplace(key, at.pointer());
+    if (!inserted) {
+      at.fail("duplicate " + what_ + " " + quoted(key) + " (first at " + it->second + ")");
+    }
+  }
+
+ private:
+  std::string what_;
+  std::map<std::string, std::string> first_;
+};
+
+// --- Field vocabulary -----------------------------------------------------
+
+constexpr std::string_view kNameExpectation = "a name of 1 to 64 characters from [A-Za-z0-9._-]";
+constexpr std::string_view kAddressExpectation =
+    "an IP address literal like 10.0.0.1 or ::1 (names are not allowed)";
+constexpr std::string_view kEndpointExpectation =
+    "an IP address literal and port like 10.0.0.1:11211 or [::1]:11211";
+constexpr std::string_view kCidrExpectation = "a CIDR like 10.0.0.0/16";
+constexpr std::string_view kDnsNameExpectation = "a DNS name like node1.example.internal";
+constexpr std::string_view kKindExpectation = R"("twemproxy", "mcrouter" or "memcached-proxy")";
+constexpr std::string_view kKeyPrefixExpectation =
+    "1 to 64 printable ASCII characters without spaces";
+constexpr std::int64_t kMaxTimeoutMs = 60000;
+
+bool is_alnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+std::optional<std::string> parse_name(std::string_view text) {
+  const bool ok =
+      !text.empty() && text.size() <= 64 && std::all_of(text.begin(), text.end(), [](char c) {
+        return is_alnum(c) || c == '.' || c == '_' || c == '-';
+      });
+  if (!ok) return std::nullopt;
+  return std::string(text);
+}
+
+// A host name (RFC 1123 labels), optionally with the root dot; the last label
+// may not be all digits so that an address literal is never taken for a name.
+std::optional<std::string> parse_dns_name(std::string_view text) {
+  std::string_view name = text;
+  if (name.ends_with('.')) name.remove_suffix(1);
+  if (name.empty() || name.size() > 253) return std::nullopt;
+  std::string_view label;
+  for (std::size_t start = 0; start != std::string_view::npos;) {
+    const auto dot = name.find('.', start);
+    label = name.substr(start, dot == std::string_view::npos ? name.npos : dot - start);
+    start = dot == std::string_view::npos ? dot : dot + 1;
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-' ||
+        !std::all_of(label.begin(), label.end(), [](char c) { return is_alnum(c) || c == '-'; })) {
+      return std::nullopt;
+    }
+  }
+  if (std::all_of(label.begin(), label.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return std::nullopt;
+  }
+  return std::string(text);
+}
+
+std::optional<std::string> parse_key_prefix(std::string_view text) {
+  const bool ok = !text.empty() && text.size() <= 64 &&
+                  std::all_of(text.begin(), text.end(), [](char c) { return c > ' ' && c < 0x7f; });
+  if (!ok) return std::nullopt;
+  return std::string(text);
+}
+
+// Endpoints compare by address, not by spelling: "[::1]:53" == "[0::1]:53".
+std::string endpoint_key(const net::Endpoint& endpoint) {
+  return net::Endpoint{net::IpAddress::parse(endpoint.host)->to_string(), endpoint.port}
+      .to_string();
+}
+
+std::string read_name(const Cursor& cursor) {
+  return cursor.string_as(kNameExpectation, parse_name);
+}
+
+net::IpAddress read_address(const Cursor& cursor) {
+  return cursor.string_as(kAddressExpectation, net::IpAddress::parse);
+}
+
+net::Endpoint read_endpoint(const Cursor& cursor) {
+  return cursor.string_as(kEndpointExpectation, net::Endpoint::parse);
+}
+
+// --- The document ---------------------------------------------------------
+
+struct Checks {
+  FirstSeen proxy_names{"proxy name"};
+  FirstSeen proxy_clients{"proxy client endpoint"};
+  FirstSeen backend_names{"backend name"};
+  FirstSeen backend_endpoints{"backend endpoint"};
+  FirstSeen dns_server_names{"dns server name"};
+  std::vector<Cursor> dns_vantages;  // resolved once all dns servers are known
+};
+
+Proxy read_proxy(const Cursor& cursor, Checks& checks) {
+  const auto fields =
+      cursor.object({"name", "kind", "client", "stats", "source_addresses", "dns_vantage"});
+  Proxy proxy;
+  const auto name = fields.required("name");
+  proxy.name = read_name(name);
+  checks.proxy_names.add(name, proxy.name);
+  proxy.kind = fields.required("kind").string_as(kKindExpectation, parse_proxy_kind);
+  const auto client = fields.required("client");
+  proxy.client = read_endpoint(client);
+  checks.proxy_clients.add(client, endpoint_key(proxy.client));
+  if (const auto stats = fields.optional("stats")) proxy.stats = read_endpoint(*stats);
+  if (const auto sources = fields.optional("source_addresses")) {
+    for (const auto& source : sources->elements(false)) {
+      proxy.source_addresses.push_back(read_address(source));
+    }
+  }
+  if (const auto vantage = fields.optional("dns_vantage")) {
+    proxy.dns_vantage = read_name(*vantage);
+    checks.dns_vantages.push_back(*vantage);
+  }
+  return proxy;
+}
+
+Backend read_backend(const Cursor& cursor, Checks& checks) {
+  const auto fields = cursor.object({"name", "address", "port", "dns_name", "expected_cidr"});
+  Backend backend;
+  const auto name = fields.required("name");
+  backend.name = read_name(name);
+  checks.backend_names.add(name, backend.name);
+  const auto address = fields.required("address");
+  backend.address = read_address(address);
+  backend.port = static_cast<std::uint16_t>(fields.required("port").integer(1, 65535));
+  backend.dns_name = fields.required("dns_name").string_as(kDnsNameExpectation, parse_dns_name);
+  backend.expected_cidr =
+      fields.required("expected_cidr").string_as(kCidrExpectation, net::Cidr::parse);
+  if (!backend.expected_cidr.contains(backend.address)) {
+    address.wrong_value("an address inside expected_cidr " + backend.expected_cidr.to_string());
+  }
+  checks.backend_endpoints.add(cursor, backend.endpoint().to_string());
+  return backend;
+}
+
+DnsServer read_dns_server(const Cursor& cursor, Checks& checks) {
+  const auto fields = cursor.object({"name", "address", "system"});
+  DnsServer server;
+  const auto name = fields.required("name");
+  server.name = read_name(name);
+  checks.dns_server_names.add(name, server.name);
+  const auto address = fields.optional("address");
+  const auto system = fields.optional("system");
+  if (address.has_value() == system.has_value()) {
+    cursor.fail(std::string(R"(expected exactly one of "address" and "system": true, got )") +
+                (address ? "both" : "neither"));
+  }
+  if (address) server.address = read_endpoint(*address);
+  if (system) system->expect_true();
+  return server;
+}
+
+CanarySettings read_canary(const Cursor& cursor) {
+  const auto fields =
+      cursor.object({"key_prefix", "ttl_seconds", "value_size", "keys_per_backend"});
+  CanarySettings canary;
+  if (const auto c = fields.optional("key_prefix")) {
+    canary.key_prefix = c->string_as(kKeyPrefixExpectation, parse_key_prefix);
+  }
+  if (const auto c = fields.optional("ttl_seconds"))
+    canary.ttl = std::chrono::seconds(c->integer(1, 300));
+  if (const auto c = fields.optional("value_size")) {
+    canary.value_size = static_cast<std::size_t>(c->integer(16, 65536));
+  }
+  if (const auto c = fields.optional("keys_per_backend")) {
+    canary.keys_per_backend = static_cast<std::size_t>(c->integer(1, 64));
+  }
+  return canary;
+}
+
+Timeouts read_timeouts(const Cursor& cursor) {
+  const auto fields = cursor.object({"connect_ms", "io_ms", "dns_ms"});
+  Timeouts timeouts;
+  const auto read_ms = [&](std::string_view name, std::chrono::milliseconds& out) {
+    if (const auto c = fields.optional(name))
+      out = std::chrono::milliseconds(c->integer(1, kMaxTimeoutMs));
+  };
+  read_ms("connect_ms", timeouts.connect);
+  read_ms("io_ms", timeouts.io);
+  read_ms("dns_ms", timeouts.dns);
+  return timeouts;
+}
+
+ClusterSpec read_cluster(const Cursor& root) {
+  const auto fields = root.object({"name", "proxies", "backends", "dns", "canary", "timeouts"});
+  ClusterSpec spec;
+  Checks checks;
+  spec.name = read_name(fields.required("name"));
+  for (const auto& item : fields.required("proxies").elements(true)) {
+    spec.proxies.push_back(read_proxy(item, checks));
+  }
+  for (const auto& item : fields.required("backends").elements(true)) {
+    spec.backends.push_back(read_backend(item, checks));
+  }
+  if (const auto dns = fields.optional("dns")) {
+    for (const auto& item : dns->object({"servers"}).required("servers").elements(false)) {
+      spec.dns_servers.push_back(read_dns_server(item, checks));
+    }
+  }
+  if (const auto canary = fields.optional("canary")) spec.canary = read_canary(*canary);
+  if (const auto timeouts = fields.optional("timeouts")) spec.timeouts = read_timeouts(*timeouts);
+
+  for (const auto& vantage : checks.dns_vantages) {
+    const std::string_view name = vantage.string();
+    const bool known = std::any_of(spec.dns_servers.begin(), spec.dns_servers.end(),
+                                   [&](const DnsServer& s) { return s.name == name; });
+    if (known) continue;
+    std::string names;
+    for (const auto& server : spec.dns_servers) names += (names.empty() ? "" : ", ") + server.name;
+    vantage.wrong_value(names.empty()
+                            ? "the name of a dns server (none are defined in /dns/servers)"
+                            : "the name of a dns server (one of: " + names + ")");
+  }
+  return spec;
+}
+
+std::string format_error(const std::string& file, const std::string& pointer,
+                         const std::string& expectation) {
+  return pointer.empty() ? file + ": " + expectation : file + ": " + pointer + ": " + expectation;
+}
+
+}  // namespace
+
+const char* to_string(ProxyKind kind) {
+  switch (kind) {
+    case ProxyKind::twemproxy:
+      return "twemproxy";
+    case ProxyKind::mcrouter:
+      return "mcrouter";
+    case ProxyKind::memcached_proxy:
+      return "memcached-proxy";
+  }
+  return "unknown";
+}
+
+std::optional<ProxyKind> parse_proxy_kind(std::string_view text) {
+  for (const auto kind : {ProxyKind::twemproxy, ProxyKind::mcrouter, ProxyKind::memcached_proxy}) {
+    if (text == to_string(kind)) return kind;
+  }
+  return std::nullopt;
+}
+
+const Proxy* ClusterSpec::find_proxy(std::string_view proxy_name) const {
+  const auto it = std::find_if(proxies.begin(), proxies.end(),
+                               [&](const Proxy& p) { return p.name == proxy_name; });
+  return it == proxies.end() ? nullptr : &*it;
+}
+
+const Backend* ClusterSpec::find_backend(std::string_view backend_name) const {
+  const auto it = std::find_if(backends.begin(), backends.end(),
+                               [&](const Backend& b) { return b.name == backend_name; });
+  return it == backends.end() ? nullptr : &*it;
+}
+
+SpecError::SpecError(std::string file, std::string pointer, std::string expectation)
+    : std::runtime_error(format_error(file, pointer, expectation)),
+      file_(std::move(file)),
+      pointer_(std::move(pointer)),
+      expectation_(std::move(expectation)) {}
+
+ClusterSpec parse_cluster_spec(std::string_view json_text, const std::string& source_name) {
+  rapidjson::Document document;
+  // Iterative: a hostile, deeply nested file must not exhaust the stack.
+  document.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(
+      json_text.data(), json_text.size());
+  if (document.HasParseError()) {
+    throw SpecError(source_name, "",
+                    "invalid JSON at offset " + std::to_string(document.GetErrorOffset()) + ": " +
+                        rapidjson::GetParseError_En(document.GetParseError()));
+  }
+  return read_cluster(Cursor(source_name, document, ""));
+}
+
+ClusterSpec load_cluster_spec(const std::string& path) {
+  const auto cannot_read = [&](int error) {
+    return SpecError(
+        path, "", "cannot read file: " + std::error_code(error, std::generic_category()).message());
+  };
+  const std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"),
+                                                             &std::fclose);
+  if (!file) throw cannot_read(errno);
+  std::string text;
+  char buffer[1 << 16];
+  std::size_t n = 0;
+  while ((n = std::fread(buffer, 1, sizeof buffer, file.get())) > 0) text.append(buffer, n);
+  if (std::ferror(file.get())) throw cannot_read(errno);
+  return parse_cluster_spec(text, path);
+}
+
+std::string to_json(const ClusterSpec& spec) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::PrettyWriter<rapidjson::StringBuffer> w(buffer);
+  w.SetIndent(' ', 2);
+  const auto field = [&w](const char* key, const std::string& value) {
+    w.Key(key);
+    w.String(value);
+  };
+  const auto number = [&w](const char* key, std::int64_t value) {
+    w.Key(key);
+    w.Int64(value);
+  };
+
+  w.StartObject();
+  field("name", spec.name);
+
+  w.Key("proxies");
+  w.StartArray();
+  for (const auto& proxy : spec.proxies) {
+    w.StartObject();
+    field("name", proxy.name);
+    field("kind", to_string(proxy.kind));
+    field("client", proxy.client.to_string());
+    if (proxy.stats) field("stats", proxy.stats->to_string());
+    w.Key("source_addresses");
+    w.StartArray();
+    for (const auto& source : proxy.source_addresses) w.String(source.to_string());
+    w.EndArray();
+    if (proxy.dns_vantage) field("dns_vantage", *proxy.dns_vantage);
+    w.EndObject();
+  }
+  w.EndArray();
+
+  w.Key("backends");
+  w.StartArray();
+  for (const auto& backend : spec.backends) {
+    w.StartObject();
+    field("name", backend.name);
+    field("address", backend.address.to_string());
+    number("port", backend.port);
+    field("dns_name", backend.dns_name);
+    field("expected_cidr", backend.expected_cidr.to_string());
+    w.EndObject();
+  }
+  w.EndArray();
+
+  w.Key("dns");
+  w.StartObject();
+  w.Key("servers");
+  w.StartArray();
+  for (const auto& server : spec.dns_servers) {
+    w.StartObject();
+    field("name", server.name);
+    if (server.address) {
+      field("address", server.address->to_string());
+    } else {
+      w.Key("system");
+      w.Bool(true);
+    }
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+
+  w.Key("canary");
+  w.StartObject();
+  field("key_prefix", spec.canary.key_prefix);
+  number("ttl_seconds", spec.canary.ttl.count());
+  number("value_size", static_cast<std::int64_t>(spec.canary.value_size));
+  number("keys_per_backend", static_cast<std::int64_t>(spec.canary.keys_per_backend));
+  w.EndObject();
+
+  w.Key("timeouts");
+  w.StartObject();
+  number("connect_ms", spec.timeouts.connect.count());
+  number("io_ms", spec.timeouts.io.count());
+  number("dns_ms", spec.timeouts.dns.count());
+  w.EndObject();
+
+  w.EndObject();
+  return std::string(buffer.GetString(), buffer.GetSize()) + "\n";
+}
+
+}  // namespace ringwatch::spec

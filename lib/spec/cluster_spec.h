@@ -1,15 +1,17 @@
 #pragma once
 // The cluster spec: one JSON file describing one cluster (its proxies, its
 // backends, where to ask DNS, canary settings and deadlines). Parsing and
-// validation live here and only here; see README.md "Cluster spec" for the
-// format. Every rejection is a SpecError naming the file, the JSON pointer of
-// the offending value and what was expected.
+// validation live here and only here; see README.md "Cluster spec" (written
+// from docs/spec.md) for the format and the exact error messages. Every
+// rejection is a SpecError naming the file, the JSON pointer of the offending
+// value and what was expected. All functions are pure and thread-safe.
 
 #include <chrono>
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "lib/net/address.h"
@@ -17,33 +19,37 @@
 namespace ringwatch::spec {
 
 enum class ProxyKind { twemproxy, mcrouter, memcached_proxy };
-const char* to_string(ProxyKind kind);
+const char* to_string(ProxyKind kind);  // "twemproxy", "mcrouter", "memcached-proxy"
+std::optional<ProxyKind> parse_proxy_kind(std::string_view text);
 
 struct Proxy {
   std::string name;
   ProxyKind kind = ProxyKind::twemproxy;
-  net::Endpoint client;               // where clients (and the canary) talk memcached
-  std::optional<net::Endpoint> stats; // the proxy's stats endpoint, if it has one
+  net::Endpoint client;                // where clients (and the canary) talk memcached
+  std::optional<net::Endpoint> stats;  // the proxy's stats endpoint, if it has one
   // Addresses this proxy connects to backends from, used to recognise it in a
   // backend's `stats conns`. Empty: it cannot be told apart there.
   std::vector<net::IpAddress> source_addresses;
   // Name of the DNS vantage point (dns.servers[].name) this proxy resolves
   // through, if known; ties DNS answers to the proxy in the diagnosis.
   std::optional<std::string> dns_vantage;
+  friend bool operator==(const Proxy&, const Proxy&) = default;
 };
 
 struct Backend {
   std::string name;
   net::IpAddress address;  // what the probe connects to; always inside expected_cidr
   std::uint16_t port = 0;
-  std::string dns_name;    // the name proxies resolve
-  net::Cidr expected_cidr; // every DNS answer for dns_name must lie in here
+  std::string dns_name;     // the name proxies resolve
+  net::Cidr expected_cidr;  // every DNS answer for dns_name must lie in here
   net::Endpoint endpoint() const { return {address.to_string(), port}; }
+  friend bool operator==(const Backend&, const Backend&) = default;
 };
 
 struct DnsServer {
-  std::string name;               // vantage point name, e.g. "lab-dns" or "p2-resolver"
+  std::string name;                      // vantage point name, e.g. "lab-dns" or "p2-resolver"
   std::optional<net::Endpoint> address;  // empty = the system resolver
+  friend bool operator==(const DnsServer&, const DnsServer&) = default;
 };
 
 struct CanarySettings {
@@ -51,12 +57,14 @@ struct CanarySettings {
   std::chrono::seconds ttl{60};
   std::size_t value_size = 64;
   std::size_t keys_per_backend = 2;
+  friend bool operator==(const CanarySettings&, const CanarySettings&) = default;
 };
 
 struct Timeouts {
   std::chrono::milliseconds connect{250};
   std::chrono::milliseconds io{1000};
   std::chrono::milliseconds dns{1000};
+  friend bool operator==(const Timeouts&, const Timeouts&) = default;
 };
 
 struct ClusterSpec {
@@ -69,9 +77,12 @@ struct ClusterSpec {
 
   const Proxy* find_proxy(std::string_view proxy_name) const;
   const Backend* find_backend(std::string_view backend_name) const;
+  friend bool operator==(const ClusterSpec&, const ClusterSpec&) = default;
 };
 
-// A rejected spec: `what()` is "<file>: <json pointer>: <expectation>".
+// A rejected spec: `what()` is "<file>: <json pointer>: <expectation>", or
+// "<file>: <expectation>" when the pointer is "" (the whole document: JSON
+// syntax errors, an unreadable file, a root that is not an object).
 class SpecError : public std::runtime_error {
  public:
   SpecError(std::string file, std::string pointer, std::string expectation);
@@ -83,7 +94,7 @@ class SpecError : public std::runtime_error {
   std::string file_, pointer_, expectation_;
 };
 
-// Parse and validate. `source_name` is used in error messages.
+// Parse and validate. `source_name` is used in error messages. Throws SpecError.
 ClusterSpec parse_cluster_spec(std::string_view json_text, const std::string& source_name);
 // Reads the file and parses it; an unreadable file is a SpecError with pointer "".
 ClusterSpec load_cluster_spec(const std::string& path);
