@@ -7,6 +7,11 @@
 // about that time and never hangs. libmemcached return codes do not leak out
 // of this file.
 //
+// The connection is kept between calls and dropped after any failed call (the
+// next call connects afresh). A call that finds a kept connection closed or
+// reset by the peer (a restart) is retried once on a new connection; all
+// operations here are idempotent.
+//
 // Thread-safety: one Client per thread; distinct Clients are independent.
 
 #include <chrono>
@@ -71,14 +76,19 @@ class Client {
   Result<Done, Error> set_many(const std::vector<Item>& items, std::chrono::seconds ttl);
 
   // One pipelined multi-get. Keys that are absent are simply not in the result.
+  // Very long key lists go out as several mgets of at most 32 KiB of keys, so
+  // a stalled peer costs one io deadline, not one per key.
   Result<Values, Error> get_many(const std::vector<std::string>& keys);
 
   // Convenience single-key forms (used by tests and the naive benchmark).
+  // set() is set_many() with one item: a NOT_STORED / too-large reply is not
+  // reported.
   Result<Done, Error> set(const std::string& key, const std::string& value,
                           std::chrono::seconds ttl);
   Result<std::optional<std::string>, Error> get(const std::string& key);
 
-  // `stats` (group empty) or `stats <group>`, e.g. "conns".
+  // `stats` (group empty) or `stats <group>`, e.g. "conns". A value ends at
+  // its first space (libmemcached's parser). An unknown group is server_error.
   Result<Stats, Error> stats(std::string_view group = {});
 
  private:
