@@ -1,1 +1,295 @@
-// placeholder: being written
+// `ringwatch lab`: starts, breaks, heals and stops a real cluster on loopback.
+// All the work is in tools/lab; this file parses options and prints.
+
+#include <algorithm>
+#include <boost/program_options.hpp>
+#include <iomanip>
+#include <map>
+#include <optional>
+#include <ostream>
+
+#include "tools/cli/cli.h"
+#include "tools/lab/lab.h"
+
+namespace ringwatch::cli {
+namespace {
+
+namespace po = boost::program_options;
+
+constexpr const char* kOverview =
+    "Usage: ringwatch lab <subcommand> --dir DIR [options]\n"
+    "\n"
+    "Starts a real memcached cluster on loopback (memcached backends on 127.10.0.x,\n"
+    "nutcracker proxies on 127.10.1.x, a dnsmasq on 127.10.0.53), writes its\n"
+    "cluster spec to DIR/cluster.json, injects the faults ringwatch must catch,\n"
+    "heals them and stops exactly the processes it started.\n"
+    "\n"
+    "Subcommands:\n"
+    "  up      --dir DIR [--proxies M] [--backends N]\n"
+    "          start a lab in DIR (default 3 proxies, 3 backends)\n"
+    "  status  --dir DIR\n"
+    "          show every process; exit 0 if all are running, 2 if not\n"
+    "  fault   --dir DIR KIND [--proxy P] [--backend B] [--answer IP] [--hash NAME]\n"
+    "          inject a fault (see `ringwatch lab fault --help`)\n"
+    "  heal    --dir DIR\n"
+    "          undo every fault and wait until the cluster is healthy again\n"
+    "  down    --dir DIR\n"
+    "          stop the lab's processes; keeps DIR's logs, configs and cluster.json\n"
+    "\n"
+    "`ringwatch lab <subcommand> --help` describes each one.\n"
+    "Exit codes: 0 OK, 2 (status) some process is not running, 3 bad usage or lab error.\n";
+
+constexpr const char* kFaultKinds =
+    "Fault kinds:\n"
+    "  eject   --proxy P --backend B\n"
+    "          P's config points server B (same name and port) at B's public\n"
+    "          address 127.200.0.x where nothing listens; P is restarted, fails to\n"
+    "          connect, ejects B and routes its keys to other backends\n"
+    "  dns     --backend B --answer IP\n"
+    "          the lab's DNS server answers IP for B's name (IP inside 127.0.0.0/8)\n"
+    "  hash    --proxy P --hash NAME\n"
+    "          P is restarted with another hash function (one_at_a_time, md5,\n"
+    "          crc16, crc32, crc32a, fnv1_64, fnv1a_64, fnv1_32, fnv1a_32, hsieh,\n"
+    "          murmur, jenkins)\n"
+    "  kill    --backend B    SIGKILL backend B (heal starts it again)\n"
+    "  stall   --backend B    SIGSTOP backend B (heal continues it)\n"
+    "  restart --backend B    restart backend B empty on the same address and port\n";
+
+struct Subcommand {
+  const char* usage;
+  const char* summary;
+};
+
+const std::map<std::string, Subcommand>& subcommands() {
+  static const std::map<std::string, Subcommand> table{
+      {"up",
+       {"ringwatch lab up --dir DIR [--proxies M] [--backends N]",
+        "Starts N memcached backends, M nutcracker proxies and a dnsmasq on loopback,\n"
+        "each on a free port, waits until all accept connections, and writes the\n"
+        "cluster spec DIR/cluster.json and the lab state DIR/lab.json. Fails if DIR\n"
+        "already holds a running lab.\n"}},
+      {"status",
+       {"ringwatch lab status --dir DIR",
+        "Shows every process the lab started (running, stopped or dead), its\n"
+        "address and the active faults. Exit 0 if all are running, 2 if not.\n"}},
+      {"fault",
+       {"ringwatch lab fault --dir DIR KIND [--proxy P] [--backend B] [--answer IP] [--hash NAME]",
+        "Injects one fault and records it in DIR/lab.json; `heal` undoes it.\n"}},
+      {"heal",
+       {"ringwatch lab heal --dir DIR",
+        "Restores every proxy config and the DNS answers, continues stopped and\n"
+        "starts killed backends, restarts proxies that may have ejected a backend,\n"
+        "and waits until everything accepts connections again.\n"}},
+      {"down",
+       {"ringwatch lab down --dir DIR",
+        "Stops exactly the processes recorded in DIR/lab.json (SIGCONT, SIGTERM, then\n"
+        "SIGKILL after 2 s) and marks the lab down. Logs, configs and cluster.json\n"
+        "stay. Running it again does nothing.\n"}},
+  };
+  return table;
+}
+
+void print_subcommand_help(const std::string& name, const po::options_description& options,
+                           std::ostream& out) {
+  const Subcommand& sub = subcommands().at(name);
+  out << "Usage: " << sub.usage << "\n\n" << sub.summary << "\n" << options;
+  if (name == "fault") out << "\n" << kFaultKinds;
+}
+
+std::optional<lab::FaultKind> parse_fault_kind(const std::string& text) {
+  static const std::map<std::string, lab::FaultKind> kinds{
+      {"eject", lab::FaultKind::eject}, {"dns", lab::FaultKind::dns},
+      {"hash", lab::FaultKind::hash},   {"kill", lab::FaultKind::kill},
+      {"stall", lab::FaultKind::stall}, {"restart", lab::FaultKind::restart}};
+  auto it = kinds.find(text);
+  if (it == kinds.end()) return std::nullopt;
+  return it->second;
+}
+
+void print_table(const lab::LabStatus& status, std::ostream& out) {
+  std::size_t node_width = 4, pid_width = 3, state_width = 5;
+  for (const auto& p : status.processes) {
+    node_width = std::max(node_width, p.node.size());
+    pid_width = std::max(pid_width, std::to_string(p.pid).size());
+    state_width = std::max(state_width, p.state.size());
+  }
+  auto row = [&](const std::string& node, const std::string& role, const std::string& pid,
+                 const std::string& state, const std::string& detail) {
+    out << std::left << std::setw(static_cast<int>(node_width)) << node << "  " << std::setw(7)
+        << role << "  " << std::setw(static_cast<int>(pid_width)) << pid << "  "
+        << std::setw(static_cast<int>(state_width)) << state << "  " << detail << "\n";
+  };
+  row("NODE", "ROLE", "PID", "STATE", "ADDRESS");
+  for (const auto& p : status.processes)
+    row(p.node, p.role, std::to_string(p.pid), p.state, p.detail);
+  out << std::right;
+}
+
+void print_faults(const lab::LabStatus& status, std::ostream& out) {
+  if (status.faults.empty()) {
+    out << "faults: none\n";
+    return;
+  }
+  out << "faults:\n";
+  for (const auto& fault : status.faults) out << "  " << fault << "\n";
+}
+
+po::options_description options_for(const std::string& sub) {
+  po::options_description options("Options", 100, 50);
+  options.add_options()("help,h", "show this help")(
+      "dir", po::value<std::string>()->value_name("DIR"), "the lab's directory (required)");
+  if (sub == "up") {
+    options.add_options()("proxies", po::value<int>()->default_value(3)->value_name("M"),
+                          "number of nutcracker proxies, 1-200")(
+        "backends", po::value<int>()->default_value(3)->value_name("N"),
+        "number of memcached backends, 1-40");
+  }
+  if (sub == "fault") {
+    options.add_options()("proxy", po::value<std::string>()->value_name("P"),
+                          "proxy name (eject, hash), e.g. p1")(
+        "backend", po::value<std::string>()->value_name("B"),
+        "backend name (eject, dns, kill, stall, restart), e.g. b2")(
+        "answer", po::value<std::string>()->value_name("IP"),
+        "dns: the address B's name now resolves to, inside 127.0.0.0/8")(
+        "hash", po::value<std::string>()->value_name("NAME"),
+        "hash: the nutcracker hash function P now uses, e.g. murmur");
+  }
+  return options;
+}
+
+std::string get(const po::variables_map& vm, const char* name) {
+  return vm.count(name) ? vm[name].as<std::string>() : std::string();
+}
+
+lab::Fault fault_from(const po::variables_map& vm) {
+  if (!vm.count("kind"))
+    throw UsageError("fault: missing KIND (eject, dns, hash, kill, stall or restart)");
+  std::string kind_text = get(vm, "kind");
+  auto kind = parse_fault_kind(kind_text);
+  if (!kind)
+    throw UsageError("fault: unknown KIND '" + kind_text +
+                     "' (eject, dns, hash, kill, stall or restart)");
+  lab::Fault fault;
+  fault.kind = *kind;
+  fault.proxy = get(vm, "proxy");
+  fault.backend = get(vm, "backend");
+  fault.answer = get(vm, "answer");
+  fault.hash = get(vm, "hash");
+  // Which options each kind takes; anything else is a mistake worth reporting.
+  std::vector<std::string> wanted;
+  switch (fault.kind) {
+    case lab::FaultKind::eject:
+      wanted = {"proxy", "backend"};
+      break;
+    case lab::FaultKind::dns:
+      wanted = {"backend", "answer"};
+      break;
+    case lab::FaultKind::hash:
+      wanted = {"proxy", "hash"};
+      break;
+    case lab::FaultKind::kill:
+    case lab::FaultKind::stall:
+    case lab::FaultKind::restart:
+      wanted = {"backend"};
+      break;
+  }
+  for (const char* option : {"proxy", "backend", "answer", "hash"}) {
+    bool is_wanted = std::find(wanted.begin(), wanted.end(), option) != wanted.end();
+    if (is_wanted && !vm.count(option))
+      throw UsageError("fault " + kind_text + ": missing --" + option);
+    if (!is_wanted && vm.count(option))
+      throw UsageError("fault " + kind_text + ": does not take --" + option);
+  }
+  return fault;
+}
+
+int run_sub(const std::string& sub, const Args& rest, std::ostream& out) {
+  po::options_description options = options_for(sub);
+  po::options_description all;
+  all.add(options);
+  po::positional_options_description positional;
+  if (sub == "fault") {
+    po::options_description hidden;
+    hidden.add_options()("kind", po::value<std::string>());
+    all.add(hidden);
+    positional.add("kind", 1);
+  }
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(rest).options(all).positional(positional).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    throw UsageError(sub + ": " + e.what());
+  }
+  if (vm.count("help")) {
+    print_subcommand_help(sub, options, out);
+    return kExitOk;
+  }
+  if (!vm.count("dir") || get(vm, "dir").empty()) throw UsageError(sub + ": missing --dir DIR");
+  std::filesystem::path dir = get(vm, "dir");
+
+  if (sub == "up") {
+    lab::UpOptions up;
+    up.dir = dir;
+    up.proxies = vm["proxies"].as<int>();
+    up.backends = vm["backends"].as<int>();
+    if (up.proxies < 1 || up.proxies > 200)
+      throw UsageError("up: --proxies must be between 1 and 200");
+    if (up.backends < 1 || up.backends > 40)
+      throw UsageError("up: --backends must be between 1 and 40");
+    lab::LabStatus status = lab::up(up);
+    out << "lab '" << status.name << "' is up in " << status.dir.string() << "\n"
+        << "spec: " << status.spec_path.string() << "\n\n";
+    print_table(status, out);
+    return kExitOk;
+  }
+  if (sub == "status") {
+    lab::LabStatus status = lab::status(dir);
+    out << "lab '" << status.name << "' in " << status.dir.string() << ": "
+        << (status.is_up ? "up" : "down") << "\n"
+        << "spec: " << status.spec_path.string() << "\n\n";
+    print_table(status, out);
+    print_faults(status, out);
+    bool all_alive = std::all_of(status.processes.begin(), status.processes.end(),
+                                 [](const lab::ProcessStatus& p) { return p.alive; });
+    return all_alive && status.is_up ? kExitOk : kExitCritical;
+  }
+  if (sub == "fault") {
+    lab::inject(dir, fault_from(vm));
+    lab::LabStatus status = lab::status(dir);
+    print_faults(status, out);
+    return kExitOk;
+  }
+  if (sub == "heal") {
+    lab::heal(dir);
+    lab::LabStatus status = lab::status(dir);
+    out << "lab '" << status.name << "' healed: " << status.processes.size()
+        << " processes running, no faults\n";
+    return kExitOk;
+  }
+  // down
+  lab::down(dir);
+  out << "lab in " << dir.string() << " is down; logs, configs and cluster.json are kept\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+int run_lab(const Args& args, std::ostream& out, std::ostream& err) {
+  if (args.empty()) throw UsageError("missing subcommand (up, status, fault, heal or down)");
+  const std::string& sub = args.front();
+  if (sub == "--help" || sub == "-h" || sub == "help") {
+    out << kOverview;
+    return kExitOk;
+  }
+  if (!subcommands().count(sub))
+    throw UsageError("unknown subcommand '" + sub + "' (up, status, fault, heal or down)");
+  try {
+    return run_sub(sub, Args(args.begin() + 1, args.end()), out);
+  } catch (const lab::LabError& e) {
+    err << "ringwatch lab: " << e.what() << "\n";
+    return kExitUnknown;
+  }
+}
+
+}  // namespace ringwatch::cli

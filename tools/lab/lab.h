@@ -9,13 +9,31 @@
 // 127.200.0.(10+i), where nothing listens. Nothing outside 127.0.0.0/8 is ever
 // written into a config or the spec.
 //
+// Faults (inject) are recorded in lab.json and all undone by heal:
+//   eject P B    P's config points server B (same name, same port) at B's
+//                public address; P is restarted on its ports, then driven with
+//                one multi-get until it has ejected B and routes around it.
+//   dns B IP     the DNS server answers IP (inside 127.0.0.0/8) for B's name.
+//   hash P NAME  P is restarted with `hash: NAME`.
+//   kill B       SIGKILL; stall B: SIGSTOP; restart B: stopped and started
+//                empty on the same address and port (done at once).
+// heal restores every config, continues stopped and starts dead backends,
+// restores DNS, and restarts every proxy whose config changed or that may
+// have ejected a backend (any kill, stall or restart), so it routes over
+// every backend again at once instead of after server_retry_timeout.
+//
 // State lives in DIR: DIR/lab.json (every process started, with pid and start
 // time, the current faults), DIR/cluster.json (the cluster spec), and per-node
 // configs and logs. `down` stops exactly the recorded processes (a pid is only
 // signalled if its start time still matches), never anything found by name.
 //
-// Functions here are not thread-safe against each other on the same DIR;
-// configuration errors (no lab in DIR, unknown node) throw LabError.
+// up, inject, heal and down on the same DIR are serialised by an flock on
+// DIR/lab.lock (across processes too); status only reads lab.json, which is
+// always replaced atomically. Configuration errors (no lab in DIR, unknown
+// node, a fault on a lab that is down) throw LabError.
+//
+// Thread-safety: calls on different DIRs are independent. Processes are
+// started with fork(): call from a thread that holds no locks others need.
 
 #include <chrono>
 #include <filesystem>
@@ -50,13 +68,20 @@ struct ProcessStatus {
   std::string node;  // "b1", "p2", "dns"
   std::string role;  // "backend", "proxy", "dns"
   int pid = 0;
+  // Running (not stopped, not a zombie) and still the process the lab started
+  // (its start time matches).
   bool alive = false;
-  std::string detail;  // "127.10.0.11:40123", "stopped (SIGSTOP)", ...
+  std::string detail;          // "127.10.0.11:40123", "... , stopped (SIGSTOP)", ...
+  std::string state;           // "running", "stopped", "dead"
+  std::string endpoint;        // address:port it serves on
+  std::string stats_endpoint;  // proxies: the stats port; empty otherwise
 };
 
 struct LabStatus {
   std::filesystem::path dir;
   std::filesystem::path spec_path;
+  std::string name;    // the lab's (and cluster's) name
+  bool is_up = false;  // false after `down`
   std::vector<ProcessStatus> processes;
   std::vector<std::string> faults;  // human-readable active faults
 };
