@@ -187,7 +187,7 @@ struct Client::Impl {
   Result<Stats, Error> stats(std::string_view group);
 
   Result<memcached_st*, Error> connect();
-  std::optional<Error> flush_and_drain();
+  std::optional<Error> flush_and_drain(std::size_t batch_size);
   Error fail(Phase phase, memcached_return_t rc);
   Error invalid(const std::string& what) const {
     return Error{ErrorKind::other, label + ": " + what};
@@ -283,7 +283,7 @@ Error Client::Impl::fail(Phase phase, memcached_return_t rc) {
 // discards all outstanding replies but the last, then reads the last; it stops
 // early only at an error, which we report. NOT_STORED and "object too large"
 // replies are not errors there.
-std::optional<Error> Client::Impl::flush_and_drain() {
+std::optional<Error> Client::Impl::flush_and_drain(std::size_t batch_size) {
   const memcached_return_t flushed = memcached_flush_buffers(memc);
   if (memcached_failed(flushed) || memcached_failed(memcached_last_error(memc))) {
     return fail(Phase::io, flushed);
@@ -291,13 +291,33 @@ std::optional<Error> Client::Impl::flush_and_drain() {
   const memcached_instance_st* instance = memcached_server_instance_by_position(memc, 0);
   std::uint32_t pending = memcached_server_response_count(instance);
   ResultBuffer result(memc);
+  // A SERVER_ERROR reply fails one set (a proxy whose backend timed out), not
+  // the connection: count it and keep reading, so every other reply is still
+  // consumed before the caller reads the keys through another connection.
+  std::size_t server_errors = 0;
+  std::string first_server_error;
   while (pending > 0) {
     memcached_return_t rc = MEMCACHED_SUCCESS;
     memcached_fetch_result(memc, result.get(), &rc);
-    if (memcached_failed(memcached_last_error(memc))) return fail(Phase::io, rc);
+    const memcached_return_t recorded = memcached_last_error(memc);
     const std::uint32_t now = memcached_server_response_count(instance);
+    if (now < pending && (rc == MEMCACHED_SERVER_ERROR || recorded == MEMCACHED_SERVER_ERROR)) {
+      if (server_errors++ == 0) {
+        first_server_error = make_error(label, deadlines, Phase::io, MEMCACHED_SERVER_ERROR, 0,
+                                        clean_detail(memcached_last_error_message(memc)))
+                                 .message;
+      }
+      pending = now;
+      continue;
+    }
+    if (memcached_failed(recorded)) return fail(Phase::io, rc);
     if (now >= pending) return fail(Phase::io, MEMCACHED_PROTOCOL_ERROR);  // no progress
     pending = now;
+  }
+  if (server_errors > 0) {
+    return Error{ErrorKind::server_error, first_server_error + " (" +
+                                              std::to_string(server_errors) + " of " +
+                                              std::to_string(batch_size) + " sets)"};
   }
   return std::nullopt;
 }
@@ -314,6 +334,7 @@ Result<Done, Error> Client::Impl::set_many(const std::vector<Item>& items,
   if (!connected) return connected.error();
 
   const auto expiration = static_cast<time_t>(ttl.count());
+  std::optional<Error> partial_failure;
   for (std::size_t start = 0; start < items.size(); start += kMaxSetBatch) {
     const std::size_t end = std::min(items.size(), start + kMaxSetBatch);
     for (std::size_t i = start; i < end; ++i) {
@@ -323,8 +344,12 @@ Result<Done, Error> Client::Impl::set_many(const std::vector<Item>& items,
                                                   /*flags=*/0);
       if (rc != MEMCACHED_BUFFERED && rc != MEMCACHED_SUCCESS) return fail(Phase::io, rc);
     }
-    if (auto error = flush_and_drain()) return *error;
+    if (auto error = flush_and_drain(end - start)) {
+      if (error->kind != ErrorKind::server_error) return *error;
+      if (!partial_failure) partial_failure = std::move(error);
+    }
   }
+  if (partial_failure) return *partial_failure;
   return Done{};
 }
 

@@ -71,8 +71,10 @@ class Client {
 
   // Stores all items, pipelined (requests buffered and flushed in one batch),
   // and returns only after the peer has answered every one of them, so a read
-  // through another connection afterwards observes the writes. Per-key
-  // failures are not distinguished: a later read shows them.
+  // through another connection afterwards observes the writes. Sets the peer
+  // answered with SERVER_ERROR (a proxy whose backend failed) do not stop the
+  // batch: every reply is still read, and the result is then a server_error
+  // counting them; which keys failed, a later read shows.
   Result<Done, Error> set_many(const std::vector<Item>& items, std::chrono::seconds ttl);
 
   // One pipelined multi-get. Keys that are absent are simply not in the result.

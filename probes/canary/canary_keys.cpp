@@ -18,10 +18,19 @@ bool parse_int(std::string_view text, Int& out, int base = 10) {
 
 std::string make_key(std::string_view prefix, std::string_view cluster,
                      std::string_view generation, std::size_t index) {
+  // Proxies hash the whole key, and nutcracker's fnv1a_64 hardly mixes the
+  // last bytes into the bits ketama uses: keys differing only at the end
+  // pile onto one or two backends. So the part that varies comes first,
+  // already mixed (splitmix64 of the index), and the constant parts follow.
+  std::uint64_t mixed = index + 0x9e3779b97f4a7c15ull;
+  mixed = (mixed ^ (mixed >> 30)) * 0xbf58476d1ce4e5b9ull;
+  mixed = (mixed ^ (mixed >> 27)) * 0x94d049bb133111ebull;
+  mixed ^= mixed >> 31;
+  char token[24];
+  std::snprintf(token, sizeof token, "%08x-%zu", static_cast<std::uint32_t>(mixed), index);
   std::string key;
-  key.reserve(prefix.size() + cluster.size() + generation.size() + 12);
-  key.append(prefix).append(cluster).append(":").append(generation).append(":");
-  key.append(std::to_string(index));
+  key.reserve(prefix.size() + cluster.size() + generation.size() + 24);
+  key.append(prefix).append(token).append(":").append(cluster).append(":").append(generation);
   return key;
 }
 

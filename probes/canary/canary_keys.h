@@ -1,8 +1,10 @@
 #pragma once
 // Canary keys and values.
 //
-// Key:   <prefix><cluster>:<generation>:<index>
-//        The generation is the id of the round that learned the key set; the
+// Key:   <prefix><token>-<index>:<cluster>:<generation>
+//        The token is a hash of the index, first so proxies' hashes spread the
+//        keys over every backend. The generation is the id of the round that
+//        learned the key set; the
 //        set is reused across rounds, so a round writes no new key names and
 //        the backends hold one key set (plus learning leftovers until TTL).
 // Value: rwc1|<writer proxy>|<round id>|<key tag>|<padding to value_size>

@@ -231,8 +231,10 @@ Observation CanaryProbe::State::observe(const std::vector<Canary>& keys, std::ui
     if (items.empty()) return;
     auto result = proxy_client(q).set_many(items, spec->canary.ttl);
     if (!result.ok()) {
-      obs.write_error[q] = result.error();
       proxy_clients[q].reset();  // reconnect next time
+      // Some sets refused by the proxy (its backend failed) is the backend's
+      // story, told by the reads; only a proxy we cannot talk to is down.
+      if (result.error().kind != mc::ErrorKind::server_error) obs.write_error[q] = result.error();
     }
   });
   obs.write_ms = ms_since(start);
@@ -243,7 +245,7 @@ Observation CanaryProbe::State::observe(const std::vector<Canary>& keys, std::ui
     pool->run_all(proxies, [&](std::size_t q) {
       std::vector<Cell>& cells = obs.reads[q];
       cells.assign(keys.size(), Cell{});
-      if (obs.write_error[q] && obs.write_error[q]->kind != mc::ErrorKind::server_error) {
+      if (obs.write_error[q]) {
         obs.read_error[q] = obs.write_error[q];  // unreachable: don't wait twice
         return;
       }

@@ -5,8 +5,12 @@
 namespace ringwatch::probes::canary {
 namespace {
 
-TEST(CanaryKeysTest, KeyCarriesPrefixClusterAndGeneration) {
-  EXPECT_EQ(make_key("ringwatch:", "lab", "5f3a01", 17), "ringwatch:lab:5f3a01:17");
+TEST(CanaryKeysTest, KeyCarriesPrefixIndexClusterAndGeneration) {
+  const std::string key = make_key("ringwatch:", "lab", "5f3a01", 17);
+  EXPECT_TRUE(key.starts_with("ringwatch:")) << key;
+  EXPECT_TRUE(key.ends_with("-17:lab:5f3a01")) << key;
+  EXPECT_NE(make_key("ringwatch:", "lab", "5f3a01", 18).substr(0, 18), key.substr(0, 18))
+      << "the varying part must come right after the prefix";
 }
 
 TEST(CanaryKeysTest, ValueRoundTripsAndIsPaddedToSize) {
