@@ -238,7 +238,7 @@ std::vector<Lookup> Resolver::resolve_all(const std::vector<std::string>& names,
   return lookups;
 }
 
-AresResolver::AresResolver() {
+AresResolver::AresResolver(std::string resolv_conf) : resolv_conf_(std::move(resolv_conf)) {
   library_status();
 }
 
@@ -272,9 +272,11 @@ std::vector<Lookup> AresResolver::resolve_all(const std::vector<std::string>& na
   options.flags = ARES_FLAG_NOCHECKRESP;
   options.timeout = static_cast<int>(std::max<long long>(budget_ms / 3, 1));
   options.tries = 2;
+  options.resolvconf_path = const_cast<char*>(resolv_conf_.c_str());  // c-ares copies it
   ares_channel channel = nullptr;
-  if (const int status = ares_init_options(&channel, &options,
-                                           ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES);
+  if (const int status = ares_init_options(
+          &channel, &options,
+          ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_RESOLVCONF);
       status != ARES_SUCCESS) {
     return fail_all(Outcome::other, std::string("c-ares channel: ") + ares_strerror(status));
   }

@@ -88,12 +88,18 @@ class Resolver {
 // retried once within the deadline.
 class AresResolver final : public Resolver {
  public:
-  AresResolver();  // initialises the c-ares library once per process
+  // Initialises the c-ares library once per process. `resolv_conf` is where
+  // the system resolver's configuration is read from (tests point it at a
+  // file naming a loopback server, so no query ever leaves the machine).
+  explicit AresResolver(std::string resolv_conf = "/etc/resolv.conf");
   Lookup resolve(const std::string& name, const spec::DnsServer& server,
                  Clock::time_point deadline) override;
   std::vector<Lookup> resolve_all(const std::vector<std::string>& names,
                                   const spec::DnsServer& server,
                                   Clock::time_point deadline) override;
+
+ private:
+  std::string resolv_conf_;
 };
 
 // "127.10.0.53:5353" for a server with an address, else "system resolver".

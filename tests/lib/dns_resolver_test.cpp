@@ -325,14 +325,20 @@ TEST(ResolverNoServerTest, ADeadlineAlreadyPassedTimesOutAtOnce) {
             "no reply from 127.0.0.1:" + std::to_string(silent.port()) + " within 0 ms");
 }
 
-TEST(ResolverNoServerTest, TheSystemResolverIsNamedAndBoundedByTheDeadline) {
-  // Whatever /etc/resolv.conf points at here, the lookup ends by the deadline.
-  AresResolver resolver;
+TEST(ResolverNoServerTest, TheSystemResolverReadsItsConfigurationAndIsBounded) {
+  // A resolv.conf of our own naming a loopback server where nothing listens:
+  // the system path is exercised and no query leaves the machine.
+  const fs::path conf = fs::temp_directory_path() / ("ringwatch-resolv-" + std::to_string(::getpid()));
+  { std::ofstream(conf) << "nameserver 127.0.0.1\n"; }
+  AresResolver resolver(conf.string());
   const auto before = Clock::now();
   const Lookup lookup =
       resolver.resolve("b1.lab.ringwatch.test", {"system", std::nullopt}, in(500ms));
+  fs::remove(conf);
   EXPECT_LT(Clock::now() - before, 600ms);
   EXPECT_TRUE(lookup.server.starts_with("system resolver")) << lookup.server;
+  EXPECT_NE(lookup.server.find("127.0.0.1"), std::string::npos) << lookup.server;
+  EXPECT_FALSE(is_reply(lookup.a.outcome)) << lookup.a.message;
 }
 
 TEST(ResolverOutcomeTest, HaveStableNames) {
