@@ -12,14 +12,23 @@ namespace ringwatch::probes {
 namespace {
 struct Entry {
   const char* check;
-  std::unique_ptr<Probe> (*make)();
+  std::unique_ptr<Probe> (*make)(const ProbeOptions&);
 };
 // The registry: one line per check, in the order a round runs them.
 const Entry kEntries[] = {
-    {"canary", [] { return std::unique_ptr<Probe>(new canary::CanaryProbe()); }},
+    {"canary",
+     [](const ProbeOptions&) -> std::unique_ptr<Probe> {
+       return std::make_unique<canary::CanaryProbe>();
+     }},
     // Runs after the canary so twemproxy's stats reflect the canary's traffic.
-    {"connections", [] { return std::unique_ptr<Probe>(new connections::ConnectionsProbe()); }},
-    {"dns", [] { return std::unique_ptr<Probe>(new dns::DnsProbe()); }},
+    {"connections",
+     [](const ProbeOptions&) -> std::unique_ptr<Probe> {
+       return std::make_unique<connections::ConnectionsProbe>();
+     }},
+    {"dns",
+     [](const ProbeOptions& options) -> std::unique_ptr<Probe> {
+       return std::make_unique<dns::DnsProbe>(options.dns_vantage);
+     }},
 };
 }  // namespace
 
@@ -32,16 +41,16 @@ const std::vector<std::string>& known_checks() {
   return names;
 }
 
-std::unique_ptr<Probe> make_probe(std::string_view check) {
+std::unique_ptr<Probe> make_probe(std::string_view check, const ProbeOptions& options) {
   for (const Entry& entry : kEntries) {
-    if (check == entry.check) return entry.make();
+    if (check == entry.check) return entry.make(options);
   }
   return nullptr;
 }
 
-ProbeSet::ProbeSet(const std::vector<std::string>& checks) {
+ProbeSet::ProbeSet(const std::vector<std::string>& checks, const ProbeOptions& options) {
   for (const std::string& check : checks) {
-    auto probe = make_probe(check);
+    auto probe = make_probe(check, options);
     if (!probe) throw std::invalid_argument("unknown check \"" + check + "\"");
     probes_.push_back(std::move(probe));
   }

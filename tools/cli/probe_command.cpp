@@ -11,6 +11,7 @@
 
 #include "lib/report/render.h"
 #include "lib/spec/cluster_spec.h"
+#include "probes/dns/dns_probe.h"
 #include "probes/registry.h"
 #include "tools/cli/options.h"
 
@@ -61,6 +62,9 @@ int run_probe(const Args& args, std::ostream& out, std::ostream& err) {
        "rounds to run; the exit code is the worst round's")
       ("interval", po::value<double>()->default_value(1.0)->value_name("S"),
        "seconds between the starts of two rounds")
+      ("vantage", po::value<std::string>()->value_name("NAME"),
+       "dns check from this one vantage point (a dns.servers[].name), e.g. when running beside "
+       "a proxy")
       ("color", po::value<std::string>()->default_value("auto")->value_name("WHEN"),
        "colour the text format: auto (only on a terminal), always, never");
   po::variables_map vm;
@@ -89,7 +93,17 @@ int run_probe(const Args& args, std::ostream& out, std::ostream& err) {
     return kExitUnknown;
   }
 
-  probes::ProbeSet probe_set(checks);
+  probes::ProbeOptions probe_options;
+  if (vm.count("vantage")) {
+    probe_options.dns_vantage = vm["vantage"].as<std::string>();
+    try {
+      probes::dns::vantage_points(cluster, probe_options.dns_vantage);
+    } catch (const std::invalid_argument& error) {
+      err << "ringwatch probe: " << error.what() << "\n";
+      return kExitUnknown;
+    }
+  }
+  probes::ProbeSet probe_set(checks, probe_options);
   report::Status worst = report::Status::ok;
   auto next_start = std::chrono::steady_clock::now();
   for (int round = 0; round < rounds; ++round) {
