@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "probes/canary/canary_probe.h"
+#include "probes/diagnosis.h"
 #include "probes/connections/connections_probe.h"
 #include "probes/dns/dns_probe.h"
 
@@ -62,6 +63,7 @@ report::Report ProbeSet::run_round(const spec::ClusterSpec& spec) {
   report.started_at = std::chrono::system_clock::now();
   const auto start = std::chrono::steady_clock::now();
   for (auto& probe : probes_) probe->run(spec, report);
+  diagnose(spec, report);
   report.duration_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   return report;

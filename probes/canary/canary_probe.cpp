@@ -662,6 +662,8 @@ void CanaryProbe::run(const spec::ClusterSpec& spec, report::Report& report) {
     }
     f.with("diverging_canaries", static_cast<std::int64_t>(diverging))
         .with("considered_canaries", static_cast<std::int64_t>(considered))
+        .with("routed_to_backend", static_cast<std::int64_t>(routed_on[lead]))
+        .with("canaries_for_backend", static_cast<std::int64_t>(total_on[lead]))
         .with("missing_backends", missing_names)
         .with("routed_backends", routed_names)
         .with("by_backend", per_backend_detail)

@@ -1,0 +1,442 @@
+#include "probes/connections/proxy_adapters.h"
+
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+
+#include <algorithm>
+#include <charconv>
+#include <map>
+#include <set>
+
+namespace ringwatch::probes::connections {
+
+const char* to_string(Freshness freshness) {
+  switch (freshness) {
+    case Freshness::live:
+      return "live";
+    case Freshness::confirmed:
+      return "confirmed";
+    case Freshness::unconfirmed:
+      return "unconfirmed";
+  }
+  return "unconfirmed";
+}
+
+const char* to_string(ViewErrorKind kind) {
+  switch (kind) {
+    case ViewErrorKind::refused:
+      return "refused";
+    case ViewErrorKind::timeout:
+      return "timeout";
+    case ViewErrorKind::malformed:
+      return "malformed";
+    case ViewErrorKind::truncated:
+      return "truncated";
+    case ViewErrorKind::unsupported:
+      return "unsupported";
+    case ViewErrorKind::no_endpoint:
+      return "no_endpoint";
+  }
+  return "malformed";
+}
+
+namespace {
+
+ViewError malformed(std::string what) {
+  return ViewError{ViewErrorKind::malformed, std::move(what)};
+}
+ViewError truncated(std::string what) {
+  return ViewError{ViewErrorKind::truncated, std::move(what)};
+}
+
+// Quotes a piece of peer-supplied text for an error message, bounded.
+std::string quoted(std::string_view text) {
+  constexpr std::size_t kMax = 60;
+  std::string out = "\"";
+  for (char c : text.substr(0, kMax)) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte >= 0x7f) {
+      out += c == '\r' ? "\\r" : c == '\n' ? "\\n" : "?";
+    } else {
+      out += c;
+    }
+  }
+  return out + (text.size() > kMax ? "...\"" : "\"");
+}
+
+std::optional<std::int64_t> parse_int(std::string_view text) {
+  std::int64_t value = 0;
+  if (text.empty()) return std::nullopt;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+std::optional<SystemTime> from_unix_seconds(std::int64_t seconds) {
+  if (seconds <= 0) return std::nullopt;
+  return SystemTime(std::chrono::seconds(seconds));
+}
+
+const std::string* find_stat(const StatList& stats, std::string_view key) {
+  for (const auto& [name, value] : stats) {
+    if (name == key) return &value;
+  }
+  return nullptr;
+}
+
+// "host:port" at the start of a destination key: "10.0.0.1:11211:ascii:plain:notcompressed-1000",
+// "[0000:...:0001]:5001:TCP:ascii-1000" or plain "10.0.0.1:11211".
+std::optional<net::Endpoint> leading_endpoint(std::string_view text) {
+  std::size_t host_end = 0;
+  if (text.starts_with('[')) {
+    host_end = text.find(']');
+    if (host_end == std::string_view::npos) return std::nullopt;
+    ++host_end;
+  } else {
+    host_end = text.find(':');
+    if (host_end == std::string_view::npos) return std::nullopt;
+  }
+  if (host_end >= text.size() || text[host_end] != ':') return std::nullopt;
+  std::size_t port_end = host_end + 1;
+  while (port_end < text.size() && text[port_end] >= '0' && text[port_end] <= '9') ++port_end;
+  auto endpoint = net::Endpoint::parse(text.substr(0, port_end));
+  // mcrouter prints v6 fully expanded; keep the usual short form.
+  if (endpoint) endpoint->host = net::IpAddress::parse(endpoint->host)->to_string();
+  return endpoint;
+}
+
+}  // namespace
+
+// ---- memcached text-protocol stats -----------------------------------------
+
+bool stats_reply_complete(std::string_view text) {
+  if (text.size() < 2) return false;
+  if (text.ends_with("END\r\n")) {
+    // END must start a line (a value could end in "END").
+    return text.size() == 5 || text[text.size() - 6] == '\n';
+  }
+  // An error line ends the reply too.
+  const std::size_t line_start = text.rfind('\n', text.size() - 2);
+  const std::string_view last =
+      line_start == std::string_view::npos ? text : text.substr(line_start + 1);
+  return last.ends_with("\r\n") && (last == "ERROR\r\n" || last.starts_with("CLIENT_ERROR") ||
+                                    last.starts_with("SERVER_ERROR"));
+}
+
+Result<StatList, ViewError> parse_stat_lines(std::string_view text) {
+  StatList stats;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    const std::size_t eol = text.find("\r\n", pos);
+    if (eol == std::string_view::npos) {
+      return truncated("stats reply ends inside a line: " + quoted(text.substr(pos)));
+    }
+    const std::string_view line = text.substr(pos, eol - pos);
+    pos = eol + 2;
+    if (line == "END") {
+      if (pos != text.size()) return malformed("data after END: " + quoted(text.substr(pos)));
+      return stats;
+    }
+    if (line == "ERROR" || line.starts_with("CLIENT_ERROR") || line.starts_with("SERVER_ERROR")) {
+      return ViewError{ViewErrorKind::unsupported, "the server answered " + quoted(line)};
+    }
+    if (!line.starts_with("STAT ")) return malformed("not a STAT line: " + quoted(line));
+    const std::string_view rest = line.substr(5);
+    const std::size_t space = rest.find(' ');
+    if (space == 0 || rest.empty()) return malformed("STAT line without a name: " + quoted(line));
+    if (space == std::string_view::npos) {
+      stats.emplace_back(std::string(rest), std::string());
+    } else {
+      stats.emplace_back(std::string(rest.substr(0, space)), std::string(rest.substr(space + 1)));
+    }
+  }
+  return truncated(text.empty() ? "empty stats reply" : "stats reply without END");
+}
+
+// ---- twemproxy --------------------------------------------------------------
+
+namespace {
+
+// Header members of the stats document; every other object member is a pool.
+bool is_header(std::string_view name) {
+  static const std::set<std::string_view> kHeader = {
+      "service",           "source",          "version", "uptime", "timestamp",
+      "total_connections", "curr_connections"};
+  return kHeader.contains(name);
+}
+
+std::optional<std::int64_t> int_member(const rapidjson::Value& object, const char* name) {
+  const auto found = object.FindMember(name);
+  if (found == object.MemberEnd() || !found->value.IsInt64()) return std::nullopt;
+  return found->value.GetInt64();
+}
+
+}  // namespace
+
+ViewResult parse_twemproxy_stats(std::string_view json, std::string_view pool_name) {
+  std::string_view trimmed = json;
+  while (!trimmed.empty() && (trimmed.back() == '\n' || trimmed.back() == ' ' ||
+                              trimmed.back() == '\r' || trimmed.back() == '\t')) {
+    trimmed.remove_suffix(1);
+  }
+  if (trimmed.empty()) return truncated("empty stats reply");
+  rapidjson::Document document;
+  document.Parse(json.data(), json.size());
+  if (document.HasParseError()) {
+    // An error at the very end of the input means the document stopped early.
+    if (document.GetErrorOffset() >= trimmed.size()) {
+      return truncated("stats JSON ends early after " + std::to_string(trimmed.size()) + " bytes");
+    }
+    return malformed(std::string("stats JSON does not parse at byte ") +
+                     std::to_string(document.GetErrorOffset()) + ": " +
+                     rapidjson::GetParseError_En(document.GetParseError()));
+  }
+  if (!document.IsObject()) return malformed("stats JSON is not an object");
+  const auto timestamp = int_member(document, "timestamp");
+  if (!timestamp) return malformed("stats JSON has no integer \"timestamp\"");
+
+  std::vector<const rapidjson::Value::Member*> pools;
+  for (const auto& member : document.GetObject()) {
+    const std::string_view name(member.name.GetString(), member.name.GetStringLength());
+    if (is_header(name)) continue;
+    if (!member.value.IsObject()) {
+      return malformed("stats JSON member \"" + std::string(name) +
+                       "\" is neither a header nor a pool");
+    }
+    pools.push_back(&member);
+  }
+  if (pools.empty()) return malformed("stats JSON has no pool");
+  const rapidjson::Value::Member* pool = nullptr;
+  for (const auto* candidate : pools) {
+    if (std::string_view(candidate->name.GetString(), candidate->name.GetStringLength()) ==
+        pool_name) {
+      pool = candidate;
+    }
+  }
+  if (pool == nullptr && pools.size() == 1) pool = pools.front();
+  if (pool == nullptr) {
+    std::string names;
+    for (const auto* candidate : pools) {
+      names += (names.empty() ? "" : ", ") + std::string(candidate->name.GetString());
+    }
+    return malformed("stats JSON has " + std::to_string(pools.size()) + " pools (" + names +
+                     ") and none is named \"" + std::string(pool_name) + "\"");
+  }
+
+  ProxyView view;
+  view.pool = pool->name.GetString();
+  view.stats_time = from_unix_seconds(*timestamp);
+  view.freshness = Freshness::confirmed;
+  for (const auto& member : pool->value.GetObject()) {
+    if (!member.value.IsObject()) continue;  // a pool counter
+    ServerView server;
+    server.name = member.name.GetString();
+    // Unnamed servers are listed as "host:port" (measured), named ones by name.
+    server.address = net::Endpoint::parse(server.name);
+    const rapidjson::Value& stats = member.value;
+    static constexpr const char* kRequired[] = {"server_eof",        "server_err",
+                                                "server_timedout",   "server_connections",
+                                                "server_ejected_at", "requests"};
+    std::map<std::string, std::int64_t> values;
+    for (const char* field : kRequired) {
+      const auto value = int_member(stats, field);
+      if (!value) {
+        return malformed("server \"" + server.name + "\" in pool \"" + view.pool +
+                         "\" has no integer \"" + field + "\"");
+      }
+      values[field] = *value;
+    }
+    server.connections = values["server_connections"];
+    if (values["server_ejected_at"] > 0) {
+      server.ejected_at = SystemTime(std::chrono::microseconds(values["server_ejected_at"]));
+    }
+    // twemproxy never clears server_ejected_at (measured: it keeps the last
+    // ejection after the server is back), so an ejection is current only
+    // while the proxy holds no connection to the server.
+    server.ejected = server.ejected_at.has_value() && *server.connections == 0;
+    server.errors = values["server_err"] + values["server_eof"];
+    server.timeouts = values["server_timedout"];
+    server.requests = values["requests"];
+    server.detail = "server_connections=" + std::to_string(values["server_connections"]) +
+                    " server_ejected_at=" + std::to_string(values["server_ejected_at"]) +
+                    " server_err=" + std::to_string(values["server_err"]) +
+                    " server_eof=" + std::to_string(values["server_eof"]) +
+                    " server_timedout=" + std::to_string(values["server_timedout"]) +
+                    " requests=" + std::to_string(values["requests"]);
+    view.servers.push_back(std::move(server));
+  }
+  return view;
+}
+
+// ---- mcrouter ---------------------------------------------------------------
+
+namespace {
+
+bool is_error_result(std::string_view result) {
+  static const std::set<std::string_view> kErrors = {
+      "connect_error", "remote_error", "local_error", "tko",        "busy",
+      "try_again",     "shutdown",     "aborted",     "bad_command"};
+  return kErrors.contains(result);
+}
+
+bool is_timeout_result(std::string_view result) {
+  return result == "timeout" || result == "connect_timeout" || result == "deadline_exceeded";
+}
+
+// One `stats servers` value, e.g.
+// "avg_latency_us:302.000 pending_reqs:0 inflight_reqs:0 hard_tko; up:4; ok:10 connect_error:2"
+// (mcrouter's ServerStat::toString) or the older "status:up notfound:1".
+Result<ServerView, ViewError> parse_mcrouter_server(const std::string& key,
+                                                    const std::string& value) {
+  ServerView server;
+  server.name = key;
+  server.address = leading_endpoint(key);
+  server.detail = value;
+  std::int64_t up = 0, down = 0;
+  bool saw_state = false;
+  std::size_t pos = 0;
+  while (pos < value.size()) {
+    std::size_t end = value.find(' ', pos);
+    if (end == std::string::npos) end = value.size();
+    std::string_view token(value.data() + pos, end - pos);
+    pos = end + 1;
+    while (token.ends_with(';')) token.remove_suffix(1);
+    if (token.empty()) continue;
+    if (token == "hard_tko" || token == "soft_tko") {
+      server.ejected = true;
+      continue;
+    }
+    const std::size_t colon = token.rfind(':');
+    if (colon == std::string_view::npos || colon == 0) {
+      return malformed("server " + quoted(key) + ": unexpected token " + quoted(token));
+    }
+    const std::string_view name = token.substr(0, colon);
+    const std::string_view number = token.substr(colon + 1);
+    if (name == "status") {  // older format: status:<state>
+      saw_state = true;
+      up += number == "up" ? 1 : 0;
+      down += number == "down" ? 1 : 0;
+      continue;
+    }
+    if (name == "avg_latency_us" || name.ends_with("retrans_ratio")) continue;  // doubles
+    const auto count = parse_int(number);
+    if (!count || *count < 0) {
+      return malformed("server " + quoted(key) + ": bad count in " + quoted(token));
+    }
+    if (name == "pending_reqs" || name == "inflight_reqs") continue;
+    if (name == "up" || name == "new" || name == "down" || name == "closed") {
+      saw_state = true;
+      if (name == "up") up += *count;
+      if (name == "down") down += *count;
+      continue;
+    }
+    // Everything else is a reply result count (mc_res_ prefix removed).
+    server.requests += *count;
+    if (is_error_result(name)) server.errors += *count;
+    if (is_timeout_result(name)) server.timeouts += *count;
+  }
+  if (!saw_state) return malformed("server " + quoted(key) + " has no connection state");
+  server.connections = up;
+  server.connect_failing = up == 0 && down > 0;
+  return server;
+}
+
+}  // namespace
+
+ViewResult parse_mcrouter_stats(const StatList& servers, const StatList& suspect_servers,
+                                const StatList& basic) {
+  ProxyView view;
+  view.freshness = Freshness::live;
+  view.keeps_idle_connections = false;  // --reset-inactive-connection-interval, 60 s by default
+  if (const std::string* time = find_stat(basic, "time")) {
+    const auto seconds = parse_int(*time);
+    if (!seconds) return malformed("mcrouter stats: bad time " + quoted(*time));
+    view.stats_time = from_unix_seconds(*seconds);
+  }
+  for (const auto& [key, value] : servers) {
+    auto server = parse_mcrouter_server(key, value);
+    if (!server) return server.error();
+    view.servers.push_back(std::move(server).value());
+  }
+  // suspect_servers: "host:port" -> "status:tko num_failures:N" | "status:down num_failures:N".
+  for (const auto& [key, value] : suspect_servers) {
+    const auto address = leading_endpoint(key + ":");
+    if (!address) return malformed("suspect server " + quoted(key) + " is not host:port");
+    const bool tko = value.starts_with("status:tko");
+    if (!tko && !value.starts_with("status:down")) {
+      return malformed("suspect server " + quoted(key) + ": unexpected " + quoted(value));
+    }
+    bool matched = false;
+    for (ServerView& server : view.servers) {
+      if (server.address != address) continue;
+      matched = true;
+      server.ejected = server.ejected || tko;
+      server.detail += " (suspect: " + value + ")";
+    }
+    if (!matched) {
+      // A destination in TKO tracking is a configured server.
+      ServerView server;
+      server.name = key;
+      server.address = address;
+      server.ejected = tko;
+      server.detail = "suspect: " + value;
+      view.servers.push_back(std::move(server));
+    }
+  }
+  return view;
+}
+
+// ---- memcached proxy --------------------------------------------------------
+
+ViewResult parse_memcached_proxy_stats(const StatList& basic, const StatList& proxybe,
+                                       const spec::ClusterSpec& cluster) {
+  ProxyView view;
+  view.freshness = Freshness::live;
+  view.lists_servers = false;
+  view.keeps_idle_connections = false;  // no connection counts to judge
+  if (find_stat(basic, "proxy_backend_total") == nullptr) {
+    return ViewError{ViewErrorKind::unsupported,
+                     "memcached stats have no proxy_backend_total: not running as a proxy"};
+  }
+  if (const std::string* time = find_stat(basic, "time")) {
+    const auto seconds = parse_int(*time);
+    if (!seconds) return malformed("memcached stats: bad time " + quoted(*time));
+    view.stats_time = from_unix_seconds(*seconds);
+  }
+  std::map<std::string, std::int64_t> bad;  // label -> bad connections
+  for (const auto& [key, value] : proxybe) {
+    if (!key.starts_with("bad_") || key.size() == 4) {
+      return malformed("stats proxybe: unexpected " + quoted(key));
+    }
+    const auto count = parse_int(value);
+    if (!count) return malformed("stats proxybe: bad count " + quoted(value));
+    bad[key.substr(4)] = *count;
+  }
+  for (const spec::Backend& backend : cluster.backends) {
+    ServerView server;
+    server.name = backend.name;
+    server.address = backend.endpoint();
+    auto found = bad.find(backend.name);
+    if (found == bad.end()) found = bad.find(backend.endpoint().to_string());
+    if (found != bad.end()) {
+      server.ejected = true;
+      server.detail = "marked bad (" + std::to_string(found->second) + " connections)";
+      bad.erase(found);
+    } else {
+      server.detail = "not marked bad";
+    }
+    view.servers.push_back(std::move(server));
+  }
+  // Labels the spec does not know: backends the proxy has that we do not expect.
+  for (const auto& [label, count] : bad) {
+    ServerView server;
+    server.name = label;
+    server.address = leading_endpoint(label);
+    server.ejected = true;
+    server.detail = "marked bad (" + std::to_string(count) + " connections)";
+    view.servers.push_back(std::move(server));
+  }
+  return view;
+}
+
+}  // namespace ringwatch::probes::connections

@@ -1,0 +1,51 @@
+#pragma once
+// The pure halves of the proxy adapters: text in, ProxyView or ViewError out.
+// No I/O, no clocks, no exceptions; thread-safe. Formats (see README.md in
+// this folder for which were measured and which were written from docs):
+//
+//   twemproxy        the stats port's JSON document (measured, nutcracker 0.5.0)
+//   mcrouter         `stats servers` and `stats suspect_servers` (from source/docs)
+//   memcached proxy  `stats` (proxy_backend_*) and `stats proxybe` (from source/docs)
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "probes/connections/proxy_view.h"
+
+namespace ringwatch::probes::connections {
+
+// "STAT <key> <value>" lines of a memcached-protocol stats reply, value kept
+// whole (spaces included), in order.
+using StatList = std::vector<std::pair<std::string, std::string>>;
+
+// Parses a whole text-protocol stats reply ending in "END\r\n". A reply
+// without END is truncated; "ERROR", "CLIENT_ERROR ..." and "SERVER_ERROR ..."
+// are `unsupported` with the server's words; any other line is malformed.
+Result<StatList, ViewError> parse_stat_lines(std::string_view text);
+
+// True once `text` holds a complete stats reply (END or an error line).
+bool stats_reply_complete(std::string_view text);
+
+// twemproxy: the stats JSON. The pool is `pool_name` when the document has a
+// pool of that name, else the only pool; several pools and none named
+// `pool_name` is malformed (the spec describes one pool per proxy).
+// `stats_time` is the document's "timestamp"; freshness is left `confirmed`
+// for the fetch to adjust.
+ViewResult parse_twemproxy_stats(std::string_view json, std::string_view pool_name);
+
+// mcrouter: `stats servers` and `stats suspect_servers` (either may be empty),
+// and the basic `stats` for its "time" (may be empty).
+ViewResult parse_mcrouter_stats(const StatList& servers, const StatList& suspect_servers,
+                                const StatList& basic);
+
+// memcached's built-in proxy: the basic `stats` (proxy_backend_total,
+// proxy_backend_marked_bad, proxy_backend_failed, time) and `stats proxybe`
+// ("bad_<label> <n>"). The proxy does not list its backends, so the view's
+// servers are `cluster`'s backends, named by spec name; a backend is ejected
+// when proxybe lists its name (or its "host:port") as bad.
+ViewResult parse_memcached_proxy_stats(const StatList& basic, const StatList& proxybe,
+                                       const spec::ClusterSpec& cluster);
+
+}  // namespace ringwatch::probes::connections

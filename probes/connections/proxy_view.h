@@ -1,0 +1,107 @@
+#pragma once
+// What one proxy says about its backends, and the one small interface every
+// proxy kind implements to say it (invariant 3, proxy side).
+//
+// Each adapter is split in two: a pure parser (text -> ProxyView, in
+// proxy_adapters.h, tested with fixtures; malformed or truncated input is a
+// ViewError, never a crash or an exception) and the fetch that gets the text
+// within the spec's deadlines.
+//
+// Thread-safety: adapters hold no state. read() may be called for different
+// proxies from several threads at once; the objects returned by adapter_for()
+// live for the whole program.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "lib/net/address.h"
+#include "lib/spec/cluster_spec.h"
+#include "lib/util/result.h"
+
+namespace ringwatch::probes::connections {
+
+using SystemTime = std::chrono::system_clock::time_point;
+
+// One server as one proxy sees it.
+struct ServerView {
+  // The proxy's own name for it: twemproxy's server name (or "host:port" when
+  // the config names none), mcrouter's "host:port:protocol:...", the memcached
+  // proxy's backend label.
+  std::string name;
+  std::optional<net::Endpoint> address;     // when the proxy reports it
+  std::optional<std::int64_t> connections;  // open connections; nullopt: not reported
+  // The proxy routes around it right now (twemproxy: ejected and not
+  // reconnected; mcrouter: TKO; memcached proxy: marked bad).
+  bool ejected = false;
+  // The proxy's last attempt to connect failed and it holds no connection
+  // (mcrouter state "down"), without routing around the server.
+  bool connect_failing = false;
+  std::optional<SystemTime> ejected_at;  // last ejection, when the proxy reports one
+  std::int64_t errors = 0;               // connection errors and EOFs
+  std::int64_t timeouts = 0;
+  std::int64_t requests = 0;  // requests routed to it since the proxy started
+  std::string detail;         // the proxy's own words, for evidence ("up:4", "hard_tko")
+  friend bool operator==(const ServerView&, const ServerView&) = default;
+};
+
+enum class Freshness {
+  live,         // computed when asked (mcrouter, memcached)
+  confirmed,    // aggregated, and shown to include everything before the read (twemproxy)
+  unconfirmed,  // aggregated, and we could not show that (see freshness_note)
+};
+const char* to_string(Freshness freshness);
+
+struct ProxyView {
+  std::string pool;                      // twemproxy's pool name; empty for other kinds
+  std::optional<SystemTime> stats_time;  // the stats' own timestamp, when they carry one
+  Freshness freshness = Freshness::live;
+  std::string freshness_note;
+  // False when the proxy cannot list its configured servers (the memcached
+  // proxy's config is Lua): then `servers` are the spec's backends, and only
+  // what the proxy does report (marked bad) is its own word.
+  bool lists_servers = true;
+  // True when the proxy keeps a server connection open until it fails
+  // (twemproxy), so 0 connections after traffic means it lost it. mcrouter
+  // closes connections idle for a minute, so there 0 can just mean idle.
+  bool keeps_idle_connections = true;
+  std::vector<ServerView> servers;  // in the proxy's order
+  friend bool operator==(const ProxyView&, const ProxyView&) = default;
+};
+
+enum class ViewErrorKind {
+  refused,      // nothing listens on the stats endpoint
+  timeout,      // connect or reply deadline passed
+  malformed,    // the reply is not what this proxy kind sends
+  truncated,    // the reply stopped early
+  unsupported,  // the proxy rejected the stats command
+  no_endpoint,  // the spec gives no stats endpoint for a kind that needs one
+};
+const char* to_string(ViewErrorKind kind);  // "refused", "timeout", ...
+
+struct ViewError {
+  ViewErrorKind kind = ViewErrorKind::malformed;
+  std::string message;  // one line: what was wrong and where
+};
+
+using ViewResult = Result<ProxyView, ViewError>;
+
+struct Deadlines {
+  std::chrono::milliseconds connect{250};
+  std::chrono::milliseconds io{1000};
+};
+
+class ProxyAdapter {
+ public:
+  virtual ~ProxyAdapter() = default;
+  // Reads `proxy`'s view of its servers. Never throws; returns within a few
+  // multiples of the deadlines.
+  virtual ViewResult read(const spec::Proxy& proxy, const spec::ClusterSpec& cluster,
+                          const Deadlines& deadlines) const = 0;
+};
+
+const ProxyAdapter& adapter_for(spec::ProxyKind kind);
+
+}  // namespace ringwatch::probes::connections

@@ -1,0 +1,476 @@
+// The connection audit against a real lab: memcached backends behind
+// nutcracker proxies on loopback. Every round runs the canary first, as the
+// registry does, so the audit sees the canary's traffic.
+
+#include "probes/connections/connections_probe.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <map>
+
+#include <chrono>
+#include <ctime>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <variant>
+
+#include "probes/registry.h"
+#include "tests/support/memcached_process.h"
+#include "tests/support/scoped_lab.h"
+
+namespace ringwatch::probes {
+namespace {
+
+using namespace std::chrono_literals;
+using report::Finding;
+using report::Report;
+using report::Severity;
+using report::Status;
+using testing::ScopedLab;
+
+std::string describe(const Report& report) {
+  std::ostringstream text;
+  text << report.summary_line() << "\n";
+  for (const auto& check : report.checks) {
+    text << "  check " << check.name << " " << report::to_string(check.status) << ": "
+         << check.summary << "\n";
+  }
+  for (const Finding& finding : report.findings) {
+    text << "  " << report::to_string(finding.severity) << " " << finding.check << "/"
+         << finding.code << " [" << finding.subject.describe() << "] " << finding.summary << "\n";
+  }
+  return text.str();
+}
+
+const report::CheckResult* check_of(const Report& report) {
+  for (const auto& check : report.checks) {
+    if (check.name == "connections") return &check;
+  }
+  return nullptr;
+}
+
+std::vector<const Finding*> findings_of(const Report& report, const std::string& code) {
+  std::vector<const Finding*> found;
+  for (const Finding& finding : report.findings) {
+    if (finding.check == "connections" && finding.code == code) found.push_back(&finding);
+  }
+  return found;
+}
+
+const report::EvidenceValue* evidence(const Finding& finding, const std::string& key) {
+  for (const auto& [name, value] : finding.evidence) {
+    if (name == key) return &value;
+  }
+  return nullptr;
+}
+
+std::vector<std::string> matrix_of(const Report& report) {
+  const auto matrix = findings_of(report, "connection_matrix");
+  if (matrix.size() != 1) return {};
+  const auto* value = evidence(*matrix[0], "matrix");
+  return value ? std::get<std::vector<std::string>>(*value) : std::vector<std::string>{};
+}
+
+double figure(const Report& report, const std::string& name) {
+  auto found = report.figures.find(name);
+  return found == report.figures.end() ? -1 : found->second;
+}
+
+template <class Predicate>
+Report run_until(ProbeSet& probes, const spec::ClusterSpec& spec, Predicate done,
+                 std::chrono::seconds deadline) {
+  const auto until = std::chrono::steady_clock::now() + deadline;
+  Report report = probes.run_round(spec);
+  while (!done(report) && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(250ms);
+    report = probes.run_round(spec);
+  }
+  return report;
+}
+
+bool connections_ok(const Report& report) {
+  const auto* check = check_of(report);
+  return check != nullptr && check->status == Status::ok &&
+         check->summary == "3 proxies connected to all 3 backends";
+}
+
+// SIGSTOPs a process for the scope; SIGCONT on the way out whatever happens.
+class Stopped {
+ public:
+  explicit Stopped(int pid) : pid_(pid) { ::kill(pid_, SIGSTOP); }
+  ~Stopped() { ::kill(pid_, SIGCONT); }
+  Stopped(const Stopped&) = delete;
+  Stopped& operator=(const Stopped&) = delete;
+
+ private:
+  int pid_;
+};
+
+TEST(ConnectionsProbeLabTest, HealthyLabIsOkAndSaysTheBackendSideCannotAttribute) {
+  ScopedLab lab;
+  const spec::ClusterSpec spec = lab.spec();
+  ProbeSet probes({"canary", "connections"});
+  for (int round = 0; round < 5; ++round) {
+    const Report report = probes.run_round(spec);
+    ASSERT_TRUE(connections_ok(report)) << "round " << round << "\n" << describe(report);
+    for (const Finding& finding : report.findings) {
+      if (finding.check == "connections") {
+        EXPECT_EQ(finding.severity, Severity::info) << describe(report);
+      }
+    }
+    for (const char* proxy : {"p1", "p2", "p3"}) {
+      EXPECT_EQ(figure(report, std::string("proxy_backends_connected.") + proxy), 3) << proxy;
+      const double age = figure(report, std::string("proxy_stats_age_s.") + proxy);
+      EXPECT_GE(age, 0) << proxy;
+      EXPECT_LT(age, 3) << proxy;
+    }
+    const auto matrix = matrix_of(report);
+    ASSERT_EQ(matrix.size(), 9u) << describe(report);
+    EXPECT_EQ(matrix[0], "p1 -> b1: connected (proxy), unknown (backend)");
+    // Three proxies and the canary's connection on every backend, all from
+    // 127.0.0.1: counted, never named.
+    const auto* peers = evidence(*findings_of(report, "connection_matrix")[0], "backend_peers");
+    ASSERT_NE(peers, nullptr);
+    EXPECT_EQ(std::get<std::vector<std::string>>(*peers)[0],
+              "b1: 4 clients: 1 this probe's canary, 3 cannot attribute (127.0.0.1 x3)");
+    EXPECT_EQ(figure(report, "backend_clients.b1"), 4);
+    EXPECT_TRUE(findings_of(report, "unknown_peer").empty());
+  }
+}
+
+TEST(ConnectionsProbeLabTest, EjectedBackendIsCriticalNamingProxyAndBackendThenHeals) {
+  ScopedLab lab;
+  const spec::ClusterSpec spec = lab.spec();
+  ProbeSet probes({"canary", "connections"});
+  ASSERT_TRUE(connections_ok(probes.run_round(spec)));
+
+  lab.inject({lab::FaultKind::eject, "p2", "b3", "", ""});
+  Report report = probes.run_round(spec);
+  const auto* check = check_of(report);
+  ASSERT_NE(check, nullptr);
+  EXPECT_EQ(check->status, Status::critical) << describe(report);
+  const auto missing = findings_of(report, "proxy_missing_backend");
+  ASSERT_EQ(missing.size(), 1u) << describe(report);
+  EXPECT_EQ(missing[0]->severity, Severity::critical);
+  EXPECT_EQ(missing[0]->subject.proxy, "p2");
+  EXPECT_EQ(missing[0]->subject.backend, "b3");
+  // "proxy p2 is not connected to b3 (ejected at 10:50:08 UTC, 1 error)"
+  EXPECT_EQ(missing[0]->summary.rfind("proxy p2 is not connected to b3 (ejected at ", 0), 0u)
+      << missing[0]->summary;
+  EXPECT_NE(missing[0]->summary.find(" UTC, "), std::string::npos) << missing[0]->summary;
+  EXPECT_NE(missing[0]->summary.find(" error"), std::string::npos) << missing[0]->summary;
+  EXPECT_EQ(std::get<std::string>(*evidence(*missing[0], "proxy_side")), "ejected");
+  EXPECT_EQ(check->summary.rfind("proxy p2 is not connected to b3", 0), 0u) << check->summary;
+
+  const auto sets = findings_of(report, "proxy_backend_sets_differ");
+  ASSERT_EQ(sets.size(), 1u) << describe(report);
+  EXPECT_EQ(sets[0]->summary,
+            "proxies disagree on the backend set: p2 uses b1, b2; p1 and p3 use b1, b2, b3");
+  EXPECT_EQ(figure(report, "proxy_backends_connected.p2"), 2);
+  EXPECT_EQ(figure(report, "proxy_backends_connected.p1"), 3);
+  const auto matrix = matrix_of(report);
+  ASSERT_EQ(matrix.size(), 9u);
+  EXPECT_EQ(matrix[5], "p2 -> b3: ejected (proxy), unknown (backend)");
+  // twemproxy stats show names, not addresses: the moved address is no drift.
+  EXPECT_TRUE(findings_of(report, "proxy_config_drift").empty()) << describe(report);
+
+  lab.heal();
+  report = run_until(probes, spec, connections_ok, 20s);
+  EXPECT_TRUE(connections_ok(report)) << describe(report);
+}
+
+TEST(ConnectionsProbeLabTest, StoppedOrRefusingStatsAreUnknownWithoutHanging) {
+  ScopedLab lab;
+  spec::ClusterSpec spec = lab.spec();
+  ProbeSet probes({"canary", "connections"});
+  ASSERT_TRUE(connections_ok(probes.run_round(spec)));
+  {
+    Stopped stopped(lab.pid_of("p2"));
+    const auto start = std::chrono::steady_clock::now();
+    const Report report = probes.run_round(spec);
+    const auto* check = check_of(report);
+    ASSERT_NE(check, nullptr);
+    EXPECT_EQ(check->status, Status::unknown) << describe(report);
+    EXPECT_EQ(check->summary, "p2's stats unreadable (timeout)");
+    // The stats read waits at most connect + io (250 + 1000 ms in the lab).
+    EXPECT_LT(check->duration_ms, 2000) << describe(report);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
+    const auto unreadable = findings_of(report, "proxy_stats_unreadable");
+    ASSERT_EQ(unreadable.size(), 1u) << describe(report);
+    EXPECT_EQ(unreadable[0]->subject.proxy, "p2");
+    EXPECT_EQ(unreadable[0]->severity, Severity::unknown);
+    EXPECT_EQ(std::get<std::string>(*evidence(*unreadable[0], "reason")), "timeout");
+    EXPECT_EQ(figure(report, "proxy_backends_connected.p1"), 3);
+    EXPECT_EQ(figure(report, "proxy_backends_connected.p2"), -1) << "no figure without stats";
+    EXPECT_TRUE(findings_of(report, "proxy_missing_backend").empty()) << describe(report);
+  }
+
+  spec.proxies[2].stats->port = testing::free_port(spec.proxies[2].stats->host);
+  const Report report = run_until(
+      probes, spec,
+      [](const Report& r) { return check_of(r) && check_of(r)->status != Status::ok; }, 10s);
+  const auto unreadable = findings_of(report, "proxy_stats_unreadable");
+  ASSERT_EQ(unreadable.size(), 1u) << describe(report);
+  EXPECT_EQ(unreadable[0]->subject.proxy, "p3");
+  EXPECT_EQ(std::get<std::string>(*evidence(*unreadable[0], "reason")), "refused");
+  EXPECT_EQ(unreadable[0]->summary.rfind("stats of proxy p3 unreadable (refused): stats: ", 0), 0u)
+      << unreadable[0]->summary;
+  EXPECT_EQ(check_of(report)->status, Status::unknown) << describe(report);
+}
+
+TEST(ConnectionsProbeLabTest, PeersFromNoProxysSourceAddressAreUnknown) {
+  ScopedLab lab;
+  spec::ClusterSpec spec = lab.spec();
+  // Claim every proxy connects from its own listen address; in the loopback
+  // lab they really connect from 127.0.0.1.
+  for (auto& proxy : spec.proxies) {
+    proxy.source_addresses = {*net::IpAddress::parse(proxy.client.host)};
+  }
+  ProbeSet probes({"canary", "connections"});
+  const Report report = probes.run_round(spec);
+  const auto* check = check_of(report);
+  ASSERT_NE(check, nullptr);
+  EXPECT_EQ(check->status, Status::warning) << describe(report);
+  const auto unknown = findings_of(report, "unknown_peer");
+  ASSERT_EQ(unknown.size(), 3u) << describe(report);
+  EXPECT_EQ(unknown[0]->subject.backend, "b1");
+  EXPECT_EQ(unknown[0]->summary,
+            "backend b1 has 3 connections from 127.0.0.1 x3, no proxy's source address");
+  EXPECT_EQ(std::get<std::vector<std::string>>(*evidence(*unknown[0], "peers")).size(), 3u);
+  // The backend side can now attribute, and sees none of them.
+  const auto matrix = matrix_of(report);
+  ASSERT_EQ(matrix.size(), 9u);
+  EXPECT_EQ(matrix[0], "p1 -> b1: connected (proxy), missing (backend)");
+  const auto contradictions = findings_of(report, "backend_missing_peer");
+  ASSERT_EQ(contradictions.size(), 9u) << describe(report);
+  EXPECT_EQ(contradictions[0]->severity, Severity::warning);
+  EXPECT_EQ(contradictions[0]->summary,
+            "backend b1 has no connection from proxy p1's source addresses (127.10.1.1), "
+            "although p1 reports 1 connection to it (wrong source_addresses in the spec, or NAT?)");
+  EXPECT_TRUE(findings_of(report, "proxy_missing_backend").empty()) << describe(report);
+}
+
+TEST(ConnectionsProbeLabTest, ServerNamesNotInTheSpecAreConfigDrift) {
+  ScopedLab lab;
+  spec::ClusterSpec spec = lab.spec();
+  spec.backends[2].name = "b9";  // the proxies call it b3
+  ProbeSet probes({"connections"});
+  const Report report = probes.run_round(spec);
+  const auto drift = findings_of(report, "proxy_config_drift");
+  ASSERT_EQ(drift.size(), 3u) << describe(report);
+  EXPECT_EQ(drift[0]->summary,
+            "server list of proxy p1 differs from the spec: has b3 (not in the spec); lacks b9");
+  EXPECT_EQ(std::get<std::string>(*evidence(*drift[0], "compared_by")),
+            "names only (the proxy does not report addresses)");
+  const auto missing = findings_of(report, "proxy_missing_backend");
+  ASSERT_EQ(missing.size(), 3u) << describe(report);
+  EXPECT_EQ(missing[0]->summary, "proxy p1 is not connected to b9 (not in its server list)");
+  EXPECT_EQ(check_of(report)->status, Status::critical);
+}
+
+TEST(ConnectionsProbeLabTest, WithoutTheCanaryIdleBackendsAreUndecidedNotMissing) {
+  ScopedLab lab;
+  const spec::ClusterSpec spec = lab.spec();
+  ProbeSet probes({"connections"});
+  const Report report = probes.run_round(spec);
+  const auto* check = check_of(report);
+  ASSERT_NE(check, nullptr);
+  EXPECT_EQ(check->status, Status::ok) << describe(report);
+  // A fresh lab: nutcracker connects lazily and nothing has been sent yet
+  // (the lab's own readiness checks only connect to the proxies).
+  EXPECT_EQ(check->summary,
+            "0 of 3 proxies connected to all 3 backends; the others have sent some backends no "
+            "traffic yet (idle)")
+      << describe(report);
+  EXPECT_EQ(findings_of(report, "backend_idle").size(), 3u) << describe(report);
+  EXPECT_TRUE(findings_of(report, "proxy_missing_backend").empty()) << describe(report);
+}
+
+// ---- Without a lab: a fake mcrouter in front of real memcached backends ----
+
+// Answers memcached-protocol stats commands from a table, one command per
+// connection, like a tiny mcrouter. The mcrouter format comes from its source
+// (see probes/connections/README.md); this runs it through the whole probe.
+class FakeStatsServer {
+ public:
+  explicit FakeStatsServer(std::map<std::string, std::string> replies)
+      : replies_(std::move(replies)) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address);
+    ::listen(fd_, 16);
+    socklen_t length = sizeof address;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length);
+    endpoint_ = net::Endpoint{"127.0.0.1", ntohs(address.sin_port)};
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~FakeStatsServer() {
+    stop_ = true;
+    thread_.join();
+    ::close(fd_);
+  }
+  FakeStatsServer(const FakeStatsServer&) = delete;
+  FakeStatsServer& operator=(const FakeStatsServer&) = delete;
+  const net::Endpoint& endpoint() const { return endpoint_; }
+
+ private:
+  void serve() {
+    while (!stop_) {
+      pollfd pfd{fd_, POLLIN, 0};
+      if (::poll(&pfd, 1, 50) <= 0) continue;
+      const int client = ::accept(fd_, nullptr, nullptr);
+      if (client < 0) continue;
+      std::string request;
+      char buffer[512];
+      while (request.find("\r\n") == std::string::npos) {
+        pollfd cfd{client, POLLIN, 0};
+        if (::poll(&cfd, 1, 1000) <= 0) break;
+        const ssize_t got = ::recv(client, buffer, sizeof buffer, 0);
+        if (got <= 0) break;
+        request.append(buffer, static_cast<std::size_t>(got));
+      }
+      const auto found = replies_.find(request.substr(0, request.find("\r\n")));
+      const std::string reply = found == replies_.end() ? "ERROR\r\n" : found->second;
+      ::send(client, reply.data(), reply.size(), MSG_NOSIGNAL);
+      ::close(client);
+    }
+  }
+
+  std::map<std::string, std::string> replies_;
+  int fd_ = -1;
+  net::Endpoint endpoint_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+struct FakeCluster {
+  testing::MemcachedProcess b1, b2, b3;
+  spec::ClusterSpec spec(const net::Endpoint& mcrouter) const {
+    spec::ClusterSpec cluster;
+    cluster.name = "fake";
+    int i = 1;
+    for (const auto* backend : {&b1, &b2, &b3}) {
+      spec::Backend entry;
+      entry.name = "b" + std::to_string(i++);
+      entry.address = *net::IpAddress::parse(backend->endpoint().host);
+      entry.port = backend->endpoint().port;
+      cluster.backends.push_back(entry);
+    }
+    spec::Proxy proxy;
+    proxy.name = "m1";
+    proxy.kind = spec::ProxyKind::mcrouter;
+    proxy.client = mcrouter;
+    cluster.proxies.push_back(proxy);
+    return cluster;
+  }
+};
+
+std::string destination(const net::Endpoint& endpoint) {
+  return endpoint.to_string() + ":ascii:plain:notcompressed-1000";
+}
+
+std::map<std::string, std::string> mcrouter_replies(const FakeCluster& cluster,
+                                                    const std::string& third_line,
+                                                    const std::string& suspect) {
+  return {
+      {"stats", "STAT version 41.0.0 mcrouter\r\nSTAT time " + std::to_string(std::time(nullptr)) +
+                    "\r\nSTAT uptime 60\r\nEND\r\n"},
+      {"stats servers",
+       "STAT " + destination(cluster.b1.endpoint()) +
+           " avg_latency_us:212.500 pending_reqs:0 inflight_reqs:0 up:4; ok:120 found:40\r\n"
+           "STAT " +
+           destination(cluster.b2.endpoint()) +
+           " avg_latency_us:198.250 pending_reqs:0 inflight_reqs:0 up:4; ok:118 notfound:77\r\n" +
+           third_line + "END\r\n"},
+      {"stats suspect_servers", suspect + "END\r\n"},
+  };
+}
+
+Report run_connections(const spec::ClusterSpec& spec) {
+  Report report;
+  connections::ConnectionsProbe probe;
+  probe.run(spec, report);
+  return report;
+}
+
+TEST(ConnectionsProbeFakeMcrouterTest, HealthyMcrouterIsOk) {
+  FakeCluster cluster;
+  FakeStatsServer mcrouter(mcrouter_replies(
+      cluster,
+      "STAT " + destination(cluster.b3.endpoint()) +
+          " avg_latency_us:230.000 pending_reqs:0 inflight_reqs:1 up:3 closed:1; ok:121\r\n",
+      ""));
+  const Report report = run_connections(cluster.spec(mcrouter.endpoint()));
+  const auto* check = check_of(report);
+  ASSERT_NE(check, nullptr);
+  EXPECT_EQ(check->status, Status::ok) << describe(report);
+  EXPECT_EQ(check->summary, "1 proxy connected to all 3 backends");
+  EXPECT_EQ(figure(report, "proxy_backends_connected.m1"), 3);
+  const double age = figure(report, "proxy_stats_age_s.m1");
+  EXPECT_GE(age, 0);
+  EXPECT_LT(age, 3);
+}
+
+TEST(ConnectionsProbeFakeMcrouterTest, TkoServerIsEjected) {
+  FakeCluster cluster;
+  const std::string b3 = cluster.b3.endpoint().to_string();
+  FakeStatsServer mcrouter(mcrouter_replies(
+      cluster,
+      "STAT " + destination(cluster.b3.endpoint()) +
+          " avg_latency_us:0.000 pending_reqs:0 inflight_reqs:0 hard_tko;  down:4; "
+          "connect_error:12 tko:30\r\n",
+      "STAT " + b3 + " status:tko num_failures:3\r\n"));
+  const Report report = run_connections(cluster.spec(mcrouter.endpoint()));
+  EXPECT_EQ(check_of(report)->status, Status::critical) << describe(report);
+  const auto missing = findings_of(report, "proxy_missing_backend");
+  ASSERT_EQ(missing.size(), 1u) << describe(report);
+  EXPECT_EQ(missing[0]->summary, "proxy m1 is not connected to b3 (ejected, 42 errors)");
+  EXPECT_TRUE(findings_of(report, "proxy_config_drift").empty()) << describe(report);
+}
+
+TEST(ConnectionsProbeFakeMcrouterTest, ServerAtAnotherAddressIsDriftAndMissing) {
+  FakeCluster cluster;
+  const net::Endpoint public_b3{"127.200.0.13", cluster.b3.endpoint().port};
+  FakeStatsServer mcrouter(mcrouter_replies(
+      cluster,
+      "STAT " + destination(public_b3) +
+          " avg_latency_us:0.000 pending_reqs:0 inflight_reqs:0 down:4; connect_error:12\r\n",
+      ""));
+  const Report report = run_connections(cluster.spec(mcrouter.endpoint()));
+  EXPECT_EQ(check_of(report)->status, Status::critical) << describe(report);
+  const auto drift = findings_of(report, "proxy_config_drift");
+  ASSERT_EQ(drift.size(), 1u) << describe(report);
+  EXPECT_EQ(drift[0]->summary, "server list of proxy m1 differs from the spec: has " +
+                                   destination(public_b3) + " (not in the spec); lacks b3");
+  EXPECT_EQ(std::get<std::string>(*evidence(*drift[0], "compared_by")), "names and addresses");
+  const auto missing = findings_of(report, "proxy_missing_backend");
+  ASSERT_EQ(missing.size(), 1u) << describe(report);
+  EXPECT_EQ(missing[0]->summary, "proxy m1 is not connected to b3 (not in its server list)");
+}
+
+TEST(ConnectionsProbeFakeMcrouterTest, GarbledStatsAreUnknownNotACrash) {
+  FakeCluster cluster;
+  auto replies = mcrouter_replies(cluster, "", "");
+  replies["stats servers"] = "STAT " + destination(cluster.b1.endpoint()) + " up:lots\r\nEND\r\n";
+  FakeStatsServer mcrouter(replies);
+  const Report report = run_connections(cluster.spec(mcrouter.endpoint()));
+  EXPECT_EQ(check_of(report)->status, Status::unknown) << describe(report);
+  const auto unreadable = findings_of(report, "proxy_stats_unreadable");
+  ASSERT_EQ(unreadable.size(), 1u);
+  EXPECT_EQ(std::get<std::string>(*evidence(*unreadable[0], "reason")), "malformed");
+  EXPECT_NE(unreadable[0]->summary.find("bad count in \"up:lots\""), std::string::npos)
+      << unreadable[0]->summary;
+}
+
+}  // namespace
+}  // namespace ringwatch::probes

@@ -1,0 +1,515 @@
+// The proxy adapters' parsers against fixtures (tests/fixtures/connections,
+// see its README.md for which are measured and which come from docs), the
+// backend `stats conns` reader against a real memcached, and the fetches'
+// deadlines against sockets that refuse or stay silent.
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "lib/mc/client.h"
+#include "lib/net/tcp.h"
+#include "probes/connections/backend_peers.h"
+#include "probes/connections/proxy_adapters.h"
+#include "probes/connections/proxy_view.h"
+#include "tests/support/memcached_process.h"
+
+namespace ringwatch::probes::connections {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string fixture(const std::string& name) {
+  const std::string path =
+      std::string(RINGWATCH_SOURCE_DIR) + "/tests/fixtures/connections/" + name;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("missing fixture " + path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+StatList stat_fixture(const std::string& name) {
+  auto parsed = parse_stat_lines(fixture(name));
+  if (!parsed) throw std::runtime_error(name + ": " + parsed.error().message);
+  return parsed.value();
+}
+
+const ServerView* server(const ProxyView& view, const std::string& name) {
+  for (const ServerView& entry : view.servers) {
+    if (entry.name == name) return &entry;
+  }
+  return nullptr;
+}
+
+// A spec shaped like the fixtures' mcrouter/memcached-proxy cluster.
+spec::ClusterSpec fixture_cluster() {
+  spec::ClusterSpec cluster;
+  cluster.name = "alpha";
+  for (int i = 1; i <= 3; ++i) {
+    spec::Backend backend;
+    backend.name = "b" + std::to_string(i);
+    backend.address = *net::IpAddress::parse("127.10.0.1" + std::to_string(i));
+    backend.port = static_cast<std::uint16_t>(40000 + i);
+    cluster.backends.push_back(backend);
+  }
+  return cluster;
+}
+
+// ---- twemproxy ----
+
+TEST(TwemproxyStatsTest, HealthySampleHasEveryServerConnected) {
+  auto view = parse_twemproxy_stats(fixture("twemproxy_healthy.json"), "alpha");
+  ASSERT_TRUE(view.ok()) << view.error().message;
+  EXPECT_EQ(view.value().pool, "alpha");
+  ASSERT_TRUE(view.value().stats_time.has_value());
+  EXPECT_EQ(std::chrono::system_clock::to_time_t(*view.value().stats_time), 1795516697);
+  ASSERT_EQ(view.value().servers.size(), 3u);
+  for (const char* name : {"b1", "b2", "b3"}) {
+    const ServerView* entry = server(view.value(), name);
+    ASSERT_NE(entry, nullptr) << name;
+    EXPECT_EQ(entry->connections, 1) << name;
+    EXPECT_FALSE(entry->ejected) << name;
+    EXPECT_FALSE(entry->ejected_at.has_value()) << name;
+    EXPECT_FALSE(entry->address.has_value()) << "named servers carry no address";
+    EXPECT_GT(entry->requests, 1000) << name;
+  }
+  EXPECT_EQ(view.value().servers[0].name, "b1") << "kept in the proxy's order";
+  EXPECT_TRUE(view.value().keeps_idle_connections);
+}
+
+TEST(TwemproxyStatsTest, EjectedServerShowsWhenAndWhy) {
+  auto view = parse_twemproxy_stats(fixture("twemproxy_ejected.json"), "alpha");
+  ASSERT_TRUE(view.ok()) << view.error().message;
+  const ServerView* b3 = server(view.value(), "b3");
+  ASSERT_NE(b3, nullptr);
+  EXPECT_TRUE(b3->ejected);
+  EXPECT_EQ(b3->connections, 0);
+  ASSERT_TRUE(b3->ejected_at.has_value());
+  EXPECT_EQ(
+      std::chrono::duration_cast<std::chrono::microseconds>(b3->ejected_at->time_since_epoch())
+          .count(),
+      1795516644265440);
+  EXPECT_EQ(b3->errors, 4);
+  EXPECT_EQ(b3->requests, 7);
+  EXPECT_NE(b3->detail.find("server_ejected_at=1795516644265440"), std::string::npos);
+  EXPECT_FALSE(server(view.value(), "b1")->ejected);
+}
+
+TEST(TwemproxyStatsTest, RecoveredServerKeepsItsEjectionTimeButIsConnected) {
+  auto view = parse_twemproxy_stats(fixture("twemproxy_recovered.json"), "alpha");
+  ASSERT_TRUE(view.ok()) << view.error().message;
+  const ServerView* b3 = server(view.value(), "b3");
+  ASSERT_NE(b3, nullptr);
+  EXPECT_TRUE(b3->ejected_at.has_value());
+  EXPECT_EQ(b3->connections, 1);
+  EXPECT_FALSE(b3->ejected);
+}
+
+TEST(TwemproxyStatsTest, IdleServerIsNeitherConnectedNorEjected) {
+  auto view = parse_twemproxy_stats(fixture("twemproxy_idle.json"), "alpha");
+  ASSERT_TRUE(view.ok()) << view.error().message;
+  const ServerView* b1 = server(view.value(), "b1");
+  ASSERT_NE(b1, nullptr);
+  EXPECT_EQ(b1->connections, 0);
+  EXPECT_EQ(b1->requests, 0);
+  EXPECT_FALSE(b1->ejected);
+}
+
+TEST(TwemproxyStatsTest, UnnamedServersCarryTheirAddress) {
+  const std::string json =
+      R"({"service":"nutcracker", "source":"vm", "version":"0.5.0", "uptime":2, "timestamp":1795516664, )"
+      R"("total_connections":1, "curr_connections":1, "beta": {"client_eof":0, "client_err":0, )"
+      R"("client_connections":0, "server_ejects":0, "forward_error":0, "fragments":0, )"
+      R"("127.10.0.91:39251": {"server_eof":0, "server_err":0, "server_timedout":0, )"
+      R"("server_connections":0, "server_ejected_at":0, "requests":0, "request_bytes":0, )"
+      R"("responses":0, "response_bytes":0, "in_queue":0, "in_queue_bytes":0, "out_queue":0, )"
+      R"("out_queue_bytes":0}}})"
+      "\n";
+  auto view = parse_twemproxy_stats(json, "anything");
+  ASSERT_TRUE(view.ok()) << view.error().message;
+  ASSERT_EQ(view.value().servers.size(), 1u);
+  ASSERT_TRUE(view.value().servers[0].address.has_value());
+  EXPECT_EQ(view.value().servers[0].address->to_string(), "127.10.0.91:39251");
+}
+
+TEST(TwemproxyStatsTest, SeveralPoolsNeedTheClusterName) {
+  const std::string pool =
+      R"({"client_eof":0, "s1": {"server_eof":0, "server_err":0, "server_timedout":0, )"
+      R"("server_connections":1, "server_ejected_at":0, "requests":1}})";
+  const std::string json =
+      R"({"service":"nutcracker", "timestamp":100, "one": )" + pool + R"(, "two": )" + pool + "}";
+  auto chosen = parse_twemproxy_stats(json, "two");
+  ASSERT_TRUE(chosen.ok()) << chosen.error().message;
+  EXPECT_EQ(chosen.value().pool, "two");
+  auto ambiguous = parse_twemproxy_stats(json, "three");
+  ASSERT_FALSE(ambiguous.ok());
+  EXPECT_EQ(ambiguous.error().kind, ViewErrorKind::malformed);
+  EXPECT_EQ(ambiguous.error().message,
+            "stats JSON has 2 pools (one, two) and none is named \"three\"");
+}
+
+TEST(TwemproxyStatsTest, TruncatedDocumentIsATruncatedError) {
+  auto view = parse_twemproxy_stats(fixture("twemproxy_truncated.json"), "alpha");
+  ASSERT_FALSE(view.ok());
+  EXPECT_EQ(view.error().kind, ViewErrorKind::truncated);
+  EXPECT_EQ(view.error().message.rfind("stats JSON ends early after ", 0), 0u)
+      << view.error().message;
+}
+
+TEST(TwemproxyStatsTest, EveryPrefixOfARealDocumentFailsCleanly) {
+  const std::string whole = fixture("twemproxy_ejected.json");
+  for (std::size_t length = 0; length + 2 < whole.size(); ++length) {
+    auto view = parse_twemproxy_stats(std::string_view(whole).substr(0, length), "alpha");
+    ASSERT_FALSE(view.ok()) << "prefix of " << length << " bytes parsed";
+    EXPECT_TRUE(view.error().kind == ViewErrorKind::truncated ||
+                view.error().kind == ViewErrorKind::malformed)
+        << length;
+  }
+}
+
+TEST(TwemproxyStatsTest, MalformedDocumentsSayWhatIsWrong) {
+  auto wrong_type = parse_twemproxy_stats(fixture("twemproxy_malformed.json"), "alpha");
+  ASSERT_FALSE(wrong_type.ok());
+  EXPECT_EQ(wrong_type.error().kind, ViewErrorKind::malformed);
+  EXPECT_EQ(wrong_type.error().message,
+            "server \"b1\" in pool \"alpha\" has no integer \"server_connections\"");
+
+  auto not_json = parse_twemproxy_stats(fixture("twemproxy_not_json.txt"), "alpha");
+  ASSERT_FALSE(not_json.ok());
+  EXPECT_EQ(not_json.error().kind, ViewErrorKind::malformed);
+  EXPECT_EQ(not_json.error().message.rfind("stats JSON does not parse at byte 0: ", 0), 0u)
+      << not_json.error().message;
+
+  auto empty = parse_twemproxy_stats("", "alpha");
+  ASSERT_FALSE(empty.ok());
+  EXPECT_EQ(empty.error().kind, ViewErrorKind::truncated);
+  EXPECT_EQ(empty.error().message, "empty stats reply");
+
+  auto array = parse_twemproxy_stats("[1, 2]", "alpha");
+  ASSERT_FALSE(array.ok());
+  EXPECT_EQ(array.error().message, "stats JSON is not an object");
+
+  auto no_timestamp = parse_twemproxy_stats(R"({"service":"nutcracker"})", "alpha");
+  ASSERT_FALSE(no_timestamp.ok());
+  EXPECT_EQ(no_timestamp.error().message, "stats JSON has no integer \"timestamp\"");
+
+  auto no_pool = parse_twemproxy_stats(R"({"timestamp":1})", "alpha");
+  ASSERT_FALSE(no_pool.ok());
+  EXPECT_EQ(no_pool.error().message, "stats JSON has no pool");
+
+  auto stray = parse_twemproxy_stats(R"({"timestamp":1, "odd": 3})", "alpha");
+  ASSERT_FALSE(stray.ok());
+  EXPECT_EQ(stray.error().message, "stats JSON member \"odd\" is neither a header nor a pool");
+}
+
+// ---- memcached text-protocol stats ----
+
+TEST(StatLinesTest, KeepsWholeValuesAndDetectsTheEnd) {
+  auto stats = parse_stat_lines("STAT version 41.0.0 mcrouter\r\nSTAT pid 1\r\nEND\r\n");
+  ASSERT_TRUE(stats.ok()) << stats.error().message;
+  ASSERT_EQ(stats.value().size(), 2u);
+  EXPECT_EQ(stats.value()[0].second, "41.0.0 mcrouter");
+
+  EXPECT_EQ(parse_stat_lines("STAT pid 1\r\n").error().kind, ViewErrorKind::truncated);
+  EXPECT_EQ(parse_stat_lines("STAT pid 1\r\n").error().message, "stats reply without END");
+  EXPECT_EQ(parse_stat_lines("STAT pi").error().kind, ViewErrorKind::truncated);
+  EXPECT_EQ(parse_stat_lines("").error().message, "empty stats reply");
+  EXPECT_EQ(parse_stat_lines("ERROR\r\n").error().kind, ViewErrorKind::unsupported);
+  EXPECT_EQ(parse_stat_lines("ERROR\r\n").error().message, "the server answered \"ERROR\"");
+  EXPECT_EQ(parse_stat_lines("CLIENT_ERROR bad stats command\r\n").error().kind,
+            ViewErrorKind::unsupported);
+  EXPECT_EQ(parse_stat_lines("VALUE x 0 1\r\nEND\r\n").error().message,
+            "not a STAT line: \"VALUE x 0 1\"");
+  EXPECT_EQ(parse_stat_lines("END\r\nSTAT x 1\r\n").error().kind, ViewErrorKind::malformed);
+
+  EXPECT_TRUE(stats_reply_complete("STAT a b\r\nEND\r\n"));
+  EXPECT_TRUE(stats_reply_complete("END\r\n"));
+  EXPECT_TRUE(stats_reply_complete("STAT a b\r\nSERVER_ERROR busy\r\n"));
+  EXPECT_TRUE(stats_reply_complete("ERROR\r\n"));
+  EXPECT_FALSE(stats_reply_complete("STAT a END\r\nSTAT b c\r\n"));
+  EXPECT_FALSE(stats_reply_complete("STAT a bEND\r\n"));
+  EXPECT_FALSE(stats_reply_complete("STAT a b\r\nEN"));
+  EXPECT_FALSE(stats_reply_complete(""));
+  EXPECT_FALSE(stats_reply_complete("E"));
+}
+
+// ---- mcrouter (format from its source and wiki; see the fixtures' README) ----
+
+TEST(McrouterStatsTest, HealthyServersAreUpWithTheirAddresses) {
+  auto view = parse_mcrouter_stats(stat_fixture("mcrouter_servers_healthy.txt"),
+                                   stat_fixture("mcrouter_suspect_servers_empty.txt"),
+                                   stat_fixture("mcrouter_stats.txt"));
+  ASSERT_TRUE(view.ok()) << view.error().message;
+  ASSERT_EQ(view.value().servers.size(), 3u);
+  const ServerView& first = view.value().servers[0];
+  ASSERT_TRUE(first.address.has_value());
+  EXPECT_EQ(first.address->to_string(), "127.10.0.11:40001");
+  EXPECT_EQ(first.connections, 4);
+  EXPECT_EQ(first.requests, 240);
+  EXPECT_FALSE(first.ejected);
+  EXPECT_EQ(view.value().servers[2].connections, 3) << "closed:1 is not a connection";
+  EXPECT_EQ(std::chrono::system_clock::to_time_t(*view.value().stats_time), 1795516697);
+  EXPECT_FALSE(view.value().keeps_idle_connections);
+  EXPECT_EQ(view.value().freshness, Freshness::live);
+}
+
+TEST(McrouterStatsTest, HardTkoAndSuspectServersAreEjected) {
+  auto view = parse_mcrouter_stats(stat_fixture("mcrouter_servers_tko.txt"),
+                                   stat_fixture("mcrouter_suspect_servers_tko.txt"),
+                                   stat_fixture("mcrouter_stats.txt"));
+  ASSERT_TRUE(view.ok()) << view.error().message;
+  ASSERT_EQ(view.value().servers.size(), 3u);
+  const ServerView& bad = view.value().servers[2];
+  EXPECT_EQ(bad.address->to_string(), "127.200.0.13:40003");
+  EXPECT_TRUE(bad.ejected);
+  EXPECT_TRUE(bad.connect_failing);
+  EXPECT_EQ(bad.connections, 0);
+  EXPECT_EQ(bad.errors, 42);
+  EXPECT_NE(bad.detail.find("(suspect: status:tko num_failures:3)"), std::string::npos)
+      << bad.detail;
+}
+
+TEST(McrouterStatsTest, SuspectServerMissingFromServersIsAdded) {
+  auto view = parse_mcrouter_stats({}, stat_fixture("mcrouter_suspect_servers_tko.txt"), {});
+  ASSERT_TRUE(view.ok()) << view.error().message;
+  ASSERT_EQ(view.value().servers.size(), 1u);
+  EXPECT_TRUE(view.value().servers[0].ejected);
+  EXPECT_FALSE(view.value().stats_time.has_value());
+}
+
+TEST(McrouterStatsTest, OlderWikiFormatWithIpv6Parses) {
+  auto view = parse_mcrouter_stats(stat_fixture("mcrouter_servers_wiki_2014.txt"), {}, {});
+  ASSERT_TRUE(view.ok()) << view.error().message;
+  ASSERT_EQ(view.value().servers.size(), 1u);
+  EXPECT_EQ(view.value().servers[0].address->to_string(), "[::1]:5001");
+  EXPECT_EQ(view.value().servers[0].connections, 1);
+  EXPECT_EQ(view.value().servers[0].errors, 2);
+}
+
+TEST(McrouterStatsTest, BrokenRepliesAreClearErrors) {
+  auto malformed = parse_mcrouter_stats(stat_fixture("mcrouter_servers_malformed.txt"), {}, {});
+  ASSERT_FALSE(malformed.ok());
+  EXPECT_EQ(malformed.error().kind, ViewErrorKind::malformed);
+  EXPECT_EQ(malformed.error().message,
+            "server \"127.10.0.11:40001:ascii:plain:notcompressed-1000\": bad count in "
+            "\"pending_reqs:lots\"");
+  auto truncated = parse_stat_lines(fixture("mcrouter_servers_truncated.txt"));
+  ASSERT_FALSE(truncated.ok());
+  EXPECT_EQ(truncated.error().kind, ViewErrorKind::truncated);
+  auto no_state = parse_mcrouter_stats({{"10.0.0.1:11211", "avg_latency_us:1.0"}}, {}, {});
+  ASSERT_FALSE(no_state.ok());
+  EXPECT_EQ(no_state.error().message, "server \"10.0.0.1:11211\" has no connection state");
+  auto bad_suspect = parse_mcrouter_stats({}, {{"10.0.0.1:11211", "status:weird"}}, {});
+  ASSERT_FALSE(bad_suspect.ok());
+  auto bad_time = parse_mcrouter_stats({}, {}, {{"time", "soon"}});
+  ASSERT_FALSE(bad_time.ok());
+  EXPECT_EQ(bad_time.error().message, "mcrouter stats: bad time \"soon\"");
+}
+
+// ---- memcached proxy (format from its source; see the fixtures' README) ----
+
+TEST(MemcachedProxyStatsTest, BadBackendIsEjectedOthersAreNotReportedBad) {
+  const spec::ClusterSpec cluster = fixture_cluster();
+  auto view = parse_memcached_proxy_stats(stat_fixture("memcached_proxy_stats.txt"),
+                                          stat_fixture("memcached_proxybe_bad.txt"), cluster);
+  ASSERT_TRUE(view.ok()) << view.error().message;
+  EXPECT_FALSE(view.value().lists_servers);
+  ASSERT_EQ(view.value().servers.size(), 3u);
+  EXPECT_FALSE(view.value().servers[0].ejected);
+  EXPECT_FALSE(view.value().servers[0].connections.has_value());
+  EXPECT_EQ(view.value().servers[0].detail, "not marked bad");
+  EXPECT_TRUE(view.value().servers[2].ejected);
+  EXPECT_EQ(view.value().servers[2].detail, "marked bad (1 connections)");
+}
+
+TEST(MemcachedProxyStatsTest, HealthyAndUnknownLabels) {
+  const spec::ClusterSpec cluster = fixture_cluster();
+  auto healthy =
+      parse_memcached_proxy_stats(stat_fixture("memcached_proxy_stats.txt"),
+                                  stat_fixture("memcached_proxybe_healthy.txt"), cluster);
+  ASSERT_TRUE(healthy.ok()) << healthy.error().message;
+  for (const ServerView& entry : healthy.value().servers) EXPECT_FALSE(entry.ejected);
+  auto stranger = parse_memcached_proxy_stats(stat_fixture("memcached_proxy_stats.txt"),
+                                              {{"bad_b9", "2"}}, cluster);
+  ASSERT_TRUE(stranger.ok()) << stranger.error().message;
+  ASSERT_EQ(stranger.value().servers.size(), 4u);
+  EXPECT_EQ(stranger.value().servers[3].name, "b9");
+}
+
+TEST(MemcachedProxyStatsTest, PlainMemcachedIsUnsupported) {
+  auto view =
+      parse_memcached_proxy_stats(stat_fixture("memcached_plain_stats.txt"), {}, fixture_cluster());
+  ASSERT_FALSE(view.ok());
+  EXPECT_EQ(view.error().kind, ViewErrorKind::unsupported);
+  EXPECT_EQ(view.error().message,
+            "memcached stats have no proxy_backend_total: not running as a proxy");
+  auto odd = parse_memcached_proxy_stats(stat_fixture("memcached_proxy_stats.txt"),
+                                         {{"good_b1", "1"}}, fixture_cluster());
+  ASSERT_FALSE(odd.ok());
+  EXPECT_EQ(odd.error().message, "stats proxybe: unexpected \"good_b1\"");
+}
+
+// ---- memcached stats conns ----
+
+TEST(StatsConnsTest, MeasuredSampleHasListenerProxyAndTheAskingConnection) {
+  auto entries = parse_stats_conns(fixture("memcached_stats_conns.txt"));
+  ASSERT_TRUE(entries.ok()) << entries.error().message;
+  ASSERT_EQ(entries.value().size(), 3u);
+  EXPECT_EQ(entries.value()[0].state, "conn_listening");
+  EXPECT_FALSE(entries.value()[0].is_tcp_client());
+  EXPECT_TRUE(entries.value()[1].is_tcp_client());
+  EXPECT_EQ(entries.value()[1].peer->to_string(), "127.0.0.1:60240");
+  EXPECT_EQ(entries.value()[1].describe(), "127.0.0.1:60240 (conn_read, idle 2 s)");
+  EXPECT_EQ(entries.value()[2].state, "conn_parse_cmd");
+  EXPECT_EQ(entries.value()[2].peer->to_string(), "127.0.0.1:60254");
+}
+
+TEST(StatsConnsTest, OnlyTcpClientsCount) {
+  auto entries = parse_stats_conns(fixture("memcached_stats_conns_mixed.txt"));
+  ASSERT_TRUE(entries.ok()) << entries.error().message;
+  ASSERT_EQ(entries.value().size(), 6u);
+  std::vector<std::string> clients;
+  for (const ConnEntry& entry : entries.value()) {
+    if (entry.is_tcp_client()) clients.push_back(entry.peer->to_string());
+  }
+  EXPECT_EQ(clients, (std::vector<std::string>{"[::1]:51000", "10.0.0.7:40100"}));
+}
+
+TEST(StatsConnsTest, BrokenRepliesAreClearErrors) {
+  auto truncated = parse_stats_conns(fixture("memcached_stats_conns_truncated.txt"));
+  ASSERT_FALSE(truncated.ok());
+  EXPECT_EQ(truncated.error().kind, ViewErrorKind::truncated);
+  auto bad_key = parse_stats_conns("STAT pid 12\r\nEND\r\n");
+  ASSERT_FALSE(bad_key.ok());
+  EXPECT_EQ(bad_key.error().message, "stats conns: unexpected key \"pid\"");
+  auto no_addr = parse_stats_conns("STAT 4:state conn_read\r\nEND\r\n");
+  ASSERT_FALSE(no_addr.ok());
+  EXPECT_EQ(no_addr.error().message, "stats conns: connection 4 has no addr");
+}
+
+TEST(StatsConnsTest, RealMemcachedListsOthersButNotUs) {
+  testing::MemcachedProcess memcached;
+  // Two other clients, one of which has talked.
+  mc::Client talker(memcached.endpoint(), {});
+  ASSERT_TRUE(talker.set("k", "v", 60s).ok());
+  mc::Client other(memcached.endpoint(), {});
+  ASSERT_TRUE(other.get("k").ok());
+  auto peers = read_backend_peers(memcached.endpoint(), Deadlines{});
+  ASSERT_TRUE(peers.ok()) << peers.error().message;
+  EXPECT_TRUE(peers.value().own_found);
+  EXPECT_EQ(peers.value().clients.size(), 2u);
+  for (const ConnEntry& entry : peers.value().clients) {
+    EXPECT_NE(*entry.peer, peers.value().own);
+    EXPECT_NE(entry.state, "conn_listening");
+  }
+}
+
+// ---- fetch deadlines ----
+
+// A listening socket that accepts into the backlog and never answers.
+class SilentServer {
+ public:
+  SilentServer() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address);
+    ::listen(fd_, 16);
+    socklen_t length = sizeof address;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length);
+    endpoint_ = net::Endpoint{"127.0.0.1", ntohs(address.sin_port)};
+  }
+  ~SilentServer() { ::close(fd_); }
+  const net::Endpoint& endpoint() const { return endpoint_; }
+
+ private:
+  int fd_ = -1;
+  net::Endpoint endpoint_;
+};
+
+spec::Proxy twemproxy_at(const net::Endpoint& stats, const net::Endpoint& client) {
+  spec::Proxy proxy;
+  proxy.name = "p1";
+  proxy.kind = spec::ProxyKind::twemproxy;
+  proxy.client = client;
+  proxy.stats = stats;
+  return proxy;
+}
+
+TEST(ProxyFetchTest, RefusedStatsEndpointIsRefusedQuickly) {
+  const net::Endpoint closed{"127.0.0.1", testing::free_port()};
+  const auto start = std::chrono::steady_clock::now();
+  auto view = adapter_for(spec::ProxyKind::twemproxy)
+                  .read(twemproxy_at(closed, closed), fixture_cluster(), Deadlines{250ms, 500ms});
+  ASSERT_FALSE(view.ok());
+  EXPECT_EQ(view.error().kind, ViewErrorKind::refused);
+  EXPECT_EQ(view.error().message, "stats: " + closed.to_string() + ": connect refused");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+}
+
+TEST(ProxyFetchTest, SilentStatsEndpointTimesOutWithinItsDeadline) {
+  SilentServer silent;
+  const auto start = std::chrono::steady_clock::now();
+  auto view = adapter_for(spec::ProxyKind::twemproxy)
+                  .read(twemproxy_at(silent.endpoint(), silent.endpoint()), fixture_cluster(),
+                        Deadlines{250ms, 400ms});
+  const auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_FALSE(view.ok());
+  EXPECT_EQ(view.error().kind, ViewErrorKind::timeout);
+  EXPECT_GE(took, 390ms);
+  EXPECT_LT(took, 1500ms);
+  for (auto kind : {spec::ProxyKind::mcrouter, spec::ProxyKind::memcached_proxy}) {
+    spec::Proxy proxy = twemproxy_at(silent.endpoint(), silent.endpoint());
+    proxy.kind = kind;
+    const auto begin = std::chrono::steady_clock::now();
+    auto other = adapter_for(kind).read(proxy, fixture_cluster(), Deadlines{250ms, 400ms});
+    ASSERT_FALSE(other.ok());
+    EXPECT_EQ(other.error().kind, ViewErrorKind::timeout) << other.error().message;
+    EXPECT_LT(std::chrono::steady_clock::now() - begin, 2s) << spec::to_string(kind);
+  }
+}
+
+TEST(ProxyFetchTest, TwemproxyWithoutStatsEndpointIsNoEndpoint) {
+  spec::Proxy proxy = twemproxy_at({"127.0.0.1", 1}, {"127.0.0.1", 1});
+  proxy.stats.reset();
+  auto view = adapter_for(spec::ProxyKind::twemproxy).read(proxy, fixture_cluster(), Deadlines{});
+  ASSERT_FALSE(view.ok());
+  EXPECT_EQ(view.error().kind, ViewErrorKind::no_endpoint);
+  EXPECT_EQ(view.error().message, "the spec gives proxy p1 no stats endpoint");
+}
+
+TEST(ProxyFetchTest, MemcachedIsNotAMemcachedProxy) {
+  testing::MemcachedProcess memcached;
+  spec::Proxy proxy = twemproxy_at(memcached.endpoint(), memcached.endpoint());
+  proxy.kind = spec::ProxyKind::memcached_proxy;
+  auto view = adapter_for(proxy.kind).read(proxy, fixture_cluster(), Deadlines{});
+  ASSERT_FALSE(view.ok());
+  EXPECT_EQ(view.error().kind, ViewErrorKind::unsupported) << view.error().message;
+}
+
+TEST(TcpTest, ReadUntilCloseCapsTheReply) {
+  testing::MemcachedProcess memcached;
+  auto reply = net::exchange(
+      memcached.endpoint(), "stats\r\n", [](std::string_view) { return false; }, {250ms, 500ms},
+      64);
+  ASSERT_FALSE(reply.ok());
+  EXPECT_EQ(reply.error().kind, net::TcpErrorKind::too_large);
+  EXPECT_EQ(reply.error().message,
+            memcached.endpoint().to_string() + ": reply larger than 64 bytes");
+  auto invalid = net::read_until_close({"localhost", 80}, {});
+  ASSERT_FALSE(invalid.ok());
+  EXPECT_EQ(invalid.error().kind, net::TcpErrorKind::invalid);
+}
+
+}  // namespace
+}  // namespace ringwatch::probes::connections
