@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "lib/mc/client.h"
@@ -70,13 +71,21 @@ struct Figures {
 Figures measure(const spec::ClusterSpec& spec, int rounds) {
   Figures figures;
   probes::ProbeSet probe_set({"canary"});
-  const report::Report first = probe_set.run_round(spec);  // learns the placement
+  // The first round learns the placement; measure only a healthy lab.
+  report::Report first = probe_set.run_round(spec);
+  for (int attempt = 0; attempt < 30 && first.status() != report::Status::ok; ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    first = probe_set.run_round(spec);
+  }
   if (first.status() != report::Status::ok) {
-    std::fprintf(stderr, "warning: lab not healthy: %s\n", first.summary_line().c_str());
+    throw std::runtime_error("lab not healthy: " + first.summary_line());
   }
   std::vector<double> round_times;
   for (int i = 0; i < rounds; ++i) {
     const report::Report report = probe_set.run_round(spec);
+    if (report.status() != report::Status::ok) {
+      std::fprintf(stderr, "warning: round %d not OK: %s\n", i, report.summary_line().c_str());
+    }
     round_times.push_back(report.figures.at("round_ms"));
     figures.keys = report.figures.at("keys");
   }
