@@ -594,6 +594,8 @@ void CanaryProbe::run(const spec::ClusterSpec& spec, report::Report& report) {
         if (keys.size() < kMaxListedKeys) keys.push_back(st.canaries[i].key);
       }
     }
+    // Per-proxy routing, for metrics; '/' never occurs in a spec name.
+    report.figures["backends_routed/" + proxy_name(q)] = static_cast<double>(routed_backends.size());
     if (sent.empty()) continue;
     std::size_t diverging = 0, considered = 0;
     for (const auto& [b, count] : total_on) considered += count;

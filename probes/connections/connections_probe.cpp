@@ -341,7 +341,7 @@ void ConnectionsProbe::run(const spec::ClusterSpec& spec, report::Report& report
     std::optional<double> age_s;
     if (view.stats_time) {
       age_s = std::chrono::duration<double>(read_at[q] - *view.stats_time).count();
-      figures["proxy_stats_age_s." + proxy.name] = *age_s;
+      figures["proxy_stats_age_s/" + proxy.name] = *age_s;
     }
     const bool skewed =
         age_s && std::abs(*age_s) * 1000.0 > static_cast<double>(options_.stale_after.count());
@@ -395,7 +395,7 @@ void ConnectionsProbe::run(const spec::ClusterSpec& spec, report::Report& report
     }
     std::int64_t connected = 0;
     for (const Cell& cell : by_proxy[q]) connected += cell.state == CellState::connected;
-    figures["proxy_backends_connected." + proxy.name] = static_cast<double>(connected);
+    figures["proxy_backends_connected/" + proxy.name] = static_cast<double>(connected);
   }
 
   // ---- Backend side ----
@@ -415,7 +415,7 @@ void ConnectionsProbe::run(const spec::ClusterSpec& spec, report::Report& report
       continue;
     }
     sides[b] = classify_peers(spec, result.value(), canary_ran);
-    figures["backend_clients." + backend.name] = static_cast<double>(sides[b].clients);
+    figures["backend_clients/" + backend.name] = static_cast<double>(sides[b].clients);
     if (!sides[b].unknown.empty()) {
       const auto count = static_cast<std::int64_t>(sides[b].unknown.size());
       finding("unknown_peer", Severity::warning, {.backend = backend.name},

@@ -33,8 +33,8 @@
 // the proxy reports the connection: then the spec's source_addresses or NAT are
 // suspect); stale_stats, unknown_peer (WARNING); proxy_stats_unreadable,
 // backend_stats_unreadable (UNKNOWN); backend_idle, connection_matrix (INFO).
-// Figures: proxy_backends_connected.<proxy>, proxy_stats_age_s.<proxy>,
-// backend_clients.<backend>, connections_ms.
+// Figures: proxy_backends_connected/<proxy>, proxy_stats_age_s/<proxy>,
+// backend_clients/<backend>, connections_ms.
 //
 // Thread-safety: one thread at a time per ConnectionsProbe (see probes/probe.h);
 // it runs its reads on its own worker threads.

@@ -79,6 +79,7 @@ TEST(CanaryProbeLabTest, HealthyLabIsOkForTwentyRounds) {
     ASSERT_EQ(report.status(), Status::ok) << "round " << round << "\n" << describe(report);
     ASSERT_FALSE(has_finding_above_info(report)) << describe(report);
     EXPECT_EQ(figure(report, "consistency_ratio"), 1.0);
+    EXPECT_EQ(figure(report, "backends_routed/p3"), 3);
     // Coverage: 3 proxies x keys_per_backend canaries on each of 3 backends.
     EXPECT_EQ(figure(report, "keys"), 3.0 * 3 * spec.canary.keys_per_backend);
     EXPECT_EQ(figure(report, "reads"), 3 * figure(report, "keys"));
@@ -102,6 +103,8 @@ TEST(CanaryProbeLabTest, EjectIsRingDivergenceNamingProxyAndBackend) {
   EXPECT_NE(divergence->summary.find("proxy p2 routes 0 of"), std::string::npos) << divergence->summary;
   EXPECT_NE(divergence->summary.find("p1 and p3 route"), std::string::npos) << divergence->summary;
   EXPECT_EQ(report.checks[0].summary, "ring divergence: p2 is missing b3");
+  EXPECT_EQ(figure(report, "backends_routed/p2"), 2);
+  EXPECT_EQ(figure(report, "backends_routed/p1"), 3);
   for (const Finding& finding : report.findings) {
     if (finding.code == "ring_divergence") {
       EXPECT_EQ(finding.subject.proxy, "p2") << describe(report);

@@ -127,8 +127,8 @@ TEST(ConnectionsProbeLabTest, HealthyLabIsOkAndSaysTheBackendSideCannotAttribute
       }
     }
     for (const char* proxy : {"p1", "p2", "p3"}) {
-      EXPECT_EQ(figure(report, std::string("proxy_backends_connected.") + proxy), 3) << proxy;
-      const double age = figure(report, std::string("proxy_stats_age_s.") + proxy);
+      EXPECT_EQ(figure(report, std::string("proxy_backends_connected/") + proxy), 3) << proxy;
+      const double age = figure(report, std::string("proxy_stats_age_s/") + proxy);
       EXPECT_GE(age, 0) << proxy;
       EXPECT_LT(age, 3) << proxy;
     }
@@ -141,7 +141,7 @@ TEST(ConnectionsProbeLabTest, HealthyLabIsOkAndSaysTheBackendSideCannotAttribute
     ASSERT_NE(peers, nullptr);
     EXPECT_EQ(std::get<std::vector<std::string>>(*peers)[0],
               "b1: 4 clients: 1 this probe's canary, 3 cannot attribute (127.0.0.1 x3)");
-    EXPECT_EQ(figure(report, "backend_clients.b1"), 4);
+    EXPECT_EQ(figure(report, "backend_clients/b1"), 4);
     EXPECT_TRUE(findings_of(report, "unknown_peer").empty());
   }
 }
@@ -174,8 +174,8 @@ TEST(ConnectionsProbeLabTest, EjectedBackendIsCriticalNamingProxyAndBackendThenH
   ASSERT_EQ(sets.size(), 1u) << describe(report);
   EXPECT_EQ(sets[0]->summary,
             "proxies disagree on the backend set: p2 uses b1, b2; p1 and p3 use b1, b2, b3");
-  EXPECT_EQ(figure(report, "proxy_backends_connected.p2"), 2);
-  EXPECT_EQ(figure(report, "proxy_backends_connected.p1"), 3);
+  EXPECT_EQ(figure(report, "proxy_backends_connected/p2"), 2);
+  EXPECT_EQ(figure(report, "proxy_backends_connected/p1"), 3);
   const auto matrix = matrix_of(report);
   ASSERT_EQ(matrix.size(), 9u);
   EXPECT_EQ(matrix[5], "p2 -> b3: ejected (proxy), unknown (backend)");
@@ -208,8 +208,8 @@ TEST(ConnectionsProbeLabTest, StoppedOrRefusingStatsAreUnknownWithoutHanging) {
     EXPECT_EQ(unreadable[0]->subject.proxy, "p2");
     EXPECT_EQ(unreadable[0]->severity, Severity::unknown);
     EXPECT_EQ(std::get<std::string>(*evidence(*unreadable[0], "reason")), "timeout");
-    EXPECT_EQ(figure(report, "proxy_backends_connected.p1"), 3);
-    EXPECT_EQ(figure(report, "proxy_backends_connected.p2"), -1) << "no figure without stats";
+    EXPECT_EQ(figure(report, "proxy_backends_connected/p1"), 3);
+    EXPECT_EQ(figure(report, "proxy_backends_connected/p2"), -1) << "no figure without stats";
     EXPECT_TRUE(findings_of(report, "proxy_missing_backend").empty()) << describe(report);
   }
 
@@ -415,8 +415,8 @@ TEST(ConnectionsProbeFakeMcrouterTest, HealthyMcrouterIsOk) {
   ASSERT_NE(check, nullptr);
   EXPECT_EQ(check->status, Status::ok) << describe(report);
   EXPECT_EQ(check->summary, "1 proxy connected to all 3 backends");
-  EXPECT_EQ(figure(report, "proxy_backends_connected.m1"), 3);
-  const double age = figure(report, "proxy_stats_age_s.m1");
+  EXPECT_EQ(figure(report, "proxy_backends_connected/m1"), 3);
+  const double age = figure(report, "proxy_stats_age_s/m1");
   EXPECT_GE(age, 0);
   EXPECT_LT(age, 3);
 }
