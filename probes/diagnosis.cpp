@@ -62,12 +62,13 @@ void diagnose(const spec::ClusterSpec& spec, report::Report& report) {
     const Finding& finding = findings[i];
     const auto& subject = finding.subject;
     if (subject.proxy.empty() || subject.backend.empty()) continue;
-    const bool canary_missing = finding.code == "ring_divergence" &&
-                                lists(finding, "missing_backends", subject.backend);
+    const bool canary_missing =
+        finding.code == "ring_divergence" && lists(finding, "missing_backends", subject.backend);
     const bool connection_missing = finding.check == "connections" &&
                                     finding.severity == Severity::critical &&
                                     finding.code == "proxy_missing_backend";
-    if (canary_missing || connection_missing) missing[{subject.proxy, subject.backend}].push_back(i);
+    if (canary_missing || connection_missing)
+      missing[{subject.proxy, subject.backend}].push_back(i);
   }
 
   for (auto& [pair, indexes] : missing) {
@@ -106,17 +107,19 @@ void diagnose(const spec::ClusterSpec& spec, report::Report& report) {
       const std::string vantage = evidence_text(finding, "vantage");
       const bool at_proxy = proxy && proxy->dns_vantage && *proxy->dns_vantage == vantage;
       const spec::Backend* backend = spec.find_backend(backend_name);
-      causes.push_back(backend_name + "'s name resolves to " +
-                       evidence_text(finding, "outside_answers") + ", outside " +
-                       (backend ? backend->expected_cidr.to_string() : evidence_text(finding, "expected_cidr")) +
-                       ", at " + (at_proxy ? "the vantage point used by " + proxy_name : "vantage point " + vantage));
+      causes.push_back(
+          backend_name + "'s name resolves to " + evidence_text(finding, "outside_answers") +
+          ", outside " +
+          (backend ? backend->expected_cidr.to_string() : evidence_text(finding, "expected_cidr")) +
+          ", at " +
+          (at_proxy ? "the vantage point used by " + proxy_name : "vantage point " + vantage));
       indexes.push_back(i);
     }
     for (std::size_t j = 0; j < causes.size(); ++j) summary += (j ? "; " : " — ") + causes[j];
     std::sort(indexes.begin(), indexes.end());
     indexes.erase(std::unique(indexes.begin(), indexes.end()), indexes.end());
-    report.diagnoses.push_back(
-        Diagnosis{Severity::critical, {.proxy = proxy_name, .backend = backend_name}, summary, indexes});
+    report.diagnoses.push_back(Diagnosis{
+        Severity::critical, {.proxy = proxy_name, .backend = backend_name}, summary, indexes});
   }
 
   // A backend down: tie the canary's view to the audits' views of it.
@@ -147,7 +150,8 @@ void diagnose(const spec::ClusterSpec& spec, report::Report& report) {
     }
     summary += ")";
     std::sort(indexes.begin(), indexes.end());
-    report.diagnoses.push_back(Diagnosis{Severity::critical, {.backend = backend_name}, summary, indexes});
+    report.diagnoses.push_back(
+        Diagnosis{Severity::critical, {.backend = backend_name}, summary, indexes});
   }
 }
 

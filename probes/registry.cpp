@@ -4,8 +4,8 @@
 #include <stdexcept>
 
 #include "probes/canary/canary_probe.h"
-#include "probes/diagnosis.h"
 #include "probes/connections/connections_probe.h"
+#include "probes/diagnosis.h"
 #include "probes/dns/dns_probe.h"
 
 namespace ringwatch::probes {

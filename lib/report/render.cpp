@@ -94,20 +94,28 @@ void write_evidence(Writer& writer, const EvidenceValue& value) {
 
 const char* color_of(Severity severity) {
   switch (severity) {
-    case Severity::info: return "\033[36m";
-    case Severity::warning: return "\033[33m";
-    case Severity::critical: return "\033[1;31m";
-    case Severity::unknown: return "\033[35m";
+    case Severity::info:
+      return "\033[36m";
+    case Severity::warning:
+      return "\033[33m";
+    case Severity::critical:
+      return "\033[1;31m";
+    case Severity::unknown:
+      return "\033[35m";
   }
   return "";
 }
 
 const char* color_of(Status status) {
   switch (status) {
-    case Status::ok: return "\033[1;32m";
-    case Status::warning: return "\033[1;33m";
-    case Status::critical: return "\033[1;31m";
-    case Status::unknown: return "\033[1;35m";
+    case Status::ok:
+      return "\033[1;32m";
+    case Status::warning:
+      return "\033[1;33m";
+    case Status::critical:
+      return "\033[1;31m";
+    case Status::unknown:
+      return "\033[1;35m";
   }
   return "";
 }
@@ -237,8 +245,8 @@ std::string render_text(const Report& report, const TextOptions& options) {
     out << "  " << bold << subject << reset << "\n";
     for (const Finding* finding : by_subject[subject]) {
       out << "    " << (options.color ? color_of(finding->severity) : "")
-          << to_string(finding->severity) << reset << " " << finding->check << "/"
-          << finding->code << ": " << finding->summary << "\n";
+          << to_string(finding->severity) << reset << " " << finding->check << "/" << finding->code
+          << ": " << finding->summary << "\n";
       for (const auto& [key, value] : finding->evidence) {
         out << "        " << key << ": " << evidence_text(value) << "\n";
       }
@@ -248,14 +256,14 @@ std::string render_text(const Report& report, const TextOptions& options) {
   out << "\n" << bold << "Checks" << reset << "\n";
   for (const CheckResult& check : report.checks) {
     out << "  " << check.name << " " << (options.color ? color_of(check.status) : "")
-        << to_string(check.status) << reset << " (" << format_number(check.duration_ms)
-        << " ms)";
+        << to_string(check.status) << reset << " (" << format_number(check.duration_ms) << " ms)";
     if (!check.summary.empty()) out << " " << check.summary;
     out << "\n";
   }
   if (!report.figures.empty()) {
     out << "\n" << bold << "Figures" << reset << "\n ";
-    for (const auto& [name, value] : report.figures) out << " " << name << "=" << format_number(value);
+    for (const auto& [name, value] : report.figures)
+      out << " " << name << "=" << format_number(value);
     out << "\n";
   }
   return out.str();
@@ -284,9 +292,12 @@ std::string render_nagios(const Report& report) {
 
 std::string render(const Report& report, Format format, const TextOptions& options) {
   switch (format) {
-    case Format::text: return render_text(report, options);
-    case Format::json: return render_json(report);
-    case Format::nagios: return render_nagios(report);
+    case Format::text:
+      return render_text(report, options);
+    case Format::json:
+      return render_json(report);
+    case Format::nagios:
+      return render_nagios(report);
   }
   return render_text(report, options);
 }

@@ -6,10 +6,14 @@ namespace ringwatch::report {
 
 const char* to_string(Status status) {
   switch (status) {
-    case Status::ok: return "OK";
-    case Status::warning: return "WARNING";
-    case Status::critical: return "CRITICAL";
-    case Status::unknown: return "UNKNOWN";
+    case Status::ok:
+      return "OK";
+    case Status::warning:
+      return "WARNING";
+    case Status::critical:
+      return "CRITICAL";
+    case Status::unknown:
+      return "UNKNOWN";
   }
   return "UNKNOWN";
 }
@@ -18,33 +22,47 @@ namespace {
 // Urgency order for combining: OK < WARNING < UNKNOWN < CRITICAL.
 int urgency(Status status) {
   switch (status) {
-    case Status::ok: return 0;
-    case Status::warning: return 1;
-    case Status::unknown: return 2;
-    case Status::critical: return 3;
+    case Status::ok:
+      return 0;
+    case Status::warning:
+      return 1;
+    case Status::unknown:
+      return 2;
+    case Status::critical:
+      return 3;
   }
   return 2;
 }
 }  // namespace
 
-Status worst(Status a, Status b) { return urgency(a) >= urgency(b) ? a : b; }
+Status worst(Status a, Status b) {
+  return urgency(a) >= urgency(b) ? a : b;
+}
 
 const char* to_string(Severity severity) {
   switch (severity) {
-    case Severity::info: return "info";
-    case Severity::warning: return "warning";
-    case Severity::critical: return "critical";
-    case Severity::unknown: return "unknown";
+    case Severity::info:
+      return "info";
+    case Severity::warning:
+      return "warning";
+    case Severity::critical:
+      return "critical";
+    case Severity::unknown:
+      return "unknown";
   }
   return "unknown";
 }
 
 Status status_of(Severity severity) {
   switch (severity) {
-    case Severity::info: return Status::ok;
-    case Severity::warning: return Status::warning;
-    case Severity::critical: return Status::critical;
-    case Severity::unknown: return Status::unknown;
+    case Severity::info:
+      return Status::ok;
+    case Severity::warning:
+      return Status::warning;
+    case Severity::critical:
+      return Status::critical;
+    case Severity::unknown:
+      return Status::unknown;
   }
   return Status::unknown;
 }

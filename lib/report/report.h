@@ -37,15 +37,14 @@ struct Subject {
 };
 
 // Evidence values: enough structure for JSON consumers, simple for people.
-using EvidenceValue =
-    std::variant<std::int64_t, double, std::string, std::vector<std::string>>;
+using EvidenceValue = std::variant<std::int64_t, double, std::string, std::vector<std::string>>;
 
 struct Finding {
-  std::string check;     // "canary", "connections", "dns"
-  std::string code;      // stable machine name, e.g. "ring_divergence"
+  std::string check;  // "canary", "connections", "dns"
+  std::string code;   // stable machine name, e.g. "ring_divergence"
   Severity severity = Severity::info;
   Subject subject;
-  std::string summary;   // one line a person can act on
+  std::string summary;  // one line a person can act on
   std::vector<std::pair<std::string, EvidenceValue>> evidence;
 
   Finding& with(std::string key, EvidenceValue value) {
@@ -55,7 +54,7 @@ struct Finding {
 };
 
 struct CheckResult {
-  std::string name;     // "canary"
+  std::string name;  // "canary"
   Status status = Status::ok;
   std::string summary;  // the check's headline, e.g. "ring divergence: p2 is missing b3"
   double duration_ms = 0;

@@ -16,8 +16,8 @@ bool parse_int(std::string_view text, Int& out, int base = 10) {
 }
 }  // namespace
 
-std::string make_key(std::string_view prefix, std::string_view cluster,
-                     std::string_view generation, std::size_t index) {
+std::string make_key(std::string_view prefix, std::string_view cluster, std::string_view generation,
+                     std::size_t index) {
   // Proxies hash the whole key, and nutcracker's fnv1a_64 hardly mixes the
   // last bytes into the bits ketama uses: keys differing only at the end
   // pile onto one or two backends. So the part that varies comes first,
@@ -67,8 +67,8 @@ std::optional<CanaryValue> decode_value(std::string_view value) {
   }
   CanaryValue decoded;
   decoded.writer = std::string(fields[0]);
-  if (decoded.writer.empty() || !parse_int(fields[1], decoded.round) ||
-      fields[2].size() != 8 || !parse_int(fields[2], decoded.key_tag, 16)) {
+  if (decoded.writer.empty() || !parse_int(fields[1], decoded.round) || fields[2].size() != 8 ||
+      !parse_int(fields[2], decoded.key_tag, 16)) {
     return std::nullopt;
   }
   return decoded;

@@ -19,8 +19,8 @@
 
 namespace ringwatch::probes::canary {
 
-std::string make_key(std::string_view prefix, std::string_view cluster,
-                     std::string_view generation, std::size_t index);
+std::string make_key(std::string_view prefix, std::string_view cluster, std::string_view generation,
+                     std::size_t index);
 
 struct CanaryValue {
   std::string writer;

@@ -34,30 +34,40 @@ enum class ReadClass { ok, miss, stale, foreign, error };
 
 const char* to_string(ReadClass cls) {
   switch (cls) {
-    case ReadClass::ok: return "ok";
-    case ReadClass::miss: return "miss";
-    case ReadClass::stale: return "stale";
-    case ReadClass::foreign: return "foreign";
-    case ReadClass::error: return "error";
+    case ReadClass::ok:
+      return "ok";
+    case ReadClass::miss:
+      return "miss";
+    case ReadClass::stale:
+      return "stale";
+    case ReadClass::foreign:
+      return "foreign";
+    case ReadClass::error:
+      return "error";
   }
   return "error";
 }
 
 const char* reads_as(ReadClass cls) {
   switch (cls) {
-    case ReadClass::ok: return "reads it";
-    case ReadClass::miss: return "reads a miss";
-    case ReadClass::stale: return "reads a stale value";
-    case ReadClass::foreign: return "reads a foreign value";
-    case ReadClass::error: return "gets an error";
+    case ReadClass::ok:
+      return "reads it";
+    case ReadClass::miss:
+      return "reads a miss";
+    case ReadClass::stale:
+      return "reads a stale value";
+    case ReadClass::foreign:
+      return "reads a foreign value";
+    case ReadClass::error:
+      return "gets an error";
   }
   return "gets an error";
 }
 
 struct Canary {
   std::string key;
-  std::size_t writer = 0;        // proxy index that writes it each round
-  std::size_t learned = kNone;   // backend the healthy ring puts it on
+  std::size_t writer = 0;       // proxy index that writes it each round
+  std::size_t learned = kNone;  // backend the healthy ring puts it on
 };
 
 struct Cell {
@@ -83,11 +93,11 @@ struct Observation {
 };
 
 struct KeyVerdict {
-  bool written = false;               // the writer's batch went through
-  std::size_t writer_route = kNone;   // backend holding the writer's value
-  std::vector<ReadClass> cls;         // per proxy
-  std::vector<std::size_t> route;     // per proxy, kNone = unknown
-  std::size_t consensus = kNone;      // strict-majority route
+  bool written = false;              // the writer's batch went through
+  std::size_t writer_route = kNone;  // backend holding the writer's value
+  std::vector<ReadClass> cls;        // per proxy
+  std::vector<std::size_t> route;    // per proxy, kNone = unknown
+  std::size_t consensus = kNone;     // strict-majority route
   bool all_ok(const Observation& obs) const {
     for (std::size_t q = 0; q < cls.size(); ++q) {
       if (!obs.proxy_down(q) && cls[q] != ReadClass::ok) return false;
@@ -121,19 +131,25 @@ std::string join_names(const std::vector<std::string>& names) {
 
 std::string error_reason(const mc::Error& error) {
   switch (error.kind) {
-    case mc::ErrorKind::connect_refused: return "connect refused";
-    case mc::ErrorKind::timeout: return "timeout";
-    case mc::ErrorKind::protocol: return "protocol error";
-    case mc::ErrorKind::server_error: return "server error";
-    case mc::ErrorKind::other: return "error";
+    case mc::ErrorKind::connect_refused:
+      return "connect refused";
+    case mc::ErrorKind::timeout:
+      return "timeout";
+    case mc::ErrorKind::protocol:
+      return "protocol error";
+    case mc::ErrorKind::server_error:
+      return "server error";
+    case mc::ErrorKind::other:
+      return "error";
   }
   return "error";
 }
 
 std::string spec_fingerprint(const spec::ClusterSpec& spec) {
-  std::string text = spec.name + "|" + spec.canary.key_prefix + "|" +
-                     std::to_string(spec.canary.keys_per_backend);
-  for (const auto& proxy : spec.proxies) text += "|p:" + proxy.name + "@" + proxy.client.to_string();
+  std::string text =
+      spec.name + "|" + spec.canary.key_prefix + "|" + std::to_string(spec.canary.keys_per_backend);
+  for (const auto& proxy : spec.proxies)
+    text += "|p:" + proxy.name + "@" + proxy.client.to_string();
   for (const auto& backend : spec.backends) {
     text += "|b:" + backend.name + "@" + backend.endpoint().to_string();
   }
@@ -148,7 +164,7 @@ struct CanaryProbe::State {
   std::unique_ptr<WorkerPool> pool;
   std::vector<Canary> canaries;  // the learned key set; empty = learn first
   bool relearn = false;
-  std::uint64_t session = 0;     // random, so two probes of one cluster never share keys
+  std::uint64_t session = 0;  // random, so two probes of one cluster never share keys
   std::uint64_t next_round = 1;
   std::uint64_t learned_generation = 0;
 
@@ -167,9 +183,7 @@ struct CanaryProbe::State {
     canaries.clear();
   }
 
-  mc::Deadlines deadlines() const {
-    return {spec->timeouts.connect, spec->timeouts.io};
-  }
+  mc::Deadlines deadlines() const { return {spec->timeouts.connect, spec->timeouts.io}; }
 
   mc::Client& proxy_client(std::size_t q) {
     if (!proxy_clients[q]) {
@@ -284,7 +298,8 @@ Observation CanaryProbe::State::observe(const std::vector<Canary>& keys, std::ui
         }
       }
     });
-    for (std::size_t q = 0; q < proxies; ++q) obs.reads_issued += obs.read_error[q] ? 0 : keys.size();
+    for (std::size_t q = 0; q < proxies; ++q)
+      obs.reads_issued += obs.read_error[q] ? 0 : keys.size();
   }
   obs.read_ms = ms_since(start);
 
@@ -299,7 +314,8 @@ Observation CanaryProbe::State::observe(const std::vector<Canary>& keys, std::ui
     }
   });
   obs.locate_ms = ms_since(start);
-  for (std::size_t b = 0; b < backends; ++b) obs.locates_issued += obs.locate_error[b] ? 0 : keys.size();
+  for (std::size_t b = 0; b < backends; ++b)
+    obs.locates_issued += obs.locate_error[b] ? 0 : keys.size();
   return obs;
 }
 
@@ -378,8 +394,8 @@ void CanaryProbe::State::discover_routes(const std::vector<Canary>& keys,
     Observation found = observe(probe_keys, round, /*do_reads=*/false);
     if (found.write_error[q]) continue;
     for (std::size_t j = 0; j < probe_keys.size(); ++j) {
-      const std::string value = encode_value(spec->proxies[q].name, round, probe_keys[j].key,
-                                             spec->canary.value_size);
+      const std::string value =
+          encode_value(spec->proxies[q].name, round, probe_keys[j].key, spec->canary.value_size);
       for (std::size_t b = 0; b < spec->backends.size(); ++b) {
         auto held = found.held[b].find(probe_keys[j].key);
         if (held != found.held[b].end() && held->second == value) {
@@ -512,8 +528,8 @@ void CanaryProbe::run(const spec::ClusterSpec& spec, report::Report& report) {
   std::vector<Finding> findings;
   auto finding = [&](std::string code, Severity severity, report::Subject subject,
                      std::string summary) -> Finding& {
-    findings.push_back(Finding{"canary", std::move(code), severity, std::move(subject),
-                               std::move(summary), {}});
+    findings.push_back(
+        Finding{"canary", std::move(code), severity, std::move(subject), std::move(summary), {}});
     return findings.back();
   };
   std::vector<std::string> headlines;  // most urgent first
@@ -524,7 +540,8 @@ void CanaryProbe::run(const spec::ClusterSpec& spec, report::Report& report) {
     if (!obs.proxy_down(q)) continue;
     ++proxies_down;
     const mc::Error& error = obs.write_error[q] ? *obs.write_error[q] : *obs.read_error[q];
-    const std::string summary = "proxy " + proxy_name(q) + " unreachable (" + error_reason(error) + ")";
+    const std::string summary =
+        "proxy " + proxy_name(q) + " unreachable (" + error_reason(error) + ")";
     finding("proxy_unreachable", Severity::critical, {.proxy = proxy_name(q)}, summary)
         .with("error", error.message)
         .with("phase", std::string(obs.write_error[q] ? "write" : "read"));
@@ -548,8 +565,10 @@ void CanaryProbe::run(const spec::ClusterSpec& spec, report::Report& report) {
       }
       learned_here = std::max(learned_here, total);
       if (total == 0) continue;
-      if (oks > 0) rerouting.push_back(proxy_name(q));
-      else if (errors == total) erroring.push_back(proxy_name(q));
+      if (oks > 0)
+        rerouting.push_back(proxy_name(q));
+      else if (errors == total)
+        erroring.push_back(proxy_name(q));
     }
     std::string summary = "backend " + backend_name(b);
     if (error.kind == mc::ErrorKind::timeout) {
@@ -577,7 +596,7 @@ void CanaryProbe::run(const spec::ClusterSpec& spec, report::Report& report) {
   std::vector<std::string> divergence_headlines;
   for (std::size_t q = 0; q < proxies; ++q) {
     if (obs.proxy_down(q)) continue;
-    std::map<std::size_t, std::size_t> total_on, routed_on;           // by consensus backend
+    std::map<std::size_t, std::size_t> total_on, routed_on;          // by consensus backend
     std::map<std::size_t, std::map<std::size_t, std::size_t>> sent;  // consensus -> where q sent
     std::vector<std::string> keys;
     std::set<std::size_t> routed_backends;
@@ -595,7 +614,8 @@ void CanaryProbe::run(const spec::ClusterSpec& spec, report::Report& report) {
       }
     }
     // Per-proxy routing, for metrics; '/' never occurs in a spec name.
-    report.figures["backends_routed/" + proxy_name(q)] = static_cast<double>(routed_backends.size());
+    report.figures["backends_routed/" + proxy_name(q)] =
+        static_cast<double>(routed_backends.size());
     if (sent.empty()) continue;
     std::size_t diverging = 0, considered = 0;
     for (const auto& [b, count] : total_on) considered += count;
@@ -615,9 +635,9 @@ void CanaryProbe::run(const spec::ClusterSpec& spec, report::Report& report) {
                 [](const auto& x, const auto& y) { return x.second > y.second; });
       std::vector<std::string> parts;
       for (const auto& [dest, count] : list) {
-        parts.push_back((dest == kNone ? std::string("nowhere it can be found")
-                                       : backend_name(dest)) +
-                        " (" + std::to_string(count) + ")");
+        parts.push_back(
+            (dest == kNone ? std::string("nowhere it can be found") : backend_name(dest)) + " (" +
+            std::to_string(count) + ")");
       }
       return join_names(parts);
     };
@@ -639,9 +659,8 @@ void CanaryProbe::run(const spec::ClusterSpec& spec, report::Report& report) {
       agreeing.push_back(proxy_name(other));
       agreeing_count = count;
     }
-    std::string summary = "proxy " + proxy_name(q) + " routes " +
-                          std::to_string(routed_on[lead]) + " of " +
-                          std::to_string(total_on[lead]) + " canaries to backend " +
+    std::string summary = "proxy " + proxy_name(q) + " routes " + std::to_string(routed_on[lead]) +
+                          " of " + std::to_string(total_on[lead]) + " canaries to backend " +
                           backend_name(lead);
     if (!agreeing.empty()) {
       summary += "; " + join_names(agreeing) + (agreeing.size() == 1 ? " routes " : " route ") +
@@ -671,11 +690,11 @@ void CanaryProbe::run(const spec::ClusterSpec& spec, report::Report& report) {
         .with("by_backend", per_backend_detail)
         .with("keys", keys);
     if (!missing.empty()) {
-      divergence_headlines.push_back(proxy_name(q) + " is missing " + backend_name(missing.front()));
+      divergence_headlines.push_back(proxy_name(q) + " is missing " +
+                                     backend_name(missing.front()));
     } else {
       divergence_headlines.push_back(proxy_name(q) + " routes " + std::to_string(diverging) +
-                                     " of " + std::to_string(considered) +
-                                     " canaries differently");
+                                     " of " + std::to_string(considered) + " canaries differently");
     }
   }
 
@@ -698,8 +717,8 @@ void CanaryProbe::run(const spec::ClusterSpec& spec, report::Report& report) {
       if (keys.size() < kMaxListedKeys) keys.push_back(st.canaries[i].key);
     }
     if (count > 0) {
-      const std::string summary = "proxies disagree on " + std::to_string(count) +
-                                  " canaries with no majority route";
+      const std::string summary =
+          "proxies disagree on " + std::to_string(count) + " canaries with no majority route";
       finding("ring_disagreement", Severity::critical, {}, summary).with("keys", keys);
       divergence_headlines.push_back(summary);
     }
@@ -753,9 +772,9 @@ void CanaryProbe::run(const spec::ClusterSpec& spec, report::Report& report) {
       }
     }
     if (!bad_keys.empty()) {
-      auto biggest = std::max_element(groups.begin(), groups.end(), [](const auto& x, const auto& y) {
-        return x.second < y.second;
-      });
+      auto biggest =
+          std::max_element(groups.begin(), groups.end(),
+                           [](const auto& x, const auto& y) { return x.second < y.second; });
       const auto& [writer, reader, cls] = biggest->first;
       std::string summary = std::to_string(bad_keys.size()) + " of " + std::to_string(considered) +
                             " canaries read inconsistently: written via " + proxy_name(writer) +
@@ -766,8 +785,9 @@ void CanaryProbe::run(const spec::ClusterSpec& spec, report::Report& report) {
         detail.push_back("written via " + proxy_name(w) + ", read via " + proxy_name(r) + ": " +
                          to_string(c) + " x" + std::to_string(count));
       }
-      const auto most = std::max_element(involvement.begin(), involvement.end(),
-                                         [](const auto& x, const auto& y) { return x.second < y.second; });
+      const auto most =
+          std::max_element(involvement.begin(), involvement.end(),
+                           [](const auto& x, const auto& y) { return x.second < y.second; });
       finding("inconsistent_reads", Severity::critical, {.proxy = proxy_name(most->first)}, summary)
           .with("inconsistent_canaries", static_cast<std::int64_t>(bad_keys.size()))
           .with("considered_canaries", static_cast<std::int64_t>(considered))
@@ -777,8 +797,10 @@ void CanaryProbe::run(const spec::ClusterSpec& spec, report::Report& report) {
     }
     if (foreign > 0) {
       finding("foreign_values", Severity::warning, {},
-              std::to_string(foreign) + " reads returned a value that is not a ringwatch canary "
-              "under prefix \"" + spec.canary.key_prefix + "\" (another writer uses it)");
+              std::to_string(foreign) +
+                  " reads returned a value that is not a ringwatch canary "
+                  "under prefix \"" +
+                  spec.canary.key_prefix + "\" (another writer uses it)");
     }
   }
 
@@ -820,7 +842,8 @@ void CanaryProbe::run(const spec::ClusterSpec& spec, report::Report& report) {
 
   // ---- Check result and figures ----
   report::CheckResult check{"canary", report::Status::ok, "", 0};
-  for (const Finding& f : findings) check.status = report::worst(check.status, report::status_of(f.severity));
+  for (const Finding& f : findings)
+    check.status = report::worst(check.status, report::status_of(f.severity));
   if (proxies_down == proxies) {
     check.status = report::Status::unknown;
     headlines.insert(headlines.begin(), "no proxy reachable: nothing could be checked");
@@ -838,7 +861,8 @@ void CanaryProbe::run(const spec::ClusterSpec& spec, report::Report& report) {
   fig["writes"] = static_cast<double>(obs.writes_issued);
   fig["reads"] = static_cast<double>(reads_total);
   fig["locates"] = static_cast<double>(obs.locates_issued);
-  fig["operations"] = static_cast<double>(obs.writes_issued + obs.reads_issued + obs.locates_issued);
+  fig["operations"] =
+      static_cast<double>(obs.writes_issued + obs.reads_issued + obs.locates_issued);
   fig["reads_ok"] = static_cast<double>(ok_reads);
   fig["reads_miss"] = static_cast<double>(read_counts[ReadClass::miss]);
   fig["reads_stale"] = static_cast<double>(read_counts[ReadClass::stale]);

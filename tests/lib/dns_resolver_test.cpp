@@ -328,7 +328,8 @@ TEST(ResolverNoServerTest, ADeadlineAlreadyPassedTimesOutAtOnce) {
 TEST(ResolverNoServerTest, TheSystemResolverReadsItsConfigurationAndIsBounded) {
   // A resolv.conf of our own naming a loopback server where nothing listens:
   // the system path is exercised and no query leaves the machine.
-  const fs::path conf = fs::temp_directory_path() / ("ringwatch-resolv-" + std::to_string(::getpid()));
+  const fs::path conf =
+      fs::temp_directory_path() / ("ringwatch-resolv-" + std::to_string(::getpid()));
   { std::ofstream(conf) << "nameserver 127.0.0.1\n"; }
   AresResolver resolver(conf.string());
   const auto before = Clock::now();

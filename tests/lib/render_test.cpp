@@ -9,14 +9,21 @@ namespace {
 Report divergent_report() {
   Report report;
   report.cluster = "lab";
-  report.started_at = std::chrono::system_clock::time_point(std::chrono::milliseconds(1'700'000'000'123));
+  report.started_at =
+      std::chrono::system_clock::time_point(std::chrono::milliseconds(1'700'000'000'123));
   report.duration_ms = 3.1;
   report.checks.push_back({"canary", Status::critical, "ring divergence: p2 is missing b3", 3.1});
-  Finding finding{"canary", "ring_divergence", Severity::critical, {.proxy = "p2", .backend = "b3"},
-                  "proxy p2 routes 0 of 6 canaries to backend b3", {}};
-  finding.with("keys", std::vector<std::string>{"k1", "k2"}).with("diverging_canaries", std::int64_t{6});
+  Finding finding{"canary",
+                  "ring_divergence",
+                  Severity::critical,
+                  {.proxy = "p2", .backend = "b3"},
+                  "proxy p2 routes 0 of 6 canaries to backend b3",
+                  {}};
+  finding.with("keys", std::vector<std::string>{"k1", "k2"})
+      .with("diverging_canaries", std::int64_t{6});
   report.add(finding);
-  report.add({"canary", "transient_disagreement", Severity::info, {}, "1 canary agreed on recheck", {}});
+  report.add(
+      {"canary", "transient_disagreement", Severity::info, {}, "1 canary agreed on recheck", {}});
   report.figures["inconsistent_reads"] = 14;
   report.figures["round_ms"] = 3.1;
   report.figures["consistency_ratio"] = 0.5;
@@ -40,7 +47,8 @@ TEST(RenderTest, TextStartsWithSummaryAndGroupsFindingsBySubject) {
   EXPECT_EQ(text.substr(0, text.find('\n')), "CRITICAL: ring divergence: p2 is missing b3");
   const auto subject = text.find("proxy p2, backend b3\n");
   ASSERT_NE(subject, std::string::npos);
-  EXPECT_NE(text.find("critical canary/ring_divergence: proxy p2 routes 0 of 6", subject), std::string::npos);
+  EXPECT_NE(text.find("critical canary/ring_divergence: proxy p2 routes 0 of 6", subject),
+            std::string::npos);
   EXPECT_NE(text.find("  cluster\n"), std::string::npos);
   EXPECT_EQ(text.find("\033["), std::string::npos) << "no colour unless asked";
   EXPECT_NE(render_text(divergent_report(), {.color = true}).find("\033["), std::string::npos);

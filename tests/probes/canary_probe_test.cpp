@@ -93,14 +93,16 @@ TEST(CanaryProbeLabTest, EjectIsRingDivergenceNamingProxyAndBackend) {
   ASSERT_EQ(probes.run_round(spec).status(), Status::ok);  // learn on a healthy ring
 
   lab.inject({lab::FaultKind::eject, "p2", "b3", "", ""});
-  const Report report = run_until(probes, spec, [](const Report& r) { return find(r, "ring_divergence"); },
-                                  std::chrono::seconds(15));
+  const Report report = run_until(
+      probes, spec, [](const Report& r) { return find(r, "ring_divergence"); },
+      std::chrono::seconds(15));
   ASSERT_EQ(report.status(), Status::critical) << describe(report);
   const Finding* divergence = find(report, "ring_divergence");
   ASSERT_NE(divergence, nullptr) << describe(report);
   EXPECT_EQ(divergence->subject.proxy, "p2");
   EXPECT_EQ(divergence->subject.backend, "b3");
-  EXPECT_NE(divergence->summary.find("proxy p2 routes 0 of"), std::string::npos) << divergence->summary;
+  EXPECT_NE(divergence->summary.find("proxy p2 routes 0 of"), std::string::npos)
+      << divergence->summary;
   EXPECT_NE(divergence->summary.find("p1 and p3 route"), std::string::npos) << divergence->summary;
   EXPECT_EQ(report.checks[0].summary, "ring divergence: p2 is missing b3");
   EXPECT_EQ(figure(report, "backends_routed/p2"), 2);
@@ -114,8 +116,9 @@ TEST(CanaryProbeLabTest, EjectIsRingDivergenceNamingProxyAndBackend) {
   EXPECT_LT(figure(report, "consistency_ratio"), 1.0);
 
   lab.heal();
-  const Report healed = run_until(probes, spec, [](const Report& r) { return r.status() == Status::ok; },
-                                  std::chrono::seconds(15));
+  const Report healed = run_until(
+      probes, spec, [](const Report& r) { return r.status() == Status::ok; },
+      std::chrono::seconds(15));
   EXPECT_EQ(healed.status(), Status::ok) << describe(healed);
 }
 
@@ -136,8 +139,10 @@ TEST(CanaryProbeLabTest, HashMismatchIsRingDivergenceNamingTheProxy) {
   }
   EXPECT_TRUE(named) << describe(report);
   lab.heal();
-  EXPECT_EQ(run_until(probes, spec, [](const Report& r) { return r.status() == Status::ok; },
-                      std::chrono::seconds(15)).status(),
+  EXPECT_EQ(run_until(
+                probes, spec, [](const Report& r) { return r.status() == Status::ok; },
+                std::chrono::seconds(15))
+                .status(),
             Status::ok);
 }
 
@@ -160,8 +165,10 @@ TEST(CanaryProbeLabTest, KilledBackendIsBackendDownNotDivergence) {
     EXPECT_EQ(find(report, "ring_divergence"), nullptr) << describe(report);
   }
   lab.heal();
-  EXPECT_EQ(run_until(probes, spec, [](const Report& r) { return r.status() == Status::ok; },
-                      std::chrono::seconds(30)).status(),
+  EXPECT_EQ(run_until(
+                probes, spec, [](const Report& r) { return r.status() == Status::ok; },
+                std::chrono::seconds(30))
+                .status(),
             Status::ok);
 }
 
@@ -183,8 +190,10 @@ TEST(CanaryProbeLabTest, StalledBackendTimesOutWithinTheDeadline) {
   EXPECT_EQ(timeout->subject.backend, "b1");
   EXPECT_EQ(find(report, "ring_divergence"), nullptr) << describe(report);
   lab.heal();
-  EXPECT_EQ(run_until(probes, spec, [](const Report& r) { return r.status() == Status::ok; },
-                      std::chrono::seconds(30)).status(),
+  EXPECT_EQ(run_until(
+                probes, spec, [](const Report& r) { return r.status() == Status::ok; },
+                std::chrono::seconds(30))
+                .status(),
             Status::ok);
 }
 
@@ -195,8 +204,9 @@ TEST(CanaryProbeLabTest, RestartedBackendIsNoDivergenceOnceProxiesReconnect) {
   ASSERT_EQ(probes.run_round(spec).status(), Status::ok);
 
   lab.inject({lab::FaultKind::restart, "", "b3", "", ""});
-  const Report report = run_until(probes, spec, [](const Report& r) { return r.status() == Status::ok; },
-                                  std::chrono::seconds(40));
+  const Report report = run_until(
+      probes, spec, [](const Report& r) { return r.status() == Status::ok; },
+      std::chrono::seconds(40));
   EXPECT_EQ(report.status(), Status::ok) << describe(report);
   EXPECT_EQ(find(report, "ring_divergence"), nullptr) << describe(report);
 }
@@ -210,8 +220,9 @@ TEST(CanaryProbeLabTest, StoppedProxyIsUnreachableAndTheOthersAreStillChecked) {
   const int pid = lab.pid_of("p3");
   ASSERT_GT(pid, 0);
   ASSERT_EQ(::kill(pid, SIGKILL), 0);
-  const Report report = run_until(probes, spec, [](const Report& r) { return find(r, "proxy_unreachable"); },
-                                  std::chrono::seconds(5));
+  const Report report = run_until(
+      probes, spec, [](const Report& r) { return find(r, "proxy_unreachable"); },
+      std::chrono::seconds(5));
   EXPECT_EQ(report.status(), Status::critical) << describe(report);
   const Finding* unreachable = find(report, "proxy_unreachable");
   ASSERT_NE(unreachable, nullptr) << describe(report);
@@ -280,7 +291,8 @@ TEST(CanaryProbeLabTest, CanariesExpireAndUserKeysAreUntouched) {
 
   // User data written directly to every backend, without the canary prefix.
   std::vector<mc::Item> user_items;
-  for (int i = 0; i < 50; ++i) user_items.push_back({"user:" + std::to_string(i), "value-" + std::to_string(i * 7)});
+  for (int i = 0; i < 50; ++i)
+    user_items.push_back({"user:" + std::to_string(i), "value-" + std::to_string(i * 7)});
   for (const auto& backend : spec.backends) {
     mc::Client client(backend.endpoint(), {});
     ASSERT_TRUE(client.set_many(user_items, std::chrono::seconds(0)).ok());

@@ -16,7 +16,8 @@ namespace ringwatch::testing {
 class ScopedLab {
  public:
   explicit ScopedLab(int proxies = 3, int backends = 3, const std::string& name = "lab") {
-    std::string pattern = (std::filesystem::temp_directory_path() / ("ringwatch-test-XXXXXX")).string();
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / ("ringwatch-test-XXXXXX")).string();
     if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
     root_ = pattern;
     dir_ = root_ / name;

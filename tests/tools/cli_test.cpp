@@ -44,7 +44,8 @@ TEST(CliTest, HelpNamesEveryCommand) {
 TEST(CliTest, ProbeHelpExplainsEveryOption) {
   const Outcome help = run_cli({"probe", "--help"});
   EXPECT_EQ(help.code, kExitOk);
-  for (const char* option : {"--cluster", "--checks", "--format", "--rounds", "--interval", "--vantage", "--color"}) {
+  for (const char* option :
+       {"--cluster", "--checks", "--format", "--rounds", "--interval", "--vantage", "--color"}) {
     EXPECT_NE(help.out.find(option), std::string::npos) << option;
   }
 }
@@ -69,11 +70,14 @@ TEST(CliTest, UnknownCommandAndOptionsAreUsageErrors) {
 
   const Outcome missing = run_cli({"probe"});
   EXPECT_EQ(missing.code, kExitUnknown);
-  EXPECT_NE(missing.err.find("ringwatch probe: the option '--cluster' is required"), std::string::npos) << missing.err;
+  EXPECT_NE(missing.err.find("ringwatch probe: the option '--cluster' is required"),
+            std::string::npos)
+      << missing.err;
 
   const Outcome format = run_cli({"probe", "--cluster", "x.json", "--format", "xml"});
   EXPECT_EQ(format.code, kExitUnknown);
-  EXPECT_NE(format.err.find("--format must be text, json or nagios"), std::string::npos) << format.err;
+  EXPECT_NE(format.err.find("--format must be text, json or nagios"), std::string::npos)
+      << format.err;
 
   const Outcome check = run_cli({"probe", "--cluster", "x.json", "--checks", "canary,bogus"});
   EXPECT_EQ(check.code, kExitUnknown);
@@ -81,16 +85,20 @@ TEST(CliTest, UnknownCommandAndOptionsAreUsageErrors) {
 }
 
 TEST(CliTest, MalformedSpecExitsThreeNamingFilePointerAndExpectation) {
-  const auto path = write_temp("ringwatch-cli-bad.json", R"({"name": "c", "proxies": [], "backends": []})");
+  const auto path =
+      write_temp("ringwatch-cli-bad.json", R"({"name": "c", "proxies": [], "backends": []})");
   const Outcome bad = run_cli({"probe", "--cluster", path.string()});
   EXPECT_EQ(bad.code, kExitUnknown);
-  EXPECT_EQ(bad.err, "ringwatch probe: " + path.string() + ": /proxies: expected a non-empty array, got []\n");
+  EXPECT_EQ(bad.err, "ringwatch probe: " + path.string() +
+                         ": /proxies: expected a non-empty array, got []\n");
   EXPECT_EQ(bad.out, "");
   std::filesystem::remove(path);
 
   const Outcome missing = run_cli({"probe", "--cluster", "/nonexistent/cluster.json"});
   EXPECT_EQ(missing.code, kExitUnknown);
-  EXPECT_EQ(missing.err, "ringwatch probe: /nonexistent/cluster.json: cannot read file: No such file or directory\n");
+  EXPECT_EQ(
+      missing.err,
+      "ringwatch probe: /nonexistent/cluster.json: cannot read file: No such file or directory\n");
 }
 
 TEST(CliTest, ProbeExitCodesFollowTheLab) {
@@ -102,20 +110,24 @@ TEST(CliTest, ProbeExitCodesFollowTheLab) {
   EXPECT_TRUE(healthy.out.starts_with("RINGWATCH OK - ")) << healthy.out;
 
   lab.inject({lab::FaultKind::eject, "p2", "b3", "", ""});
-  const Outcome broken = run_cli({"probe", "--cluster", spec, "--checks", "canary", "--format", "json"});
+  const Outcome broken =
+      run_cli({"probe", "--cluster", spec, "--checks", "canary", "--format", "json"});
   EXPECT_EQ(broken.code, kExitCritical) << broken.out << broken.err;
   rapidjson::Document doc;
   ASSERT_FALSE(doc.Parse(broken.out.c_str()).HasParseError()) << broken.out;
   EXPECT_STREQ(doc["status"].GetString(), "CRITICAL");
   EXPECT_STREQ(doc["summary"].GetString(), "CRITICAL: ring divergence: p2 is missing b3");
 
-  const Outcome text = run_cli({"probe", "--cluster", spec, "--checks", "canary", "--color", "never"});
+  const Outcome text =
+      run_cli({"probe", "--cluster", spec, "--checks", "canary", "--color", "never"});
   EXPECT_EQ(text.code, kExitCritical);
   EXPECT_TRUE(text.out.starts_with("CRITICAL: ring divergence: p2 is missing b3\n")) << text.out;
 
-  const Outcome vantage = run_cli({"probe", "--cluster", spec, "--checks", "dns", "--vantage", "nowhere"});
+  const Outcome vantage =
+      run_cli({"probe", "--cluster", spec, "--checks", "dns", "--vantage", "nowhere"});
   EXPECT_EQ(vantage.code, kExitUnknown);
-  EXPECT_NE(vantage.err.find("no DNS vantage point named \"nowhere\""), std::string::npos) << vantage.err;
+  EXPECT_NE(vantage.err.find("no DNS vantage point named \"nowhere\""), std::string::npos)
+      << vantage.err;
 }
 
 }  // namespace

@@ -30,7 +30,9 @@ namespace {
 using namespace ringwatch;
 using Clock = std::chrono::steady_clock;
 
-double ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+double ms(Clock::duration d) {
+  return std::chrono::duration<double, std::milli>(d).count();
+}
 
 double median(std::vector<double> values) {
   std::sort(values.begin(), values.end());
@@ -46,7 +48,8 @@ std::vector<Size> parse_sizes(const std::string& text) {
   std::size_t start = 0;
   while (start < text.size()) {
     const std::size_t comma = text.find(',', start);
-    const std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    const std::string item =
+        text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     const auto x = item.find('x');
     if (x == std::string::npos) throw std::runtime_error("bad size " + item + " (want PxB)");
     sizes.push_back({std::stoi(item.substr(0, x)), std::stoi(item.substr(x + 1))});
@@ -60,7 +63,8 @@ std::vector<Size> parse_sizes(const std::string& text) {
 // floor do exactly the same amount of work on keys that exist.
 std::vector<std::string> round_keys(const spec::ClusterSpec& spec, std::size_t count) {
   std::vector<std::string> keys;
-  for (std::size_t i = 0; i < count; ++i) keys.push_back(probes::canary::make_key(spec.canary.key_prefix, spec.name, "bench", i));
+  for (std::size_t i = 0; i < count; ++i)
+    keys.push_back(probes::canary::make_key(spec.canary.key_prefix, spec.name, "bench", i));
   return keys;
 }
 
@@ -95,13 +99,17 @@ Figures measure(const spec::ClusterSpec& spec, int rounds) {
   const mc::Deadlines deadlines{spec.timeouts.connect, spec.timeouts.io};
   std::vector<mc::Client> proxy_clients, backend_clients;
   for (const auto& proxy : spec.proxies) proxy_clients.emplace_back(proxy.client, deadlines);
-  for (const auto& backend : spec.backends) backend_clients.emplace_back(backend.endpoint(), deadlines);
+  for (const auto& backend : spec.backends)
+    backend_clients.emplace_back(backend.endpoint(), deadlines);
 
   // Naive: one key per round trip, one endpoint after another.
   auto start = Clock::now();
   for (std::size_t i = 0; i < keys.size(); ++i) {
     const std::size_t writer = i % proxy_clients.size();
-    (void)proxy_clients[writer].set(keys[i], probes::canary::encode_value(spec.proxies[writer].name, 1, keys[i], spec.canary.value_size), spec.canary.ttl);
+    (void)proxy_clients[writer].set(
+        keys[i],
+        probes::canary::encode_value(spec.proxies[writer].name, 1, keys[i], spec.canary.value_size),
+        spec.canary.ttl);
   }
   for (auto& client : proxy_clients) {
     for (const auto& key : keys) (void)client.get(key);
@@ -112,12 +120,14 @@ Figures measure(const spec::ClusterSpec& spec, int rounds) {
   figures.naive_ms = ms(Clock::now() - start);
 
   // Floor: one pipelined batch per proxy and per backend, concurrently.
-  WorkerPool pool(std::min<std::size_t>(std::max(proxy_clients.size(), backend_clients.size()), 32));
+  WorkerPool pool(
+      std::min<std::size_t>(std::max(proxy_clients.size(), backend_clients.size()), 32));
   std::vector<double> floors;
   for (int i = 0; i < std::max(rounds, 5); ++i) {
     start = Clock::now();
     pool.run_all(proxy_clients.size() + backend_clients.size(), [&](std::size_t n) {
-      auto& client = n < proxy_clients.size() ? proxy_clients[n] : backend_clients[n - proxy_clients.size()];
+      auto& client =
+          n < proxy_clients.size() ? proxy_clients[n] : backend_clients[n - proxy_clients.size()];
       (void)client.get_many(keys);
     });
     floors.push_back(ms(Clock::now() - start));
@@ -134,15 +144,20 @@ int main(int argc, char** argv) {
   std::filesystem::path dir = std::filesystem::temp_directory_path() / "ringwatch-bench";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
-    if (flag == "--sizes") sizes_text = argv[i + 1];
-    else if (flag == "--rounds") rounds = std::atoi(argv[i + 1]);
-    else if (flag == "--dir") dir = argv[i + 1];
+    if (flag == "--sizes")
+      sizes_text = argv[i + 1];
+    else if (flag == "--rounds")
+      rounds = std::atoi(argv[i + 1]);
+    else if (flag == "--dir")
+      dir = argv[i + 1];
     else {
-      std::fprintf(stderr, "usage: probe_bench [--sizes 3x3,6x12,12x48] [--rounds N] [--dir DIR]\n");
+      std::fprintf(stderr,
+                   "usage: probe_bench [--sizes 3x3,6x12,12x48] [--rounds N] [--dir DIR]\n");
       return 3;
     }
   }
-  std::printf("%-7s %6s %10s %10s %10s %8s %9s\n", "size", "keys", "round_ms", "naive_ms", "floor_ms", "naive/x", "x/floor");
+  std::printf("%-7s %6s %10s %10s %10s %8s %9s\n", "size", "keys", "round_ms", "naive_ms",
+              "floor_ms", "naive/x", "x/floor");
   int status = 0;
   for (const Size& size : parse_sizes(sizes_text)) {
     const auto lab_dir = dir / (std::to_string(size.proxies) + "x" + std::to_string(size.backends));
@@ -152,8 +167,9 @@ int main(int argc, char** argv) {
       const auto spec = spec::load_cluster_spec(lab::spec_path(lab_dir).string());
       const Figures f = measure(spec, rounds);
       std::printf("%-7s %6.0f %10.2f %10.1f %10.2f %7.1fx %8.1fx\n",
-                  (std::to_string(size.proxies) + "x" + std::to_string(size.backends)).c_str(), f.keys,
-                  f.round_ms, f.naive_ms, f.floor_ms, f.naive_ms / f.round_ms, f.round_ms / f.floor_ms);
+                  (std::to_string(size.proxies) + "x" + std::to_string(size.backends)).c_str(),
+                  f.keys, f.round_ms, f.naive_ms, f.floor_ms, f.naive_ms / f.round_ms,
+                  f.round_ms / f.floor_ms);
       std::fflush(stdout);
     } catch (const std::exception& error) {
       std::fprintf(stderr, "%dx%d: %s\n", size.proxies, size.backends, error.what());

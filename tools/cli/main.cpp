@@ -1,3 +1,5 @@
 #include "tools/cli/cli.h"
 
-int main(int argc, char** argv) { return ringwatch::cli::run(argc, argv); }
+int main(int argc, char** argv) {
+  return ringwatch::cli::run(argc, argv);
+}

@@ -27,7 +27,8 @@ std::vector<std::string> split_checks(const std::string& list) {
     if (item.empty()) continue;
     if (!probes::make_probe(item)) {
       std::string known;
-      for (const std::string& name : probes::known_checks()) known += (known.empty() ? "" : ", ") + name;
+      for (const std::string& name : probes::known_checks())
+        known += (known.empty() ? "" : ", ") + name;
       throw UsageError("unknown check \"" + item + "\" in --checks (known: " + known + ")");
     }
     checks.push_back(item);
@@ -39,7 +40,8 @@ std::vector<std::string> split_checks(const std::string& list) {
 bool use_color(const std::string& mode, const std::ostream& out) {
   if (mode == "always") return true;
   if (mode == "never") return false;
-  if (mode != "auto") throw UsageError("--color must be auto, always or never, got \"" + mode + "\"");
+  if (mode != "auto")
+    throw UsageError("--color must be auto, always or never, got \"" + mode + "\"");
   return &out == &std::cout && ::isatty(STDOUT_FILENO) && std::getenv("NO_COLOR") == nullptr;
 }
 
@@ -51,29 +53,28 @@ int run_probe(const Args& args, std::ostream& out, std::ostream& err) {
     default_checks += (default_checks.empty() ? "" : ",") + name;
   }
   po::options_description options("Options");
-  options.add_options()
-      ("cluster", po::value<std::string>()->required()->value_name("FILE"),
-       "cluster spec (JSON, see README)")
-      ("checks", po::value<std::string>()->default_value(default_checks)->value_name("LIST"),
-       "comma-separated checks to run")
-      ("format", po::value<std::string>()->default_value("text")->value_name("FMT"),
-       "text (for people), json (schema ringwatch.report/v1) or nagios (status line + perfdata)")
-      ("rounds", po::value<int>()->default_value(1)->value_name("N"),
-       "rounds to run; the exit code is the worst round's")
-      ("interval", po::value<double>()->default_value(1.0)->value_name("S"),
-       "seconds between the starts of two rounds")
-      ("vantage", po::value<std::string>()->value_name("NAME"),
-       "dns check from this one vantage point (a dns.servers[].name), e.g. when running beside "
-       "a proxy")
-      ("color", po::value<std::string>()->default_value("auto")->value_name("WHEN"),
-       "colour the text format: auto (only on a terminal), always, never");
+  options.add_options()("cluster", po::value<std::string>()->required()->value_name("FILE"),
+                        "cluster spec (JSON, see README)")(
+      "checks", po::value<std::string>()->default_value(default_checks)->value_name("LIST"),
+      "comma-separated checks to run")(
+      "format", po::value<std::string>()->default_value("text")->value_name("FMT"),
+      "text (for people), json (schema ringwatch.report/v1) or nagios (status line + perfdata)")(
+      "rounds", po::value<int>()->default_value(1)->value_name("N"),
+      "rounds to run; the exit code is the worst round's")(
+      "interval", po::value<double>()->default_value(1.0)->value_name("S"),
+      "seconds between the starts of two rounds")(
+      "vantage", po::value<std::string>()->value_name("NAME"),
+      "dns check from this one vantage point (a dns.servers[].name), e.g. when running beside "
+      "a proxy")("color", po::value<std::string>()->default_value("auto")->value_name("WHEN"),
+                 "colour the text format: auto (only on a terminal), always, never");
   po::variables_map vm;
-  if (!parse_options(args, options, {}, vm, out,
-                     "Usage: ringwatch probe --cluster FILE [--checks LIST] [--format "
-                     "text|json|nagios] [--rounds N] [--interval S]\n\n"
-                     "Writes canary keys through every proxy, reads them back through every proxy,\n"
-                     "locates them on every backend, and reports ring divergence, inconsistent\n"
-                     "reads and unreachable nodes. Exit: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.")) {
+  if (!parse_options(
+          args, options, {}, vm, out,
+          "Usage: ringwatch probe --cluster FILE [--checks LIST] [--format "
+          "text|json|nagios] [--rounds N] [--interval S]\n\n"
+          "Writes canary keys through every proxy, reads them back through every proxy,\n"
+          "locates them on every backend, and reports ring divergence, inconsistent\n"
+          "reads and unreachable nodes. Exit: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.")) {
     return kExitOk;
   }
   const auto format = report::parse_format(vm["format"].as<std::string>());
@@ -81,7 +82,8 @@ int run_probe(const Args& args, std::ostream& out, std::ostream& err) {
   const int rounds = vm["rounds"].as<int>();
   if (rounds < 1 || rounds > 1000000) throw UsageError("--rounds must be at least 1");
   const double interval = vm["interval"].as<double>();
-  if (!(interval >= 0 && interval <= 86400)) throw UsageError("--interval must be 0 to 86400 seconds");
+  if (!(interval >= 0 && interval <= 86400))
+    throw UsageError("--interval must be 0 to 86400 seconds");
   const report::TextOptions text_options{use_color(vm["color"].as<std::string>(), out)};
   const std::vector<std::string> checks = split_checks(vm["checks"].as<std::string>());
 
