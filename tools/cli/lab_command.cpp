@@ -3,10 +3,14 @@
 
 #include <algorithm>
 #include <boost/program_options.hpp>
+#include <chrono>
+#include <cstdint>
 #include <iomanip>
 #include <map>
 #include <optional>
 #include <ostream>
+#include <string>
+#include <vector>
 
 #include "tools/cli/cli.h"
 #include "tools/lab/lab.h"
@@ -20,13 +24,14 @@ constexpr const char* kOverview =
     "Usage: ringwatch lab <subcommand> --dir DIR [options]\n"
     "\n"
     "Starts a real memcached cluster on loopback (memcached backends on 127.10.0.x,\n"
-    "nutcracker proxies on 127.10.1.x, a dnsmasq on 127.10.0.53), writes its\n"
+    "nutcracker proxies on 127.10.1.x, a dnsmasq on 127.10.2.53), writes its\n"
     "cluster spec to DIR/cluster.json, injects the faults ringwatch must catch,\n"
     "heals them and stops exactly the processes it started.\n"
     "\n"
     "Subcommands:\n"
-    "  up      --dir DIR [--proxies M] [--backends N]\n"
-    "          start a lab in DIR (default 3 proxies, 3 backends)\n"
+    "  up      --dir DIR [--proxies M] [--backends N] [--netns]\n"
+    "          start a lab in DIR (default 3 proxies, 3 backends); --netns: one\n"
+    "          network namespace per node, each proxy with its own resolver (root)\n"
     "  status  --dir DIR\n"
     "          show every process; exit 0 if all are running, 2 if not\n"
     "  fault   --dir DIR KIND [--proxy P] [--backend B] [--answer IP] [--hash NAME]\n"
@@ -35,6 +40,12 @@ constexpr const char* kOverview =
     "          undo every fault and wait until the cluster is healthy again\n"
     "  down    --dir DIR\n"
     "          stop the lab's processes; keeps DIR's logs, configs and cluster.json\n"
+    "  add-backend    --dir DIR [--backend B] [--public-at P --public-for S]\n"
+    "          start a new backend and add it to DNS and the spec (not to the proxies)\n"
+    "  remove-backend --dir DIR --backend B\n"
+    "          stop a backend and remove it from DNS and the spec\n"
+    "  roll-proxies   --dir DIR [--proxy P]... [--pause S]\n"
+    "          restart the proxies one at a time with the lab's current backends\n"
     "\n"
     "`ringwatch lab <subcommand> --help` describes each one.\n"
     "Exit codes: 0 OK, 2 (status) some process is not running, 3 bad usage or lab error.\n";
@@ -63,11 +74,19 @@ struct Subcommand {
 const std::map<std::string, Subcommand>& subcommands() {
   static const std::map<std::string, Subcommand> table{
       {"up",
-       {"ringwatch lab up --dir DIR [--proxies M] [--backends N]",
+       {"ringwatch lab up --dir DIR [--proxies M] [--backends N] [--netns]",
         "Starts N memcached backends, M nutcracker proxies and a dnsmasq on loopback,\n"
         "each on a free port, waits until all accept connections, and writes the\n"
         "cluster spec DIR/cluster.json and the lab state DIR/lab.json. Fails if DIR\n"
-        "already holds a running lab.\n"}},
+        "already holds a running lab.\n"
+        "\n"
+        "--netns (needs root): every node in its own network namespace with its own\n"
+        "address on one bridge (backends 127.10.0.(10+i), proxies 127.10.1.i), each\n"
+        "proxy resolving the backends' names through its own dnsmasq (vantage point\n"
+        "p<i>-resolver). No namespace has a route out, and nothing is added to the\n"
+        "host's namespace, so ringwatch must run in the lab's probe namespace:\n"
+        "  ip netns exec rwpr-<id> ringwatch probe --cluster DIR/cluster.json\n"
+        "(`up` and `status` print the exact command). `down` removes every namespace.\n"}},
       {"status",
        {"ringwatch lab status --dir DIR",
         "Shows every process the lab started (running, stopped or dead), its\n"
@@ -85,6 +104,27 @@ const std::map<std::string, Subcommand>& subcommands() {
         "Stops exactly the processes recorded in DIR/lab.json (SIGCONT, SIGTERM, then\n"
         "SIGKILL after 2 s) and marks the lab down. Logs, configs and cluster.json\n"
         "stay. Running it again does nothing.\n"}},
+      {"add-backend",
+       {"ringwatch lab add-backend --dir DIR [--backend B] [--public-at P --public-for S]",
+        "Starts a new backend (the next free b<i>, or B), gives it a DNS name at every\n"
+        "vantage point and adds it to DIR/cluster.json. The proxies are not told:\n"
+        "`roll-proxies` makes them take it, as a migration step would.\n"
+        "\n"
+        "--public-at P --public-for S (netns labs): at P's vantage point the new name\n"
+        "first resolves to the backend's public address 127.200.0.(10+i), which is on\n"
+        "no interface, and only after S seconds to its private address: the DNS\n"
+        "propagation delay of the incident. A proxy restarted meanwhile cannot\n"
+        "connect to the backend and ejects it.\n"}},
+      {"remove-backend",
+       {"ringwatch lab remove-backend --dir DIR --backend B",
+        "Stops backend B and removes it from DNS and DIR/cluster.json (in a netns lab,\n"
+        "also its namespace). Proxies keep it until `roll-proxies`.\n"}},
+      {"roll-proxies",
+       {"ringwatch lab roll-proxies --dir DIR [--proxy P]... [--pause S]",
+        "Restarts the proxies (all, or those named) one at a time, each with a config\n"
+        "written from the lab's current backends, on the same ports, and drives client\n"
+        "traffic through each until it answers cleanly (a backend it cannot reach is\n"
+        "then ejected). --pause: seconds between two proxies.\n"}},
   };
   return table;
 }
@@ -141,8 +181,9 @@ po::options_description options_for(const std::string& sub) {
   if (sub == "up") {
     options.add_options()("proxies", po::value<int>()->default_value(3)->value_name("M"),
                           "number of nutcracker proxies, 1-200")(
+        "netns", "one network namespace per node, each proxy with its own resolver (root)")(
         "backends", po::value<int>()->default_value(3)->value_name("N"),
-        "number of memcached backends, 1-40");
+        "number of memcached backends, 1-200");
   }
   if (sub == "fault") {
     options.add_options()("proxy", po::value<std::string>()->value_name("P"),
@@ -154,7 +195,32 @@ po::options_description options_for(const std::string& sub) {
         "hash", po::value<std::string>()->value_name("NAME"),
         "hash: the nutcracker hash function P now uses, e.g. murmur");
   }
+  if (sub == "add-backend") {
+    options.add_options()("backend", po::value<std::string>()->value_name("B"),
+                          "the new backend's name, b<i> (default: the next free one)")(
+        "public-at", po::value<std::string>()->value_name("P"),
+        "netns labs: at proxy P's vantage point the name first resolves to the public address")(
+        "public-for", po::value<double>()->value_name("S"),
+        "seconds the public answer lasts (with --public-at)");
+  }
+  if (sub == "remove-backend") {
+    options.add_options()("backend", po::value<std::string>()->value_name("B"),
+                          "the backend to remove (required)");
+  }
+  if (sub == "roll-proxies") {
+    options.add_options()("proxy", po::value<std::vector<std::string>>()->value_name("P"),
+                          "a proxy to restart (repeatable; default: all, in order)")(
+        "pause", po::value<double>()->default_value(0.0)->value_name("S"),
+        "seconds to wait between two proxies");
+  }
   return options;
+}
+
+void print_netns_hint(const lab::LabStatus& status, std::ostream& out) {
+  if (status.mode != "netns") return;
+  out << "netns: probe from the lab's probe namespace:\n"
+      << "  ip netns exec " << status.probe_netns << " ringwatch probe --cluster "
+      << status.spec_path.string() << "\n";
 }
 
 std::string get(const po::variables_map& vm, const char* name) {
@@ -233,13 +299,16 @@ int run_sub(const std::string& sub, const Args& rest, std::ostream& out) {
     up.dir = dir;
     up.proxies = vm["proxies"].as<int>();
     up.backends = vm["backends"].as<int>();
+    up.netns = vm.count("netns") > 0;
     if (up.proxies < 1 || up.proxies > 200)
       throw UsageError("up: --proxies must be between 1 and 200");
-    if (up.backends < 1 || up.backends > 40)
-      throw UsageError("up: --backends must be between 1 and 40");
+    if (up.backends < 1 || up.backends > 200)
+      throw UsageError("up: --backends must be between 1 and 200");
     lab::LabStatus status = lab::up(up);
     out << "lab '" << status.name << "' is up in " << status.dir.string() << "\n"
-        << "spec: " << status.spec_path.string() << "\n\n";
+        << "spec: " << status.spec_path.string() << "\n";
+    print_netns_hint(status, out);
+    out << "\n";
     print_table(status, out);
     return kExitOk;
   }
@@ -247,7 +316,14 @@ int run_sub(const std::string& sub, const Args& rest, std::ostream& out) {
     lab::LabStatus status = lab::status(dir);
     out << "lab '" << status.name << "' in " << status.dir.string() << ": "
         << (status.is_up ? "up" : "down") << "\n"
-        << "spec: " << status.spec_path.string() << "\n\n";
+        << "spec: " << status.spec_path.string() << "\n";
+    if (status.is_up) print_netns_hint(status, out);
+    if (status.mode == "netns") {
+      out << "namespaces:";
+      for (const auto& name : status.namespaces) out << " " << name;
+      out << (status.namespaces.empty() ? " none\n" : "\n");
+    }
+    out << "\n";
     print_table(status, out);
     print_faults(status, out);
     bool all_alive = std::all_of(status.processes.begin(), status.processes.end(),
@@ -267,6 +343,47 @@ int run_sub(const std::string& sub, const Args& rest, std::ostream& out) {
         << " processes running, no faults\n";
     return kExitOk;
   }
+  if (sub == "add-backend") {
+    lab::AddBackendOptions add;
+    add.name = get(vm, "backend");
+    add.public_answer_at = get(vm, "public-at");
+    if (vm.count("public-at") != vm.count("public-for"))
+      throw UsageError("add-backend: --public-at and --public-for go together");
+    if (vm.count("public-for")) {
+      double seconds = vm["public-for"].as<double>();
+      if (!(seconds > 0 && seconds <= 3600))
+        throw UsageError("add-backend: --public-for must be between 0 and 3600 seconds");
+      add.public_for = std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000));
+    }
+    std::string name = lab::add_backend(dir, add);
+    out << "backend " << name << " added";
+    if (!add.public_answer_at.empty())
+      out << "; its name resolves to its public address at " << add.public_answer_at
+          << "'s vantage point for " << vm["public-for"].as<double>() << " s";
+    out << "; `ringwatch lab roll-proxies --dir " << dir.string()
+        << "` makes the proxies take it\n";
+    return kExitOk;
+  }
+  if (sub == "remove-backend") {
+    if (!vm.count("backend")) throw UsageError("remove-backend: missing --backend B");
+    lab::remove_backend(dir, get(vm, "backend"));
+    out << "backend " << get(vm, "backend") << " removed; `ringwatch lab roll-proxies --dir "
+        << dir.string() << "` makes the proxies drop it\n";
+    return kExitOk;
+  }
+  if (sub == "roll-proxies") {
+    lab::RestartProxiesOptions roll;
+    if (vm.count("proxy")) roll.proxies = vm["proxy"].as<std::vector<std::string>>();
+    double pause = vm["pause"].as<double>();
+    if (!(pause >= 0 && pause <= 3600))
+      throw UsageError("roll-proxies: --pause must be between 0 and 3600 seconds");
+    roll.pause = std::chrono::milliseconds(static_cast<std::int64_t>(pause * 1000));
+    lab::restart_proxies(dir, roll);
+    out << "proxies restarted: "
+        << (roll.proxies.empty() ? std::string("all") : std::to_string(roll.proxies.size()))
+        << "\n";
+    return kExitOk;
+  }
   // down
   lab::down(dir);
   out << "lab in " << dir.string() << " is down; logs, configs and cluster.json are kept\n";
@@ -276,14 +393,19 @@ int run_sub(const std::string& sub, const Args& rest, std::ostream& out) {
 }  // namespace
 
 int run_lab(const Args& args, std::ostream& out, std::ostream& err) {
-  if (args.empty()) throw UsageError("missing subcommand (up, status, fault, heal or down)");
+  if (args.empty())
+    throw UsageError(
+        "missing subcommand (up, status, fault, heal, down, add-backend, remove-backend or "
+        "roll-proxies)");
   const std::string& sub = args.front();
   if (sub == "--help" || sub == "-h" || sub == "help") {
     out << kOverview;
     return kExitOk;
   }
   if (!subcommands().count(sub))
-    throw UsageError("unknown subcommand '" + sub + "' (up, status, fault, heal or down)");
+    throw UsageError("unknown subcommand '" + sub +
+                     "' (up, status, fault, heal, down, add-backend, remove-backend or "
+                     "roll-proxies)");
   try {
     return run_sub(sub, Args(args.begin() + 1, args.end()), out);
   } catch (const lab::LabError& e) {

@@ -23,6 +23,7 @@
 
 #include "lib/spec/cluster_spec.h"
 #include "tools/lab/dns_query.h"
+#include "tools/lab/netns.h"
 #include "tools/lab/process.h"
 
 namespace ringwatch::lab {
@@ -33,7 +34,7 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
 constexpr int kFormat = 1;
-constexpr int kMaxBackends = 40;  // 127.10.0.(10+i) must stay below the DNS server's .53
+constexpr int kMaxBackends = 200;  // 127.10.0.(10+i) stays inside 127.10.0.0/24
 constexpr int kMaxProxies = 200;
 constexpr auto kReadyTimeout = 5s;
 constexpr auto kStopGrace = 2s;
@@ -41,7 +42,7 @@ constexpr auto kProbeTimeout = 200ms;
 constexpr auto kEjectSettleTimeout = 3s;
 constexpr int kStartAttempts = 4;
 constexpr const char* kHealthyHash = "fnv1a_64";
-constexpr const char* kDnsAddress = "127.10.0.53";
+constexpr const char* kDnsAddress = "127.10.2.53";
 constexpr const char* kDnsVantage = "lab-dns";
 constexpr const char* kExpectedCidr = "127.10.0.0/16";
 constexpr const char* kDomain = "ringwatch.test";
@@ -64,6 +65,7 @@ struct Node {
   ProcessId process;
   std::string started_at;
   std::string state = "running";  // running | killed | stalled | down
+  std::string netns;              // netns mode: the namespace it runs in
 
   std::string endpoint() const { return address + ":" + std::to_string(port); }
 };
@@ -73,6 +75,10 @@ struct FaultRecord {
   std::string proxy, backend, answer, hash;
   std::string at;
   std::int64_t settle_ms = -1;  // eject: time until the proxy routed around the backend
+  // dns with an end (add_backend's public answer): when it ends (ms since the
+  // epoch) and the helper that then restores the answer.
+  std::int64_t until_ms = -1;
+  ProcessId timer;
 };
 
 struct State {
@@ -82,6 +88,7 @@ struct State {
   std::string created_at;
   std::vector<Node> nodes;
   std::vector<FaultRecord> faults;
+  std::optional<NetnsLayout> netns;  // netns mode
 };
 
 const char* kind_name(FaultKind kind) {
@@ -109,6 +116,12 @@ std::optional<FaultKind> parse_kind(const std::string& text) {
   return std::nullopt;
 }
 
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 // ---- paths -------------------------------------------------------------
 
 fs::path state_path(const fs::path& dir) {
@@ -125,6 +138,14 @@ fs::path hosts_path(const fs::path& dir) {
 }
 fs::path dnsmasq_log_path(const fs::path& dir) {
   return dir / "dnsmasq.log";
+}
+// netns mode: each resolver reads every hosts file in its own directory
+// (dnsmasq --hostsdir notices a file renamed into it; SIGHUP re-reads too).
+fs::path hosts_dir(const fs::path& dir, const std::string& dns_node) {
+  return dir / "dns" / dns_node;
+}
+fs::path netns_log_path(const fs::path& dir) {
+  return dir / "logs" / "netns.log";
 }
 
 void write_atomically(const fs::path& path, const std::string& content) {
@@ -186,6 +207,12 @@ std::string to_json(const State& state) {
   w.String(state.created_at);
   w.Key("spec");
   w.String("cluster.json");
+  w.Key("mode");
+  w.String(state.netns ? "netns" : "loopback");
+  if (state.netns) {
+    w.Key("netns");
+    write_netns_json(w, *state.netns);
+  }
   w.Key("nodes");
   w.StartArray();
   for (const auto& node : state.nodes) {
@@ -226,6 +253,10 @@ std::string to_json(const State& state) {
     w.String(node.state);
     w.Key("log");
     w.String(fs::relative(log_path(state.dir, node.name), state.dir).string());
+    if (!node.netns.empty()) {
+      w.Key("netns");
+      w.String(node.netns);
+    }
     w.EndObject();
   }
   w.EndArray();
@@ -254,6 +285,14 @@ std::string to_json(const State& state) {
     if (fault.settle_ms >= 0) {
       w.Key("settle_ms");
       w.Int64(fault.settle_ms);
+    }
+    if (fault.until_ms >= 0) {
+      w.Key("until_ms");
+      w.Int64(fault.until_ms);
+      w.Key("timer_pid");
+      w.Int(fault.timer.pid);
+      w.Key("timer_start_time");
+      w.Uint64(fault.timer.start_time);
     }
     w.Key("at");
     w.String(fault.at);
@@ -327,6 +366,7 @@ State load(const fs::path& dir) {
   state.name = r.string(doc, "name");
   state.up = r.string(doc, "state") == "up";
   state.created_at = r.string(doc, "created_at");
+  if (doc.HasMember("netns")) state.netns = netns_from_json(doc["netns"], file.string());
   const auto& nodes = r.member(doc, "nodes");
   if (!nodes.IsArray()) r.fail("'nodes' is not an array");
   for (const auto& n : nodes.GetArray()) {
@@ -349,6 +389,7 @@ State load(const fs::path& dir) {
     node.process.start_time = r.unsigned_integer(n, "start_time");
     node.started_at = r.string(n, "started_at");
     node.state = r.string(n, "state");
+    node.netns = r.string(n, "netns", true);
     state.nodes.push_back(std::move(node));
   }
   const auto& faults = r.member(doc, "faults");
@@ -364,6 +405,16 @@ State load(const fs::path& dir) {
     fault.hash = r.string(f, "hash", true);
     fault.settle_ms = r.integer(f, "settle_ms", -1, true);
     fault.at = r.string(f, "at", true);
+    fault.until_ms = r.integer(f, "until_ms", -1, true);
+    if (fault.until_ms >= 0) {
+      fault.timer.pid = static_cast<int>(r.integer(f, "timer_pid"));
+      fault.timer.start_time = r.unsigned_integer(f, "timer_start_time");
+    }
+    // An answer whose time is up is no longer a fault (its helper restored it).
+    if (fault.until_ms >= 0 && fault.until_ms <= now_ms()) {
+      probe(fault.timer);  // reaps it if it is our child
+      continue;
+    }
     state.faults.push_back(std::move(fault));
   }
   return state;
@@ -395,12 +446,6 @@ Node& find_node(State& state, const std::string& role, const std::string& name) 
   std::string plural = role == "proxy" ? "proxies" : role + "s";
   throw LabError("unknown " + role + " '" + name + "' in lab '" + state.name + "' (" + plural +
                  ": " + known + ")");
-}
-
-Node& dns_node(State& state) {
-  for (auto& node : state.nodes)
-    if (node.role == "dns") return node;
-  throw LabError(state_path(state.dir).string() + ": the lab has no dns node");
 }
 
 const FaultRecord* find_fault(const State& state, FaultKind kind, const std::string& proxy,
@@ -438,7 +483,13 @@ std::string describe(const State& state, const FaultRecord& fault) {
     }
     case FaultKind::dns: {
       const Node* b = backend_node();
-      return "dns: " + (b ? b->dns_name : fault.backend) + " resolves to " + fault.answer;
+      std::string text =
+          "dns: " + (b ? b->dns_name : fault.backend) + " resolves to " + fault.answer;
+      if (!fault.proxy.empty()) text += " at " + fault.proxy + "'s vantage point";
+      if (fault.until_ms >= 0)
+        text += " for " + std::to_string(std::max<std::int64_t>(0, fault.until_ms - now_ms())) +
+                " ms more";
+      return text;
     }
     case FaultKind::hash:
       return "hash: " + fault.proxy + " hashes with " + fault.hash + " instead of " + kHealthyHash;
@@ -484,34 +535,87 @@ std::string proxy_config(const State& state, const Node& proxy, bool healthy) {
       << "  distribution: ketama\n"
       << "  auto_eject_hosts: true\n"
       << "  server_retry_timeout: 10000\n"
-      << "  server_failure_limit: 1\n"
-      << "  timeout: 400\n"
+      // Two failures before an eject, and 600 ms per reply (below the spec's
+      // 1000 ms io deadline, so a stalled backend shows as a proxy error, not
+      // as a proxy timeout): one slow reply on a loaded machine must not eject.
+      << "  server_failure_limit: 2\n"
+      << "  timeout: 600\n"
       << "  preconnect: false\n"
       << "  servers:\n";
   for (const Node* backend : nodes_with_role(state, "backend")) {
     bool ejected = !healthy && find_fault(state, FaultKind::eject, proxy.name, backend->name);
     // Named servers: the ketama ring hashes the name, so pointing a server at
     // another address keeps its place on the ring, as a DNS change would.
-    out << "    - " << (ejected ? backend->public_address : backend->address) << ":"
-        << backend->port << ":1 " << backend->name << "\n";
+    // netns mode: the backend's DNS name, which nutcracker resolves once at
+    // start through the proxy's own resolver (its resolv.conf).
+    const std::string& host = state.netns ? backend->dns_name : backend->address;
+    out << "    - " << (ejected ? backend->public_address : host) << ":" << backend->port << ":1 "
+        << backend->name << "\n";
   }
   return out.str();
 }
 
-std::string hosts_file(const State& state, bool healthy) {
+// What `vantage_proxy`'s resolver answers for the backend's name ("": the
+// shared resolver of the loopback lab). A dns fault with a proxy applies
+// only at that proxy's vantage point.
+std::string answer_at(const State& state, const Node& backend, const std::string& vantage_proxy,
+                      const FaultRecord* ignored = nullptr) {
+  std::string answer = backend.address;
+  for (const auto& fault : state.faults)
+    if (&fault != ignored && fault.kind == FaultKind::dns && fault.backend == backend.name &&
+        (fault.proxy.empty() || fault.proxy == vantage_proxy))
+      answer = fault.answer;
+  return answer;
+}
+
+std::string hosts_file(const State& state, bool healthy, const std::string& vantage_proxy = "",
+                       const FaultRecord* ignored = nullptr) {
   std::ostringstream out;
-  out << "# written by ringwatch lab: the names of lab '" << state.name << "'\n";
+  out << "# written by ringwatch lab: the names of lab '" << state.name << "'";
+  if (!vantage_proxy.empty()) out << " at " << vantage_proxy << "'s vantage point";
+  out << "\n";
   for (const Node* backend : nodes_with_role(state, "backend")) {
-    std::string answer = backend->address;
-    if (!healthy)
-      if (const auto* fault = find_fault(state, FaultKind::dns, "", backend->name))
-        answer = fault->answer;
+    std::string answer =
+        healthy ? backend->address : answer_at(state, *backend, vantage_proxy, ignored);
     out << answer << " " << backend->dns_name << "\n";
   }
   return out.str();
 }
 
+// netns mode: the proxy whose namespace (and resolv.conf) a resolver serves.
+std::string vantage_proxy_of(const State& state, const Node& dns) {
+  if (dns.netns.empty()) return "";
+  for (const auto& node : state.nodes)
+    if (node.role == "proxy" && node.netns == dns.netns) return node.name;
+  return "";
+}
+
+// Writes the hosts file `dns` serves.
+void write_hosts(const State& state, const Node& dns) {
+  if (dns.netns.empty()) {
+    write_atomically(hosts_path(state.dir), hosts_file(state, false));
+    return;
+  }
+  // Written beside the directory and renamed into it, so that dnsmasq never
+  // reads a half-written file under a name it keeps.
+  fs::path dir = hosts_dir(state.dir, dns.name);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw LabError("cannot create " + dir.string() + ": " + ec.message());
+  fs::path temp = state.dir / "dns" / (dns.name + ".hosts.tmp");
+  write_atomically(temp, hosts_file(state, false, vantage_proxy_of(state, dns)));
+  fs::rename(temp, dir / "hosts", ec);
+  if (ec) throw LabError("cannot rename " + temp.string() + ": " + ec.message());
+}
+
+std::vector<std::string> build_argv_here(const State& state, const Node& node);
+
 std::vector<std::string> build_argv(const State& state, const Node& node) {
+  if (node.netns.empty()) return build_argv_here(state, node);
+  return in_netns_argv(node.netns, build_argv_here(state, node));
+}
+
+std::vector<std::string> build_argv_here(const State& state, const Node& node) {
   if (node.role == "backend") {
     std::vector<std::string> argv{find_program("memcached").string()};
     if (::geteuid() == 0) {
@@ -527,6 +631,23 @@ std::vector<std::string> build_argv(const State& state, const Node& node) {
             "-a", node.address, "-s", std::to_string(node.stats_port), "-i", "1000",
             // Debian's nutcracker otherwise logs to /var/log/nutcracker/.
             "-o", log_path(state.dir, node.name).string()};
+  }
+  if (!node.netns.empty()) {
+    return {find_program("dnsmasq").string(),
+            "--keep-in-foreground",
+            "--conf-file=/dev/null",
+            "--no-resolv",
+            "--no-hosts",
+            "--listen-address=" + node.address,
+            "--bind-interfaces",
+            "--port=" + std::to_string(node.port),
+            "--hostsdir=" + hosts_dir(state.dir, node.name).string(),
+            "--local=/" + state.name + "." + kDomain + "/",
+            "--local-ttl=1",
+            "--pid-file=",
+            "--user=" + current_user(),
+            "--log-queries",
+            "--log-facility=" + (state.dir / "logs" / (node.name + ".queries.log")).string()};
   }
   return {find_program("dnsmasq").string(),
           "--keep-in-foreground",
@@ -548,8 +669,10 @@ std::vector<std::string> build_argv(const State& state, const Node& node) {
 void write_proxy_config(const State& state, const Node& proxy, bool healthy) {
   fs::path path = config_path(state.dir, proxy.name);
   write_atomically(path, proxy_config(state, proxy, healthy));
-  int rc = run_to_completion({find_program("nutcracker").string(), "-t", "-c", path.string()},
-                             log_path(state.dir, proxy.name), state.dir, 5s);
+  std::vector<std::string> argv{find_program("nutcracker").string(), "-t", "-c", path.string()};
+  // netns mode: the test resolves the servers' names, as the proxy will.
+  if (!proxy.netns.empty()) argv = in_netns_argv(proxy.netns, std::move(argv));
+  int rc = run_to_completion(argv, log_path(state.dir, proxy.name), state.dir, 5s);
   if (rc != 0)
     throw LabError("nutcracker rejects " + path.string() + " (see " +
                    log_path(state.dir, proxy.name).string() +
@@ -557,6 +680,16 @@ void write_proxy_config(const State& state, const Node& proxy, bool healthy) {
 }
 
 // ---- starting and readiness -------------------------------------------
+
+// Runs `fn` where the lab's nodes can be reached: right here in the loopback
+// lab, on a thread in the probe's namespace in netns mode.
+template <class Fn>
+auto from_probe_vantage(const State& state, Fn fn) -> decltype(fn()) {
+  if (!state.netns) return fn();
+  std::optional<decltype(fn())> out;
+  run_in_netns(state.netns->probe().netns, [&] { out.emplace(fn()); });
+  return std::move(*out);
+}
 
 const std::string& first_backend_name(const State& state) {
   for (const auto& node : state.nodes)
@@ -566,10 +699,12 @@ const std::string& first_backend_name(const State& state) {
 }
 
 bool is_ready(const State& state, const Node& node) {
-  if (node.role == "dns")
-    return query_a(node.address, node.port, first_backend_name(state), kProbeTimeout).has_value();
-  if (!tcp_accepts(node.address, node.port, kProbeTimeout)) return false;
-  return node.role != "proxy" || tcp_accepts(node.address, node.stats_port, kProbeTimeout);
+  return from_probe_vantage(state, [&] {
+    if (node.role == "dns")
+      return query_a(node.address, node.port, first_backend_name(state), kProbeTimeout).has_value();
+    if (!tcp_accepts(node.address, node.port, kProbeTimeout)) return false;
+    return node.role != "proxy" || tcp_accepts(node.address, node.stats_port, kProbeTimeout);
+  });
 }
 
 void start_node(State& state, Node& node) {
@@ -614,6 +749,14 @@ std::vector<Node*> wait_ready(const State& state, const std::vector<Node*>& node
 }
 
 void choose_ports(const State& state, Node& node) {
+  if (state.netns) {
+    // Every node has an address of its own: the well-known ports. A proxy's
+    // config names its servers by DNS name and is written (and checked by
+    // nutcracker, which resolves them) once its resolver answers.
+    node.port = node.role == "backend" ? 11211 : node.role == "proxy" ? 22121 : 53;
+    if (node.role == "proxy") node.stats_port = 22222;
+    return;
+  }
   auto ports = free_ports(node.address, node.role == "proxy" ? 2 : 1, node.role == "dns");
   node.port = ports[0];
   if (node.role == "proxy") {
@@ -639,10 +782,11 @@ void start_nodes(State& state, const std::vector<Node*>& nodes, bool may_change_
     }
     std::this_thread::sleep_for(100ms * attempt);
     for (Node* node : died) {
-      // dnsmasq 2.90 binds 127.10.0.53 with --bind-interfaces on Linux; should
+      // dnsmasq 2.90 binds 127.10.2.53 with --bind-interfaces on Linux; should
       // one refuse an address that is not an interface's own, the lab's DNS
       // server moves to 127.0.0.1 (the spec records where it is).
-      if (may_change_ports && node->role == "dns" && attempt == 2) node->address = "127.0.0.1";
+      if (may_change_ports && node->role == "dns" && attempt == 2 && !state.netns)
+        node->address = "127.0.0.1";
       if (may_change_ports) choose_ports(state, *node);
       start_node(state, *node);
     }
@@ -668,36 +812,44 @@ void restart_nodes(State& state, const std::vector<Node*>& nodes) {
   start_nodes(state, nodes, false);
 }
 
-// Waits until the lab's DNS server answers every backend name as the hosts
-// file says.
+// Waits until the lab's DNS servers answer every backend name as the hosts
+// files say.
 void wait_dns_answers(State& state) {
-  Node& dns = dns_node(state);
-  auto deadline = Clock::now() + kReadyTimeout;
-  for (const Node* backend : nodes_with_role(state, "backend")) {
-    std::string want = backend->address;
-    if (const auto* fault = find_fault(state, FaultKind::dns, "", backend->name))
-      want = fault->answer;
-    for (;;) {
-      auto reply = query_a(dns.address, dns.port, backend->dns_name, kProbeTimeout);
-      if (reply && reply->addresses.size() == 1 && reply->addresses.front() == want) break;
-      if (Clock::now() >= deadline)
-        throw LabError("dns (" + dns.endpoint() + ") does not answer " + want + " for " +
-                       backend->dns_name + " within " + std::to_string(kReadyTimeout.count()) +
-                       " s; see " + dnsmasq_log_path(state.dir).string());
-      std::this_thread::sleep_for(20ms);
+  for (const Node* dns_ptr : nodes_with_role(std::as_const(state), "dns")) {
+    const Node& dns = *dns_ptr;
+    std::string vantage = vantage_proxy_of(state, dns);
+    auto deadline = Clock::now() + kReadyTimeout;
+    for (const Node* backend : nodes_with_role(std::as_const(state), "backend")) {
+      std::string want = answer_at(state, *backend, vantage);
+      for (;;) {
+        auto reply = from_probe_vantage(state, [&] {
+          return query_a(dns.address, dns.port, backend->dns_name, kProbeTimeout);
+        });
+        if (reply && reply->addresses.size() == 1 && reply->addresses.front() == want) break;
+        if (Clock::now() >= deadline)
+          throw LabError("dns (" + dns.endpoint() + ") does not answer " + want + " for " +
+                         backend->dns_name + " within " + std::to_string(kReadyTimeout.count()) +
+                         " s; see " +
+                         (dns.netns.empty() ? dnsmasq_log_path(state.dir)
+                                            : state.dir / "logs" / (dns.name + ".queries.log"))
+                             .string());
+        std::this_thread::sleep_for(20ms);
+      }
     }
   }
 }
 
 void reload_dns(State& state) {
-  Node& dns = dns_node(state);
-  write_atomically(hosts_path(state.dir), hosts_file(state, false));
-  ProcState st = probe(dns.process);
-  if (st == ProcState::dead) {
-    start_nodes(state, {&dns}, false);
-  } else {
-    if (st == ProcState::stopped) send_signal(dns.process, SIGCONT);
-    send_signal(dns.process, SIGHUP);  // dnsmasq re-reads --addn-hosts and clears its cache
+  for (Node* dns_ptr : nodes_with_role(state, "dns")) {
+    Node& dns = *dns_ptr;
+    write_hosts(state, dns);
+    ProcState st = probe(dns.process);
+    if (st == ProcState::dead) {
+      start_nodes(state, {&dns}, false);
+    } else {
+      if (st == ProcState::stopped) send_signal(dns.process, SIGCONT);
+      send_signal(dns.process, SIGHUP);  // dnsmasq re-reads its hosts files, clears its cache
+    }
   }
   wait_dns_answers(state);
 }
@@ -707,7 +859,9 @@ void reload_dns(State& state) {
 // through the proxy, as clients would, until one has failed (the proxy tried
 // the server and ejected it) and a later one completes cleanly (it routes
 // around it). Returns the time that took, or -1 if it did not settle in time.
-std::int64_t settle_ejection(const Node& proxy) {
+// With `must_fail_first` false it returns at the first clean reply: a proxy
+// that reaches every backend settles at once.
+std::int64_t settle_ejection(const Node& proxy, bool must_fail_first = true) {
   auto start = Clock::now();
   bool failed_once = false;
   for (int attempt = 0; Clock::now() - start < kEjectSettleTimeout; ++attempt) {
@@ -741,7 +895,7 @@ std::int64_t settle_ejection(const Node& proxy) {
     ::close(fd);
     if (reply.find("ERROR") != std::string::npos) {
       failed_once = true;
-    } else if (failed_once && reply.ends_with("END\r\n")) {
+    } else if ((failed_once || !must_fail_first) && reply.ends_with("END\r\n")) {
       return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
     }
     std::this_thread::sleep_for(5ms);
@@ -754,7 +908,7 @@ void settle_ejections(State& state, Node& proxy) {
   for (auto& fault : state.faults)
     if (fault.kind == FaultKind::eject && fault.proxy == proxy.name) any = true;
   if (!any) return;
-  std::int64_t ms = settle_ejection(proxy);
+  std::int64_t ms = from_probe_vantage(state, [&] { return settle_ejection(proxy); });
   for (auto& fault : state.faults)
     if (fault.kind == FaultKind::eject && fault.proxy == proxy.name) fault.settle_ms = ms;
 }
@@ -780,6 +934,13 @@ spec::ClusterSpec make_spec(const State& state) {
     proxy.client = net::Endpoint{node->address, node->port};
     proxy.stats = net::Endpoint{node->address, node->stats_port};
     proxy.dns_vantage = kDnsVantage;
+    if (state.netns) {
+      // Its own address (backends see it in `stats conns`) and its own resolver.
+      proxy.source_addresses = {ip(node->address)};
+      proxy.dns_vantage.reset();
+      for (const Node* dns : nodes_with_role(state, "dns"))
+        if (dns->netns == node->netns) proxy.dns_vantage = dns->name;
+    }
     cluster.proxies.push_back(std::move(proxy));
   }
   auto cidr = net::Cidr::parse(kExpectedCidr);
@@ -793,7 +954,8 @@ spec::ClusterSpec make_spec(const State& state) {
     cluster.backends.push_back(std::move(backend));
   }
   for (const Node* node : nodes_with_role(state, "dns"))
-    cluster.dns_servers.push_back({kDnsVantage, net::Endpoint{node->address, node->port}});
+    cluster.dns_servers.push_back(
+        {state.netns ? node->name : kDnsVantage, net::Endpoint{node->address, node->port}});
   cluster.timeouts.connect = 250ms;
   cluster.timeouts.io = 1000ms;
   cluster.timeouts.dns = 1000ms;
@@ -813,13 +975,25 @@ int count_alive(const State& state) {
   return alive;
 }
 
+// Stops the helpers that end timed dns answers (of one backend, or all).
+void stop_timers(State& state, const std::string& backend = "") {
+  std::vector<ProcessId> ids;
+  for (const auto& fault : state.faults)
+    if (fault.until_ms >= 0 && (backend.empty() || fault.backend == backend))
+      ids.push_back(fault.timer);
+  stop_all(ids, kStopGrace);
+}
+
 void stop_everything(State& state) {
   std::vector<Node*> all;
   for (auto& node : state.nodes) all.push_back(&node);
   state.up = false;
-  state.faults.clear();
   try {
+    stop_timers(state);
+    state.faults.clear();
     stop_nodes(all, "down");
+    // netns mode: only once nothing runs in them; kept in lab.json as a record.
+    if (state.netns) destroy_netns(*state.netns, netns_log_path(state.dir));
   } catch (...) {
     save(state);
     throw;
@@ -898,6 +1072,82 @@ void check_fault_fields(const Fault& fault) {
   }
 }
 
+// netns mode's half of `up` (tools/lab/netns.h): the same nodes, each in
+// its own namespace, one resolver per proxy in the proxy's namespace.
+void up_netns(State& state, const UpOptions& options) {
+  state.netns = plan_netns(state.dir);
+  NetnsLayout& layout = *state.netns;
+  for (int i = 1; i <= options.backends; ++i) {
+    Node node;
+    node.name = "b" + std::to_string(i);
+    node.role = "backend";
+    node.index = i;
+    node.address = "127.10.0." + std::to_string(10 + i);
+    node.public_address = "127.200.0." + std::to_string(10 + i);
+    node.dns_name = node.name + "." + state.name + "." + kDomain;
+    node.netns = plan_node(layout, node.name, node.address).netns;
+    state.nodes.push_back(std::move(node));
+  }
+  for (int i = 1; i <= options.proxies; ++i) {
+    Node dns;
+    dns.name = "p" + std::to_string(i) + "-resolver";
+    dns.role = "dns";
+    dns.index = i;
+    dns.address = "127.10.1." + std::to_string(i);
+    dns.netns = plan_node(layout, "p" + std::to_string(i), dns.address, dns.address).netns;
+    state.nodes.push_back(std::move(dns));
+  }
+  for (int i = 1; i <= options.proxies; ++i) {
+    Node node;
+    node.name = "p" + std::to_string(i);
+    node.role = "proxy";
+    node.index = i;
+    node.address = "127.10.1." + std::to_string(i);
+    node.netns = layout.find(node.name)->netns;
+    state.nodes.push_back(std::move(node));
+  }
+  for (auto& node : state.nodes) choose_ports(state, node);
+  save(state);  // the namespaces are recorded before any exists
+  create_netns(layout, netns_log_path(state.dir));
+  std::vector<Node*> first = nodes_with_role(state, "backend");
+  for (Node* dns : nodes_with_role(state, "dns")) {
+    write_hosts(state, *dns);
+    first.push_back(dns);
+  }
+  start_nodes(state, first, false);
+  wait_dns_answers(state);
+  // Proxies last: nutcracker resolves its servers' names once, at start.
+  auto proxies = nodes_with_role(state, "proxy");
+  for (Node* proxy : proxies) write_proxy_config(state, *proxy, false);
+  start_nodes(state, proxies, false);
+  write_atomically(spec_path(state.dir), spec::to_json(make_spec(state)));
+}
+
+// A backend's index from its name "b<i>", or 0.
+int backend_index(const std::string& name) {
+  if (name.size() < 2 || name[0] != 'b' || name.size() > 4) return 0;
+  int index = 0;
+  for (char c : name.substr(1)) {
+    if (c < '0' || c > '9') return 0;
+    index = index * 10 + (c - '0');
+  }
+  return name[1] == '0' ? 0 : index;
+}
+
+// Drives client traffic through a restarted proxy until it answers cleanly
+// (having ejected what it cannot reach); an eject fault records its time.
+void settle_after_restart(State& state, Node& proxy) {
+  if (find_fault(state, FaultKind::eject, proxy.name, "")) {
+    settle_ejections(state, proxy);
+    return;
+  }
+  if (from_probe_vantage(state, [&] { return settle_ejection(proxy, false); }) < 0)
+    throw LabError(proxy.name + " (" + proxy.endpoint() +
+                   ") did not answer a multi-get cleanly within " +
+                   std::to_string(kEjectSettleTimeout.count()) + " s after its restart; see " +
+                   log_path(state.dir, proxy.name).string());
+}
+
 }  // namespace
 
 fs::path spec_path(const fs::path& dir) {
@@ -906,6 +1156,8 @@ fs::path spec_path(const fs::path& dir) {
 
 LabStatus up(const UpOptions& options) {
   if (options.dir.empty()) throw LabError("no lab directory given");
+  if (options.netns)
+    if (auto why = netns_unavailable_reason()) throw LabError(*why);
   if (options.backends < 1 || options.backends > kMaxBackends)
     throw LabError("backends must be between 1 and " + std::to_string(kMaxBackends) + ", not " +
                    std::to_string(options.backends));
@@ -924,6 +1176,8 @@ LabStatus up(const UpOptions& options) {
       throw LabError(dir.string() + " already holds a running lab (" + std::to_string(alive) +
                      " of its processes alive); stop it with `ringwatch lab down --dir " +
                      dir.string() + "`");
+    // A netns lab whose `down` did not finish: its names are this DIR's.
+    if (previous.netns) destroy_netns(*previous.netns, netns_log_path(dir));
   }
   for (const char* sub : {"logs", "conf", "dns"}) {
     fs::create_directories(dir / sub, ec);
@@ -943,6 +1197,19 @@ LabStatus up(const UpOptions& options) {
   state.name = lab_name_for(dir);
   state.up = true;
   state.created_at = utc_now();
+  if (options.netns) {
+    try {
+      up_netns(state, options);
+    } catch (...) {
+      try {
+        stop_everything(state);
+      } catch (...) {
+      }
+      throw;
+    }
+    save(state);
+    return lab::status(dir);
+  }
   for (int i = 1; i <= options.backends; ++i) {
     Node node;
     node.name = "b" + std::to_string(i);
@@ -1021,6 +1288,7 @@ LabStatus status(const fs::path& dir) {
     ps.state = to_string(st);
     ps.detail = ps.endpoint;
     if (node.role == "proxy") ps.detail += " (stats " + ps.stats_endpoint + ")";
+    if (!node.netns.empty()) ps.detail += " in netns " + node.netns;
     if (st == ProcState::stopped) ps.detail += ", stopped (SIGSTOP)";
     if (st == ProcState::dead) {
       if (node.state == "killed")
@@ -1033,6 +1301,11 @@ LabStatus status(const fs::path& dir) {
     out.processes.push_back(std::move(ps));
   }
   for (const auto& fault : state.faults) out.faults.push_back(describe(state, fault));
+  if (state.netns) {
+    out.mode = "netns";
+    out.probe_netns = state.netns->probe().netns;
+    out.namespaces = existing_netns(*state.netns);
+  }
   return out;
 }
 
@@ -1073,6 +1346,7 @@ void inject(const fs::path& dir, const Fault& fault) {
         if (!answer)
           throw LabError("dns answer '" + fault.answer +
                          "' is not an IPv4 address inside 127.0.0.0/8");
+        stop_timers(state, backend.name);
         remove_faults(state, FaultKind::dns, "", backend.name);
         record.backend = backend.name;
         record.answer = *answer;
@@ -1147,6 +1421,7 @@ void heal(const fs::path& dir) {
     }
     start_nodes(state, to_start, false);
 
+    stop_timers(state);
     std::erase_if(state.faults, [](const FaultRecord& f) { return f.kind == FaultKind::dns; });
     reload_dns(state);
 
@@ -1156,7 +1431,10 @@ void heal(const fs::path& dir) {
     for (Node* proxy : nodes_with_role(state, "proxy")) {
       std::string healthy = proxy_config(state, *proxy, true);
       bool changed = read_file(config_path(dir, proxy->name)) != healthy;
-      if (changed || backends_disturbed || probe(proxy->process) != ProcState::running) {
+      // netns mode: every proxy, so that each resolves every name afresh (one
+      // may have resolved a name while its answer was wrong, and ejected it).
+      if (changed || backends_disturbed || state.netns ||
+          probe(proxy->process) != ProcState::running) {
         write_proxy_config(state, *proxy, true);
         to_restart.push_back(proxy);
       }
@@ -1171,6 +1449,135 @@ void down(const fs::path& dir) {
   DirLock lock(dir);
   State state = load(dir);
   stop_everything(state);
+}
+
+std::string add_backend(const fs::path& dir, const AddBackendOptions& options) {
+  std::string added;
+  mutate(dir, [&](State& state) {
+    int index = 0;
+    for (const Node* backend : nodes_with_role(state, "backend"))
+      index = std::max(index, backend->index);
+    ++index;
+    if (!options.name.empty()) {
+      index = backend_index(options.name);
+      if (index == 0)
+        throw LabError("a backend's name is b<i> with i from 1 to " + std::to_string(kMaxBackends) +
+                       ", not '" + options.name + "'");
+      for (const Node* backend : nodes_with_role(state, "backend"))
+        if (backend->name == options.name)
+          throw LabError("backend '" + options.name + "' is already in lab '" + state.name + "'");
+    }
+    if (index > kMaxBackends)
+      throw LabError("a lab has at most " + std::to_string(kMaxBackends) + " backends (b1 to b" +
+                     std::to_string(kMaxBackends) + ")");
+    if (!options.public_answer_at.empty()) {
+      if (!state.netns)
+        throw LabError(
+            "a public answer at one vantage point needs a netns lab (`ringwatch lab up --netns`): "
+            "in the loopback lab every proxy shares one resolver and connects by address");
+      find_node(state, "proxy", options.public_answer_at);
+      if (options.public_for <= 0ms)
+        throw LabError("a public answer at " + options.public_answer_at +
+                       " needs a duration (public_for > 0)");
+    }
+    Node node;
+    node.name = "b" + std::to_string(index);
+    node.role = "backend";
+    node.index = index;
+    node.address = "127.10.0." + std::to_string(10 + index);
+    node.public_address = "127.200.0." + std::to_string(10 + index);
+    node.dns_name = node.name + "." + state.name + "." + kDomain;
+    if (state.netns) node.netns = plan_node(*state.netns, node.name, node.address).netns;
+    // After the last backend, so that every list of backends stays in order.
+    auto last = std::find_if(state.nodes.rbegin(), state.nodes.rend(),
+                             [](const Node& n) { return n.role == "backend"; });
+    auto at = state.nodes.insert(last.base(), std::move(node));
+    Node& backend = *at;
+    added = backend.name;
+    save(state);  // recorded before its namespace exists
+    if (state.netns) create_netns(*state.netns, netns_log_path(state.dir));
+    try {
+      choose_ports(state, backend);
+    } catch (const std::runtime_error& e) {
+      if (dynamic_cast<const LabError*>(&e)) throw;
+      throw LabError(e.what());
+    }
+    start_nodes(state, {&backend}, !state.netns);
+    // Then its name, as a new instance's DNS record follows its launch.
+    if (!options.public_answer_at.empty()) {
+      FaultRecord fault;
+      fault.kind = FaultKind::dns;
+      fault.proxy = options.public_answer_at;
+      fault.backend = backend.name;
+      fault.answer = backend.public_address;
+      fault.at = utc_now();
+      fault.until_ms = now_ms() + options.public_for.count();
+      state.faults.push_back(fault);
+    }
+    reload_dns(state);
+    if (!options.public_answer_at.empty()) {
+      // A helper renames the answer without the public address into the
+      // resolver's hosts directory when the time is up; dnsmasq notices.
+      FaultRecord& fault = state.faults.back();
+      Node* resolver = nullptr;
+      for (Node* dns : nodes_with_role(state, "dns"))
+        if (vantage_proxy_of(state, *dns) == fault.proxy) resolver = dns;
+      if (!resolver) throw LabError("internal: " + fault.proxy + " has no resolver");
+      fs::path next = state.dir / "dns" / (resolver->name + ".hosts.next");
+      write_atomically(next, hosts_file(state, false, vantage_proxy_of(state, *resolver), &fault));
+      auto left = std::max<std::int64_t>(0, fault.until_ms - now_ms());
+      char seconds[32];
+      std::snprintf(seconds, sizeof seconds, "%lld.%03lld", static_cast<long long>(left / 1000),
+                    static_cast<long long>(left % 1000));
+      std::string script = std::string("sleep ") + seconds + " && exec mv -f '" + next.string() +
+                           "' '" + (hosts_dir(state.dir, resolver->name) / "hosts").string() + "'";
+      try {
+        fault.timer =
+            spawn({"/bin/sh", "-c", script}, state.dir / "logs" / "timers.log", state.dir);
+      } catch (const std::runtime_error& e) {
+        throw LabError(std::string("cannot start the helper that ends the public answer: ") +
+                       e.what());
+      }
+    }
+    write_atomically(spec_path(state.dir), spec::to_json(make_spec(state)));
+  });
+  return added;
+}
+
+void remove_backend(const fs::path& dir, const std::string& name) {
+  mutate(dir, [&](State& state) {
+    Node& backend = find_node(state, "backend", name);
+    if (nodes_with_role(state, "backend").size() == 1)
+      throw LabError("cannot remove " + name + ", the last backend of lab '" + state.name + "'");
+    stop_timers(state, name);
+    std::erase_if(state.faults, [&](const FaultRecord& f) { return f.backend == name; });
+    stop_nodes({&backend}, "down");
+    std::erase_if(state.nodes,
+                  [&](const Node& n) { return n.role == "backend" && n.name == name; });
+    if (state.netns) remove_node_netns(*state.netns, name, netns_log_path(state.dir));
+    reload_dns(state);
+    write_atomically(spec_path(state.dir), spec::to_json(make_spec(state)));
+  });
+}
+
+void restart_proxies(const fs::path& dir, const RestartProxiesOptions& options) {
+  mutate(dir, [&](State& state) {
+    std::vector<Node*> proxies;
+    if (options.proxies.empty()) {
+      proxies = nodes_with_role(state, "proxy");
+    } else {
+      for (const auto& name : options.proxies) proxies.push_back(&find_node(state, "proxy", name));
+    }
+    bool first = true;
+    for (Node* proxy : proxies) {
+      if (!first && options.pause > 0ms) std::this_thread::sleep_for(options.pause);
+      first = false;
+      write_proxy_config(state, *proxy, false);
+      restart_nodes(state, {proxy});
+      save(state);
+      settle_after_restart(state, *proxy);
+    }
+  });
 }
 
 }  // namespace ringwatch::lab

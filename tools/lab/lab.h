@@ -4,7 +4,7 @@
 //   N memcached backends, each on its own "private" address 127.10.0.(10+i)
 //   M nutcracker (twemproxy) proxies on 127.10.1.(i+1), ketama,
 //     auto_eject_hosts on, a 1 s stats interval
-//   one dnsmasq on 127.10.0.53 serving b<i>.<lab>.ringwatch.test -> private address
+//   one dnsmasq on 127.10.2.53 serving b<i>.<lab>.ringwatch.test -> private address
 // every port chosen free at start. A backend's "public" stand-in address is
 // 127.200.0.(10+i), where nothing listens. Nothing outside 127.0.0.0/8 is ever
 // written into a config or the spec.
@@ -32,6 +32,13 @@
 // always replaced atomically. Configuration errors (no lab in DIR, unknown
 // node, a fault on a lab that is down) throw LabError.
 //
+// netns mode (UpOptions::netns, see tools/lab/netns.h): each node in its own
+// network namespace with its own address on one bridge, each proxy with its
+// own resolver; `ringwatch probe` must then run in the probe's namespace
+// (LabStatus::probe_netns). There proxies name their servers by DNS name and
+// resolve them once, at start, so heal restarts every proxy. add_backend,
+// remove_backend and restart_proxies are migration steps, in both modes.
+//
 // Thread-safety: calls on different DIRs are independent. Processes are
 // started with fork(): call from a thread that holds no locks others need.
 
@@ -52,6 +59,9 @@ struct UpOptions {
   std::filesystem::path dir;
   int proxies = 3;
   int backends = 3;
+  // One network namespace per node, each proxy with its own resolver; needs
+  // CAP_NET_ADMIN. The layout is specified in tools/lab/netns.h.
+  bool netns = false;
 };
 
 enum class FaultKind { eject, dns, hash, kill, stall, restart };
@@ -84,6 +94,28 @@ struct LabStatus {
   bool is_up = false;  // false after `down`
   std::vector<ProcessStatus> processes;
   std::vector<std::string> faults;  // human-readable active faults
+  std::string mode = "loopback";    // "loopback" | "netns"
+  // netns mode: the namespace to run `ringwatch probe` in, and those that exist.
+  std::string probe_netns;
+  std::vector<std::string> namespaces;
+};
+
+// A new backend (a migration step): started, given a DNS name at every
+// vantage point and written into the spec, but no proxy is told; restart
+// the proxies (restart_proxies) to take it, as a migration would.
+struct AddBackendOptions {
+  std::string name;  // empty: the next free b<i>
+  // netns mode only: at this proxy's vantage point (its own resolver) the new
+  // name resolves to the backend's public address 127.200.0.(10+i), on no
+  // interface of the lab, for `public_for` after the call, then to its
+  // private address: the incident's DNS propagation delay.
+  std::string public_answer_at;
+  std::chrono::milliseconds public_for{0};
+};
+
+struct RestartProxiesOptions {
+  std::vector<std::string> proxies;    // empty: every proxy, in order
+  std::chrono::milliseconds pause{0};  // between two proxies (a rolling restart)
 };
 
 // Starts the lab and waits until every process accepts connections; writes
@@ -99,5 +131,16 @@ void heal(const std::filesystem::path& dir);
 void down(const std::filesystem::path& dir);
 
 std::filesystem::path spec_path(const std::filesystem::path& dir);  // DIR/cluster.json
+
+// Adds and starts a backend; returns its name. Proxies are left as they are.
+std::string add_backend(const std::filesystem::path& dir, const AddBackendOptions& options = {});
+// Stops a backend and removes it from DNS, the spec and (netns) the network;
+// proxies keep it in their configs until restarted.
+void remove_backend(const std::filesystem::path& dir, const std::string& backend);
+// Restarts proxies one at a time with configs written from the lab's current
+// backends (and faults); each is then driven with client traffic until it
+// answers cleanly, so a backend it cannot reach has been ejected when this
+// returns (the lab's `eject` mechanics). Ports stay the same.
+void restart_proxies(const std::filesystem::path& dir, const RestartProxiesOptions& options = {});
 
 }  // namespace ringwatch::lab
