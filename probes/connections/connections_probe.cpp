@@ -135,21 +135,8 @@ std::optional<std::size_t> match_backend(const ServerView& server, const spec::C
 }
 
 std::string reason_of(const ViewError& error) {
-  switch (error.kind) {
-    case ViewErrorKind::refused:
-      return "refused";
-    case ViewErrorKind::timeout:
-      return "timeout";
-    case ViewErrorKind::malformed:
-      return "malformed";
-    case ViewErrorKind::truncated:
-      return "truncated";
-    case ViewErrorKind::unsupported:
-      return "unsupported";
-    case ViewErrorKind::no_endpoint:
-      return "no stats endpoint";
-  }
-  return "unreadable";
+  // The same words as to_string(kind), but a sentence for the one that is a name.
+  return error.kind == ViewErrorKind::no_endpoint ? "no stats endpoint" : to_string(error.kind);
 }
 
 // The proxy side of one cell. `traffic_seen`: the canary sent this proxy

@@ -17,6 +17,7 @@
 
 #include "lib/mc/client.h"
 #include "probes/registry.h"
+#include "tests/support/report_helpers.h"
 #include "tests/support/scoped_lab.h"
 
 namespace ringwatch::probes {
@@ -26,23 +27,13 @@ using report::Finding;
 using report::Report;
 using report::Severity;
 using report::Status;
+using testing::describe;
+using testing::figure;
+using testing::run_until;
 using testing::ScopedLab;
 
-std::string describe(const Report& report) {
-  std::ostringstream text;
-  text << report.summary_line() << "\n";
-  for (const Finding& finding : report.findings) {
-    text << "  " << report::to_string(finding.severity) << " " << finding.code << " ["
-         << finding.subject.describe() << "] " << finding.summary << "\n";
-  }
-  return text.str();
-}
-
 const Finding* find(const Report& report, const std::string& code) {
-  for (const Finding& finding : report.findings) {
-    if (finding.code == code) return &finding;
-  }
-  return nullptr;
+  return testing::find_finding(report, code);
 }
 
 bool has_finding_above_info(const Report& report) {
@@ -50,24 +41,6 @@ bool has_finding_above_info(const Report& report) {
     if (finding.severity != Severity::info) return true;
   }
   return false;
-}
-
-// Runs rounds until `done(report)` or the deadline; returns the last report.
-template <class Predicate>
-Report run_until(ProbeSet& probes, const spec::ClusterSpec& spec, Predicate done,
-                 std::chrono::seconds deadline) {
-  const auto until = std::chrono::steady_clock::now() + deadline;
-  Report report = probes.run_round(spec);
-  while (!done(report) && std::chrono::steady_clock::now() < until) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(250));
-    report = probes.run_round(spec);
-  }
-  return report;
-}
-
-double figure(const Report& report, const std::string& name) {
-  auto found = report.figures.find(name);
-  return found == report.figures.end() ? -1 : found->second;
 }
 
 TEST(CanaryProbeLabTest, HealthyLabIsOkForTwentyRounds) {

@@ -24,6 +24,7 @@
 
 #include "probes/registry.h"
 #include "tests/support/memcached_process.h"
+#include "tests/support/report_helpers.h"
 #include "tests/support/scoped_lab.h"
 
 namespace ringwatch::probes {
@@ -34,21 +35,11 @@ using report::Finding;
 using report::Report;
 using report::Severity;
 using report::Status;
+using testing::describe;
+using testing::evidence;
+using testing::figure;
+using testing::run_until;
 using testing::ScopedLab;
-
-std::string describe(const Report& report) {
-  std::ostringstream text;
-  text << report.summary_line() << "\n";
-  for (const auto& check : report.checks) {
-    text << "  check " << check.name << " " << report::to_string(check.status) << ": "
-         << check.summary << "\n";
-  }
-  for (const Finding& finding : report.findings) {
-    text << "  " << report::to_string(finding.severity) << " " << finding.check << "/"
-         << finding.code << " [" << finding.subject.describe() << "] " << finding.summary << "\n";
-  }
-  return text.str();
-}
 
 const report::CheckResult* check_of(const Report& report) {
   for (const auto& check : report.checks) {
@@ -65,35 +56,11 @@ std::vector<const Finding*> findings_of(const Report& report, const std::string&
   return found;
 }
 
-const report::EvidenceValue* evidence(const Finding& finding, const std::string& key) {
-  for (const auto& [name, value] : finding.evidence) {
-    if (name == key) return &value;
-  }
-  return nullptr;
-}
-
 std::vector<std::string> matrix_of(const Report& report) {
   const auto matrix = findings_of(report, "connection_matrix");
   if (matrix.size() != 1) return {};
   const auto* value = evidence(*matrix[0], "matrix");
   return value ? std::get<std::vector<std::string>>(*value) : std::vector<std::string>{};
-}
-
-double figure(const Report& report, const std::string& name) {
-  auto found = report.figures.find(name);
-  return found == report.figures.end() ? -1 : found->second;
-}
-
-template <class Predicate>
-Report run_until(ProbeSet& probes, const spec::ClusterSpec& spec, Predicate done,
-                 std::chrono::seconds deadline) {
-  const auto until = std::chrono::steady_clock::now() + deadline;
-  Report report = probes.run_round(spec);
-  while (!done(report) && std::chrono::steady_clock::now() < until) {
-    std::this_thread::sleep_for(250ms);
-    report = probes.run_round(spec);
-  }
-  return report;
 }
 
 bool connections_ok(const Report& report) {
