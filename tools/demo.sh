@@ -7,7 +7,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/tools/install-deps.sh"
-"$root/tools/build.sh"
+RINGWATCH_TARGETS=ringwatch "$root/tools/build.sh"
 ringwatch=${RINGWATCH_BUILD_DIR:-$root/build}/tools/ringwatch
 
 lab=$(mktemp -d /tmp/ringwatch-demo.XXXXXX)/lab
