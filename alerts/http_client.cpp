@@ -1,0 +1,315 @@
+// The only translation unit that includes Boost.Beast (compile time).
+#include "alerts/http_client.h"
+
+#include <atomic>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/field.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <charconv>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+
+namespace ringwatch::alerts {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr std::uint64_t kMaxResponseBody = 1 << 20;
+
+bool is_timeout(const beast::error_code& ec) {
+  return ec == beast::error::timeout || ec == asio::error::timed_out;
+}
+
+std::string ms(std::chrono::milliseconds duration) {
+  return std::to_string(duration.count()) + " ms";
+}
+
+// One request in flight. Handlers hold it by shared_ptr, so a handler that
+// runs late (after cancel()) never touches freed memory.
+struct Exchange : std::enable_shared_from_this<Exchange> {
+  Exchange(asio::io_context& ioc, HttpDeadlines limits, std::string where)
+      : resolver(ioc), stream(ioc), timer(ioc), deadlines(limits), peer(std::move(where)) {
+    parser.body_limit(kMaxResponseBody);
+  }
+
+  tcp::resolver resolver;
+  beast::tcp_stream stream;
+  asio::steady_timer timer;  // bounds name resolution
+  HttpDeadlines deadlines;
+  std::string peer;  // "host:port" for messages
+  std::chrono::steady_clock::time_point connect_deadline{};
+  http::request<http::string_body> request;
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  std::optional<HttpError> error;
+  bool finished = false;
+
+  void fail(HttpErrorKind kind, std::string message) {
+    if (finished) return;
+    finished = true;
+    error = HttpError{kind, std::move(message)};
+    timer.cancel();
+    beast::error_code ignored;
+    stream.socket().close(ignored);
+  }
+
+  void resolve(const std::string& host, std::uint16_t port) {
+    timer.expires_at(connect_deadline);
+    timer.async_wait([self = shared_from_this()](const beast::error_code& ec) {
+      if (ec || self->finished) return;
+      self->resolver.cancel();
+      self->fail(HttpErrorKind::connect_timeout,
+                 "resolving " + self->peer + " took longer than " + ms(self->deadlines.connect));
+    });
+    resolver.async_resolve(
+        host, std::to_string(port),
+        [self = shared_from_this(), host](const beast::error_code& ec,
+                                          tcp::resolver::results_type results) {
+          self->timer.cancel();
+          if (self->finished) return;
+          if (ec) {
+            self->fail(HttpErrorKind::resolve, "cannot resolve " + host + ": " + ec.message());
+            return;
+          }
+          self->connect(std::vector<tcp::endpoint>(results.begin(), results.end()));
+        });
+  }
+
+  void connect(const std::vector<tcp::endpoint>& endpoints) {
+    stream.expires_at(connect_deadline);
+    stream.async_connect(endpoints, [self = shared_from_this()](const beast::error_code& ec,
+                                                                const tcp::endpoint&) {
+      if (self->finished) return;
+      if (is_timeout(ec)) {
+        self->fail(HttpErrorKind::connect_timeout,
+                   "connect to " + self->peer + " timed out after " + ms(self->deadlines.connect));
+      } else if (ec == asio::error::connection_refused) {
+        self->fail(HttpErrorKind::connect_refused, "connect to " + self->peer + " refused");
+      } else if (ec) {
+        self->fail(HttpErrorKind::io, "connect to " + self->peer + ": " + ec.message());
+      } else {
+        self->write();
+      }
+    });
+  }
+
+  void write() {
+    stream.expires_after(deadlines.io);
+    http::async_write(stream, request,
+                      [self = shared_from_this()](const beast::error_code& ec, std::size_t) {
+                        if (self->finished) return;
+                        if (ec) {
+                          self->io_failure(ec, "sending to");
+                          return;
+                        }
+                        self->read();
+                      });
+  }
+
+  void read() {
+    http::async_read(stream, buffer, parser,
+                     [self = shared_from_this()](const beast::error_code& ec, std::size_t) {
+                       if (self->finished) return;
+                       if (ec) {
+                         self->io_failure(ec, "reading from");
+                         return;
+                       }
+                       self->finished = true;
+                       beast::error_code ignored;
+                       self->stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+                       self->stream.socket().close(ignored);
+                     });
+  }
+
+  void io_failure(const beast::error_code& ec, const char* phase) {
+    if (is_timeout(ec)) {
+      fail(HttpErrorKind::timeout, "no response from " + peer + " within " + ms(deadlines.io));
+    } else if (ec == http::error::end_of_stream || ec == asio::error::eof ||
+               ec == asio::error::connection_reset) {
+      fail(HttpErrorKind::io, peer + " closed the connection before a response");
+    } else if (ec.category() == http::make_error_code(http::error::end_of_stream).category()) {
+      fail(HttpErrorKind::protocol, "bad HTTP response from " + peer + ": " + ec.message());
+    } else {
+      fail(HttpErrorKind::io, std::string(phase) + " " + peer + ": " + ec.message());
+    }
+  }
+};
+
+[[noreturn]] void bad_url(std::string_view url, const std::string& expectation) {
+  throw std::invalid_argument(std::string(url) + ": " + expectation);
+}
+
+}  // namespace
+
+std::string HttpUrl::host_header() const {
+  const bool v6 = host.find(':') != std::string::npos;
+  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+std::string HttpUrl::to_string() const {
+  return "http://" + host_header() + target;
+}
+
+HttpUrl parse_http_url(std::string_view url) {
+  constexpr std::string_view kScheme = "http://";
+  auto starts_with_ci = [&url](std::string_view prefix) {
+    if (url.size() < prefix.size()) return false;
+    for (std::size_t i = 0; i < prefix.size(); ++i) {
+      if (std::tolower(static_cast<unsigned char>(url[i])) != prefix[i]) return false;
+    }
+    return true;
+  };
+  if (starts_with_ci("https://")) bad_url(url, "only http:// URLs are supported (no TLS)");
+  if (!starts_with_ci(kScheme)) bad_url(url, "expected http://host[:port][/path]");
+  std::string_view rest = url.substr(kScheme.size());
+  const std::size_t authority_end = rest.find_first_of("/?#");
+  std::string_view authority = rest.substr(0, authority_end);
+  HttpUrl result;
+  if (authority_end != std::string_view::npos) {
+    result.target = std::string(rest.substr(authority_end));
+    if (result.target.front() != '/') result.target.insert(0, "/");
+    const std::size_t fragment = result.target.find('#');
+    if (fragment != std::string::npos) result.target.resize(fragment);
+  } else {
+    result.target = "/";
+  }
+  if (authority.find('@') != std::string_view::npos) {
+    bad_url(url, "credentials in URLs are not supported");
+  }
+  std::string_view port_text;
+  if (!authority.empty() && authority.front() == '[') {
+    const std::size_t close = authority.find(']');
+    if (close == std::string_view::npos) bad_url(url, "unterminated IPv6 address");
+    result.host = std::string(authority.substr(1, close - 1));
+    std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') bad_url(url, "expected ':' and a port after the IPv6 address");
+      port_text = after.substr(1);
+      if (port_text.empty()) bad_url(url, "expected a port from 1 to 65535, got \"\"");
+    }
+  } else {
+    const std::size_t colon = authority.rfind(':');
+    result.host = std::string(authority.substr(0, colon));
+    if (colon != std::string_view::npos) {
+      port_text = authority.substr(colon + 1);
+      if (port_text.empty()) bad_url(url, "expected a port from 1 to 65535, got \"\"");
+    }
+  }
+  if (result.host.empty()) bad_url(url, "expected a host");
+  if (!port_text.empty()) {
+    unsigned value = 0;
+    const auto [end, ec] =
+        std::from_chars(port_text.data(), port_text.data() + port_text.size(), value);
+    if (ec != std::errc{} || end != port_text.data() + port_text.size() || value < 1 ||
+        value > 65535) {
+      bad_url(url, "expected a port from 1 to 65535, got \"" + std::string(port_text) + "\"");
+    }
+    result.port = static_cast<std::uint16_t>(value);
+  }
+  return result;
+}
+
+const char* to_string(HttpErrorKind kind) {
+  switch (kind) {
+    case HttpErrorKind::resolve:
+      return "resolve";
+    case HttpErrorKind::connect_refused:
+      return "connect_refused";
+    case HttpErrorKind::connect_timeout:
+      return "connect_timeout";
+    case HttpErrorKind::timeout:
+      return "timeout";
+    case HttpErrorKind::io:
+      return "io";
+    case HttpErrorKind::protocol:
+      return "protocol";
+    case HttpErrorKind::cancelled:
+      return "cancelled";
+  }
+  return "io";
+}
+
+struct HttpClient::Impl {
+  HttpDeadlines deadlines;
+  std::string user_agent;
+  asio::io_context ioc{1};
+  std::atomic<bool> cancelled{false};
+};
+
+HttpClient::HttpClient(HttpDeadlines deadlines, std::string user_agent)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->deadlines = deadlines;
+  impl_->user_agent = std::move(user_agent);
+}
+
+HttpClient::~HttpClient() = default;
+
+void HttpClient::cancel() {
+  impl_->cancelled = true;
+  impl_->ioc.stop();
+}
+
+Result<HttpResponse, HttpError> HttpClient::request(std::string_view method, const HttpUrl& url,
+                                                    const std::string& body,
+                                                    const std::string& content_type) {
+  auto cancelled = [&url] {
+    return HttpError{HttpErrorKind::cancelled, "request to " + url.host_header() + " cancelled"};
+  };
+  if (impl_->cancelled) return cancelled();
+
+  auto exchange = std::make_shared<Exchange>(impl_->ioc, impl_->deadlines, url.host_header());
+  auto& request = exchange->request;
+  request.method_string(beast::string_view(method.data(), method.size()));
+  request.target(url.target);
+  request.version(11);
+  request.set(http::field::host, url.host_header());
+  request.set(http::field::user_agent, impl_->user_agent);
+  request.set(http::field::connection, "close");
+  if (!body.empty() || method == "POST" || method == "PUT") {
+    request.set(http::field::content_type, content_type);
+    request.body() = body;
+  }
+  request.prepare_payload();
+
+  exchange->connect_deadline = std::chrono::steady_clock::now() + impl_->deadlines.connect;
+  impl_->ioc.restart();
+  if (impl_->cancelled) return cancelled();  // cancel() may have stopped before the restart
+  beast::error_code literal_error;
+  const auto address = asio::ip::make_address(url.host, literal_error);
+  if (!literal_error) {
+    exchange->connect({tcp::endpoint(address, url.port)});
+  } else {
+    exchange->resolve(url.host, url.port);
+  }
+  impl_->ioc.run();
+  if (impl_->cancelled) return cancelled();
+  if (exchange->error) return *exchange->error;
+  if (!exchange->finished) {
+    return HttpError{HttpErrorKind::io, "request to " + url.host_header() + " did not complete"};
+  }
+  auto& response = exchange->parser.get();
+  HttpResponse result;
+  result.status = static_cast<int>(response.result_int());
+  auto type = response.find(http::field::content_type);
+  if (type != response.end()) result.content_type = std::string(type->value());
+  result.body = std::move(response.body());
+  return result;
+}
+
+}  // namespace ringwatch::alerts

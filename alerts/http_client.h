@@ -1,0 +1,81 @@
+#pragma once
+// A small blocking HTTP/1.1 client (plain http only) with deadlines, for the
+// alert sinks. Boost.Beast stays inside http_client.cpp.
+//
+// Every request opens one connection (Connection: close), resolves the host
+// (IP literals skip resolution) and connects within `connect` (resolution
+// included), then writes the request and reads the response within `io`.
+// Responses above 1 MiB are a protocol error. Expected failures are values.
+//
+// Thread-safety: one HttpClient serves one thread at a time; cancel() may be
+// called from any thread and makes the request in progress, and every later
+// one, fail at once with HttpErrorKind::cancelled.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "lib/util/result.h"
+
+namespace ringwatch::alerts {
+
+struct HttpUrl {
+  std::string host{};  // a name or an IP literal (IPv6 without brackets)
+  std::uint16_t port = 80;
+  std::string target{};             // path and query, "/" at least
+  std::string host_header() const;  // "host:port", IPv6 bracketed
+  std::string to_string() const;    // "http://host:port/target"
+};
+
+// Parses "http://host[:port][/path]". Throws std::invalid_argument with
+// "<url>: <expectation>", e.g. "https://am:9093: only http:// URLs are supported".
+HttpUrl parse_http_url(std::string_view url);
+
+struct HttpDeadlines {
+  std::chrono::milliseconds connect{1000};
+  std::chrono::milliseconds io{2000};
+};
+
+struct HttpResponse {
+  int status = 0;
+  std::string content_type{};
+  std::string body{};
+};
+
+enum class HttpErrorKind {
+  resolve,
+  connect_refused,
+  connect_timeout,
+  timeout,
+  io,
+  protocol,
+  cancelled
+};
+const char* to_string(HttpErrorKind kind);
+
+struct HttpError {
+  HttpErrorKind kind = HttpErrorKind::io;
+  std::string message{};  // "connect to 127.0.0.1:9 refused", "no response within 2000 ms", ...
+};
+
+class HttpClient {
+ public:
+  explicit HttpClient(HttpDeadlines deadlines = {}, std::string user_agent = "ringwatch");
+  ~HttpClient();
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
+
+  // Any status is a response; only transport failures are errors.
+  Result<HttpResponse, HttpError> request(std::string_view method, const HttpUrl& url,
+                                          const std::string& body = {},
+                                          const std::string& content_type = "application/json");
+  void cancel();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ringwatch::alerts

@@ -1,0 +1,109 @@
+#pragma once
+// The HTTP alert sinks: Alertmanager v2 and a generic JSON webhook.
+//
+// Delivery. send() encodes nothing and touches no socket: it appends the batch
+// to a bounded queue and returns. One background thread per sink drains the
+// queue in order, one batch at a time, with HttpClient's connect and I/O
+// deadlines:
+//   - 2xx: sent; the backoff resets.
+//   - 4xx other than 408 and 429: rejected, dropped at once (retrying the same
+//     payload cannot help; a bug or a misconfigured URL, so it is counted).
+//   - anything else (refused, timeout, 5xx, ...): failed; the batch is tried
+//     again after a backoff that starts at initial_backoff and doubles up to
+//     max_backoff, until max_attempts; then it is dropped. The backoff is the
+//     sink's, not the batch's: after a drop the next batch waits it out too,
+//     and the first success resets it.
+//   - queue full: the oldest waiting batch is dropped for the new one.
+// Every outcome is counted in stats() and reported to the observer (to log and
+// to feed ringwatch_alert_notifications_total). Losing a batch is safe for
+// Alertmanager: firing alerts are re-sent every resend interval and carry an
+// endsAt that expires them if ringwatch goes quiet, so a lost resolve heals
+// itself at that endsAt.
+//
+// Formats:
+//   Alertmanager v2: POST <url>/api/v2/alerts with a JSON array of
+//     {"labels", "annotations", "startsAt", "endsAt", "generatorURL"} (the
+//     last omitted when empty); every event (fired, resent, resolved) is sent.
+//   Webhook: POST <url> with
+//     {"schema": "ringwatch.alerts/v1", "alerts": [{"event": "fired|resent|resolved",
+//      "status": "firing|resolved", "fingerprint", "labels", "annotations",
+//      "startsAt", "endsAt", "generatorURL"}]};
+//     `resent` events only with include_resends (a chat hook wants fired and
+//     resolved; a ticketing hook may want the heartbeat).
+//   Times are RFC 3339 UTC with milliseconds, "2026-11-24T10:23:39.123Z".
+//
+// Thread-safety: send(), flush(), stats() and name() may be called from any
+// thread. The destructor stops the delivery thread: the attempt in flight is
+// cancelled and batches still queued are abandoned (call flush() first to
+// deliver them); it returns within a few milliseconds.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "alerts/alert_state.h"
+#include "alerts/http_client.h"
+#include "alerts/sink.h"
+
+namespace ringwatch::alerts {
+
+struct HttpSinkOptions {
+  std::string name{};  // names the sink in stats, metrics and logs: "alertmanager", "webhook"
+  // Alertmanager: its base URL, e.g. http://127.0.0.1:9093 (a path prefix is
+  // kept: http://h:9093/am -> /am/api/v2/alerts). Webhook: the URL it POSTs to.
+  std::string url{};
+  HttpDeadlines deadlines{};        // connect 1 s, I/O 2 s
+  std::size_t queue_capacity = 64;  // waiting batches, not counting the one in flight
+  std::chrono::milliseconds initial_backoff{500};
+  std::chrono::milliseconds max_backoff{30000};
+  int max_attempts = 5;
+  bool include_resends = false;  // webhook only; Alertmanager always gets them
+  std::string user_agent = "ringwatch";
+  std::shared_ptr<DeliveryObserver> observer{};  // optional
+};
+
+enum class SinkFormat { alertmanager_v2, webhook };
+
+struct SinkStats {
+  std::uint64_t sent = 0;    // batches delivered
+  std::uint64_t failed = 0;  // failed attempts, including rejected ones
+  std::uint64_t dropped_queue_full = 0;
+  std::uint64_t dropped_retries_exhausted = 0;
+  std::uint64_t dropped_rejected = 0;
+  std::size_t queued = 0;  // waiting now
+  bool in_flight = false;  // a batch is being delivered or waits for its retry
+};
+
+class HttpSink final : public Sink {
+ public:
+  // Throws std::invalid_argument naming the sink for a bad URL or option:
+  // "sink alertmanager: url: https://am:9093: only http:// URLs are supported (no TLS)".
+  HttpSink(SinkFormat format, HttpSinkOptions options);
+  ~HttpSink() override;
+  HttpSink(const HttpSink&) = delete;
+  HttpSink& operator=(const HttpSink&) = delete;
+
+  void send(const std::vector<AlertEvent>& events) override;
+  // Waits until every batch handed over so far was sent or dropped, at most
+  // `timeout`; true when the sink is idle.
+  bool flush(std::chrono::milliseconds timeout);
+  SinkStats stats() const;
+  const std::string& name() const;
+  const HttpUrl& url() const;  // where it POSTs
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+std::unique_ptr<HttpSink> make_alertmanager_sink(HttpSinkOptions options);
+std::unique_ptr<HttpSink> make_webhook_sink(HttpSinkOptions options);
+
+// The payloads, exactly as POSTed (pure).
+std::string encode_alertmanager_v2(const std::vector<AlertEvent>& events);
+std::string encode_webhook(const std::vector<AlertEvent>& events);
+std::string format_rfc3339(TimePoint when);  // "2026-11-24T10:23:39.123Z"
+
+}  // namespace ringwatch::alerts
