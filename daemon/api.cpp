@@ -1,0 +1,190 @@
+#include "daemon/api.h"
+
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "alerts/metrics.h"
+#include "daemon/scheduler.h"
+#include "lib/report/render.h"
+#include "probes/registry.h"
+
+namespace ringwatch::daemon {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+HttpResponse method_not_allowed(const std::string& allow, const std::string& method) {
+  auto response = json_error(405, "method " + method + " not allowed (allowed: " + allow + ")");
+  response.headers.emplace_back("Allow", allow);
+  return response;
+}
+
+std::string format_age(double seconds) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.3f", seconds);
+  return buffer;
+}
+
+std::vector<std::string> split(std::string_view text, char separator) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  for (;;) {
+    const auto end = text.find(separator, start);
+    out.emplace_back(text.substr(start, end == std::string_view::npos ? text.npos : end - start));
+    if (end == std::string_view::npos) break;
+    start = end + 1;
+  }
+  return out;
+}
+
+std::string list(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : ", ") + item;
+  return out;
+}
+
+std::string clusters_json(const std::vector<ClusterView>& views) {
+  const auto now = SteadyClock::now();
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+  w.StartArray();
+  for (const auto& view : views) {
+    w.StartObject();
+    w.Key("name");
+    w.String(view.name);
+    w.Key("status");
+    w.String(view.latest ? report::to_string(view.latest->status()) : "PENDING");
+    w.Key("age_seconds");
+    if (view.latest) {
+      w.Double(std::round(view.age_seconds(now) * 1000) / 1000);
+    } else {
+      w.Null();
+    }
+    w.Key("rounds");
+    w.Uint64(view.rounds);
+    w.Key("skipped");
+    w.Uint64(view.skipped);
+    w.Key("scheduled");
+    w.Uint64(view.scheduled);
+    w.Key("report");
+    if (view.latest) {
+      // The same document as GET /v1/clusters/{name}, compacted to fit the array.
+      rapidjson::Document document;
+      document.Parse(report::render_json(*view.latest));
+      document.Accept(w);
+    } else {
+      w.Null();
+    }
+    w.EndObject();
+  }
+  w.EndArray();
+  return std::string(buffer.GetString(), buffer.GetSize()) + "\n";
+}
+
+HttpResponse report_response(int status, const report::Report& report) {
+  HttpResponse response;
+  response.status = status;
+  response.body = report::render_json(report);
+  if (!response.body.ends_with('\n')) response.body += '\n';
+  response.headers.emplace_back("X-Ringwatch-Status", report::to_string(report.status()));
+  return response;
+}
+
+}  // namespace
+
+Api::Api(Scheduler& scheduler, std::shared_ptr<alerts::Metrics> metrics)
+    : scheduler_(scheduler), metrics_(std::move(metrics)) {}
+
+void Api::handle(const HttpRequest& request, Responder respond) {
+  const auto question = request.target.find('?');
+  const std::string path = request.target.substr(0, question);
+  const std::string query =
+      question == std::string::npos ? std::string() : request.target.substr(question + 1);
+  const bool get = request.method == "GET" || request.method == "HEAD";
+
+  if (path == "/healthz") {
+    if (!get) return respond(method_not_allowed("GET, HEAD", request.method));
+    HttpResponse response;
+    response.content_type = "text/plain; charset=utf-8";
+    response.body = "ok\n";
+    return respond(std::move(response));
+  }
+  if (path == "/metrics") {
+    if (!get) return respond(method_not_allowed("GET, HEAD", request.method));
+    HttpResponse response;
+    response.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    response.body = metrics_ ? metrics_->serialize() : std::string();
+    return respond(std::move(response));
+  }
+  if (path == "/v1/clusters" || path == "/v1/clusters/") {
+    if (!get) return respond(method_not_allowed("GET, HEAD", request.method));
+    HttpResponse response;
+    response.body = clusters_json(scheduler_.clusters());
+    return respond(std::move(response));
+  }
+  constexpr std::string_view kPrefix = "/v1/clusters/";
+  if (!path.starts_with(kPrefix)) return respond(json_error(404, "no such endpoint: " + path));
+  const auto rest = path.substr(kPrefix.size());
+  const auto slash = rest.find('/');
+  const std::string name = rest.substr(0, slash);
+  const std::string action = slash == std::string::npos ? std::string() : rest.substr(slash + 1);
+  if (action != "" && action != "preflight") {
+    return respond(json_error(404, "no such endpoint: " + path));
+  }
+  const auto view = scheduler_.cluster(name);
+  if (!view) return respond(json_error(404, "unknown cluster \"" + name + "\""));
+
+  if (action.empty()) {
+    if (!get) return respond(method_not_allowed("GET, HEAD", request.method));
+    if (!view->latest) {
+      auto response = json_error(503, "cluster \"" + name + "\" has no finished round yet");
+      response.headers.emplace_back("Retry-After", "1");
+      return respond(std::move(response));
+    }
+    auto response = report_response(200, *view->latest);
+    response.headers.emplace_back("X-Report-Age-Seconds",
+                                  format_age(view->age_seconds(SteadyClock::now())));
+    return respond(std::move(response));
+  }
+
+  if (request.method != "POST") return respond(method_not_allowed("POST", request.method));
+  std::vector<std::string> checks;
+  if (!query.empty()) {
+    const auto& known = probes::known_checks();
+    for (const auto& parameter : split(query, '&')) {
+      if (!parameter.starts_with("checks=")) {
+        return respond(json_error(400, "unknown query parameter \"" +
+                                           parameter.substr(0, parameter.find('=')) +
+                                           "\" (expected: checks)"));
+      }
+      for (const auto& check : split(std::string_view(parameter).substr(7), ',')) {
+        if (std::find(known.begin(), known.end(), check) == known.end()) {
+          return respond(
+              json_error(400, "unknown check \"" + check + "\" (expected: " + list(known) + ")"));
+        }
+        if (std::find(checks.begin(), checks.end(), check) == checks.end()) {
+          checks.push_back(check);
+        }
+      }
+    }
+    // In round order, so equal sets share a ProbeSet.
+    std::vector<std::string> ordered;
+    for (const auto& check : known) {
+      if (std::find(checks.begin(), checks.end(), check) != checks.end()) {
+        ordered.push_back(check);
+      }
+    }
+    checks = std::move(ordered);
+  }
+  scheduler_.preflight(name, std::move(checks), [respond](std::optional<report::Report> report) {
+    if (!report) return respond(json_error(503, "ringwatchd is stopping"));
+    respond(report_response(report->status() == report::Status::ok ? 200 : 409, *report));
+  });
+}
+
+}  // namespace ringwatch::daemon

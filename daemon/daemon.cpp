@@ -1,0 +1,312 @@
+#include "daemon/daemon.h"
+
+#include <algorithm>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/program_options.hpp>
+#include <cmath>
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+
+#include "alerts/metrics.h"
+#include "daemon/alerting.h"
+#include "daemon/api.h"
+#include "daemon/http_server.h"
+#include "daemon/scheduler.h"
+#include "probes/registry.h"
+
+#ifndef RINGWATCH_VERSION
+#define RINGWATCH_VERSION "0.0.0"
+#endif
+
+namespace ringwatch::daemon {
+
+namespace asio = boost::asio;
+namespace po = boost::program_options;
+
+FleetConfig ConfigSource::load() const {
+  if (fleet_path) return load_fleet(*fleet_path);
+  FleetConfig fleet;
+  fleet.listen = listen;
+  fleet.alerts = alerts;
+  for (const auto& path : spec_paths) {
+    ClusterConfig cluster;
+    cluster.spec = spec::load_cluster_spec(path);
+    cluster.spec_path = path;
+    cluster.interval = interval;
+    cluster.jitter = jitter ? *jitter : std::min(std::chrono::milliseconds(1000), interval / 10);
+    cluster.checks = checks.empty() ? probes::known_checks() : checks;
+    if (fleet.find(cluster.name())) {
+      throw spec::SpecError(path, "/name",
+                            "duplicate cluster \"" + cluster.name() + "\" (given twice)");
+    }
+    fleet.clusters.push_back(std::move(cluster));
+  }
+  return fleet;
+}
+
+struct Daemon::Impl {
+  Impl(DaemonOptions o, std::ostream& log_stream)
+      : options(std::move(o)),
+        log(std::make_shared<Logger>(log_stream, options.log_level)),
+        fleet(options.source.load()),
+        metrics(std::make_shared<alerts::Metrics>(RINGWATCH_VERSION)),
+        alerting(std::make_shared<Alerting>(fleet.alerts, log, metrics)),
+        scheduler(io, log, metrics, alerting),
+        api(scheduler, metrics),
+        signals(io),
+        resend_timer(io) {
+    const auto listen = parse_listen(fleet.listen);
+    if (!listen) throw std::runtime_error("cannot listen on " + fleet.listen + ": bad address");
+    server = std::make_unique<HttpServer>(
+        io, listen->host, listen->port, [this](const HttpRequest& request, Responder respond) {
+          log->debug("http_request", {{"method", request.method}, {"target", request.target}});
+          api.handle(request, std::move(respond));
+        });
+    log->info("listening", {{"address", listen->host + ":" + std::to_string(server->port())}});
+    scheduler.apply(fleet.clusters);
+  }
+
+  void arm_resends() {
+    resend_timer.expires_after(std::chrono::seconds(15));
+    resend_timer.async_wait([this](const boost::system::error_code& error) {
+      if (error || stopping) return;
+      alerting->resend_due();
+      arm_resends();
+    });
+  }
+
+  void wait_signals() {
+    signals.async_wait([this](const boost::system::error_code& error, int signal) {
+      if (error) return;
+      if (signal == SIGHUP) {
+        do_reload();
+        wait_signals();
+      } else {
+        log->info("signal", {{"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"}});
+        do_stop();
+      }
+    });
+  }
+
+  void do_reload() {
+    if (stopping) return;
+    try {
+      auto next = options.source.load();
+      alerting->reconfigure(next.alerts);
+      if (next.listen != fleet.listen) {
+        log->warn("listen_unchanged", {{"reason", "the listen address changes only on restart"},
+                                       {"listen", fleet.listen}});
+        next.listen = fleet.listen;
+      }
+      scheduler.apply(next.clusters);
+      fleet = std::move(next);
+      metrics->config_reload(true);
+      log->info("reload",
+                {{"outcome", "success"}, {"clusters", std::to_string(fleet.clusters.size())}});
+    } catch (const std::exception& error) {
+      metrics->config_reload(false);
+      log->error("reload", {{"outcome", "failure"}, {"error", error.what()}});
+    }
+  }
+
+  void do_stop() {
+    if (stopping) return;
+    stopping = true;
+    log->info("stopping", {});
+    boost::system::error_code ignored;
+    signals.cancel(ignored);
+    resend_timer.cancel();
+    server->stop();
+    scheduler.stop();
+  }
+
+  DaemonOptions options;
+  asio::io_context io;
+  std::shared_ptr<Logger> log;
+  FleetConfig fleet;
+  std::shared_ptr<alerts::Metrics> metrics;
+  std::shared_ptr<Alerting> alerting;
+  Scheduler scheduler;
+  Api api;
+  asio::signal_set signals;
+  asio::steady_timer resend_timer;
+  std::unique_ptr<HttpServer> server;
+  std::uint16_t bound_port = 0;
+  bool stopping = false;
+};
+
+Daemon::Daemon(DaemonOptions options, std::ostream& log_stream)
+    : impl_(std::make_unique<Impl>(std::move(options), log_stream)) {
+  impl_->bound_port = impl_->server->port();
+}
+
+Daemon::~Daemon() {
+  impl_->do_stop();
+  impl_->scheduler.join(std::chrono::milliseconds(0));
+}
+
+std::uint16_t Daemon::port() const {
+  return impl_->bound_port;
+}
+
+int Daemon::run(bool* all_joined) {
+  auto& impl = *impl_;
+  if (impl.options.handle_signals) {
+    impl.signals.add(SIGHUP);
+    impl.signals.add(SIGTERM);
+    impl.signals.add(SIGINT);
+    impl.wait_signals();
+  }
+  impl.arm_resends();
+  impl.io.run();
+  const bool joined = impl.scheduler.join(impl.options.shutdown_grace);
+  impl.alerting->flush(std::chrono::milliseconds(1000));
+  impl.log->info("stopped", {{"rounds_abandoned", joined ? "false" : "true"}});
+  if (all_joined) *all_joined = joined;
+  return kExitOk;
+}
+
+void Daemon::stop() {
+  asio::post(impl_->io, [impl = impl_.get()] { impl->do_stop(); });
+}
+
+void Daemon::reload() {
+  asio::post(impl_->io, [impl = impl_.get()] { impl->do_reload(); });
+}
+
+namespace {
+
+constexpr const char* kUsage =
+    "Usage: ringwatchd --fleet FILE [options]\n"
+    "       ringwatchd --cluster SPEC [--cluster SPEC ...] [--interval S] [--alertmanager URL]\n"
+    "                  [--listen ADDR] [options]\n"
+    "Probes a fleet of memcached clusters on a schedule and serves /metrics, /healthz\n"
+    "and /v1/clusters. SIGHUP reloads the configuration; SIGTERM stops.\n";
+
+std::chrono::milliseconds seconds_option(double seconds, const char* name) {
+  if (!std::isfinite(seconds) || seconds < 0.1 || seconds > 86400) {
+    throw po::error(std::string("--") + name + ": expected a number of seconds from 0.1 to 86400");
+  }
+  return std::chrono::milliseconds(static_cast<std::int64_t>(std::llround(seconds * 1000)));
+}
+
+}  // namespace
+
+int run_ringwatchd(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  po::options_description described("Options");
+  // clang-format off
+  described.add_options()
+    ("help,h", "print this help")
+    ("fleet", po::value<std::string>(), "the fleet file (JSON)")
+    ("cluster", po::value<std::vector<std::string>>(), "a cluster spec file (repeatable; no --fleet)")
+    ("interval", po::value<double>(), "seconds between rounds with --cluster (default 10)")
+    ("jitter", po::value<double>(), "up to this many seconds of delay per round (default min(1, interval/10))")
+    ("checks", po::value<std::string>(), "checks with --cluster, comma-separated (default: all)")
+    ("alertmanager", po::value<std::string>(), "Alertmanager base URL with --cluster")
+    ("webhook", po::value<std::string>(), "webhook URL with --cluster")
+    ("listen", po::value<std::string>(), "address:port to serve HTTP on (default 127.0.0.1:9470)")
+    ("log-level", po::value<std::string>()->default_value("info"), "debug|info|warn|error")
+    ("shutdown-grace", po::value<double>()->default_value(10), "seconds rounds in flight get at stop");
+  // clang-format on
+  DaemonOptions options;
+  try {
+    po::variables_map vm;
+    po::store(po::command_line_parser(args).options(described).run(), vm);
+    po::notify(vm);
+    if (vm.count("help")) {
+      out << kUsage << "\n" << described;
+      return kExitOk;
+    }
+    auto& source = options.source;
+    if (vm.count("fleet")) {
+      if (vm.count("cluster")) throw po::error("--fleet and --cluster exclude each other");
+      for (const char* flag : {"interval", "jitter", "checks", "alertmanager", "webhook"}) {
+        if (vm.count(flag)) {
+          throw po::error(std::string("--") + flag + " is set in the fleet file with --fleet");
+        }
+      }
+      source.fleet_path = vm["fleet"].as<std::string>();
+    } else if (vm.count("cluster")) {
+      source.spec_paths = vm["cluster"].as<std::vector<std::string>>();
+    } else {
+      throw po::error("give --fleet FILE or at least one --cluster SPEC");
+    }
+    if (vm.count("interval"))
+      source.interval = seconds_option(vm["interval"].as<double>(), "interval");
+    if (vm.count("jitter")) {
+      const double jitter = vm["jitter"].as<double>();
+      if (!(jitter >= 0) || jitter * 1000 > static_cast<double>(source.interval.count())) {
+        throw po::error("--jitter: expected a number of seconds from 0 to the interval");
+      }
+      source.jitter = std::chrono::milliseconds(std::llround(jitter * 1000));
+    }
+    if (vm.count("checks")) {
+      const auto& known = probes::known_checks();
+      std::string text = vm["checks"].as<std::string>();
+      std::vector<std::string> wanted;
+      for (std::size_t start = 0; start <= text.size();) {
+        const auto comma = std::min(text.find(',', start), text.size());
+        wanted.push_back(text.substr(start, comma - start));
+        start = comma + 1;
+      }
+      for (const auto& check : wanted) {
+        if (std::find(known.begin(), known.end(), check) == known.end()) {
+          throw po::error("--checks: unknown check \"" + check + "\"");
+        }
+      }
+      for (const auto& check : known) {
+        if (std::find(wanted.begin(), wanted.end(), check) != wanted.end()) {
+          source.checks.push_back(check);
+        }
+      }
+    }
+    if (vm.count("alertmanager")) source.alerts.alertmanager = vm["alertmanager"].as<std::string>();
+    if (vm.count("webhook")) source.alerts.webhook = vm["webhook"].as<std::string>();
+    if (vm.count("listen")) {
+      if (source.fleet_path) throw po::error("--listen is set in the fleet file with --fleet");
+      source.listen = vm["listen"].as<std::string>();
+      if (!parse_listen(source.listen)) {
+        throw po::error("--listen: expected an IP address literal and port like 127.0.0.1:9470");
+      }
+    }
+    const auto level = parse_log_level(vm["log-level"].as<std::string>());
+    if (!level) throw po::error("--log-level: expected debug, info, warn or error");
+    options.log_level = *level;
+    const double grace = vm["shutdown-grace"].as<double>();
+    if (!(grace >= 0 && grace <= 3600)) {
+      throw po::error("--shutdown-grace: expected a number of seconds from 0 to 3600");
+    }
+    options.shutdown_grace = std::chrono::milliseconds(std::llround(grace * 1000));
+  } catch (const po::error& error) {
+    err << "ringwatchd: " << error.what() << "\nTry 'ringwatchd --help'.\n";
+    return kExitUnknown;
+  }
+
+  std::unique_ptr<Daemon> daemon;
+  try {
+    daemon = std::make_unique<Daemon>(options, err);
+  } catch (const std::exception& error) {
+    err << "ringwatchd: " << error.what() << "\n";
+    return kExitUnknown;
+  }
+  bool joined = true;
+  const int code = daemon->run(&joined);
+  if (!joined) {
+    // A round is still blocked on a deadline in a detached worker: leave
+    // without running destructors under it.
+    err << std::flush;
+    std::_Exit(code);
+  }
+  return code;
+}
+
+int run_ringwatchd(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN);
+  return run_ringwatchd(std::vector<std::string>(argv + 1, argv + argc), std::cout, std::cerr);
+}
+
+}  // namespace ringwatch::daemon

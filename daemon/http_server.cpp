@@ -1,0 +1,201 @@
+#include "daemon/http_server.h"
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <list>
+#include <optional>
+#include <stdexcept>
+
+namespace ringwatch::daemon {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+HttpResponse json_error(int status, const std::string& message) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+  w.StartObject();
+  w.Key("error");
+  w.String(message.c_str(), static_cast<rapidjson::SizeType>(message.size()));
+  w.EndObject();
+  HttpResponse response;
+  response.status = status;
+  response.body = std::string(buffer.GetString(), buffer.GetSize()) + "\n";
+  return response;
+}
+
+namespace {
+
+class Session;
+
+}  // namespace
+
+struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
+  Impl(asio::io_context& context, HttpHandler h, HttpServerOptions o)
+      : io(context), acceptor(context), handler(std::move(h)), options(o) {}
+  void accept();
+
+  asio::io_context& io;
+  tcp::acceptor acceptor;
+  HttpHandler handler;
+  HttpServerOptions options;
+  bool stopped = false;
+  std::list<std::weak_ptr<Session>> sessions;
+};
+
+namespace {
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, std::shared_ptr<HttpServer::Impl> server)
+      : stream_(std::move(socket)), server_(std::move(server)) {}
+
+  void start() { read(); }
+  void close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.close();
+  }
+
+ private:
+  void read() {
+    head_ = false;
+    parser_.emplace();
+    parser_->body_limit(server_->options.body_limit);
+    parser_->header_limit(static_cast<std::uint32_t>(server_->options.header_limit));
+    stream_.expires_after(server_->options.idle_timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code error, std::size_t) {
+                       self->on_read(error);
+                     });
+  }
+
+  void on_read(beast::error_code error) {
+    if (error == http::error::end_of_stream || error == beast::error::timeout ||
+        error == asio::error::operation_aborted || server_->stopped) {
+      return close();
+    }
+    if (error == http::error::body_limit) {
+      return write(json_error(413, "request body exceeds " +
+                                       std::to_string(server_->options.body_limit) + " bytes"),
+                   false);
+    }
+    if (error == http::error::header_limit) {
+      return write(json_error(431, "request headers exceed " +
+                                       std::to_string(server_->options.header_limit) + " bytes"),
+                   false);
+    }
+    if (error) {
+      if (error.category() == http::make_error_code(http::error::bad_target).category() ||
+          error == http::error::partial_message) {
+        return write(json_error(400, "malformed request: " + error.message()), false);
+      }
+      return close();
+    }
+    auto& message = parser_->get();
+    keep_alive_ = message.keep_alive();
+    head_ = message.method() == http::verb::head;
+    HttpRequest request;
+    request.method = std::string(message.method_string());
+    request.target = std::string(message.target());
+    request.body = std::move(message.body());
+    stream_.expires_never();
+    auto self = shared_from_this();
+    auto* io = &server_->io;
+    server_->handler(request, [self, io](HttpResponse response) {
+      asio::post(*io, [self, response = std::move(response)]() mutable {
+        self->write(std::move(response), self->keep_alive_);
+      });
+    });
+  }
+
+  void write(HttpResponse response, bool keep_alive) {
+    if (server_->stopped) return close();
+    auto out = std::make_shared<http::response<http::string_body>>();
+    out->version(11);
+    out->result(static_cast<unsigned>(response.status));
+    out->set(http::field::server, "ringwatchd");
+    out->set(http::field::content_type, response.content_type);
+    for (const auto& [name, value] : response.headers) out->set(name, value);
+    out->body() = std::move(response.body);
+    out->keep_alive(keep_alive);
+    out->prepare_payload();
+    if (head_) out->body().clear();  // HEAD: the GET's headers (Content-Length too), no body
+    stream_.expires_after(server_->options.idle_timeout);
+    http::async_write(stream_, *out,
+                      [self = shared_from_this(), out](beast::error_code error, std::size_t) {
+                        if (error || !out->keep_alive()) return self->close();
+                        self->read();
+                      });
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::shared_ptr<HttpServer::Impl> server_;
+  bool keep_alive_ = false;
+  bool head_ = false;
+};
+
+}  // namespace
+
+void HttpServer::Impl::accept() {
+  acceptor.async_accept([self = shared_from_this()](beast::error_code error, tcp::socket socket) {
+    if (self->stopped) return;
+    if (!error) {
+      auto session = std::make_shared<Session>(std::move(socket), self);
+      self->sessions.remove_if([](const std::weak_ptr<Session>& s) { return s.expired(); });
+      self->sessions.push_back(session);
+      session->start();
+    }
+    self->accept();
+  });
+}
+
+HttpServer::HttpServer(asio::io_context& io, const std::string& host, std::uint16_t port,
+                       HttpHandler handler, HttpServerOptions options)
+    : impl_(std::make_shared<Impl>(io, std::move(handler), options)) {
+  beast::error_code error;
+  const auto address = asio::ip::make_address(host, error);
+  const auto fail = [&](const beast::error_code& e) {
+    throw std::runtime_error("cannot listen on " + host + ":" + std::to_string(port) + ": " +
+                             e.message());
+  };
+  if (error) fail(error);
+  const tcp::endpoint endpoint(address, port);
+  impl_->acceptor.open(endpoint.protocol(), error);
+  if (!error) impl_->acceptor.set_option(asio::socket_base::reuse_address(true), error);
+  if (!error) impl_->acceptor.bind(endpoint, error);
+  if (!error) impl_->acceptor.listen(asio::socket_base::max_listen_connections, error);
+  if (error) fail(error);
+  impl_->accept();
+}
+
+HttpServer::~HttpServer() {
+  stop();
+}
+
+std::uint16_t HttpServer::port() const {
+  beast::error_code error;
+  return impl_->acceptor.local_endpoint(error).port();
+}
+
+void HttpServer::stop() {
+  if (impl_->stopped) return;
+  impl_->stopped = true;
+  beast::error_code ignored;
+  impl_->acceptor.close(ignored);
+  for (const auto& weak : impl_->sessions) {
+    if (auto session = weak.lock()) session->close();
+  }
+  impl_->sessions.clear();
+}
+
+}  // namespace ringwatch::daemon

@@ -1,0 +1,75 @@
+#pragma once
+// ringwatchd's HTTP/1.1 server (plain HTTP, Boost.Beast; Beast stays inside
+// http_server.cpp). One acceptor on the daemon's io_context; each connection
+// reads one request at a time, hands it to the Handler, and writes the
+// response the handler gives its Responder (keep-alive honoured).
+//
+// Bounds: request headers above header_limit answer 431, a body above
+// body_limit answers 413 (both then close), a malformed request 400; a
+// connection idle (or slow to send its request) for idle_timeout is closed.
+// Error answers are JSON: {"error": "..."}.
+//
+// Thread-safety: construct, port() and stop() on the io_context's thread. The
+// Handler runs on that thread; a Responder may be called from any thread,
+// exactly once (it posts to the io_context).
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace ringwatch::daemon {
+
+struct HttpRequest {
+  std::string method{};  // "GET", "POST", ...
+  std::string target{};  // path and query as sent
+  std::string body{};
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body{};
+  std::vector<std::pair<std::string, std::string>> headers{};  // extra headers
+};
+
+HttpResponse json_error(int status, const std::string& message);  // {"error": message}
+
+using Responder = std::function<void(HttpResponse)>;
+using HttpHandler = std::function<void(const HttpRequest&, Responder)>;
+
+struct HttpServerOptions {
+  std::size_t body_limit = 64 * 1024;
+  std::size_t header_limit = 16 * 1024;
+  std::chrono::milliseconds idle_timeout{30000};
+};
+
+class HttpServer {
+ public:
+  // Binds and listens on host:port (port 0: a free one). Throws
+  // std::runtime_error "cannot listen on <host>:<port>: <reason>".
+  HttpServer(boost::asio::io_context& io, const std::string& host, std::uint16_t port,
+             HttpHandler handler, HttpServerOptions options = {});
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  std::uint16_t port() const;
+  // Closes the listener and every open connection. Idempotent.
+  void stop();
+
+  struct Impl;  // defined in http_server.cpp only
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace ringwatch::daemon

@@ -1,0 +1,164 @@
+// ringwatchd's HTTP API, in-process, against real labs on loopback.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <sstream>
+#include <thread>
+
+#include "daemon/daemon.h"
+#include "tests/daemon/daemon_test_support.h"
+#include "tests/daemon/running_daemon.h"
+#include "tests/support/scoped_lab.h"
+
+namespace ringwatch::daemon {
+namespace {
+
+using ringwatch::testing::eventually;
+using ringwatch::testing::http_raw;
+using ringwatch::testing::http_request;
+using ringwatch::testing::metric_value;
+using ringwatch::testing::RunningDaemon;
+
+std::string spec_path(const ringwatch::testing::ScopedLab& lab) {
+  return lab::spec_path(lab.dir()).string();
+}
+
+// Rounds completed of `cluster`, from /v1/clusters ("rounds": N).
+long rounds_of(std::uint16_t port, const std::string& cluster) {
+  const auto body = http_request(port, "GET", "/v1/clusters").body;
+  const auto at = body.find("{\"name\":\"" + cluster + "\"");
+  if (at == std::string::npos) return -1;
+  const auto rounds = body.find("\"rounds\":", at);
+  return std::atol(body.c_str() + rounds + 9);
+}
+
+TEST(DaemonApiTest, EveryEndpoint) {
+  ringwatch::testing::ScopedLab lab;
+  RunningDaemon daemon({spec_path(lab)});
+  const auto port = daemon.port();
+
+  const auto health = http_request(port, "GET", "/healthz");
+  EXPECT_EQ(health.status, 200);
+  EXPECT_EQ(health.body, "ok\n");
+  const auto head = http_request(port, "HEAD", "/healthz");
+  EXPECT_EQ(head.status, 200);
+  EXPECT_EQ(head.header("content-length"), "3");
+  EXPECT_EQ(head.body, "");
+
+  ASSERT_TRUE(
+      eventually([&] { return http_request(port, "GET", "/v1/clusters/lab").status == 200; }));
+  const auto latest = http_request(port, "GET", "/v1/clusters/lab");
+  EXPECT_EQ(latest.header("content-type"), "application/json");
+  EXPECT_NE(latest.body.find(R"("schema": "ringwatch.report/v1")"), std::string::npos)
+      << latest.body;
+  EXPECT_NE(latest.body.find(R"("cluster": "lab")"), std::string::npos);
+  EXPECT_NE(latest.body.find(R"("status": "OK")"), std::string::npos) << latest.body;
+  EXPECT_FALSE(latest.header("x-report-age-seconds").empty());
+  EXPECT_LT(std::atof(latest.header("x-report-age-seconds").c_str()), 30.0);
+
+  const auto all = http_request(port, "GET", "/v1/clusters");
+  EXPECT_EQ(all.status, 200);
+  EXPECT_EQ(all.body.rfind(R"([{"name":"lab","status":"OK","age_seconds":)", 0), 0u) << all.body;
+  EXPECT_NE(all.body.find(R"("report":{"schema":"ringwatch.report/v1")"), std::string::npos);
+
+  const auto metrics = http_request(port, "GET", "/metrics");
+  EXPECT_EQ(metrics.status, 200);
+  EXPECT_EQ(metrics.header("content-type"), "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_EQ(metric_value(metrics.body, R"(ringwatch_check_status{check="canary",cluster="lab"})"),
+            0.0)
+      << metrics.body;
+  EXPECT_GE(
+      metric_value(metrics.body, R"(ringwatch_probe_rounds_total{cluster="lab",outcome="ok"})")
+          .value_or(0),
+      1.0);
+}
+
+TEST(DaemonApiTest, BadRequests) {
+  ringwatch::testing::ScopedLab lab;
+  RunningDaemon daemon({spec_path(lab)}, std::chrono::seconds(30));
+  const auto port = daemon.port();
+
+  const auto post_health = http_request(port, "POST", "/healthz");
+  EXPECT_EQ(post_health.status, 405);
+  EXPECT_EQ(post_health.header("allow"), "GET, HEAD");
+  EXPECT_EQ(post_health.body, "{\"error\":\"method POST not allowed (allowed: GET, HEAD)\"}\n");
+  EXPECT_EQ(http_request(port, "DELETE", "/v1/clusters/lab").status, 405);
+  const auto get_preflight = http_request(port, "GET", "/v1/clusters/lab/preflight");
+  EXPECT_EQ(get_preflight.status, 405);
+  EXPECT_EQ(get_preflight.header("allow"), "POST");
+
+  const auto unknown = http_request(port, "GET", "/v1/clusters/nope");
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_EQ(unknown.body, "{\"error\":\"unknown cluster \\\"nope\\\"\"}\n");
+  EXPECT_EQ(http_request(port, "POST", "/v1/clusters/nope/preflight").status, 404);
+  EXPECT_EQ(http_request(port, "GET", "/nope").status, 404);
+
+  const auto bad_check =
+      http_request(port, "POST", "/v1/clusters/lab/preflight?checks=canary,bogus");
+  EXPECT_EQ(bad_check.status, 400);
+  EXPECT_EQ(bad_check.body,
+            "{\"error\":\"unknown check \\\"bogus\\\" (expected: canary, connections, dns)\"}\n");
+
+  // A declared body above 64 KiB is refused before it is read.
+  const auto big = http_raw(port,
+                            "POST /v1/clusters/lab/preflight HTTP/1.1\r\nHost: x\r\n"
+                            "Content-Length: 100000\r\n\r\n");
+  EXPECT_EQ(big.status, 413);
+  EXPECT_EQ(big.body, "{\"error\":\"request body exceeds 65536 bytes\"}\n");
+  const auto big_headers = http_raw(
+      port, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(20000, 'a') + "\r\n\r\n");
+  EXPECT_EQ(big_headers.status, 431);
+  EXPECT_EQ(http_raw(port, "NONSENSE\r\n\r\n").status, 400);
+
+  // The daemon still serves after all that.
+  EXPECT_EQ(http_request(port, "GET", "/healthz").status, 200);
+}
+
+TEST(DaemonApiTest, PreflightPassesThenFailsAfterEject) {
+  ringwatch::testing::ScopedLab lab;
+  RunningDaemon daemon({spec_path(lab)}, std::chrono::seconds(30));
+  const auto port = daemon.port();
+
+  const auto pass = http_request(port, "POST", "/v1/clusters/lab/preflight");
+  EXPECT_EQ(pass.status, 200) << pass.body;
+  EXPECT_EQ(pass.header("x-ringwatch-status"), "OK");
+  EXPECT_NE(pass.body.find(R"("schema": "ringwatch.report/v1")"), std::string::npos);
+
+  const auto only_dns = http_request(port, "POST", "/v1/clusters/lab/preflight?checks=dns");
+  EXPECT_EQ(only_dns.status, 200) << only_dns.body;
+  EXPECT_EQ(only_dns.body.find(R"("name": "canary")"), std::string::npos) << only_dns.body;
+
+  lab.inject({lab::FaultKind::eject, "p2", "b3", "", ""});
+  const auto fail = http_request(port, "POST", "/v1/clusters/lab/preflight?checks=canary");
+  EXPECT_EQ(fail.status, 409) << fail.body;
+  EXPECT_EQ(fail.header("x-ringwatch-status"), "CRITICAL");
+  EXPECT_NE(fail.body.find("ring_divergence"), std::string::npos) << fail.body;
+}
+
+TEST(DaemonApiTest, StalledClusterDoesNotDelayHealthyOne) {
+  ringwatch::testing::ScopedLab healthy(3, 3, "healthy");
+  ringwatch::testing::ScopedLab stalled(3, 3, "stalled");
+  for (const auto* proxy : {"p1", "p2", "p3"}) {
+    ASSERT_EQ(::kill(stalled.pid_of(proxy), SIGSTOP), 0);
+  }
+  RunningDaemon daemon({spec_path(healthy), spec_path(stalled)}, std::chrono::milliseconds(500));
+  const auto port = daemon.port();
+  ASSERT_TRUE(eventually([&] { return rounds_of(port, "healthy") >= 1; }));
+  const long before = rounds_of(port, "healthy");
+  std::this_thread::sleep_for(std::chrono::seconds(5));
+  const long after = rounds_of(port, "healthy");
+  // 10 ticks in 5 s at 0.5 s; a healthy round takes milliseconds. Allow slack
+  // for a loaded machine, but far more than a stalled round (seconds) permits.
+  EXPECT_GE(after - before, 7) << "healthy rounds " << before << " -> " << after;
+  // The stalled cluster's rounds overrun and their ticks are skipped, not queued.
+  const auto metrics = http_request(port, "GET", "/metrics").body;
+  EXPECT_GE(
+      metric_value(metrics, R"(ringwatch_probe_rounds_total{cluster="stalled",outcome="skipped"})")
+          .value_or(0),
+      1.0)
+      << metrics;
+  for (const auto* proxy : {"p1", "p2", "p3"}) ::kill(stalled.pid_of(proxy), SIGCONT);
+}
+
+}  // namespace
+}  // namespace ringwatch::daemon

@@ -1,0 +1,142 @@
+// ringwatchd under a fleet: N lab clusters (3 proxies x 3 backends each)
+// probed at 1 round per second per cluster for S seconds by the real
+// ringwatchd binary. Prints the daemon's CPU seconds and peak RSS (from
+// /proc/<pid>), rounds completed vs. scheduled (from /v1/clusters) and the
+// p50/p99 round duration (from its event=round log lines). Asserts nothing.
+//
+// Run: build/tools/bench/daemon_bench [clusters=10] [seconds=60]
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/daemon/daemon_test_support.h"
+#include "tools/lab/lab.h"
+
+namespace {
+
+using namespace ringwatch;
+
+double cpu_seconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::istringstream fields(text.substr(text.rfind(')') + 2));
+  std::string field;
+  double utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i == 14) utime = std::stod(field);
+    if (i == 15) stime = std::stod(field);
+  }
+  return (utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+std::string status_field(pid_t pid, const std::string& name) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(name + ":", 0) == 0) {
+      auto value = line.substr(name.size() + 1);
+      value.erase(0, value.find_first_not_of(" \t"));
+      return value;
+    }
+  }
+  return "?";
+}
+
+long sum_field(const std::string& body, const std::string& key) {
+  long total = 0;
+  for (auto at = body.find(key); at != std::string::npos; at = body.find(key, at + 1)) {
+    total += std::atol(body.c_str() + at + key.size());
+  }
+  return total;
+}
+
+double percentile(std::vector<double> values, double p) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  const auto index = static_cast<std::size_t>(p * static_cast<double>(values.size() - 1) + 0.5);
+  return values[std::min(index, values.size() - 1)];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int clusters = argc > 1 ? std::atoi(argv[1]) : 10;
+  const int seconds = argc > 2 ? std::atoi(argv[2]) : 60;
+  std::string pattern =
+      (std::filesystem::temp_directory_path() / "ringwatch-daemon-bench-XXXXXX").string();
+  if (::mkdtemp(pattern.data()) == nullptr) return 1;
+  const std::filesystem::path root = pattern;
+
+  std::vector<std::filesystem::path> labs;
+  int code = 0;
+  try {
+    std::cout << "starting " << clusters << " labs (3x3)..." << std::endl;
+    for (int i = 0; i < clusters; ++i) {
+      labs.push_back(root / ("c" + std::to_string(i)));
+      lab::up({labs.back(), 3, 3});
+    }
+    std::vector<std::string> args{RINGWATCHD_BINARY, "--interval", "1", "--jitter", "0.1",
+                                  "--listen",        "127.0.0.1:0"};
+    for (const auto& dir : labs) {
+      args.push_back("--cluster");
+      args.push_back(lab::spec_path(dir).string());
+    }
+    const auto log = (root / "ringwatchd.log").string();
+    testing::DaemonProcess daemon(args, log);
+    const auto port = daemon.wait_port();
+    if (port == 0) throw std::runtime_error("ringwatchd did not start: " + daemon.output());
+    const double cpu_start = cpu_seconds(daemon.pid());
+    std::this_thread::sleep_for(std::chrono::seconds(seconds));
+    const auto body = testing::http_request(port, "GET", "/v1/clusters").body;
+    const double cpu = cpu_seconds(daemon.pid()) - cpu_start;
+    const auto peak_rss = status_field(daemon.pid(), "VmHWM");
+    const long completed = sum_field(body, "\"rounds\":");
+    const long skipped = sum_field(body, "\"skipped\":");
+    const long ticks = sum_field(body, "\"scheduled\":");
+    ::kill(daemon.pid(), SIGTERM);
+    daemon.wait_exit(std::chrono::seconds(15));
+
+    std::vector<double> durations;
+    std::istringstream lines(daemon.output());
+    std::string line;
+    while (std::getline(lines, line)) {
+      const auto at = line.find("event=round cluster=");
+      const auto d = line.find(" duration_ms=");
+      if (at != std::string::npos && d != std::string::npos) {
+        durations.push_back(std::stod(line.substr(d + 13)));
+      }
+    }
+    std::printf("fleet: %d clusters x (3 proxies, 3 backends), 1 round/s each, %d s\n", clusters,
+                seconds);
+    std::printf("daemon CPU: %.2f s (%.2f%% of one core)\n", cpu,
+                100.0 * cpu / static_cast<double>(seconds));
+    std::printf("daemon peak RSS: %s\n", peak_rss.c_str());
+    std::printf(
+        "rounds: %ld completed, %ld skipped, %ld scheduled (%d expected: clusters x seconds)\n",
+        completed, skipped, ticks, clusters * seconds);
+    std::printf("round duration: p50 %.1f ms, p99 %.1f ms (%zu rounds)\n",
+                percentile(durations, 0.5), percentile(durations, 0.99), durations.size());
+  } catch (const std::exception& error) {
+    std::cerr << "daemon_bench: " << error.what() << "\n";
+    code = 1;
+  }
+  for (const auto& dir : labs) {
+    try {
+      lab::down(dir);
+    } catch (const std::exception& error) {
+      std::cerr << "lab down " << dir << ": " << error.what() << "\n";
+    }
+  }
+  std::filesystem::remove_all(root);
+  return code;
+}
