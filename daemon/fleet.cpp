@@ -156,30 +156,12 @@ std::optional<ListenAddress> parse_listen(std::string_view text) {
 
 FleetConfig parse_fleet(std::string_view json_text, const std::string& source_name) {
   rapidjson::Document document;
-  document.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(
-      json_text.data(), json_text.size());
-  if (document.HasParseError()) {
-    throw spec::SpecError(source_name, "",
-                          "invalid JSON at offset " + std::to_string(document.GetErrorOffset()) +
-                              ": " + rapidjson::GetParseError_En(document.GetParseError()));
-  }
+  spec::json::parse_document(document, json_text, source_name);
   return read_fleet(Cursor(source_name, document, ""), source_name);
 }
 
 FleetConfig load_fleet(const std::string& path) {
-  const auto cannot_read = [&](int error) {
-    return spec::SpecError(
-        path, "", "cannot read file: " + std::error_code(error, std::generic_category()).message());
-  };
-  const std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"),
-                                                             &std::fclose);
-  if (!file) throw cannot_read(errno);
-  std::string text;
-  char buffer[1 << 16];
-  std::size_t n = 0;
-  while ((n = std::fread(buffer, 1, sizeof buffer, file.get())) > 0) text.append(buffer, n);
-  if (std::ferror(file.get())) throw cannot_read(errno);
-  return parse_fleet(text, path);
+  return parse_fleet(spec::json::read_file(path), path);
 }
 
 }  // namespace ringwatch::daemon

@@ -282,31 +282,12 @@ SpecError::SpecError(std::string file, std::string pointer, std::string expectat
 
 ClusterSpec parse_cluster_spec(std::string_view json_text, const std::string& source_name) {
   rapidjson::Document document;
-  // Iterative: a hostile, deeply nested file must not exhaust the stack.
-  document.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(
-      json_text.data(), json_text.size());
-  if (document.HasParseError()) {
-    throw SpecError(source_name, "",
-                    "invalid JSON at offset " + std::to_string(document.GetErrorOffset()) + ": " +
-                        rapidjson::GetParseError_En(document.GetParseError()));
-  }
+  json::parse_document(document, json_text, source_name);
   return read_cluster(Cursor(source_name, document, ""));
 }
 
 ClusterSpec load_cluster_spec(const std::string& path) {
-  const auto cannot_read = [&](int error) {
-    return SpecError(
-        path, "", "cannot read file: " + std::error_code(error, std::generic_category()).message());
-  };
-  const std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"),
-                                                             &std::fclose);
-  if (!file) throw cannot_read(errno);
-  std::string text;
-  char buffer[1 << 16];
-  std::size_t n = 0;
-  while ((n = std::fread(buffer, 1, sizeof buffer, file.get())) > 0) text.append(buffer, n);
-  if (std::ferror(file.get())) throw cannot_read(errno);
-  return parse_cluster_spec(text, path);
+  return parse_cluster_spec(json::read_file(path), path);
 }
 
 std::string to_json(const ClusterSpec& spec) {

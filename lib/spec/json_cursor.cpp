@@ -1,10 +1,15 @@
 #include "lib/spec/json_cursor.h"
 
+#include <rapidjson/error/en.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstdio>
+#include <memory>
+#include <system_error>
 
 namespace ringwatch::spec::json {
 
@@ -73,6 +78,33 @@ std::string join(const std::vector<std::string>& items) {
     out += item;
   }
   return out;
+}
+
+std::string read_file(const std::string& path) {
+  const auto cannot_read = [&](int error) {
+    return SpecError(
+        path, "", "cannot read file: " + std::error_code(error, std::generic_category()).message());
+  };
+  const std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"),
+                                                             &std::fclose);
+  if (!file) throw cannot_read(errno);
+  std::string text;
+  char buffer[1 << 16];
+  std::size_t n = 0;
+  while ((n = std::fread(buffer, 1, sizeof buffer, file.get())) > 0) text.append(buffer, n);
+  if (std::ferror(file.get())) throw cannot_read(errno);
+  return text;
+}
+
+void parse_document(rapidjson::Document& document, std::string_view text,
+                    const std::string& source_name) {
+  document.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(
+      text.data(), text.size());
+  if (document.HasParseError()) {
+    throw SpecError(source_name, "",
+                    "invalid JSON at offset " + std::to_string(document.GetErrorOffset()) + ": " +
+                        rapidjson::GetParseError_En(document.GetParseError()));
+  }
 }
 
 Cursor Cursor::member(std::string_view name, const Value& value) const {

@@ -35,6 +35,13 @@ const char* type_phrase(const Value& value);   // "a string", "an object", ...
 std::string join(std::initializer_list<std::string_view> items);
 std::string join(const std::vector<std::string>& items);
 
+// A file's whole text; an unreadable file is SpecError(path, "", "cannot read file: ...").
+std::string read_file(const std::string& path);
+// Parses `text` into `document` (iteratively: a deeply nested file must not
+// exhaust the stack); a syntax error is SpecError(source_name, "", "invalid JSON at offset ...").
+void parse_document(rapidjson::Document& document, std::string_view text,
+                    const std::string& source_name);
+
 class Object;
 
 class Cursor {
