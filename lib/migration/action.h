@@ -1,0 +1,57 @@
+#pragma once
+// Runs one attempt of a step's action: a command, never a shell.
+//
+// The child is spawned (posix_spawn, so it is safe from a multithreaded
+// engine) in its own session and process group, with stdin from /dev/null and
+// stdout and stderr appended to `log_path`, and the environment of the engine
+// plus RINGWATCH_CLUSTER, RINGWATCH_STEP, RINGWATCH_ATTEMPT and
+// RINGWATCH_SPEC. When it runs past the timeout (or `cancel` becomes true)
+// its whole process group gets SIGTERM, then SIGKILL after a grace period,
+// and the attempt is reported as timed out (cancelled). run_action always
+// returns after at most timeout + grace + a few milliseconds.
+//
+// Thread-safety: run_action may be called from several threads at once.
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <string>
+
+#include "lib/migration/plan.h"
+
+namespace ringwatch::migration {
+
+struct ActionContext {
+  std::string cluster;
+  std::string step;
+  int attempt = 1;
+  std::string spec_path;
+  std::filesystem::path log_path;  // created (with parent directories) if missing
+  std::chrono::milliseconds kill_grace{2000};
+};
+
+enum class ActionOutcome {
+  succeeded,        // exit status 0
+  failed,           // exit status other than 0, or killed by a signal it did not get from us
+  timed_out,        // ran past the timeout; its process group was killed
+  cancelled,        // `cancel` became true; its process group was killed
+  could_not_start,  // no such program, not executable, log not writable
+};
+const char* to_string(ActionOutcome outcome);  // "succeeded", "failed", ...
+
+struct ActionResult {
+  ActionOutcome outcome = ActionOutcome::succeeded;
+  int exit_status = -1;  // when it exited; -1 otherwise
+  // One line for the journal and notifications: "exit status 1",
+  // "killed by signal 9", "timed out after 60 s", "cannot run \"x\": No such
+  // file or directory".
+  std::string detail;
+  std::string output_tail;  // the log's last lines of this attempt (at most 2 KiB)
+  std::chrono::milliseconds duration{0};
+  bool ok() const { return outcome == ActionOutcome::succeeded; }
+};
+
+ActionResult run_action(const Action& action, const ActionContext& context,
+                        const std::atomic<bool>* cancel = nullptr);
+
+}  // namespace ringwatch::migration

@@ -1,0 +1,77 @@
+#pragma once
+// Migration notifications: the webhook and Alertmanager.
+//
+// Webhook (Notifications::webhook_url): every event is POSTed as one JSON
+// object, in order:
+//   {"schema": "ringwatch.migration/v1", "event": "started|paused|resumed|
+//    finished|failed|aborted", "cluster", "step", "reason", "detail",
+//    "diagnosis", "at"}  (empty strings omitted; "at" is RFC 3339 UTC, ms)
+// Alertmanager (Notifications::alertmanager_url): a paused cluster is one
+// firing alert, alertname RingwatchMigrationPaused, labels {cluster, reason,
+// severity "critical"} (the step is an annotation, so the alert is one per
+// paused episode, not one per step), annotations {summary: the detail,
+// diagnosis, step}. It is fired on `paused`, re-sent every resend_interval
+// while the cluster stays paused, and resolved on `resumed`, `finished` or
+// `aborted`. `failed` (an action that failed after its retries) is always
+// followed by `paused` and does not alert by itself. Alertmanager deduplicates
+// by labels, so a re-fire after a crash and restart is harmless.
+//
+// notify() never waits for the network: events queue (bounded; the oldest is
+// dropped and counted when full) and one thread per destination delivers them
+// with deadlines and a few retries. Delivery failures are logged to the
+// `log` stream given at construction and counted in stats().
+//
+// Thread-safety: notify(), flush() and stats() may be called from any thread.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <ostream>
+#include <string>
+
+#include "lib/migration/plan.h"
+
+namespace ringwatch::migration {
+
+enum class EventKind { started, paused, resumed, finished, failed, aborted };
+const char* to_string(EventKind kind);  // "started", ...
+
+struct Notification {
+  EventKind event = EventKind::started;
+  std::string cluster;
+  std::string step;       // the step it concerns, if any
+  std::string reason;     // paused: "failed_check", "failed_action", "operator", "blackout", "interrupted"
+  std::string detail;     // one line for people
+  std::string diagnosis;  // the report's diagnosis, for failed checks
+  std::chrono::system_clock::time_point at{};
+};
+
+struct NotifierStats {
+  std::uint64_t delivered = 0;  // requests answered 2xx
+  std::uint64_t failed = 0;     // attempts that failed
+  std::uint64_t dropped = 0;    // events given up on (queue full or retries exhausted)
+};
+
+class Notifier {
+ public:
+  // Throws std::invalid_argument for a URL that is not http://host[:port][/path].
+  Notifier(const Notifications& destinations, std::ostream& log,
+           std::chrono::milliseconds resend_interval = std::chrono::seconds(60));
+  ~Notifier();  // stops delivery; events still queued are abandoned (flush first)
+  Notifier(const Notifier&) = delete;
+  Notifier& operator=(const Notifier&) = delete;
+
+  void notify(const Notification& notification);
+  // Waits until everything notified so far was delivered or dropped, at most `timeout`.
+  bool flush(std::chrono::milliseconds timeout);
+  NotifierStats stats() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The webhook payload, exactly as POSTed (pure).
+std::string encode_webhook_event(const Notification& notification);
+
+}  // namespace ringwatch::migration
