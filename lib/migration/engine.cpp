@@ -1,0 +1,600 @@
+#include "lib/migration/engine.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <mutex>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "alerts/http_sink.h"
+#include "lib/migration/action.h"
+#include "lib/migration/checks.h"
+#include "lib/migration/notifier.h"
+
+namespace ringwatch::migration {
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using SteadyClock = std::chrono::steady_clock;
+
+std::map<std::string, std::vector<std::string>> structure_of(const Plan& plan) {
+  std::map<std::string, std::vector<std::string>> structure;
+  for (const auto& cluster : plan.clusters) {
+    auto& names = structure[cluster.name];
+    for (const auto& step : cluster.steps) names.push_back(step.name);
+  }
+  return structure;
+}
+
+std::string describe_structure(const std::map<std::string, std::vector<std::string>>& structure) {
+  std::string out;
+  for (const auto& [cluster, steps] : structure) {
+    if (!out.empty()) out += "; ";
+    out += cluster + ": ";
+    for (std::size_t i = 0; i < steps.size(); ++i) out += (i ? ", " : "") + steps[i];
+  }
+  return out;
+}
+
+Record state_record(const ClusterProgress& cluster, Phase phase, int step, std::string detail) {
+  Record record;
+  record.type = Record::Type::state;
+  record.cluster = cluster.name;
+  record.phase = phase;
+  record.step = step;
+  record.detail = std::move(detail);
+  return record;
+}
+
+Record pause_record(const ClusterProgress& cluster, PauseReason reason, Phase resume_to,
+                    std::string detail, std::string diagnosis = {}) {
+  Record record = state_record(cluster, Phase::paused, cluster.step, std::move(detail));
+  record.reason = reason;
+  record.resume_to = resume_to;
+  record.diagnosis = std::move(diagnosis);
+  return record;
+}
+
+std::string step_label(const ClusterProgress& cluster, int step) {
+  if (step < 0 || step >= static_cast<int>(cluster.step_names.size())) return "the end";
+  return "step " + std::to_string(step + 1) + " (" +
+         cluster.step_names[static_cast<std::size_t>(step)] + ")";
+}
+
+// What an operator's request turns into at a cluster's boundary (the top of
+// its loop, or right away when no engine runs); nullopt when nothing is due.
+std::optional<Record> request_record(const ClusterProgress& cluster) {
+  if (cluster.terminal()) return std::nullopt;
+  if (cluster.abort_requested) {
+    return state_record(cluster, Phase::aborted, cluster.step,
+                        "aborted by operator at " + step_label(cluster, cluster.step) + " in " +
+                            to_string(cluster.phase));
+  }
+  if (cluster.pause_requested &&
+      !(cluster.phase == Phase::paused && cluster.reason == PauseReason::operator_request)) {
+    const Phase resume_to = cluster.phase == Phase::paused ? cluster.resume_to : cluster.phase;
+    std::string detail = "paused by operator at " + step_label(cluster, cluster.step);
+    if (cluster.phase == Phase::paused) detail += " (was paused: " + cluster.detail + ")";
+    return pause_record(cluster, PauseReason::operator_request, resume_to, detail);
+  }
+  if (cluster.resume_requested && cluster.phase == Phase::paused) {
+    return state_record(cluster, cluster.resume_to, cluster.step, "resumed by operator");
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+int RunSummary::exit_code() const {
+  if (stopped) return 3;
+  for (const auto& [name, phase] : clusters) {
+    if (phase != Phase::finished) return 2;
+  }
+  return 0;
+}
+
+struct Engine::Impl {
+  Plan plan;
+  EngineOptions options;
+  std::optional<StateLock> lock;
+  std::unique_ptr<Journal> journal;
+  std::unique_ptr<Notifier> notifier;
+  std::ostringstream discarded_log;
+  std::ostream* log = nullptr;
+
+  std::mutex mutex;  // guards journal, state, the log stream
+  std::condition_variable changed;
+  JournalState state;
+  std::atomic<bool> stopping{false};
+
+  const ClusterPlan& cluster_plan(const std::string& name) const {
+    return *plan.find_cluster(name);
+  }
+
+  ClusterProgress snapshot(const std::string& name) {
+    std::lock_guard guard(mutex);
+    return *state.find(name);
+  }
+
+  void log_line(const std::string& line) {
+    *log << alerts::format_rfc3339(options.now()) << " " << line << std::endl;
+  }
+
+  // Journal first, then memory, then the world (notifications, the test hook).
+  void write(Record record) {
+    std::unique_lock guard(mutex);
+    write_locked(std::move(record));
+  }
+
+  void write_locked(Record record) {
+    const ClusterProgress* before = state.find(record.cluster);
+    const Phase from = before ? before->phase : Phase::pending;
+    const PauseReason from_reason = before ? before->reason : PauseReason::none;
+    const Record& written = journal->append(std::move(record));
+    apply(state, written);
+    if (written.type == Record::Type::state) {
+      const ClusterProgress& cluster = *state.find(written.cluster);
+      std::string line =
+          written.cluster + ": " + to_string(from) + " -> " + to_string(written.phase);
+      if (written.phase == Phase::paused)
+        line += std::string(" (") + to_string(written.reason) + ")";
+      line += " at " + step_label(cluster, written.step);
+      if (!written.detail.empty()) line += ": " + written.detail;
+      log_line(line);
+      notify_transition(from, from_reason, written, cluster);
+    } else if (written.type == Record::Type::operator_command) {
+      log_line("operator " + written.command +
+               (written.cluster.empty() ? "" : " " + written.cluster) +
+               (written.outcome == "rejected" ? " rejected: " : ": ") + written.detail);
+    } else if (written.type == Record::Type::attempt_end) {
+      log_line(written.cluster + ": attempt " + std::to_string(written.attempt) + " of " +
+               step_label(*state.find(written.cluster), written.step) + " " + written.outcome +
+               (written.detail.empty() ? "" : ": " + written.detail));
+    }
+    if (options.on_record) options.on_record(written);
+    changed.notify_all();
+  }
+
+  void notify_transition(Phase from, PauseReason from_reason, const Record& record,
+                         const ClusterProgress& cluster) {
+    if (!notifier) return;
+    Notification note;
+    note.cluster = record.cluster;
+    note.step = record.step < static_cast<int>(cluster.step_names.size())
+                    ? cluster.step_names[static_cast<std::size_t>(record.step)]
+                    : std::string();
+    note.detail = record.detail;
+    note.diagnosis = record.diagnosis;
+    note.at = options.now();
+    if (record.phase == Phase::paused) {
+      if (from == Phase::paused && from_reason == record.reason) return;
+      note.event = EventKind::paused;
+      note.reason = to_string(record.reason);
+    } else if (from == Phase::paused && record.phase == Phase::aborted) {
+      note.event = EventKind::aborted;
+    } else if (from == Phase::paused) {
+      note.event = EventKind::resumed;
+    } else if (from == Phase::pending && record.phase == Phase::preflight) {
+      note.event = EventKind::started;
+    } else if (record.phase == Phase::finished) {
+      note.event = EventKind::finished;
+    } else if (record.phase == Phase::aborted) {
+      note.event = EventKind::aborted;
+    } else {
+      return;
+    }
+    notifier->notify(note);
+  }
+
+  // Sleeps up to `duration`, waking early for a stop or an operator request
+  // on `cluster`; true when it slept the whole time.
+  bool wait(const std::string& cluster, std::chrono::milliseconds duration) {
+    std::unique_lock guard(mutex);
+    const auto until = SteadyClock::now() + duration;
+    while (SteadyClock::now() < until) {
+      if (stopping) return false;
+      const ClusterProgress& progress = *state.find(cluster);
+      if (request_record(progress)) return false;
+      changed.wait_until(guard, std::min(until, SteadyClock::now() + 100ms));
+    }
+    return !stopping;
+  }
+
+  bool may_start(const std::string& name) {
+    std::lock_guard guard(mutex);
+    int started = 0;
+    for (const auto& [other_name, other] : state.clusters) {
+      const bool waiting = other.phase == Phase::pending ||
+                           (other.phase == Phase::paused && other.resume_to == Phase::pending);
+      if (!waiting && !other.terminal()) ++started;
+    }
+    if (started >= plan.schedule.max_parallel_clusters) return false;
+    for (const auto& cluster : plan.clusters) {  // plan order: earlier ones first
+      if (cluster.name == name) return true;
+      const ClusterProgress& other = *state.find(cluster.name);
+      if (other.phase == Phase::pending) return false;
+    }
+    return true;
+  }
+
+  const Blackout* blackout_now() const { return plan.schedule.blackout_at(options.now()); }
+
+  void recover() {
+    for (const auto& cluster_plan_entry : plan.clusters) {
+      const ClusterProgress progress = snapshot(cluster_plan_entry.name);
+      if (progress.terminal()) continue;
+      for (std::size_t i = 0; i < progress.steps.size(); ++i) {
+        const StepProgress& step = progress.steps[i];
+        if (!step.in_flight) continue;
+        Record end;
+        end.type = Record::Type::attempt_end;
+        end.cluster = progress.name;
+        end.step = static_cast<int>(i);
+        end.attempt = step.attempts;
+        end.outcome = "interrupted";
+        end.detail = "the engine stopped while it ran";
+        write(end);
+        const Step& plan_step = cluster_plan_entry.steps[i];
+        if (plan_step.safe_to_rerun) {
+          log_line(progress.name + ": " + step_label(progress, static_cast<int>(i)) +
+                   " was interrupted; it is safe to re-run, so it runs again");
+          continue;
+        }
+        ClusterProgress now = snapshot(progress.name);
+        write(pause_record(now, PauseReason::interrupted, Phase::running,
+                           step_label(now, static_cast<int>(i)) +
+                               " was interrupted and is not safe to re-run: check it by hand, "
+                               "then resume (runs it again) or skip it"));
+      }
+    }
+  }
+
+  void run_cluster(const ClusterPlan& cluster_plan);
+  void poll_commands(std::uint64_t& offset);
+  bool all_ended() {
+    std::lock_guard guard(mutex);
+    return std::all_of(state.clusters.begin(), state.clusters.end(),
+                       [](const auto& entry) { return entry.second.terminal(); });
+  }
+};
+
+void Engine::Impl::run_cluster(const ClusterPlan& cp) {
+  CheckRunner checks(cp.spec_path, options.dns_vantage);
+  int failed_attempts = 0;  // since the cluster last entered `running`
+  int passing_rounds = 0;   // consecutive passing re-checks while paused
+  Phase last_phase = Phase::pending;
+  auto pause_for_checks = [&](const ClusterProgress& progress, Phase resume_to,
+                              const CheckRound& round, const std::string& what) {
+    write(pause_record(
+        progress, PauseReason::failed_check, resume_to,
+        what + " failed at " + step_label(progress, progress.step) + ": " + round.failures,
+        round.diagnosis));
+  };
+  while (!stopping) {
+    const ClusterProgress progress = snapshot(cp.name);
+    if (progress.terminal()) return;
+    if (progress.phase != last_phase) {
+      if (progress.phase == Phase::running) failed_attempts = 0;
+      if (progress.phase == Phase::paused) passing_rounds = 0;
+      last_phase = progress.phase;
+    }
+    if (auto record = [&] {
+          std::lock_guard guard(mutex);
+          return request_record(*state.find(cp.name));
+        }()) {
+      write(std::move(*record));
+      continue;
+    }
+    const int i = progress.step;
+    const bool in_step = progress.phase == Phase::preflight || progress.phase == Phase::running ||
+                         progress.phase == Phase::verifying;
+    if (in_step &&
+        progress.steps[static_cast<std::size_t>(i)].outcome == StepProgress::Outcome::skipped) {
+      write(state_record(progress, Phase::done, i,
+                         progress.steps[static_cast<std::size_t>(i)].detail));
+      continue;
+    }
+    const Step* step =
+        i < static_cast<int>(cp.steps.size()) ? &cp.steps[static_cast<std::size_t>(i)] : nullptr;
+    switch (progress.phase) {
+      case Phase::pending:
+        if (const Blackout* blackout = blackout_now()) {
+          write(pause_record(progress, PauseReason::blackout, Phase::pending,
+                             "blackout window: " + blackout->describe()));
+        } else if (may_start(cp.name)) {
+          write(state_record(progress, Phase::preflight, 0, "started"));
+        } else {
+          wait(cp.name, 200ms);
+        }
+        break;
+      case Phase::preflight: {
+        if (const Blackout* blackout = blackout_now()) {
+          write(pause_record(progress, PauseReason::blackout, Phase::preflight,
+                             "blackout window: " + blackout->describe()));
+          break;
+        }
+        if (step->preflight.empty()) {
+          write(state_record(progress, Phase::running, i, ""));
+          break;
+        }
+        const CheckRound round = checks.run(step->preflight);
+        if (stopping) return;
+        if (round.passed) {
+          write(state_record(progress, Phase::running, i, "preflight checks passed"));
+        } else {
+          pause_for_checks(progress, Phase::preflight, round, "preflight");
+        }
+        break;
+      }
+      case Phase::running: {
+        if (step->action.argv.empty()) {
+          write(state_record(progress, Phase::verifying, i, "no action"));
+          break;
+        }
+        Record attempt;
+        attempt.type = Record::Type::attempt;
+        attempt.cluster = cp.name;
+        attempt.step = i;
+        attempt.attempt = progress.steps[static_cast<std::size_t>(i)].attempts + 1;
+        write(attempt);
+        ActionContext context;
+        context.cluster = cp.name;
+        context.step = step->name;
+        context.attempt = attempt.attempt;
+        context.spec_path = cp.spec_path;
+        context.log_path = options.state_dir / "logs" / cp.name / (step->name + ".log");
+        const ActionResult result = run_action(step->action, context, &stopping);
+        if (result.outcome == ActionOutcome::cancelled) return;  // stays in flight: as a crash
+        Record end = attempt;
+        end.type = Record::Type::attempt_end;
+        end.outcome = to_string(result.outcome);
+        end.detail = result.detail;
+        write(end);
+        if (result.ok()) {
+          write(state_record(progress, Phase::verifying, i, "action succeeded"));
+          break;
+        }
+        ++failed_attempts;
+        if (failed_attempts <= step->action.retries) {
+          const auto backoff = step->action.backoff * (1 << std::min(failed_attempts - 1, 20));
+          log_line(cp.name + ": retrying " + step_label(progress, i) + " in " +
+                   std::to_string(backoff.count()) + " ms");
+          wait(cp.name, backoff);
+          break;
+        }
+        std::string detail = "action failed after " + std::to_string(failed_attempts) + " attempt" +
+                             (failed_attempts == 1 ? "" : "s") + ": " + result.detail;
+        if (notifier) {
+          Notification note;
+          note.event = EventKind::failed;
+          note.cluster = cp.name;
+          note.step = step->name;
+          note.reason = "failed_action";
+          note.detail = detail;
+          note.at = options.now();
+          notifier->notify(note);
+        }
+        std::string tail = result.output_tail;
+        if (tail.size() > 300) tail = "..." + tail.substr(tail.size() - 300);
+        write(pause_record(progress, PauseReason::failed_action, Phase::running, detail, tail));
+        break;
+      }
+      case Phase::verifying: {
+        if (step->verify.checks.empty()) {
+          write(state_record(progress, Phase::done, i, "no verify checks"));
+          break;
+        }
+        const auto deadline = SteadyClock::now() + step->verify.deadline;
+        bool interrupted = false;
+        for (;;) {
+          const CheckRound round = checks.run(step->verify.checks);
+          if (stopping) return;
+          if (round.passed) {
+            write(state_record(progress, Phase::done, i, "verify checks passed"));
+            break;
+          }
+          if (SteadyClock::now() + step->verify.interval > deadline) {
+            pause_for_checks(progress, Phase::verifying, round, "verify");
+            break;
+          }
+          if (!wait(cp.name, step->verify.interval)) {
+            interrupted = true;
+            break;
+          }
+        }
+        (void)interrupted;  // an operator request or stop: the loop's top takes it
+        break;
+      }
+      case Phase::done:
+        if (i + 1 < static_cast<int>(cp.steps.size())) {
+          write(state_record(progress, Phase::preflight, i + 1, ""));
+        } else {
+          write(state_record(progress, Phase::finished, static_cast<int>(cp.steps.size()),
+                             "every step done"));
+        }
+        break;
+      case Phase::paused:
+        if (progress.reason == PauseReason::blackout) {
+          if (!blackout_now()) {
+            write(state_record(progress, progress.resume_to, i, "blackout window ended"));
+          } else {
+            wait(cp.name, std::min(cp.recheck_interval, std::chrono::milliseconds(1000)));
+          }
+        } else if (progress.reason == PauseReason::failed_check) {
+          if (!wait(cp.name, cp.recheck_interval)) break;
+          const auto& list =
+              progress.resume_to == Phase::verifying ? step->verify.checks : step->preflight;
+          const CheckRound round = checks.run(list);
+          if (stopping) return;
+          passing_rounds = round.passed ? passing_rounds + 1 : 0;
+          if (!round.passed) {
+            log_line(cp.name + ": still failing: " + round.failures);
+          } else if (cp.resume == ResumePolicy::automatic &&
+                     passing_rounds >= cp.resume_after_rounds) {
+            write(state_record(
+                progress, progress.resume_to, i,
+                "checks passed " + std::to_string(passing_rounds) + " re-checks in a row"));
+          } else {
+            log_line(
+                cp.name + ": checks passed (" + std::to_string(passing_rounds) + " in a row)" +
+                (cp.resume == ResumePolicy::automatic ? "" : "; waiting for an operator's resume"));
+          }
+        } else {
+          wait(cp.name, 1000ms);  // an operator's resume, abort or skip
+        }
+        break;
+      case Phase::aborted:
+      case Phase::finished:
+        return;
+    }
+  }
+}
+
+void Engine::Impl::poll_commands(std::uint64_t& offset) {
+  for (const Command& command : read_commands(options.state_dir, offset)) {
+    std::lock_guard guard(mutex);
+    if (state.applied_commands.count(command.id)) continue;
+    if (auto error = check_command(state, command)) {
+      Record rejected = accept_command(state, command);
+      rejected.outcome = "rejected";
+      rejected.detail = *error;
+      write_locked(std::move(rejected));
+      continue;
+    }
+    write_locked(accept_command(state, command));
+  }
+}
+
+Engine::Engine(Plan plan, EngineOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->plan = std::move(plan);
+  impl_->options = std::move(options);
+  impl_->log = impl_->options.log ? impl_->options.log : &impl_->discarded_log;
+  const fs::path& dir = impl_->options.state_dir;
+  std::string holder;
+  impl_->lock = StateLock::try_acquire(dir, "ringwatch migrate run", &holder);
+  if (!impl_->lock) {
+    throw StateInUse("state directory " + dir.string() + " is in use by " + holder +
+                     "; one engine per state directory");
+  }
+  impl_->journal = std::make_unique<Journal>(dir);
+  impl_->state = replay(impl_->journal->records());
+  const auto structure = structure_of(impl_->plan);
+  if (impl_->state.runs > 0) {
+    std::map<std::string, std::vector<std::string>> journaled;
+    for (const auto& [name, cluster] : impl_->state.clusters) journaled[name] = cluster.step_names;
+    if (journaled != structure) {
+      throw JournalError("state directory " + dir.string() + " was started with plan " +
+                         impl_->state.plan + " (" + describe_structure(journaled) + "); plan " +
+                         impl_->plan.source + " has other clusters or steps (" +
+                         describe_structure(structure) + "); use a new --state directory");
+    }
+  }
+  const Notifications& destinations = impl_->plan.notifications;
+  if (!destinations.webhook_url.empty() || !destinations.alertmanager_url.empty()) {
+    impl_->notifier = std::make_unique<Notifier>(destinations, *impl_->log);
+  }
+  Record run;
+  run.type = Record::Type::run;
+  run.plan = impl_->plan.source;
+  run.structure = structure;
+  run.pid = static_cast<int>(::getpid());
+  run.detail = impl_->state.runs == 0 ? "first run"
+                                      : "continuing after run " + std::to_string(impl_->state.runs);
+  impl_->write(run);
+  impl_->recover();
+}
+
+Engine::~Engine() = default;
+
+void Engine::stop() noexcept {
+  impl_->stopping = true;
+}
+
+RunSummary Engine::run() {
+  Impl& impl = *impl_;
+  std::uint64_t offset = 0;
+  impl.poll_commands(offset);
+  std::vector<std::thread> threads;
+  for (const auto& cluster : impl.plan.clusters) {
+    threads.emplace_back([&impl, &cluster] {
+      try {
+        impl.run_cluster(cluster);
+      } catch (const std::exception& error) {
+        // A journal that cannot be written: nothing may act any more.
+        impl.log_line(cluster.name + ": engine error: " + error.what());
+        impl.stopping = true;
+      }
+      impl.changed.notify_all();
+    });
+  }
+  while (!impl.stopping && !impl.all_ended()) {
+    {
+      std::unique_lock guard(impl.mutex);
+      impl.changed.wait_for(guard, impl.options.command_poll);
+    }
+    try {
+      impl.poll_commands(offset);
+    } catch (const std::exception& error) {
+      impl.log_line(std::string("engine error: ") + error.what());
+      impl.stopping = true;
+    }
+  }
+  impl.changed.notify_all();
+  for (auto& thread : threads) thread.join();
+  if (impl.notifier) impl.notifier->flush(std::chrono::seconds(3));
+  RunSummary summary;
+  summary.stopped = !impl.all_ended();
+  std::lock_guard guard(impl.mutex);
+  for (const auto& [name, cluster] : impl.state.clusters) summary.clusters[name] = cluster.phase;
+  return summary;
+}
+
+std::string submit_command(const fs::path& state_dir, const Command& command,
+                           std::chrono::milliseconds wait) {
+  if (!fs::exists(state_dir / "journal.jsonl")) {
+    throw std::runtime_error("no migration journal in " + state_dir.string());
+  }
+  std::string holder;
+  if (auto lock =
+          StateLock::try_acquire(state_dir, "ringwatch migrate " + command.command, &holder)) {
+    // No engine runs: write the journal here, and take the request at once.
+    Journal journal(state_dir);
+    JournalState state = replay(journal.records());
+    if (auto error = check_command(state, command)) throw std::runtime_error(*error);
+    apply(state, journal.append(accept_command(state, command)));
+    std::string said;
+    for (const auto& name : state.cluster_order) {
+      if (!command.cluster.empty() && name != command.cluster) continue;
+      const ClusterProgress& cluster = *state.find(name);
+      if (auto record = request_record(cluster)) {
+        apply(state, journal.append(std::move(*record)));
+      }
+      const ClusterProgress& after = *state.find(name);
+      said += "cluster " + name + ": " + to_string(after.phase);
+      if (after.phase == Phase::paused) said += std::string(" (") + to_string(after.reason) + ")";
+      said += "\n";
+    }
+    return command.command +
+           " recorded; no engine is running (`ringwatch migrate run` continues)\n" + said;
+  }
+  enqueue_command(state_dir, command);
+  const auto until = SteadyClock::now() + wait;
+  while (SteadyClock::now() < until) {
+    for (const Record& record : read_journal(state_dir)) {
+      if (record.type != Record::Type::operator_command || record.command_id != command.id)
+        continue;
+      if (record.outcome == "rejected") throw std::runtime_error(record.detail);
+      return command.command + " accepted by the running engine (" + holder + ")\n";
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+  return command.command + " queued; the running engine (" + holder +
+         ") has not taken it yet, and will when it next reads its commands\n";
+}
+
+}  // namespace ringwatch::migration

@@ -1,0 +1,125 @@
+#pragma once
+// The migration engine: runs a Plan, one state machine per cluster, and keeps
+// every transition in the journal (journal.h) before acting on it.
+//
+// Per-cluster state machine (this comment is its spec). `i` is the current
+// step; every arrow is one `state` record, written before the engine acts.
+//
+//   pending   --slot free, no blackout-------------------> preflight(0)   notify started
+//   preflight(i) --step i skipped------------------------> done(i)
+//   preflight(i) --preflight checks pass-----------------> running(i)
+//   preflight(i) --a check fails-------------------------> paused(failed_check, resume_to preflight)
+//   running(i)   --attempt a: `attempt` record, spawn; exit 0--> verifying(i)
+//   running(i)   --attempt fails, retries left-----------> running(i) after backoff * 2^(a-1)
+//   running(i)   --attempt fails, none left--------------> paused(failed_action, resume_to running)  notify failed
+//   running(i)   (a step without `run` passes straight to verifying)
+//   verifying(i) --all verify checks pass in one round---> done(i)
+//   verifying(i) --deadline passes, a check still fails--> paused(failed_check, resume_to verifying)
+//   done(i)      --i+1 < steps------------------------> preflight(i+1)
+//   done(i)      --last step--------------------------> finished               notify finished
+//   paused(failed_check) --checks pass resume_after_rounds re-checks in a row,
+//                          resume "auto"----------------> resume_to            notify resumed
+//   paused(blackout)     --no blackout covers now-------> resume_to            notify resumed
+//   paused(any)          --operator resume--------------> resume_to            notify resumed
+//   pending, preflight(i), done(i), paused(not operator)
+//                        --operator pause---------------> paused(operator, resume_to where it was)
+//   any but finished, aborted --operator abort----------> aborted              notify aborted
+//   pending, preflight(i) --a blackout covers now-------> paused(blackout)
+// While paused(failed_check) the engine re-runs the checks that failed (the
+// preflight or the verify checks) every recheck_interval, and the alert stays
+// firing with the latest diagnosis. Operator pause and abort of a cluster in
+// running or verifying take effect at its next boundary: an action is never
+// killed by an operator, and verifying ends with its round. A blackout stops
+// new steps, never a step that has started. Resuming into `verifying` polls
+// the verify checks with a new deadline; into `running` starts a new attempt.
+//
+// Crash recovery (`run` on a state directory with a journal): every cluster
+// continues from its last record. A finished step is never re-run. A step
+// whose last attempt started and never ended was interrupted: with
+// safe_to_rerun it runs again as a new attempt; without, the cluster goes to
+// paused(interrupted, resume_to running), and an operator either resumes (runs
+// it again) or skips it. Preflight and verify re-run from the start (checks
+// are read-only). A paused cluster stays paused with its reason.
+//
+// Scheduling: clusters start in plan order while fewer than
+// max_parallel_clusters have started and not ended (a paused cluster keeps
+// its slot). Each started cluster runs on its own thread; one pausing never
+// holds up another.
+//
+// `run` returns when every cluster is finished or aborted, or when asked to
+// stop (Engine::stop(), SIGINT/SIGTERM in the CLI): then running actions are
+// cancelled (their process groups killed) and recorded as cancelled, so the
+// next run treats them like interrupted ones.
+//
+// Thread-safety: run() blocks; stop() may be called from any thread (and is
+// async-signal-safe: it only stores an atomic flag).
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <ostream>
+#include <stdexcept>
+#include <string>
+
+#include "lib/migration/journal.h"
+#include "lib/migration/plan.h"
+
+namespace ringwatch::migration {
+
+struct EngineOptions {
+  std::filesystem::path state_dir;
+  std::ostream* log = nullptr;  // one line per transition and per failed check; may be null
+  // Wall clock for blackouts and the journal (injectable for tests).
+  std::function<std::chrono::system_clock::time_point()> now = [] {
+    return std::chrono::system_clock::now();
+  };
+  std::chrono::milliseconds command_poll{200};  // how often commands.jsonl is read
+  // Called after every journal append, from the thread that appended, before
+  // the engine acts on the record (tests measure the cluster between steps).
+  std::function<void(const Record&)> on_record;
+  // DNS vantage for the dns probe (ProbeOptions::dns_vantage); empty: all.
+  std::string dns_vantage;
+};
+
+// Another engine holds the state directory.
+class StateInUse : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct RunSummary {
+  std::map<std::string, Phase> clusters;  // where each ended
+  bool stopped = false;                   // stop() was called before the end
+  // 0 every cluster finished; 2 some aborted; 3 stopped before the end.
+  int exit_code() const;
+};
+
+class Engine {
+ public:
+  // Throws StateInUse (naming the holder) when the lock is taken, and
+  // JournalError when the journal belongs to a plan with other clusters or
+  // steps ("... was started with plan X; use a new --state directory").
+  Engine(Plan plan, EngineOptions options);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  RunSummary run();
+  void stop() noexcept;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Applies an operator command to STATE: through the running engine when there
+// is one (waits up to `wait` for it to accept the command), or directly in the
+// journal under the lock. Returns what happened, for the operator; throws
+// std::runtime_error with the reason when the command cannot be taken.
+std::string submit_command(const std::filesystem::path& state_dir, const Command& command,
+                           std::chrono::milliseconds wait = std::chrono::seconds(10));
+
+}  // namespace ringwatch::migration

@@ -1,0 +1,467 @@
+// The engine's state machine (lib/migration/engine.h) with real processes as
+// actions (sh), a real journal on disk and, where checks must pass or fail
+// for real, a real lab. The lab migration itself is migration_lab_test.
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "alerts/http_sink.h"
+#include "lib/migration/engine.h"
+#include "tests/alerts/http_test_server.h"
+#include "tests/support/scoped_lab.h"
+
+namespace ringwatch::migration {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+// A spec whose nodes listen nowhere: every probe of it fails, fast.
+constexpr char kDeadSpec[] = R"({
+  "name": "dead",
+  "proxies": [{"name": "p1", "kind": "twemproxy", "client": "127.10.250.1:1"}],
+  "backends": [{"name": "b1", "address": "127.10.250.2", "port": 1, "dns_name": "b1.test",
+                "expected_cidr": "127.10.0.0/16"}],
+  "timeouts": {"connect_ms": 100, "io_ms": 200}
+})";
+
+class EngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = (fs::temp_directory_path() / "ringwatch-engine-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+    root_ = pattern;
+    state_ = root_ / "state";
+    std::ofstream(root_ / "dead.json") << kDeadSpec;
+  }
+  void TearDown() override { fs::remove_all(root_); }
+
+  // A plan from JSON text with ${root} and ${dead} defined.
+  Plan plan(const std::string& text, Vars vars = {}) {
+    vars["root"] = root_.string();
+    vars["dead"] = (root_ / "dead.json").string();
+    const fs::path file = root_ / "plan.json";
+    std::ofstream(file) << text;
+    return load_plan(file.string(), vars);
+  }
+
+  EngineOptions options() {
+    EngineOptions o;
+    o.state_dir = state_;
+    o.log = &log_;
+    o.command_poll = 50ms;
+    return o;
+  }
+
+  std::vector<Record> journal() const { return read_journal(state_); }
+  JournalState state() const { return replay(journal()); }
+
+  // The phases a cluster went through, in order.
+  std::vector<std::string> phases(const std::string& cluster) const {
+    std::vector<std::string> out;
+    for (const Record& r : journal()) {
+      if (r.type != Record::Type::state || r.cluster != cluster) continue;
+      std::string text = to_string(r.phase);
+      if (r.phase == Phase::paused) text += std::string("(") + to_string(r.reason) + ")";
+      out.push_back(text + "@" + std::to_string(r.step));
+    }
+    return out;
+  }
+
+  int attempts(const std::string& cluster, int step) const {
+    int count = 0;
+    for (const Record& r : journal()) {
+      count += r.type == Record::Type::attempt && r.cluster == cluster && r.step == step;
+    }
+    return count;
+  }
+
+  // The engine on a thread; stopped if the test ends early, so a failed
+  // assertion never leaves it running.
+  struct Running {
+    Engine& engine;
+    std::future<RunSummary> result;
+    RunSummary get() { return result.get(); }
+    ~Running() {
+      engine.stop();
+      if (result.valid()) result.wait();
+    }
+  };
+  std::unique_ptr<Running> start(Engine& engine) {
+    return std::unique_ptr<Running>(
+        new Running{engine, std::async(std::launch::async, [&engine] { return engine.run(); })});
+  }
+
+  bool wait_for(const std::function<bool(const JournalState&)>& condition,
+                std::chrono::milliseconds timeout = 20s) {
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < until) {
+      if (condition(state())) return true;
+      std::this_thread::sleep_for(50ms);
+    }
+    return false;
+  }
+
+  static bool paused(const JournalState& s, const std::string& cluster, PauseReason reason) {
+    const ClusterProgress* c = s.find(cluster);
+    return c && c->phase == Phase::paused && c->reason == reason;
+  }
+
+  Command command(const std::string& name, const std::string& cluster = {}) {
+    Command c;
+    c.id = make_command_id();
+    c.command = name;
+    c.cluster = cluster;
+    return c;
+  }
+
+  fs::path root_, state_;
+  std::ostringstream log_;
+};
+
+// Three shell steps: each writes its context to a file.
+std::string three_steps(const std::string& extra_cluster_fields = "") {
+  std::string steps;
+  for (const char* name : {"one", "two", "three"}) {
+    if (!steps.empty()) steps += ",";
+    steps += std::string(R"({"name": ")") + name +
+             R"(", "run": ["sh", "-c", "echo $$RINGWATCH_CLUSTER $$RINGWATCH_STEP $$RINGWATCH_ATTEMPT >> ${root}/ran"]})";
+  }
+  return R"({"clusters": [{"name": "c1", "spec": "${dead}", )" + extra_cluster_fields +
+         R"("steps": [)" + steps + "]}]}";
+}
+
+std::string read(const fs::path& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+TEST_F(EngineTest, RunsEveryStepInOrderAndJournalsEachTransition) {
+  Engine engine(plan(three_steps()), options());
+  const RunSummary summary = engine.run();
+  EXPECT_EQ(summary.exit_code(), 0) << log_.str();
+  EXPECT_EQ(read(root_ / "ran"), "c1 one 1\nc1 two 1\nc1 three 1\n");
+  EXPECT_EQ(phases("c1"),
+            (std::vector<std::string>{"preflight@0", "running@0", "verifying@0", "done@0",
+                                      "preflight@1", "running@1", "verifying@1", "done@1",
+                                      "preflight@2", "running@2", "verifying@2", "done@2",
+                                      "finished@3"}));
+  EXPECT_EQ(state().find("c1")->phase, Phase::finished);
+  // Every record is on disk, numbered without gaps.
+  const auto records = journal();
+  for (std::size_t i = 0; i < records.size(); ++i) EXPECT_EQ(records[i].seq, i + 1);
+  EXPECT_EQ(records.front().type, Record::Type::run);
+}
+
+TEST_F(EngineTest, ASecondEngineOnTheSameStateDirectoryIsRefusedByName) {
+  Engine first(plan(three_steps()), options());
+  try {
+    Engine second(plan(three_steps()), options());
+    FAIL() << "a second engine was allowed";
+  } catch (const StateInUse& error) {
+    const std::string what = error.what();
+    EXPECT_NE(what.find("state directory " + state_.string() + " is in use by pid " +
+                        std::to_string(::getpid()) + ", ringwatch migrate run since"),
+              std::string::npos)
+        << what;
+  }
+}
+
+TEST_F(EngineTest, AJournalOfAnotherPlanIsRefused) {
+  { Engine(plan(three_steps()), options()).run(); }
+  const std::string other =
+      R"({"clusters": [{"name": "c1", "spec": "${dead}", "steps": [{"name": "x", "run": ["true"]}]}]})";
+  try {
+    Engine engine(plan(other), options());
+    FAIL() << "another plan's journal was accepted";
+  } catch (const JournalError& error) {
+    EXPECT_NE(std::string(error.what()).find("has other clusters or steps (c1: x); use a new --state"),
+              std::string::npos)
+        << error.what();
+  }
+}
+
+TEST_F(EngineTest, AFailedActionIsRetriedThenPausesUntilAnOperatorResumes) {
+  // Fails until the flag file exists.
+  const std::string text = R"({"clusters": [{"name": "c1", "spec": "${dead}", "steps": [
+    {"name": "flaky", "run": ["sh", "-c", "echo try >> ${root}/tries; test -f ${root}/flag"],
+     "retries": 2, "backoff": 0.05}]}]})";
+  Engine engine(plan(text), options());
+  auto result = start(engine);
+  ASSERT_TRUE(wait_for([](const auto& s) { return paused(s, "c1", PauseReason::failed_action); }));
+  EXPECT_EQ(attempts("c1", 0), 3);  // the first and two retries
+  EXPECT_NE(state().find("c1")->detail.find("action failed after 3 attempts: exit status 1"),
+            std::string::npos)
+      << state().find("c1")->detail;
+  std::ofstream(root_ / "flag") << "";
+  EXPECT_NE(submit_command(state_, command("resume", "c1")).find("accepted by the running engine"),
+            std::string::npos);
+  EXPECT_EQ(result->get().exit_code(), 0) << log_.str();
+  EXPECT_EQ(attempts("c1", 0), 4);
+  EXPECT_EQ(read(root_ / "tries"), "try\ntry\ntry\ntry\n");
+}
+
+// A journal as a crash leaves it: attempt 1 of step `step` started, no end.
+void crash_in_step(const fs::path& state_dir, const Plan& plan, int step) {
+  Journal journal(state_dir);
+  Record run;
+  run.type = Record::Type::run;
+  run.plan = plan.source;
+  for (const auto& s : plan.clusters[0].steps) run.structure["c1"].push_back(s.name);
+  journal.append(run);
+  for (int i = 0; i <= step; ++i) {
+    for (Phase phase : {Phase::preflight, Phase::running}) {
+      Record state;
+      state.cluster = "c1";
+      state.phase = phase;
+      state.step = i;
+      journal.append(state);
+    }
+    Record attempt;
+    attempt.type = Record::Type::attempt;
+    attempt.cluster = "c1";
+    attempt.step = i;
+    attempt.attempt = 1;
+    journal.append(attempt);
+    if (i == step) break;
+    Record end = attempt;
+    end.type = Record::Type::attempt_end;
+    end.outcome = "succeeded";
+    journal.append(end);
+    for (Phase phase : {Phase::verifying, Phase::done}) {
+      Record state;
+      state.cluster = "c1";
+      state.phase = phase;
+      state.step = i;
+      journal.append(state);
+    }
+  }
+}
+
+TEST_F(EngineTest, AnInterruptedStepThatIsSafeToRerunRunsAgainAndFinishedStepsDoNot) {
+  const std::string text = R"({"clusters": [{"name": "c1", "spec": "${dead}", "steps": [
+    {"name": "one", "run": ["sh", "-c", "echo one >> ${root}/ran"]},
+    {"name": "two", "run": ["sh", "-c", "echo two >> ${root}/ran"], "safe_to_rerun": true},
+    {"name": "three", "run": ["sh", "-c", "echo three >> ${root}/ran"]}]}]})";
+  const Plan p = plan(text);
+  crash_in_step(state_, p, 1);
+  Engine engine(p, options());
+  EXPECT_EQ(engine.run().exit_code(), 0) << log_.str();
+  EXPECT_EQ(read(root_ / "ran"), "two\nthree\n");  // step one had finished: not again
+  EXPECT_EQ(attempts("c1", 1), 2);
+  const StepProgress& two = state().find("c1")->steps[1];
+  EXPECT_EQ(two.outcome, StepProgress::Outcome::done);
+}
+
+TEST_F(EngineTest, AnInterruptedStepThatIsNotSafeToRerunPausesForAnOperator) {
+  const std::string text = R"({"clusters": [{"name": "c1", "spec": "${dead}", "steps": [
+    {"name": "one", "run": ["sh", "-c", "echo one >> ${root}/ran"]},
+    {"name": "two", "run": ["sh", "-c", "echo two >> ${root}/ran"]}]}]})";
+  const Plan p = plan(text);
+  crash_in_step(state_, p, 1);
+  {
+    Engine engine(p, options());
+    auto result = start(engine);
+    ASSERT_TRUE(wait_for([](const auto& s) { return paused(s, "c1", PauseReason::interrupted); }));
+    EXPECT_NE(state().find("c1")->detail.find("step 2 (two) was interrupted and is not safe to re-run"),
+              std::string::npos);
+    engine.stop();
+    EXPECT_EQ(result->get().exit_code(), 3);
+  }
+  EXPECT_FALSE(fs::exists(root_ / "ran"));
+  // No engine runs now: the command goes straight into the journal.
+  EXPECT_NE(submit_command(state_, command("resume", "c1")).find("no engine is running"),
+            std::string::npos);
+  Engine engine(p, options());
+  EXPECT_EQ(engine.run().exit_code(), 0) << log_.str();
+  EXPECT_EQ(read(root_ / "ran"), "two\n");
+}
+
+TEST_F(EngineTest, AFailedPreflightCheckPausesWithTheDiagnosisAndAbortEndsIt) {
+  const std::string text = R"({"clusters": [{"name": "c1", "spec": "${dead}", "recheck_interval": 0.1,
+    "steps": [{"name": "gated", "preflight": [{"check": "canary"}],
+               "run": ["sh", "-c", "echo ran >> ${root}/ran"]}]}]})";
+  Engine engine(plan(text), options());
+  auto result = start(engine);
+  ASSERT_TRUE(wait_for([](const auto& s) { return paused(s, "c1", PauseReason::failed_check); }));
+  const ClusterProgress c1 = *state().find("c1");
+  EXPECT_EQ(c1.resume_to, Phase::preflight);
+  EXPECT_NE(c1.detail.find("preflight failed at step 1 (gated): canary: "), std::string::npos)
+      << c1.detail;
+  submit_command(state_, command("abort", "c1"));
+  EXPECT_EQ(result->get().exit_code(), 2);
+  EXPECT_EQ(state().find("c1")->phase, Phase::aborted);
+  EXPECT_NE(state().find("c1")->detail.find("aborted by operator at step 1 (gated) in paused"),
+            std::string::npos);
+  EXPECT_FALSE(fs::exists(root_ / "ran"));  // the action never ran
+}
+
+TEST_F(EngineTest, ABlackoutHoldsEveryClusterPausedUntilItEnds) {
+  const std::string text = R"({"schedule": {"max_parallel_clusters": 2,
+      "blackouts": [{"hours": {"from": 10, "to": 11}}]},
+    "clusters": [
+      {"name": "c1", "spec": "${dead}", "steps": [{"name": "s", "run": ["true"]}]},
+      {"name": "c2", "spec": "${dead}", "steps": [{"name": "s", "run": ["true"]}]}]})";
+  // 10:30 UTC, inside the window; the test moves the clock past 11:00.
+  std::atomic<std::int64_t> now{1795084200};  // 2026-11-19T10:30:00Z
+  auto o = options();
+  o.now = [&now] { return std::chrono::system_clock::from_time_t(now.load()); };
+  Engine engine(plan(text), o);
+  auto result = start(engine);
+  ASSERT_TRUE(wait_for([](const auto& s) {
+    return paused(s, "c1", PauseReason::blackout) && paused(s, "c2", PauseReason::blackout);
+  }));
+  std::this_thread::sleep_for(300ms);
+  EXPECT_TRUE(paused(state(), "c1", PauseReason::blackout));
+  EXPECT_NE(state().find("c1")->detail.find("blackout window: every day 10:00-11:00 UTC"),
+            std::string::npos)
+      << state().find("c1")->detail;
+  now = 1795087800;  // 11:30
+  EXPECT_EQ(result->get().exit_code(), 0) << log_.str();
+}
+
+TEST_F(EngineTest, OneClusterPausingLeavesTheOtherRunning) {
+  const std::string text = R"({"schedule": {"max_parallel_clusters": 2},
+    "clusters": [
+      {"name": "broken", "spec": "${dead}", "steps": [{"name": "s", "run": ["false"]}]},
+      {"name": "fine", "spec": "${dead}", "steps": [
+        {"name": "a", "run": ["sleep", "0.3"]}, {"name": "b", "run": ["sleep", "0.3"]}]}]})";
+  Engine engine(plan(text), options());
+  auto result = start(engine);
+  ASSERT_TRUE(wait_for([](const auto& s) {
+    return paused(s, "broken", PauseReason::failed_action) &&
+           s.find("fine")->phase == Phase::finished;
+  }));
+  submit_command(state_, command("abort", "broken"));
+  const RunSummary summary = result->get();
+  EXPECT_EQ(summary.clusters.at("fine"), Phase::finished);
+  EXPECT_EQ(summary.clusters.at("broken"), Phase::aborted);
+}
+
+TEST_F(EngineTest, ClustersBeyondTheLimitWaitForASlotInPlanOrder) {
+  const std::string text = R"({"schedule": {"max_parallel_clusters": 1},
+    "clusters": [
+      {"name": "c1", "spec": "${dead}", "steps": [{"name": "s", "run": ["sh", "-c", "echo c1 >> ${root}/ran; sleep 0.2; echo c1 >> ${root}/ran"]}]},
+      {"name": "c2", "spec": "${dead}", "steps": [{"name": "s", "run": ["sh", "-c", "echo c2 >> ${root}/ran; sleep 0.2; echo c2 >> ${root}/ran"]}]}]})";
+  Engine engine(plan(text), options());
+  EXPECT_EQ(engine.run().exit_code(), 0);
+  EXPECT_EQ(read(root_ / "ran"), "c1\nc1\nc2\nc2\n");
+}
+
+TEST_F(EngineTest, SkipIsJournaledAndTheClusterStaysPausedUntilResumed) {
+  const std::string text = R"({"clusters": [{"name": "c1", "spec": "${dead}", "steps": [
+    {"name": "bad", "run": ["false"]},
+    {"name": "after", "run": ["sh", "-c", "echo after >> ${root}/ran"]}]}]})";
+  Engine engine(plan(text), options());
+  auto result = start(engine);
+  ASSERT_TRUE(wait_for([](const auto& s) { return paused(s, "c1", PauseReason::failed_action); }));
+  Command skip = command("skip", "c1");
+  skip.step = "nope";
+  skip.reason = "x";
+  try {
+    submit_command(state_, skip);
+    ADD_FAILURE() << "skipping an unknown step was accepted";
+  } catch (const std::runtime_error& error) {
+    EXPECT_STREQ(error.what(), "cluster c1 has no step \"nope\"");
+  }
+  skip = command("skip", "c1");
+  skip.step = "bad";
+  skip.reason = "done by hand, ticket OPS-1";
+  submit_command(state_, skip);
+  std::this_thread::sleep_for(300ms);
+  EXPECT_TRUE(paused(state(), "c1", PauseReason::failed_action));  // skipping does not resume
+  submit_command(state_, command("resume", "c1"));
+  EXPECT_EQ(result->get().exit_code(), 0) << log_.str();
+  const ClusterProgress c1 = *state().find("c1");
+  EXPECT_EQ(c1.steps[0].outcome, StepProgress::Outcome::skipped);
+  EXPECT_EQ(c1.steps[0].detail, "skipped by operator: done by hand, ticket OPS-1");
+  EXPECT_EQ(c1.steps[1].outcome, StepProgress::Outcome::done);
+  EXPECT_EQ(read(root_ / "ran"), "after\n");
+}
+
+TEST_F(EngineTest, OperatorPauseWaitsForTheRunningActionThenHolds) {
+  const std::string text = R"({"clusters": [{"name": "c1", "spec": "${dead}", "steps": [
+    {"name": "slow", "run": ["sh", "-c", "sleep 0.5; echo slow >> ${root}/ran"]},
+    {"name": "next", "run": ["sh", "-c", "echo next >> ${root}/ran"]}]}]})";
+  Engine engine(plan(text), options());
+  auto result = start(engine);
+  ASSERT_TRUE(wait_for([](const auto& s) { return s.find("c1")->steps[0].in_flight; }));
+  submit_command(state_, command("pause"));
+  ASSERT_TRUE(wait_for([](const auto& s) { return paused(s, "c1", PauseReason::operator_request); }));
+  EXPECT_EQ(read(root_ / "ran"), "slow\n");  // the action was not killed; the next did not start
+  EXPECT_EQ(state().find("c1")->resume_to, Phase::verifying);
+  submit_command(state_, command("resume"));
+  EXPECT_EQ(result->get().exit_code(), 0);
+  EXPECT_EQ(read(root_ / "ran"), "slow\nnext\n");
+}
+
+// Checks that fail for real and then pass: a lab backend is stalled, then
+// healed; the cluster pauses, alerts with the diagnosis, and resumes on its own.
+TEST_F(EngineTest, AFailedCheckPausesAlertsAndResumesAfterPassingRounds) {
+  testing::ScopedLab lab;
+  testing::TestHttpServer webhook;
+  const std::string text = R"({"notifications": {"webhook": "${hook}"},
+    "clusters": [{"name": "lab", "spec": "${spec}", "recheck_interval": 0.2,
+      "resume_after_rounds": 2,
+      "steps": [{"name": "gated", "preflight": [{"check": "canary", "min_consistency_ratio": 1.0}],
+                 "run": ["sh", "-c", "echo ran >> ${root}/ran"]}]}]})";
+  lab.inject({lab::FaultKind::kill, "", "b2", "", ""});
+  Engine engine(plan(text, {{"spec", lab::spec_path(lab.dir()).string()},
+                            {"hook", webhook.url("/hook")}}),
+                options());
+  auto result = start(engine);
+  ASSERT_TRUE(wait_for([](const auto& s) { return paused(s, "lab", PauseReason::failed_check); }, 30s));
+  EXPECT_FALSE(fs::exists(root_ / "ran"));
+  EXPECT_NE(state().find("lab")->diagnosis.find("b2"), std::string::npos)
+      << state().find("lab")->diagnosis;
+  lab.heal();
+  const RunSummary summary = result->get();
+  EXPECT_EQ(summary.exit_code(), 0) << log_.str();
+  EXPECT_EQ(read(root_ / "ran"), "ran\n");
+  // started, paused (with the diagnosis), resumed, finished, in that order.
+  ASSERT_TRUE(webhook.wait_for_requests(4, 5s));
+  std::vector<std::string> events;
+  for (const auto& request : webhook.requests()) {
+    const auto at = request.body.find("\"event\":\"");
+    events.push_back(request.body.substr(at + 9, request.body.find('"', at + 9) - at - 9));
+  }
+  EXPECT_EQ(events, (std::vector<std::string>{"started", "paused", "resumed", "finished"}));
+  EXPECT_NE(webhook.requests()[1].body.find("\"reason\":\"failed_check\""), std::string::npos);
+  EXPECT_NE(webhook.requests()[1].body.find("\"diagnosis\""), std::string::npos);
+  EXPECT_EQ(phases("lab"), (std::vector<std::string>{"preflight@0", "paused(failed_check)@0",
+                                                      "preflight@0", "running@0", "verifying@0",
+                                                      "done@0", "finished@1"}));
+}
+
+TEST_F(EngineTest, WithResumeOperatorPassingChecksDoNotResumeByThemselves) {
+  testing::ScopedLab lab;
+  const std::string text = R"({"clusters": [{"name": "lab", "spec": "${spec}",
+      "resume": "operator", "recheck_interval": 0.1, "resume_after_rounds": 1,
+      "steps": [{"name": "gated", "preflight": [{"check": "canary"}], "run": ["true"]}]}]})";
+  lab.inject({lab::FaultKind::kill, "", "b2", "", ""});
+  Engine engine(plan(text, {{"spec", lab::spec_path(lab.dir()).string()}}), options());
+  auto result = start(engine);
+  ASSERT_TRUE(wait_for([](const auto& s) { return paused(s, "lab", PauseReason::failed_check); }, 30s));
+  lab.heal();
+  // Healthy again: many passing re-checks go by, and it stays paused.
+  std::this_thread::sleep_for(2s);
+  EXPECT_TRUE(paused(state(), "lab", PauseReason::failed_check));
+  EXPECT_EQ(phases("lab").size(), 2u);
+  submit_command(state_, command("resume", "lab"));
+  EXPECT_EQ(result->get().exit_code(), 0);
+}
+
+}  // namespace
+}  // namespace ringwatch::migration
