@@ -18,6 +18,9 @@ Commands:
            0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN
   lab      start a real cluster on loopback (memcached, twemproxy, dnsmasq),
            inject the faults ringwatch must catch, heal them, stop it
+  migrate  run a migration plan step by step, each step gated on the probes;
+           pauses on a failed check, survives a crash (plan, run, status,
+           pause, resume, abort, skip)
   version  print the version
 
 Run `ringwatch <command> --help` for the options of a command.
@@ -37,6 +40,7 @@ int run_version(const Args&, std::ostream& out, std::ostream&) {
 constexpr Command kCommands[] = {
     {"probe", run_probe},
     {"lab", run_lab},
+    {"migrate", run_migrate},
     {"version", run_version},
 };
 

@@ -31,5 +31,6 @@ int run(int argc, char** argv);
 int run(const Args& args, std::ostream& out, std::ostream& err);  // args[0] = subcommand
 int run_probe(const Args& args, std::ostream& out, std::ostream& err);
 int run_lab(const Args& args, std::ostream& out, std::ostream& err);
+int run_migrate(const Args& args, std::ostream& out, std::ostream& err);
 
 }  // namespace ringwatch::cli

@@ -1,0 +1,318 @@
+// `ringwatch migrate`: validate a plan, run it, and steer a running migration
+// from another shell (status, pause, resume, abort, skip). The engine and the
+// journal live in lib/migration; this file is options and printing.
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <rapidjson/prettywriter.h>
+#include <rapidjson/stringbuffer.h>
+
+#include <atomic>
+#include <climits>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+
+#include "alerts/http_sink.h"
+#include "lib/migration/engine.h"
+#include "tools/cli/options.h"
+
+namespace ringwatch::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace migration;
+
+constexpr const char* kMigrateUsage =
+    "Usage: ringwatch migrate <subcommand> [options]\n\n"
+    "Runs a migration plan (docs/migration.md): ordered steps per cluster, probes\n"
+    "before and after each step, a pause on a failed check, a durable journal.\n\n"
+    "Subcommands:\n"
+    "  plan    --plan FILE [--var NAME=VALUE]...   validate and print the plan\n"
+    "  run     --plan FILE --state DIR [--var NAME=VALUE]... [--vantage NAME]\n"
+    "  status  --state DIR [--format text|json]\n"
+    "  pause   --state DIR [--cluster C]\n"
+    "  resume  --state DIR [--cluster C]\n"
+    "  abort   --state DIR [--cluster C]\n"
+    "  skip    --state DIR --cluster C --step S --reason TEXT\n\n"
+    "Exit codes: run: 0 every cluster finished, 2 some aborted, 3 stopped or bad\n"
+    "input; status: 0 nothing paused or aborted, 1 some cluster paused, 2 some\n"
+    "aborted, 3 no journal; plan and the operator commands: 0 done, 3 refused.\n";
+
+Engine* running_engine = nullptr;
+
+void on_stop_signal(int) {
+  if (running_engine != nullptr) running_engine->stop();
+}
+
+Vars parse_vars(const po::variables_map& vm) {
+  Vars vars;
+  char self[PATH_MAX];
+  const ssize_t length = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  if (length > 0) vars["ringwatch"] = std::string(self, static_cast<std::size_t>(length));
+  if (!vm.count("var")) return vars;
+  for (const std::string& item : vm["var"].as<std::vector<std::string>>()) {
+    const auto equals = item.find('=');
+    const std::string name = item.substr(0, equals);
+    bool valid = equals != std::string::npos && !name.empty() && !std::isdigit(static_cast<unsigned char>(name[0]));
+    for (const char c : name) valid = valid && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
+    if (!valid) throw UsageError("--var wants NAME=VALUE (NAME of letters, digits, _), got \"" + item + "\"");
+    vars[name] = item.substr(equals + 1);
+  }
+  return vars;
+}
+
+std::string engine_holder(const fs::path& state_dir) {
+  std::ifstream in(state_dir / "lock");
+  std::string line;
+  if (!std::getline(in, line)) return {};
+  int pid = 0;
+  if (std::sscanf(line.c_str(), "pid %d", &pid) != 1 || pid <= 0) return {};
+  if (::kill(pid, 0) != 0 && errno == ESRCH) return {};
+  return line.find("migrate run") == std::string::npos ? std::string() : line;
+}
+
+const char* outcome_name(StepProgress::Outcome outcome) {
+  switch (outcome) {
+    case StepProgress::Outcome::done:
+      return "done";
+    case StepProgress::Outcome::skipped:
+      return "skipped";
+    case StepProgress::Outcome::open:
+      break;
+  }
+  return "open";
+}
+
+std::string position(const ClusterProgress& cluster) {
+  const int total = static_cast<int>(cluster.step_names.size());
+  if (cluster.step >= total) return "the end (" + std::to_string(total) + " steps)";
+  return "step " + std::to_string(cluster.step + 1) + "/" + std::to_string(total) + " " +
+         cluster.step_names[static_cast<std::size_t>(cluster.step)];
+}
+
+void print_status_text(const fs::path& dir, const JournalState& state, const std::string& holder,
+                       std::ostream& out) {
+  out << "migration in " << dir.string() << " (plan " << state.plan << ", " << state.runs << " run"
+      << (state.runs == 1 ? "" : "s") << "); "
+      << (holder.empty() ? "no engine is running" : "engine: " + holder) << "\n";
+  for (const auto& name : state.cluster_order) {
+    const ClusterProgress& cluster = *state.find(name);
+    out << "\ncluster " << name << ": " << to_string(cluster.phase);
+    if (cluster.phase == Phase::paused) {
+      out << " (" << to_string(cluster.reason) << ", resumes to " << to_string(cluster.resume_to) << ")";
+    }
+    out << " at " << position(cluster) << " since " << alerts::format_rfc3339(cluster.since) << "\n";
+    if (!cluster.detail.empty()) out << "  " << cluster.detail << "\n";
+    if (!cluster.diagnosis.empty()) out << "  diagnosis: " << cluster.diagnosis << "\n";
+    if (cluster.pause_requested) out << "  pause requested (taken at the next boundary)\n";
+    if (cluster.abort_requested) out << "  abort requested (taken at the next boundary)\n";
+    if (cluster.resume_requested) out << "  resume requested\n";
+    for (std::size_t i = 0; i < cluster.steps.size(); ++i) {
+      const StepProgress& step = cluster.steps[i];
+      out << "  " << (static_cast<int>(i) == cluster.step && !cluster.terminal() ? "> " : "  ")
+          << i + 1 << ". " << cluster.step_names[i] << ": " << outcome_name(step.outcome);
+      if (step.attempts > 0) out << ", " << step.attempts << " attempt" << (step.attempts == 1 ? "" : "s");
+      if (step.in_flight) out << ", attempt running or interrupted";
+      if (step.outcome == StepProgress::Outcome::skipped) out << " (" << step.detail << ")";
+      out << "\n";
+    }
+  }
+}
+
+void print_status_json(const fs::path& dir, const JournalState& state, const std::string& holder,
+                       std::ostream& out) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::PrettyWriter<rapidjson::StringBuffer> json(buffer);
+  json.StartObject();
+  json.Key("schema");
+  json.String("ringwatch.migration-status/v1");
+  json.Key("state_dir");
+  json.String(dir.string());
+  json.Key("plan");
+  json.String(state.plan);
+  json.Key("runs");
+  json.Int(state.runs);
+  json.Key("engine_running");
+  json.Bool(!holder.empty());
+  if (!holder.empty()) {
+    json.Key("engine");
+    json.String(holder);
+  }
+  json.Key("clusters");
+  json.StartArray();
+  for (const auto& name : state.cluster_order) {
+    const ClusterProgress& cluster = *state.find(name);
+    json.StartObject();
+    json.Key("name");
+    json.String(name);
+    json.Key("phase");
+    json.String(to_string(cluster.phase));
+    json.Key("step");
+    json.Int(cluster.step);
+    json.Key("steps_total");
+    json.Int(static_cast<int>(cluster.step_names.size()));
+    if (cluster.step < static_cast<int>(cluster.step_names.size())) {
+      json.Key("step_name");
+      json.String(cluster.step_names[static_cast<std::size_t>(cluster.step)]);
+    }
+    if (cluster.phase == Phase::paused) {
+      json.Key("reason");
+      json.String(to_string(cluster.reason));
+      json.Key("resume_to");
+      json.String(to_string(cluster.resume_to));
+    }
+    json.Key("since");
+    json.String(alerts::format_rfc3339(cluster.since));
+    json.Key("detail");
+    json.String(cluster.detail);
+    json.Key("diagnosis");
+    json.String(cluster.diagnosis);
+    json.Key("pause_requested");
+    json.Bool(cluster.pause_requested);
+    json.Key("abort_requested");
+    json.Bool(cluster.abort_requested);
+    json.Key("steps");
+    json.StartArray();
+    for (std::size_t i = 0; i < cluster.steps.size(); ++i) {
+      const StepProgress& step = cluster.steps[i];
+      json.StartObject();
+      json.Key("name");
+      json.String(cluster.step_names[i]);
+      json.Key("outcome");
+      json.String(outcome_name(step.outcome));
+      json.Key("attempts");
+      json.Int(step.attempts);
+      json.Key("in_flight");
+      json.Bool(step.in_flight);
+      json.Key("detail");
+      json.String(step.detail);
+      json.EndObject();
+    }
+    json.EndArray();
+    json.EndObject();
+  }
+  json.EndArray();
+  json.EndObject();
+  out << buffer.GetString() << "\n";
+}
+
+int status_exit_code(const JournalState& state) {
+  int code = kExitOk;
+  for (const auto& [name, cluster] : state.clusters) {
+    if (cluster.phase == Phase::aborted) return kExitCritical;
+    if (cluster.phase == Phase::paused) code = kExitWarning;
+  }
+  return code;
+}
+
+}  // namespace
+
+int run_migrate(const Args& args, std::ostream& out, std::ostream& err) {
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    (args.empty() ? err : out) << kMigrateUsage;
+    return args.empty() ? kExitUnknown : kExitOk;
+  }
+  const std::string sub = args[0];
+  const Args rest(args.begin() + 1, args.end());
+  po::options_description options("Options");
+  options.add_options()("plan", po::value<std::string>()->value_name("FILE"), "the plan (JSON)")(
+      "var", po::value<std::vector<std::string>>()->value_name("NAME=VALUE"),
+      "a value for ${NAME} in the plan (repeatable); ${ringwatch} is this program")(
+      "state", po::value<std::string>()->value_name("DIR"), "the state directory (journal, logs)")(
+      "vantage", po::value<std::string>()->value_name("NAME"),
+      "run: the dns check from this one vantage point only")(
+      "format", po::value<std::string>()->default_value("text")->value_name("FMT"),
+      "status: text or json")("cluster", po::value<std::string>()->value_name("C"),
+                              "the cluster (default: every cluster)")(
+      "step", po::value<std::string>()->value_name("S"), "skip: the step to skip")(
+      "reason", po::value<std::string>()->value_name("TEXT"), "why (recorded in the journal)");
+  po::variables_map vm;
+  if (!parse_options(rest, options, {}, vm, out, std::string("ringwatch migrate ") + sub + "\n\n" + kMigrateUsage)) {
+    return kExitOk;
+  }
+  auto need = [&](const char* name) {
+    if (!vm.count(name)) throw UsageError(sub + ": missing --" + name);
+    return vm[name].as<std::string>();
+  };
+
+  if (sub == "plan" || sub == "run") {
+    const Vars vars = parse_vars(vm);
+    Plan plan;
+    try {
+      plan = load_plan(need("plan"), vars);
+    } catch (const spec::SpecError& error) {
+      err << "ringwatch migrate " << sub << ": " << error.what() << "\n";
+      return kExitUnknown;
+    }
+    if (sub == "plan") {
+      out << describe_plan(plan, std::chrono::system_clock::now());
+      return kExitOk;
+    }
+    EngineOptions engine_options;
+    engine_options.state_dir = need("state");
+    engine_options.log = &out;
+    if (vm.count("vantage")) engine_options.dns_vantage = vm["vantage"].as<std::string>();
+    std::unique_ptr<Engine> engine;
+    try {
+      engine = std::make_unique<Engine>(std::move(plan), engine_options);
+    } catch (const std::exception& error) {
+      err << "ringwatch migrate run: " << error.what() << "\n";
+      return kExitUnknown;
+    }
+    running_engine = engine.get();
+    struct sigaction action {};
+    action.sa_handler = on_stop_signal;
+    ::sigemptyset(&action.sa_mask);
+    ::sigaction(SIGINT, &action, nullptr);
+    ::sigaction(SIGTERM, &action, nullptr);
+    const RunSummary summary = engine->run();
+    running_engine = nullptr;
+    out << "migration " << (summary.stopped ? "stopped" : "ended") << ":";
+    for (const auto& [name, phase] : summary.clusters) out << " " << name << " " << to_string(phase) << ";";
+    out << " journal in " << engine_options.state_dir.string() << "\n";
+    return summary.exit_code();
+  }
+
+  const fs::path state_dir = need("state");
+  if (sub == "status") {
+    const std::string format = vm["format"].as<std::string>();
+    if (format != "text" && format != "json") throw UsageError("--format must be text or json");
+    if (!fs::exists(state_dir / "journal.jsonl")) {
+      err << "ringwatch migrate status: no migration journal in " << state_dir.string() << "\n";
+      return kExitUnknown;
+    }
+    const JournalState state = replay(read_journal(state_dir));
+    const std::string holder = engine_holder(state_dir);
+    if (format == "json") {
+      print_status_json(state_dir, state, holder, out);
+    } else {
+      print_status_text(state_dir, state, holder, out);
+    }
+    return status_exit_code(state);
+  }
+  if (sub == "pause" || sub == "resume" || sub == "abort" || sub == "skip") {
+    Command command;
+    command.id = make_command_id();
+    command.command = sub;
+    if (vm.count("cluster")) command.cluster = vm["cluster"].as<std::string>();
+    if (vm.count("reason")) command.reason = vm["reason"].as<std::string>();
+    if (sub == "skip") {
+      command.cluster = need("cluster");
+      command.step = need("step");
+      command.reason = need("reason");
+    }
+    try {
+      out << submit_command(state_dir, command);
+    } catch (const std::runtime_error& error) {
+      err << "ringwatch migrate " << sub << ": " << error.what() << "\n";
+      return kExitUnknown;
+    }
+    return kExitOk;
+  }
+  throw UsageError("unknown subcommand \"" + sub + "\" (plan, run, status, pause, resume, abort or skip)");
+}
+
+}  // namespace ringwatch::cli
