@@ -4,27 +4,31 @@
 //
 // Per-cluster state machine (this comment is its spec). `i` is the current
 // step; every arrow is one `state` record, written before the engine acts.
+// Notifications in [brackets].
 //
-//   pending   --slot free, no blackout-------------------> preflight(0)   notify started
-//   preflight(i) --step i skipped------------------------> done(i)
-//   preflight(i) --preflight checks pass-----------------> running(i)
-//   preflight(i) --a check fails-------------------------> paused(failed_check, resume_to preflight)
-//   running(i)   --attempt a: `attempt` record, spawn; exit 0--> verifying(i)
-//   running(i)   --attempt fails, retries left-----------> running(i) after backoff * 2^(a-1)
-//   running(i)   --attempt fails, none left--------------> paused(failed_action, resume_to running)  notify failed
-//   running(i)   (a step without `run` passes straight to verifying)
-//   verifying(i) --all verify checks pass in one round---> done(i)
-//   verifying(i) --deadline passes, a check still fails--> paused(failed_check, resume_to verifying)
-//   done(i)      --i+1 < steps------------------------> preflight(i+1)
-//   done(i)      --last step--------------------------> finished               notify finished
-//   paused(failed_check) --checks pass resume_after_rounds re-checks in a row,
-//                          resume "auto"----------------> resume_to            notify resumed
-//   paused(blackout)     --no blackout covers now-------> resume_to            notify resumed
-//   paused(any)          --operator resume--------------> resume_to            notify resumed
-//   pending, preflight(i), done(i), paused(not operator)
-//                        --operator pause---------------> paused(operator, resume_to where it was)
-//   any but finished, aborted --operator abort----------> aborted              notify aborted
-//   pending, preflight(i) --a blackout covers now-------> paused(blackout)
+//   pending      -- slot free, no blackout -----------> preflight(0)     [started]
+//   preflight(i) -- step i was skipped ---------------> done(i)
+//   preflight(i) -- preflight checks pass ------------> running(i)
+//   preflight(i) -- a check fails --------------------> paused(failed_check -> preflight)
+//   running(i)   -- `attempt` record, spawn, exit 0 --> verifying(i)
+//                   (a step without `run` goes straight to verifying)
+//   running(i)   -- attempt a fails, retries left ----> running(i), after backoff * 2^(a-1)
+//   running(i)   -- attempt fails, no retries left ---> paused(failed_action -> running)
+//                                                                        [failed, paused]
+//   verifying(i) -- every verify check passes in one round --> done(i)
+//   verifying(i) -- deadline passed, a check fails ---> paused(failed_check -> verifying)
+//   done(i)      -- another step follows -------------> preflight(i+1)
+//   done(i)      -- it was the last step -------------> finished         [finished]
+//   paused(failed_check) -- checks pass resume_after_rounds re-checks in a row,
+//                           resume "auto" ------------> its resume phase [resumed]
+//   paused(blackout)     -- no blackout covers now ---> its resume phase [resumed]
+//   paused(any)          -- operator resume ----------> its resume phase [resumed]
+//   any but paused(operator), finished, aborted
+//                        -- operator pause -----------> paused(operator -> where it was)
+//   any but finished, aborted -- operator abort ------> aborted          [aborted]
+//   pending, preflight(i) -- a blackout covers now ---> paused(blackout -> pending|preflight)
+//
+// paused(reason -> phase) names the phase a resume returns to.
 // While paused(failed_check) the engine re-runs the checks that failed (the
 // preflight or the verify checks) every recheck_interval, and the alert stays
 // firing with the latest diagnosis. Operator pause and abort of a cluster in

@@ -56,7 +56,14 @@ enum class Phase { pending, preflight, running, verifying, done, paused, aborted
 const char* to_string(Phase phase);  // "pending", ...
 std::optional<Phase> parse_phase(std::string_view text);
 
-enum class PauseReason { none, failed_check, failed_action, operator_request, blackout, interrupted };
+enum class PauseReason {
+  none,
+  failed_check,
+  failed_action,
+  operator_request,
+  blackout,
+  interrupted
+};
 // "", "failed_check", "failed_action", "operator", "blackout", "interrupted"
 const char* to_string(PauseReason reason);
 std::optional<PauseReason> parse_pause_reason(std::string_view text);
@@ -66,7 +73,7 @@ struct Command;
 struct Record {
   enum class Type { run, state, attempt, attempt_end, operator_command, skip };
   Type type = Type::state;
-  std::uint64_t seq = 0;                      // set by Journal::append
+  std::uint64_t seq = 0;                       // set by Journal::append
   std::chrono::system_clock::time_point at{};  // set by Journal::append
   std::string cluster;
   // state

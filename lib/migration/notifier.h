@@ -39,8 +39,9 @@ const char* to_string(EventKind kind);  // "started", ...
 struct Notification {
   EventKind event = EventKind::started;
   std::string cluster;
-  std::string step;       // the step it concerns, if any
-  std::string reason;     // paused: "failed_check", "failed_action", "operator", "blackout", "interrupted"
+  std::string step;  // the step it concerns, if any
+  // paused: "failed_check", "failed_action", "operator", "blackout", "interrupted"
+  std::string reason;
   std::string detail;     // one line for people
   std::string diagnosis;  // the report's diagnosis, for failed checks
   std::chrono::system_clock::time_point at{};

@@ -53,7 +53,7 @@ struct Action {
   // RINGWATCH_ATTEMPT (1, 2, ...) and RINGWATCH_SPEC to the environment.
   std::vector<std::string> argv;
   std::chrono::milliseconds timeout{60000};
-  int retries = 0;  // extra attempts after the first fails
+  int retries = 0;                          // extra attempts after the first fails
   std::chrono::milliseconds backoff{1000};  // before retry n: backoff * 2^(n-1)
   friend bool operator==(const Action&, const Action&) = default;
 };
@@ -84,9 +84,9 @@ enum class ResumePolicy {
 const char* to_string(ResumePolicy policy);  // "auto", "operator"
 
 struct ClusterPlan {
-  std::string name;       // unique within the plan
-  std::string spec_path;  // absolute or relative to the working directory, after resolution
-  spec::ClusterSpec spec;  // as loaded when the plan was parsed
+  std::string name;         // unique within the plan
+  std::string spec_path;    // absolute or relative to the working directory, after resolution
+  spec::ClusterSpec spec;   // as loaded when the plan was parsed
   std::vector<Step> steps;  // at least one
   ResumePolicy resume = ResumePolicy::automatic;
   int resume_after_rounds = 3;
@@ -98,9 +98,9 @@ struct ClusterPlan {
 struct Blackout {
   enum class Kind { last_days_of_month, first_days_of_month, dates, hours };
   Kind kind = Kind::hours;
-  int days = 0;                     // last_/first_days_of_month: 1..15
-  std::vector<std::string> dates;   // dates: "YYYY-MM-DD", each a real date
-  int from_hour = 0, to_hour = 0;   // hours: [from, to), 0..23 and 1..24; wraps when from >= to
+  int days = 0;                    // last_/first_days_of_month: 1..15
+  std::vector<std::string> dates;  // dates: "YYYY-MM-DD", each a real date
+  int from_hour = 0, to_hour = 0;  // hours: [from, to), 0..23 and 1..24; wraps when from >= to
   bool covers(std::chrono::system_clock::time_point when) const;
   // "the last 2 days of each month", "2026-12-24, 2026-12-31",
   // "every day 22:00-06:00 UTC", "the first 1 day of each month"

@@ -134,8 +134,9 @@ std::string three_steps(const std::string& extra_cluster_fields = "") {
   std::string steps;
   for (const char* name : {"one", "two", "three"}) {
     if (!steps.empty()) steps += ",";
-    steps += std::string(R"({"name": ")") + name +
-             R"(", "run": ["sh", "-c", "echo $$RINGWATCH_CLUSTER $$RINGWATCH_STEP $$RINGWATCH_ATTEMPT >> ${root}/ran"]})";
+    steps +=
+        std::string(R"({"name": ")") + name +
+        R"(", "run": ["sh", "-c", "echo $$RINGWATCH_CLUSTER $$RINGWATCH_STEP $$RINGWATCH_ATTEMPT >> ${root}/ran"]})";
   }
   return R"({"clusters": [{"name": "c1", "spec": "${dead}", )" + extra_cluster_fields +
          R"("steps": [)" + steps + "]}]}";
@@ -153,11 +154,10 @@ TEST_F(EngineTest, RunsEveryStepInOrderAndJournalsEachTransition) {
   const RunSummary summary = engine.run();
   EXPECT_EQ(summary.exit_code(), 0) << log_.str();
   EXPECT_EQ(read(root_ / "ran"), "c1 one 1\nc1 two 1\nc1 three 1\n");
-  EXPECT_EQ(phases("c1"),
-            (std::vector<std::string>{"preflight@0", "running@0", "verifying@0", "done@0",
-                                      "preflight@1", "running@1", "verifying@1", "done@1",
-                                      "preflight@2", "running@2", "verifying@2", "done@2",
-                                      "finished@3"}));
+  EXPECT_EQ(phases("c1"), (std::vector<std::string>{
+                              "preflight@0", "running@0", "verifying@0", "done@0", "preflight@1",
+                              "running@1", "verifying@1", "done@1", "preflight@2", "running@2",
+                              "verifying@2", "done@2", "finished@3"}));
   EXPECT_EQ(state().find("c1")->phase, Phase::finished);
   // Every record is on disk, numbered without gaps.
   const auto records = journal();
@@ -187,8 +187,9 @@ TEST_F(EngineTest, AJournalOfAnotherPlanIsRefused) {
     Engine engine(plan(other), options());
     FAIL() << "another plan's journal was accepted";
   } catch (const JournalError& error) {
-    EXPECT_NE(std::string(error.what()).find("has other clusters or steps (c1: x); use a new --state"),
-              std::string::npos)
+    EXPECT_NE(
+        std::string(error.what()).find("has other clusters or steps (c1: x); use a new --state"),
+        std::string::npos)
         << error.what();
   }
 }
@@ -275,8 +276,9 @@ TEST_F(EngineTest, AnInterruptedStepThatIsNotSafeToRerunPausesForAnOperator) {
     Engine engine(p, options());
     auto result = start(engine);
     ASSERT_TRUE(wait_for([](const auto& s) { return paused(s, "c1", PauseReason::interrupted); }));
-    EXPECT_NE(state().find("c1")->detail.find("step 2 (two) was interrupted and is not safe to re-run"),
-              std::string::npos);
+    EXPECT_NE(
+        state().find("c1")->detail.find("step 2 (two) was interrupted and is not safe to re-run"),
+        std::string::npos);
     engine.stop();
     EXPECT_EQ(result->get().exit_code(), 3);
   }
@@ -290,7 +292,8 @@ TEST_F(EngineTest, AnInterruptedStepThatIsNotSafeToRerunPausesForAnOperator) {
 }
 
 TEST_F(EngineTest, AFailedPreflightCheckPausesWithTheDiagnosisAndAbortEndsIt) {
-  const std::string text = R"({"clusters": [{"name": "c1", "spec": "${dead}", "recheck_interval": 0.1,
+  const std::string text =
+      R"({"clusters": [{"name": "c1", "spec": "${dead}", "recheck_interval": 0.1,
     "steps": [{"name": "gated", "preflight": [{"check": "canary"}],
                "run": ["sh", "-c", "echo ran >> ${root}/ran"]}]}]})";
   Engine engine(plan(text), options());
@@ -399,7 +402,8 @@ TEST_F(EngineTest, OperatorPauseWaitsForTheRunningActionThenHolds) {
   auto result = start(engine);
   ASSERT_TRUE(wait_for([](const auto& s) { return s.find("c1")->steps[0].in_flight; }));
   submit_command(state_, command("pause"));
-  ASSERT_TRUE(wait_for([](const auto& s) { return paused(s, "c1", PauseReason::operator_request); }));
+  ASSERT_TRUE(
+      wait_for([](const auto& s) { return paused(s, "c1", PauseReason::operator_request); }));
   EXPECT_EQ(read(root_ / "ran"), "slow\n");  // the action was not killed; the next did not start
   EXPECT_EQ(state().find("c1")->resume_to, Phase::verifying);
   submit_command(state_, command("resume"));
@@ -418,11 +422,12 @@ TEST_F(EngineTest, AFailedCheckPausesAlertsAndResumesAfterPassingRounds) {
       "steps": [{"name": "gated", "preflight": [{"check": "canary", "min_consistency_ratio": 1.0}],
                  "run": ["sh", "-c", "echo ran >> ${root}/ran"]}]}]})";
   lab.inject({lab::FaultKind::kill, "", "b2", "", ""});
-  Engine engine(plan(text, {{"spec", lab::spec_path(lab.dir()).string()},
-                            {"hook", webhook.url("/hook")}}),
-                options());
+  Engine engine(
+      plan(text, {{"spec", lab::spec_path(lab.dir()).string()}, {"hook", webhook.url("/hook")}}),
+      options());
   auto result = start(engine);
-  ASSERT_TRUE(wait_for([](const auto& s) { return paused(s, "lab", PauseReason::failed_check); }, 30s));
+  ASSERT_TRUE(
+      wait_for([](const auto& s) { return paused(s, "lab", PauseReason::failed_check); }, 30s));
   EXPECT_FALSE(fs::exists(root_ / "ran"));
   EXPECT_NE(state().find("lab")->diagnosis.find("b2"), std::string::npos)
       << state().find("lab")->diagnosis;
@@ -440,9 +445,9 @@ TEST_F(EngineTest, AFailedCheckPausesAlertsAndResumesAfterPassingRounds) {
   EXPECT_EQ(events, (std::vector<std::string>{"started", "paused", "resumed", "finished"}));
   EXPECT_NE(webhook.requests()[1].body.find("\"reason\":\"failed_check\""), std::string::npos);
   EXPECT_NE(webhook.requests()[1].body.find("\"diagnosis\""), std::string::npos);
-  EXPECT_EQ(phases("lab"), (std::vector<std::string>{"preflight@0", "paused(failed_check)@0",
-                                                      "preflight@0", "running@0", "verifying@0",
-                                                      "done@0", "finished@1"}));
+  EXPECT_EQ(phases("lab"),
+            (std::vector<std::string>{"preflight@0", "paused(failed_check)@0", "preflight@0",
+                                      "running@0", "verifying@0", "done@0", "finished@1"}));
 }
 
 TEST_F(EngineTest, WithResumeOperatorPassingChecksDoNotResumeByThemselves) {
@@ -453,7 +458,8 @@ TEST_F(EngineTest, WithResumeOperatorPassingChecksDoNotResumeByThemselves) {
   lab.inject({lab::FaultKind::kill, "", "b2", "", ""});
   Engine engine(plan(text, {{"spec", lab::spec_path(lab.dir()).string()}}), options());
   auto result = start(engine);
-  ASSERT_TRUE(wait_for([](const auto& s) { return paused(s, "lab", PauseReason::failed_check); }, 30s));
+  ASSERT_TRUE(
+      wait_for([](const auto& s) { return paused(s, "lab", PauseReason::failed_check); }, 30s));
   lab.heal();
   // Healthy again: many passing re-checks go by, and it stays paused.
   std::this_thread::sleep_for(2s);

@@ -42,6 +42,8 @@ constexpr const char* kOverview =
     "          stop the lab's processes; keeps DIR's logs, configs and cluster.json\n"
     "  add-backend    --dir DIR [--backend B] [--public-at P --public-for S]\n"
     "          start a new backend and add it to DNS and the spec (not to the proxies)\n"
+    "  drain-backend  --dir DIR --backend B\n"
+    "          take a backend out of the spec and of new proxy configs; it keeps running\n"
     "  remove-backend --dir DIR --backend B\n"
     "          stop a backend and remove it from DNS and the spec\n"
     "  roll-proxies   --dir DIR [--proxy P]... [--pause S]\n"
@@ -115,6 +117,12 @@ const std::map<std::string, Subcommand>& subcommands() {
         "no interface, and only after S seconds to its private address: the DNS\n"
         "propagation delay of the incident. A proxy restarted meanwhile cannot\n"
         "connect to the backend and ejects it.\n"}},
+      {"drain-backend",
+       {"ringwatch lab drain-backend --dir DIR --backend B",
+        "Takes backend B out of DIR/cluster.json and out of every proxy config written\n"
+        "from now on, but leaves it running and resolvable, so `roll-proxies` moves the\n"
+        "proxies off it one by one while those not yet restarted still reach it. Then\n"
+        "`remove-backend` stops it. Running it again does nothing.\n"}},
       {"remove-backend",
        {"ringwatch lab remove-backend --dir DIR --backend B",
         "Stops backend B and removes it from DNS and DIR/cluster.json (in a netns lab,\n"
@@ -203,9 +211,10 @@ po::options_description options_for(const std::string& sub) {
         "public-for", po::value<double>()->value_name("S"),
         "seconds the public answer lasts (with --public-at)");
   }
-  if (sub == "remove-backend") {
+  if (sub == "remove-backend" || sub == "drain-backend") {
     options.add_options()("backend", po::value<std::string>()->value_name("B"),
-                          "the backend to remove (required)");
+                          sub == "remove-backend" ? "the backend to remove (required)"
+                                                  : "the backend to drain (required)");
   }
   if (sub == "roll-proxies") {
     options.add_options()("proxy", po::value<std::vector<std::string>>()->value_name("P"),
@@ -361,6 +370,14 @@ int run_sub(const std::string& sub, const Args& rest, std::ostream& out) {
         << "` makes the proxies take it\n";
     return kExitOk;
   }
+  if (sub == "drain-backend") {
+    if (!vm.count("backend")) throw UsageError("drain-backend: missing --backend B");
+    lab::drain_backend(dir, get(vm, "backend"));
+    out << "backend " << get(vm, "backend") << " is draining: out of the spec and of new proxy "
+        << "configs; `ringwatch lab roll-proxies --dir " << dir.string()
+        << "` moves the proxies off it, then `remove-backend` stops it\n";
+    return kExitOk;
+  }
   if (sub == "remove-backend") {
     if (!vm.count("backend")) throw UsageError("remove-backend: missing --backend B");
     lab::remove_backend(dir, get(vm, "backend"));
@@ -392,8 +409,8 @@ int run_sub(const std::string& sub, const Args& rest, std::ostream& out) {
 int run_lab(const Args& args, std::ostream& out, std::ostream& err) {
   if (args.empty())
     throw UsageError(
-        "missing subcommand (up, status, fault, heal, down, add-backend, remove-backend or "
-        "roll-proxies)");
+        "missing subcommand (up, status, fault, heal, down, add-backend, drain-backend, "
+        "remove-backend or roll-proxies)");
   const std::string& sub = args.front();
   if (sub == "--help" || sub == "-h" || sub == "help") {
     out << kOverview;
@@ -401,8 +418,8 @@ int run_lab(const Args& args, std::ostream& out, std::ostream& err) {
   }
   if (!subcommands().count(sub))
     throw UsageError("unknown subcommand '" + sub +
-                     "' (up, status, fault, heal, down, add-backend, remove-backend or "
-                     "roll-proxies)");
+                     "' (up, status, fault, heal, down, add-backend, drain-backend, "
+                     "remove-backend or roll-proxies)");
   try {
     return run_sub(sub, Args(args.begin() + 1, args.end()), out);
   } catch (const lab::LabError& e) {

@@ -56,9 +56,12 @@ Vars parse_vars(const po::variables_map& vm) {
   for (const std::string& item : vm["var"].as<std::vector<std::string>>()) {
     const auto equals = item.find('=');
     const std::string name = item.substr(0, equals);
-    bool valid = equals != std::string::npos && !name.empty() && !std::isdigit(static_cast<unsigned char>(name[0]));
-    for (const char c : name) valid = valid && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
-    if (!valid) throw UsageError("--var wants NAME=VALUE (NAME of letters, digits, _), got \"" + item + "\"");
+    bool valid = equals != std::string::npos && !name.empty() &&
+                 !std::isdigit(static_cast<unsigned char>(name[0]));
+    for (const char c : name)
+      valid = valid && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
+    if (!valid)
+      throw UsageError("--var wants NAME=VALUE (NAME of letters, digits, _), got \"" + item + "\"");
     vars[name] = item.substr(equals + 1);
   }
   return vars;
@@ -102,9 +105,11 @@ void print_status_text(const fs::path& dir, const JournalState& state, const std
     const ClusterProgress& cluster = *state.find(name);
     out << "\ncluster " << name << ": " << to_string(cluster.phase);
     if (cluster.phase == Phase::paused) {
-      out << " (" << to_string(cluster.reason) << ", resumes to " << to_string(cluster.resume_to) << ")";
+      out << " (" << to_string(cluster.reason) << ", resumes to " << to_string(cluster.resume_to)
+          << ")";
     }
-    out << " at " << position(cluster) << " since " << alerts::format_rfc3339(cluster.since) << "\n";
+    out << " at " << position(cluster) << " since " << alerts::format_rfc3339(cluster.since)
+        << "\n";
     if (!cluster.detail.empty()) out << "  " << cluster.detail << "\n";
     if (!cluster.diagnosis.empty()) out << "  diagnosis: " << cluster.diagnosis << "\n";
     if (cluster.pause_requested) out << "  pause requested (taken at the next boundary)\n";
@@ -114,7 +119,8 @@ void print_status_text(const fs::path& dir, const JournalState& state, const std
       const StepProgress& step = cluster.steps[i];
       out << "  " << (static_cast<int>(i) == cluster.step && !cluster.terminal() ? "> " : "  ")
           << i + 1 << ". " << cluster.step_names[i] << ": " << outcome_name(step.outcome);
-      if (step.attempts > 0) out << ", " << step.attempts << " attempt" << (step.attempts == 1 ? "" : "s");
+      if (step.attempts > 0)
+        out << ", " << step.attempts << " attempt" << (step.attempts == 1 ? "" : "s");
       if (step.in_flight) out << ", attempt running or interrupted";
       if (step.outcome == StepProgress::Outcome::skipped) out << " (" << step.detail << ")";
       out << "\n";
@@ -230,7 +236,8 @@ int run_migrate(const Args& args, std::ostream& out, std::ostream& err) {
       "step", po::value<std::string>()->value_name("S"), "skip: the step to skip")(
       "reason", po::value<std::string>()->value_name("TEXT"), "why (recorded in the journal)");
   po::variables_map vm;
-  if (!parse_options(rest, options, {}, vm, out, std::string("ringwatch migrate ") + sub + "\n\n" + kMigrateUsage)) {
+  if (!parse_options(rest, options, {}, vm, out,
+                     std::string("ringwatch migrate ") + sub + "\n\n" + kMigrateUsage)) {
     return kExitOk;
   }
   auto need = [&](const char* name) {
@@ -271,7 +278,8 @@ int run_migrate(const Args& args, std::ostream& out, std::ostream& err) {
     const RunSummary summary = engine->run();
     running_engine = nullptr;
     out << "migration " << (summary.stopped ? "stopped" : "ended") << ":";
-    for (const auto& [name, phase] : summary.clusters) out << " " << name << " " << to_string(phase) << ";";
+    for (const auto& [name, phase] : summary.clusters)
+      out << " " << name << " " << to_string(phase) << ";";
     out << " journal in " << engine_options.state_dir.string() << "\n";
     return summary.exit_code();
   }
@@ -312,7 +320,8 @@ int run_migrate(const Args& args, std::ostream& out, std::ostream& err) {
     }
     return kExitOk;
   }
-  throw UsageError("unknown subcommand \"" + sub + "\" (plan, run, status, pause, resume, abort or skip)");
+  throw UsageError("unknown subcommand \"" + sub +
+                   "\" (plan, run, status, pause, resume, abort or skip)");
 }
 
 }  // namespace ringwatch::cli

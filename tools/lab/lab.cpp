@@ -66,6 +66,9 @@ struct Node {
   std::string started_at;
   std::string state = "running";  // running | killed | stalled | down
   std::string netns;              // netns mode: the namespace it runs in
+  // backend: still running and resolvable, but out of the spec and of every
+  // proxy config written from now on (a migration retiring it; see drain_backend).
+  bool draining = false;
 
   std::string endpoint() const { return address + ":" + std::to_string(port); }
 };
@@ -238,6 +241,10 @@ std::string to_json(const State& state) {
       w.String(node.public_address);
       w.Key("dns_name");
       w.String(node.dns_name);
+      if (node.draining) {
+        w.Key("draining");
+        w.Bool(true);
+      }
     }
     w.Key("argv");
     w.StartArray();
@@ -390,6 +397,9 @@ State load(const fs::path& dir) {
     node.started_at = r.string(n, "started_at");
     node.state = r.string(n, "state");
     node.netns = r.string(n, "netns", true);
+    const auto draining = n.FindMember("draining");
+    node.draining =
+        draining != n.MemberEnd() && draining->value.IsBool() && draining->value.GetBool();
     state.nodes.push_back(std::move(node));
   }
   const auto& faults = r.member(doc, "faults");
@@ -543,6 +553,7 @@ std::string proxy_config(const State& state, const Node& proxy, bool healthy) {
       << "  preconnect: false\n"
       << "  servers:\n";
   for (const Node* backend : nodes_with_role(state, "backend")) {
+    if (backend->draining) continue;
     bool ejected = !healthy && find_fault(state, FaultKind::eject, proxy.name, backend->name);
     // Named servers: the ketama ring hashes the name, so pointing a server at
     // another address keeps its place on the ring, as a DNS change would.
@@ -945,6 +956,7 @@ spec::ClusterSpec make_spec(const State& state) {
   }
   auto cidr = net::Cidr::parse(kExpectedCidr);
   for (const Node* node : nodes_with_role(state, "backend")) {
+    if (node->draining) continue;
     spec::Backend backend;
     backend.name = node->name;
     backend.address = ip(node->address);
@@ -1289,6 +1301,7 @@ LabStatus status(const fs::path& dir) {
     ps.detail = ps.endpoint;
     if (node.role == "proxy") ps.detail += " (stats " + ps.stats_endpoint + ")";
     if (!node.netns.empty()) ps.detail += " in netns " + node.netns;
+    if (node.draining) ps.detail += ", draining (out of the spec and new proxy configs)";
     if (st == ProcState::stopped) ps.detail += ", stopped (SIGSTOP)";
     if (st == ProcState::dead) {
       if (node.state == "killed")
@@ -1556,6 +1569,21 @@ void remove_backend(const fs::path& dir, const std::string& name) {
                   [&](const Node& n) { return n.role == "backend" && n.name == name; });
     if (state.netns) remove_node_netns(*state.netns, name, netns_log_path(state.dir));
     reload_dns(state);
+    write_atomically(spec_path(state.dir), spec::to_json(make_spec(state)));
+  });
+}
+
+void drain_backend(const fs::path& dir, const std::string& name) {
+  mutate(dir, [&](State& state) {
+    Node& backend = find_node(state, "backend", name);
+    if (backend.draining) return;
+    const auto active = std::count_if(state.nodes.begin(), state.nodes.end(), [](const Node& n) {
+      return n.role == "backend" && !n.draining;
+    });
+    if (active == 1)
+      throw LabError("cannot drain " + name + ", the last serving backend of lab '" + state.name +
+                     "'");
+    backend.draining = true;
     write_atomically(spec_path(state.dir), spec::to_json(make_spec(state)));
   });
 }

@@ -37,7 +37,8 @@
 // own resolver; `ringwatch probe` must then run in the probe's namespace
 // (LabStatus::probe_netns). There proxies name their servers by DNS name and
 // resolve them once, at start, so heal restarts every proxy. add_backend,
-// remove_backend and restart_proxies are migration steps, in both modes.
+// drain_backend, remove_backend and restart_proxies are migration steps, in
+// both modes.
 //
 // Thread-safety: calls on different DIRs are independent. Processes are
 // started with fork(): call from a thread that holds no locks others need.
@@ -134,6 +135,12 @@ std::filesystem::path spec_path(const std::filesystem::path& dir);  // DIR/clust
 
 // Adds and starts a backend; returns its name. Proxies are left as they are.
 std::string add_backend(const std::filesystem::path& dir, const AddBackendOptions& options = {});
+// Takes a backend out of the spec and out of every proxy config written from
+// now on, but leaves it running and resolvable: restart the proxies and they
+// stop using it, while clients of proxies not yet restarted still reach it.
+// Then remove_backend stops it. This is how a migration retires a backend
+// without a window in which proxies route to a dead one. Idempotent.
+void drain_backend(const std::filesystem::path& dir, const std::string& backend);
 // Stops a backend and removes it from DNS, the spec and (netns) the network;
 // proxies keep it in their configs until restarted.
 void remove_backend(const std::filesystem::path& dir, const std::string& backend);
