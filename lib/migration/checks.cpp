@@ -57,6 +57,8 @@ std::vector<std::string> judge(const CheckSpec& check, const report::Report& rep
       continue;
     }
     for (const auto& finding : report.findings) {
+      // The check's headline may already be this finding; say it once.
+      if (!status_ok && finding.summary == result->summary) break;
       if (finding.check == check.probe && finding.subject.backend == backend &&
           finding.severity != report::Severity::info) {
         failures.push_back(check.probe + ": " + finding.summary);

@@ -275,6 +275,8 @@ int run_migrate(const Args& args, std::ostream& out, std::ostream& err) {
     ::sigemptyset(&action.sa_mask);
     ::sigaction(SIGINT, &action, nullptr);
     ::sigaction(SIGTERM, &action, nullptr);
+    // A closed stdout (`| head`) must not kill the engine mid-step.
+    ::signal(SIGPIPE, SIG_IGN);
     const RunSummary summary = engine->run();
     running_engine = nullptr;
     out << "migration " << (summary.stopped ? "stopped" : "ended") << ":";
