@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <sstream>
+#include <streambuf>
 #include <thread>
 #include <vector>
 
@@ -21,6 +23,30 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using SteadyClock = std::chrono::steady_clock;
+
+// A stream buffer that hands every complete line to `sink`: the notifier logs
+// through it into the engine's log, under the engine's log lock. Used by one
+// writer at a time (the notifier serialises its own writes).
+class LineForwarder : public std::streambuf {
+ public:
+  explicit LineForwarder(std::function<void(const std::string&)> sink) : sink_(std::move(sink)) {}
+
+ protected:
+  int overflow(int c) override {
+    if (c == traits_type::eof()) return traits_type::not_eof(c);
+    if (c == '\n') {
+      sink_(line_);
+      line_.clear();
+    } else {
+      line_ += static_cast<char>(c);
+    }
+    return c;
+  }
+
+ private:
+  std::function<void(const std::string&)> sink_;
+  std::string line_;
+};
 
 std::map<std::string, std::vector<std::string>> structure_of(const Plan& plan) {
   std::map<std::string, std::vector<std::string>> structure;
@@ -106,8 +132,12 @@ struct Engine::Impl {
   std::unique_ptr<Notifier> notifier;
   std::ostringstream discarded_log;
   std::ostream* log = nullptr;
+  std::mutex log_mutex;  // guards *log; taken after `mutex`, never before
+  // The notifier's own log lines, forwarded line by line to log_line.
+  std::unique_ptr<LineForwarder> notifier_log_buffer;
+  std::unique_ptr<std::ostream> notifier_log;
 
-  std::mutex mutex;  // guards journal, state, the log stream
+  std::mutex mutex;  // guards journal, state
   std::condition_variable changed;
   JournalState state;
   std::atomic<bool> stopping{false};
@@ -122,7 +152,18 @@ struct Engine::Impl {
   }
 
   void log_line(const std::string& line) {
+    std::lock_guard guard(log_mutex);
     *log << alerts::format_rfc3339(options.now()) << " " << line << std::endl;
+  }
+
+  // Writes `record` unless an operator's request is due first (the request
+  // wins: an auto-resume must not slip in between an accepted pause and its
+  // boundary). True when written.
+  bool write_unless_requested(Record record) {
+    std::unique_lock guard(mutex);
+    if (request_record(*state.find(record.cluster))) return false;
+    write_locked(std::move(record));
+    return true;
   }
 
   // Journal first, then memory, then the world (notifications, the test hook).
@@ -205,20 +246,31 @@ struct Engine::Impl {
     return !stopping;
   }
 
-  bool may_start(const std::string& name) {
+  // Starts cluster `name` (pending -> preflight(0)) if a slot is free and no
+  // cluster before it in the plan still waits for one; checked and written
+  // in one critical section, so two clusters cannot take the last slot.
+  bool try_start(const std::string& name) {
     std::lock_guard guard(mutex);
+    auto waiting = [](const ClusterProgress& c) {
+      return c.phase == Phase::pending ||
+             (c.phase == Phase::paused && c.resume_to == Phase::pending &&
+              c.reason != PauseReason::operator_request);
+    };
     int started = 0;
     for (const auto& [other_name, other] : state.clusters) {
-      const bool waiting = other.phase == Phase::pending ||
-                           (other.phase == Phase::paused && other.resume_to == Phase::pending);
-      if (!waiting && !other.terminal()) ++started;
+      if (!other.terminal() && !waiting(other) &&
+          !(other.phase == Phase::paused && other.resume_to == Phase::pending)) {
+        ++started;
+      }
     }
     if (started >= plan.schedule.max_parallel_clusters) return false;
     for (const auto& cluster : plan.clusters) {  // plan order: earlier ones first
-      if (cluster.name == name) return true;
-      const ClusterProgress& other = *state.find(cluster.name);
-      if (other.phase == Phase::pending) return false;
+      if (cluster.name == name) break;
+      if (waiting(*state.find(cluster.name))) return false;
     }
+    const ClusterProgress& progress = *state.find(name);
+    if (request_record(progress)) return false;
+    write_locked(state_record(progress, Phase::preflight, 0, "started"));
     return true;
   }
 
@@ -231,6 +283,17 @@ struct Engine::Impl {
       for (std::size_t i = 0; i < progress.steps.size(); ++i) {
         const StepProgress& step = progress.steps[i];
         if (!step.in_flight) continue;
+        const Step& plan_step = cluster_plan_entry.steps[i];
+        // The pause first: a crash between the two records must not let the
+        // next run treat the unsafe step as a plain retry.
+        if (!plan_step.safe_to_rerun &&
+            !(progress.phase == Phase::paused && progress.reason == PauseReason::interrupted)) {
+          ClusterProgress now = snapshot(progress.name);
+          write(pause_record(now, PauseReason::interrupted, Phase::running,
+                             step_label(now, static_cast<int>(i)) +
+                                 " was interrupted and is not safe to re-run: check it by hand, "
+                                 "then resume (runs it again) or skip it"));
+        }
         Record end;
         end.type = Record::Type::attempt_end;
         end.cluster = progress.name;
@@ -239,17 +302,10 @@ struct Engine::Impl {
         end.outcome = "interrupted";
         end.detail = "the engine stopped while it ran";
         write(end);
-        const Step& plan_step = cluster_plan_entry.steps[i];
         if (plan_step.safe_to_rerun) {
           log_line(progress.name + ": " + step_label(progress, static_cast<int>(i)) +
                    " was interrupted; it is safe to re-run, so it runs again");
-          continue;
         }
-        ClusterProgress now = snapshot(progress.name);
-        write(pause_record(now, PauseReason::interrupted, Phase::running,
-                           step_label(now, static_cast<int>(i)) +
-                               " was interrupted and is not safe to re-run: check it by hand, "
-                               "then resume (runs it again) or skip it"));
       }
     }
   }
@@ -265,8 +321,7 @@ struct Engine::Impl {
 
 void Engine::Impl::run_cluster(const ClusterPlan& cp) {
   CheckRunner checks(cp.spec_path, options.dns_vantage);
-  int failed_attempts = 0;  // since the cluster last entered `running`
-  int passing_rounds = 0;   // consecutive passing re-checks while paused
+  int passing_rounds = 0;  // consecutive passing re-checks while paused
   Phase last_phase = Phase::pending;
   auto pause_for_checks = [&](const ClusterProgress& progress, Phase resume_to,
                               const CheckRound& round, const std::string& what) {
@@ -279,7 +334,6 @@ void Engine::Impl::run_cluster(const ClusterPlan& cp) {
     const ClusterProgress progress = snapshot(cp.name);
     if (progress.terminal()) return;
     if (progress.phase != last_phase) {
-      if (progress.phase == Phase::running) failed_attempts = 0;
       if (progress.phase == Phase::paused) passing_rounds = 0;
       last_phase = progress.phase;
     }
@@ -306,9 +360,7 @@ void Engine::Impl::run_cluster(const ClusterPlan& cp) {
         if (const Blackout* blackout = blackout_now()) {
           write(pause_record(progress, PauseReason::blackout, Phase::pending,
                              "blackout window: " + blackout->describe()));
-        } else if (may_start(cp.name)) {
-          write(state_record(progress, Phase::preflight, 0, "started"));
-        } else {
+        } else if (!try_start(cp.name)) {
           wait(cp.name, 200ms);
         }
         break;
@@ -336,6 +388,19 @@ void Engine::Impl::run_cluster(const ClusterPlan& cp) {
           write(state_record(progress, Phase::verifying, i, "no action"));
           break;
         }
+        const StepProgress& done_so_far = progress.steps[static_cast<std::size_t>(i)];
+        // The engine stopped after an attempt ended but before it moved on.
+        if (done_so_far.attempts > 0 && done_so_far.last_outcome == "succeeded") {
+          write(state_record(progress, Phase::verifying, i,
+                             "the action had succeeded before the engine stopped"));
+          break;
+        }
+        if (done_so_far.failed_attempts > step->action.retries) {
+          write(pause_record(progress, PauseReason::failed_action, Phase::running,
+                             "action failed after " + std::to_string(done_so_far.failed_attempts) +
+                                 " attempts (before the engine stopped): " + done_so_far.detail));
+          break;
+        }
         Record attempt;
         attempt.type = Record::Type::attempt;
         attempt.cluster = cp.name;
@@ -359,7 +424,8 @@ void Engine::Impl::run_cluster(const ClusterPlan& cp) {
           write(state_record(progress, Phase::verifying, i, "action succeeded"));
           break;
         }
-        ++failed_attempts;
+        const int failed_attempts =
+            snapshot(cp.name).steps[static_cast<std::size_t>(i)].failed_attempts;
         if (failed_attempts <= step->action.retries) {
           const auto backoff = step->action.backoff * (1 << std::min(failed_attempts - 1, 20));
           log_line(cp.name + ": retrying " + step_label(progress, i) + " in " +
@@ -421,7 +487,8 @@ void Engine::Impl::run_cluster(const ClusterPlan& cp) {
       case Phase::paused:
         if (progress.reason == PauseReason::blackout) {
           if (!blackout_now()) {
-            write(state_record(progress, progress.resume_to, i, "blackout window ended"));
+            write_unless_requested(
+                state_record(progress, progress.resume_to, i, "blackout window ended"));
           } else {
             wait(cp.name, std::min(cp.recheck_interval, std::chrono::milliseconds(1000)));
           }
@@ -436,7 +503,7 @@ void Engine::Impl::run_cluster(const ClusterPlan& cp) {
             log_line(cp.name + ": still failing: " + round.failures);
           } else if (cp.resume == ResumePolicy::automatic &&
                      passing_rounds >= cp.resume_after_rounds) {
-            write(state_record(
+            write_unless_requested(state_record(
                 progress, progress.resume_to, i,
                 "checks passed " + std::to_string(passing_rounds) + " re-checks in a row"));
           } else {
@@ -496,7 +563,11 @@ Engine::Engine(Plan plan, EngineOptions options) : impl_(std::make_unique<Impl>(
   }
   const Notifications& destinations = impl_->plan.notifications;
   if (!destinations.webhook_url.empty() || !destinations.alertmanager_url.empty()) {
-    impl_->notifier = std::make_unique<Notifier>(destinations, *impl_->log);
+    Impl* impl = impl_.get();
+    impl_->notifier_log_buffer =
+        std::make_unique<LineForwarder>([impl](const std::string& line) { impl->log_line(line); });
+    impl_->notifier_log = std::make_unique<std::ostream>(impl_->notifier_log_buffer.get());
+    impl_->notifier = std::make_unique<Notifier>(destinations, *impl_->notifier_log);
   }
   Record run;
   run.type = Record::Type::run;
@@ -518,7 +589,12 @@ void Engine::stop() noexcept {
 RunSummary Engine::run() {
   Impl& impl = *impl_;
   std::uint64_t offset = 0;
-  impl.poll_commands(offset);
+  try {
+    impl.poll_commands(offset);
+  } catch (const std::exception& error) {
+    impl.log_line(std::string("engine error: ") + error.what());
+    impl.stopping = true;
+  }
   std::vector<std::thread> threads;
   for (const auto& cluster : impl.plan.clusters) {
     threads.emplace_back([&impl, &cluster] {
@@ -560,8 +636,20 @@ std::string submit_command(const fs::path& state_dir, const Command& command,
     throw std::runtime_error("no migration journal in " + state_dir.string());
   }
   std::string holder;
-  if (auto lock =
-          StateLock::try_acquire(state_dir, "ringwatch migrate " + command.command, &holder)) {
+  const auto until = SteadyClock::now() + wait;
+  std::optional<StateLock> lock;
+  // Another operator command holds the lock only for a moment: wait for it.
+  // Only a running engine gets commands through commands.jsonl.
+  while (!(lock = StateLock::try_acquire(state_dir, "ringwatch migrate " + command.command,
+                                         &holder)) &&
+         holder.find("migrate run") == std::string::npos) {
+    if (SteadyClock::now() > until) {
+      throw std::runtime_error("state directory " + state_dir.string() + " stays busy (" + holder +
+                               ")");
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+  if (lock) {
     // No engine runs: write the journal here, and take the request at once.
     Journal journal(state_dir);
     JournalState state = replay(journal.records());
@@ -583,7 +671,6 @@ std::string submit_command(const fs::path& state_dir, const Command& command,
            " recorded; no engine is running (`ringwatch migrate run` continues)\n" + said;
   }
   enqueue_command(state_dir, command);
-  const auto until = SteadyClock::now() + wait;
   while (SteadyClock::now() < until) {
     for (const Record& record : read_journal(state_dir)) {
       if (record.type != Record::Type::operator_command || record.command_id != command.id)

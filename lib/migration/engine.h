@@ -52,8 +52,9 @@
 //
 // `run` returns when every cluster is finished or aborted, or when asked to
 // stop (Engine::stop(), SIGINT/SIGTERM in the CLI): then running actions are
-// cancelled (their process groups killed) and recorded as cancelled, so the
-// next run treats them like interrupted ones.
+// cancelled (their process groups killed) and their attempts left without an
+// end in the journal, exactly as a crash leaves them, so the next run treats
+// them as interrupted.
 //
 // Thread-safety: run() blocks; stop() may be called from any thread (and is
 // async-signal-safe: it only stores an atomic flag).

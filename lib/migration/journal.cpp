@@ -323,6 +323,9 @@ void apply(JournalState& state, const Record& record) {
       if (record.phase == Phase::aborted || record.phase == Phase::finished) {
         cluster->pause_requested = false;
       }
+      if (record.phase == Phase::running && cluster->phase != Phase::running) {
+        if (StepProgress* step = step_at(*cluster, record.step)) step->failed_attempts = 0;
+      }
       cluster->phase = record.phase;
       cluster->step = record.step;
       cluster->reason = record.phase == Phase::paused ? record.reason : PauseReason::none;
@@ -343,6 +346,8 @@ void apply(JournalState& state, const Record& record) {
       if (StepProgress* step = step_at(*cluster, record.step)) {
         step->in_flight = false;
         step->last_outcome = record.outcome;
+        if (record.outcome != "succeeded" && record.outcome != "interrupted")
+          ++step->failed_attempts;
         step->detail = record.detail;
       }
       break;
@@ -444,12 +449,16 @@ Journal::Journal(const fs::path& state_dir) : path_(state_dir / "journal.jsonl")
   const std::string text = read_whole(path_);
   const std::size_t complete = text.rfind('\n') == std::string::npos ? 0 : text.rfind('\n') + 1;
   records_ = read_journal(state_dir);
-  fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-  if (fd_ < 0) throw JournalError("cannot open " + path_.string() + ": " + errno_text());
-  if (complete != text.size() && ::ftruncate(fd_, static_cast<off_t>(complete)) != 0) {
-    throw JournalError("cannot truncate " + path_.string() + ": " + errno_text());
+  const int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) throw JournalError("cannot open " + path_.string() + ": " + errno_text());
+  if ((complete != text.size() && ::ftruncate(fd, static_cast<off_t>(complete)) != 0) ||
+      ::lseek(fd, 0, SEEK_END) < 0) {
+    const std::string why = errno_text();
+    ::close(fd);
+    throw JournalError("cannot cut the torn end off " + path_.string() + ": " + why);
   }
-  if (::lseek(fd_, 0, SEEK_END) < 0) throw JournalError("cannot seek " + path_.string());
+  fd_ = fd;
+  size_ = static_cast<off_t>(complete);
   // The directory entry must be durable too before anything is acted on.
   const int dir_fd = ::open(state_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir_fd >= 0) {
@@ -463,12 +472,18 @@ Journal::~Journal() {
 }
 
 const Record& Journal::append(Record record) {
+  if (broken_)
+    throw JournalError(path_.string() + ": an earlier write failed; nothing more is written");
   record.seq = records_.empty() ? 1 : records_.back().seq + 1;
   record.at = std::chrono::system_clock::now();
   const std::string line = to_json_line(record) + "\n";
   if (!write_all(fd_, line) || ::fdatasync(fd_) != 0) {
-    throw JournalError("cannot write " + path_.string() + ": " + errno_text());
+    const std::string why = errno_text();
+    broken_ = true;
+    if (::ftruncate(fd_, size_) == 0) ::fdatasync(fd_);  // no torn line in the middle
+    throw JournalError("cannot write " + path_.string() + ": " + why);
   }
+  size_ += static_cast<off_t>(line.size());
   records_.push_back(std::move(record));
   return records_.back();
 }

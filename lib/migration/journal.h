@@ -49,6 +49,8 @@
 #include <string>
 #include <vector>
 
+#include <sys/types.h>
+
 namespace ringwatch::migration {
 
 // A cluster's phase; see engine.h for the state machine.
@@ -105,7 +107,10 @@ std::optional<Record> parse_record(std::string_view line);
 struct StepProgress {
   enum class Outcome { open, done, skipped };
   Outcome outcome = Outcome::open;
-  int attempts = 0;          // attempts started
+  int attempts = 0;  // attempts started
+  // Attempts that failed since the cluster last entered `running` from
+  // another phase: the retries used up (survives a crash, unlike a counter).
+  int failed_attempts = 0;
   bool in_flight = false;    // an attempt started and has not ended
   std::string last_outcome;  // of the last ended attempt
   std::string detail;        // the last thing said about it
@@ -175,12 +180,16 @@ class Journal {
 
   const std::vector<Record>& records() const { return records_; }
   // Stamps seq and time, writes one line and fdatasync()s it; throws
-  // JournalError when it cannot (the engine must not act then).
+  // JournalError when it cannot (the engine must not act then). After a
+  // failed append the file is cut back to its last complete record and every
+  // later append throws: nothing may follow a record that may not be there.
   const Record& append(Record record);
 
  private:
   std::filesystem::path path_;
   int fd_ = -1;
+  off_t size_ = 0;  // bytes of complete, synced records
+  bool broken_ = false;
   std::vector<Record> records_;
 };
 

@@ -291,6 +291,68 @@ TEST_F(EngineTest, AnInterruptedStepThatIsNotSafeToRerunPausesForAnOperator) {
   EXPECT_EQ(read(root_ / "ran"), "two\n");
 }
 
+// A journal as a crash right after attempts of step 0 ended with `outcomes`
+// leaves it: the cluster still in `running`.
+void crash_after_attempts(const fs::path& state_dir, const Plan& plan,
+                          const std::vector<std::string>& outcomes) {
+  Journal journal(state_dir);
+  Record run;
+  run.type = Record::Type::run;
+  run.plan = plan.source;
+  for (const auto& s : plan.clusters[0].steps) run.structure["c1"].push_back(s.name);
+  journal.append(run);
+  for (Phase phase : {Phase::preflight, Phase::running}) {
+    Record state;
+    state.cluster = "c1";
+    state.phase = phase;
+    journal.append(state);
+  }
+  int attempt = 0;
+  for (const auto& outcome : outcomes) {
+    Record start;
+    start.type = Record::Type::attempt;
+    start.cluster = "c1";
+    start.attempt = ++attempt;
+    journal.append(start);
+    Record end = start;
+    end.type = Record::Type::attempt_end;
+    end.outcome = outcome;
+    end.detail = outcome == "failed" ? "exit status 1" : "exit status 0";
+    journal.append(end);
+  }
+}
+
+TEST_F(EngineTest, AnActionThatSucceededJustBeforeACrashIsNotRunAgain) {
+  const std::string text = R"({"clusters": [{"name": "c1", "spec": "${dead}", "steps": [
+    {"name": "once", "run": ["sh", "-c", "echo once >> ${root}/ran"]}]}]})";
+  const Plan p = plan(text);
+  crash_after_attempts(state_, p, {"succeeded"});
+  Engine engine(p, options());
+  EXPECT_EQ(engine.run().exit_code(), 0) << log_.str();
+  EXPECT_FALSE(fs::exists(root_ / "ran"));
+  EXPECT_EQ(attempts("c1", 0), 1);
+}
+
+TEST_F(EngineTest, RetriesUsedUpBeforeACrashAreNotGrantedAgain) {
+  const std::string text = R"({"clusters": [{"name": "c1", "spec": "${dead}", "steps": [
+    {"name": "flaky", "run": ["sh", "-c", "echo try >> ${root}/ran; false"], "retries": 1}]}]})";
+  const Plan p = plan(text);
+  crash_after_attempts(state_, p, {"failed", "failed"});
+  Engine engine(p, options());
+  auto result = start(engine);
+  ASSERT_TRUE(wait_for([](const auto& s) { return paused(s, "c1", PauseReason::failed_action); }));
+  EXPECT_FALSE(fs::exists(root_ / "ran"));
+  EXPECT_EQ(attempts("c1", 0), 2);
+  // An operator's resume grants the retries again.
+  submit_command(state_, command("resume", "c1"));
+  ASSERT_TRUE(wait_for([&](const auto& s) {
+    return paused(s, "c1", PauseReason::failed_action) && attempts("c1", 0) == 4;
+  }));
+  EXPECT_EQ(read(root_ / "ran"), "try\ntry\n");
+  submit_command(state_, command("abort", "c1"));
+  EXPECT_EQ(result->get().exit_code(), 2);
+}
+
 TEST_F(EngineTest, AFailedPreflightCheckPausesWithTheDiagnosisAndAbortEndsIt) {
   const std::string text =
       R"({"clusters": [{"name": "c1", "spec": "${dead}", "recheck_interval": 0.1,

@@ -270,6 +270,9 @@ int run_migrate(const Args& args, std::ostream& out, std::ostream& err) {
       return kExitUnknown;
     }
     running_engine = engine.get();
+    struct ClearRunningEngine {
+      ~ClearRunningEngine() { running_engine = nullptr; }
+    } clear_on_exit;
     struct sigaction action {};
     action.sa_handler = on_stop_signal;
     ::sigemptyset(&action.sa_mask);
@@ -278,7 +281,6 @@ int run_migrate(const Args& args, std::ostream& out, std::ostream& err) {
     // A closed stdout (`| head`) must not kill the engine mid-step.
     ::signal(SIGPIPE, SIG_IGN);
     const RunSummary summary = engine->run();
-    running_engine = nullptr;
     out << "migration " << (summary.stopped ? "stopped" : "ended") << ":";
     for (const auto& [name, phase] : summary.clusters)
       out << " " << name << " " << to_string(phase) << ";";
