@@ -5,10 +5,15 @@
 
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
+#include <stdlib.h>
+#include <unistd.h>
 
+#include <climits>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "tests/support/scoped_lab.h"
 
@@ -128,6 +133,186 @@ TEST(CliTest, ProbeExitCodesFollowTheLab) {
   EXPECT_EQ(vantage.code, kExitUnknown);
   EXPECT_NE(vantage.err.find("no DNS vantage point named \"nowhere\""), std::string::npos)
       << vantage.err;
+}
+
+// --- ringwatch migrate ------------------------------------------------------
+
+// A fresh directory under /tmp, removed with everything in it at the end.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "ringwatch-cli-migrate-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  std::string file(const std::string& name, const std::string& text) const {
+    std::ofstream(path_ / name) << text;
+    return (path_ / name).string();
+  }
+
+ private:
+  std::filesystem::path path_;
+};
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+TEST(CliTest, MigrateHelpListsEverySubcommand) {
+  const Outcome help = run_cli({"migrate", "--help"});
+  EXPECT_EQ(help.code, kExitOk);
+  EXPECT_EQ(help.err, "");
+  for (const char* sub : {"plan", "run", "status", "pause", "resume", "abort", "skip"}) {
+    EXPECT_NE(help.out.find(std::string("\n  ") + sub + " "), std::string::npos) << sub << " in:\n"
+                                                                                 << help.out;
+  }
+  EXPECT_TRUE(help.out.starts_with("Usage: ringwatch migrate <subcommand> [options]\n"))
+      << help.out;
+
+  const Outcome bare = run_cli({"migrate"});
+  EXPECT_EQ(bare.code, kExitUnknown);
+  EXPECT_EQ(bare.err, help.out);  // the same text, as a usage error
+
+  const Outcome plan_help = run_cli({"migrate", "plan", "--help"});
+  EXPECT_EQ(plan_help.code, kExitOk);
+  for (const char* option : {"--plan", "--var", "--state", "--cluster", "--step", "--reason"}) {
+    EXPECT_NE(plan_help.out.find(option), std::string::npos) << option;
+  }
+}
+
+TEST(CliTest, MigratePlanRejectsABadPlanNamingFilePointerAndExpectation) {
+  TempDir dir;
+  const std::string plan = dir.file("plan.json", R"({"clusters": [{"name": "c1",
+    "spec": "cluster.json",
+    "steps": [{"name": "s", "run": ["true"], "colour": "red"}]}]})");
+  const Outcome bad = run_cli({"migrate", "plan", "--plan", plan});
+  EXPECT_EQ(bad.code, kExitUnknown);
+  EXPECT_EQ(bad.err, "ringwatch migrate plan: " + plan +
+                         ": /clusters/0/steps/0/colour: unknown field (expected one of: name, "
+                         "run, timeout, retries, backoff, safe_to_rerun, preflight, verify)\n");
+  EXPECT_EQ(bad.out, "");
+
+  const std::string unset = dir.file("unset.json", R"({"clusters": [{"name": "c1",
+    "spec": "${lab}/cluster.json", "steps": [{"name": "s", "run": ["true"]}]}]})");
+  const Outcome undefined = run_cli({"migrate", "plan", "--plan", unset});
+  EXPECT_EQ(undefined.code, kExitUnknown);
+  EXPECT_EQ(undefined.err, "ringwatch migrate plan: " + unset +
+                               ": /clusters/0/spec: undefined variable \"lab\" (give it with "
+                               "--var lab=VALUE)\n");
+
+  const Outcome missing =
+      run_cli({"migrate", "plan", "--plan", (dir.path() / "none.json").string()});
+  EXPECT_EQ(missing.code, kExitUnknown);
+  EXPECT_EQ(missing.err, "ringwatch migrate plan: " + (dir.path() / "none.json").string() +
+                             ": cannot read file: No such file or directory\n");
+}
+
+TEST(CliTest, MigrateUsageErrors) {
+  const std::string hint = "Try `ringwatch migrate --help`.\n";
+  const Outcome no_plan = run_cli({"migrate", "plan"});
+  EXPECT_EQ(no_plan.code, kExitUnknown);
+  EXPECT_EQ(no_plan.err, "ringwatch migrate: plan: missing --plan\n" + hint);
+  EXPECT_EQ(no_plan.out, "");
+
+  for (const char* var : {"x", "=1", "1x=2", "a-b=c"}) {
+    const Outcome bad_var = run_cli({"migrate", "plan", "--plan", "plan.json", "--var", var});
+    EXPECT_EQ(bad_var.code, kExitUnknown) << var;
+    EXPECT_EQ(bad_var.err, std::string("ringwatch migrate: --var wants NAME=VALUE (NAME of "
+                                       "letters, digits, _), got \"") +
+                               var + "\"\n" + hint);
+  }
+
+  const Outcome no_state = run_cli({"migrate", "status"});
+  EXPECT_EQ(no_state.code, kExitUnknown);
+  EXPECT_EQ(no_state.err, "ringwatch migrate: status: missing --state\n" + hint);
+
+  const Outcome unknown = run_cli({"migrate", "rollback", "--state", "/tmp"});
+  EXPECT_EQ(unknown.code, kExitUnknown);
+  EXPECT_EQ(unknown.err,
+            "ringwatch migrate: unknown subcommand \"rollback\" (plan, run, status, pause, "
+            "resume, abort or skip)\n" +
+                hint);
+}
+
+TEST(CliTest, MigrateStatusAndCommandsWithoutAJournalExitThree) {
+  TempDir dir;
+  const std::string state = dir.path().string();
+  const Outcome status = run_cli({"migrate", "status", "--state", state});
+  EXPECT_EQ(status.code, kExitUnknown);
+  EXPECT_EQ(status.err, "ringwatch migrate status: no migration journal in " + state + "\n");
+  EXPECT_EQ(status.out, "");
+
+  const Outcome abort = run_cli({"migrate", "abort", "--state", state});
+  EXPECT_EQ(abort.code, kExitUnknown);
+  EXPECT_EQ(abort.err, "ringwatch migrate abort: no migration journal in " + state + "\n");
+  EXPECT_EQ(abort.out, "");
+
+  const Outcome pause = run_cli({"migrate", "pause", "--state", state, "--cluster", "lab"});
+  EXPECT_EQ(pause.code, kExitUnknown);
+  EXPECT_EQ(pause.err, "ringwatch migrate pause: no migration journal in " + state + "\n");
+  // Refused without leaving anything behind (no journal, no lock, no queue).
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
+}
+
+TEST(CliTest, MigratePlanPrintsTheLabMigrationsFifteenStepsInOrder) {
+  testing::ScopedLab lab;
+  const std::string plan = std::string(RINGWATCH_SOURCE_DIR) + "/tools/examples/lab-migration.json";
+  const std::string dir = lab.dir().string();
+  // ${ringwatch} is the running program: here, this test.
+  char self_buffer[PATH_MAX];
+  const ssize_t length = ::readlink("/proc/self/exe", self_buffer, sizeof self_buffer - 1);
+  ASSERT_GT(length, 0);
+  const std::string self(self_buffer, static_cast<std::size_t>(length));
+
+  const Outcome shown = run_cli({"migrate", "plan", "--plan", plan, "--var", "lab=" + dir});
+  ASSERT_EQ(shown.code, kExitOk) << shown.err;
+  EXPECT_EQ(shown.err, "");
+  const std::vector<std::string> lines = lines_of(shown.out);
+  ASSERT_EQ(lines.size(), 34u) << shown.out;  // 4 + 15 steps + 6 preflights + 9 verifies
+  EXPECT_EQ(lines[0], "plan " + plan + ": 1 cluster, at most 1 at once");
+  EXPECT_EQ(lines[1], "blackout windows: none");
+  EXPECT_EQ(lines[2], "notifications: none");
+  EXPECT_EQ(lines[3], "cluster lab (spec " + dir +
+                          "/cluster.json, 3 proxies, 3 backends; resumes automatically after 2 "
+                          "passing re-checks every 1 s)");
+  EXPECT_EQ(lines[4], "  1. start-b4: run `" + self + " lab add-backend --dir " + dir +
+                          " --backend b4` (timeout 60 s)");
+  EXPECT_EQ(lines[5], "  2. roll-onto-b4: run `" + self + " lab roll-proxies --dir " + dir +
+                          " --pause 0.5` (timeout 120 s, 2 retries, backoff 1 s, safe to re-run)");
+  EXPECT_EQ(lines[6], "     preflight: dns (backends b4)");
+  EXPECT_EQ(lines[7],
+            "     verify: canary (consistency >= 1; backends b4), connections (backends b4), dns "
+            "(within 30 s, every 1 s)");
+  EXPECT_EQ(lines[8], "  3. drain-b1: run `" + self + " lab drain-backend --dir " + dir +
+                          " --backend b1` (timeout 60 s, safe to re-run)");
+  EXPECT_EQ(lines[9], "     preflight: canary (consistency >= 1), connections");
+  EXPECT_EQ(lines[lines.size() - 2], "  15. stop-b3: run `" + self + " lab remove-backend --dir " +
+                                         dir + " --backend b3` (timeout 60 s)");
+  EXPECT_EQ(lines.back(),
+            "      verify: canary (consistency >= 1), connections (within 30 s, every 1 s)");
+
+  // The numbered lines: every step, in the plan's order.
+  std::vector<std::string> steps;
+  for (const std::string& line : lines) {
+    const std::string number = "  " + std::to_string(steps.size() + 1) + ". ";
+    if (!line.starts_with(number)) continue;
+    steps.push_back(line.substr(number.size(), line.find(": ") - number.size()));
+  }
+  EXPECT_EQ(steps, (std::vector<std::string>{"start-b4", "roll-onto-b4", "drain-b1", "roll-off-b1",
+                                             "stop-b1", "start-b5", "roll-onto-b5", "drain-b2",
+                                             "roll-off-b2", "stop-b2", "start-b6", "roll-onto-b6",
+                                             "drain-b3", "roll-off-b3", "stop-b3"}));
 }
 
 }  // namespace

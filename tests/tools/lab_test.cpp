@@ -18,12 +18,15 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <rapidjson/document.h>
 
 #include "lib/mc/client.h"
 #include "lib/spec/cluster_spec.h"
+#include "probes/registry.h"
+#include "tests/support/report_helpers.h"
 #include "tools/lab/dns_query.h"
 #include "tools/lab/lab.h"
 #include "tools/lab/process.h"
@@ -609,6 +612,121 @@ TEST(LabTest, ConfigurationErrorsAreClear) {
   }
   EXPECT_TRUE(all_alive(lab::status(lab.dir())));
   EXPECT_EQ(lab.recorded().faults, 0u);
+}
+
+}  // namespace
+}  // namespace ringwatch::lab
+
+namespace ringwatch::lab {
+namespace {
+
+std::vector<std::string> backend_names(const spec::ClusterSpec& spec) {
+  std::vector<std::string> names;
+  for (const auto& backend : spec.backends) names.push_back(backend.name);
+  return names;
+}
+
+std::optional<ProcessStatus> process_of(const LabStatus& status, const std::string& node) {
+  for (const auto& process : status.processes)
+    if (process.node == node) return process;
+  return std::nullopt;
+}
+
+TEST(LabTest, DrainTakesABackendOutOfTheSpecAndTheRollWhileItKeepsServing) {
+  Lab lab;
+  const Recorded before = lab.recorded();
+  const RecordedNode b1 = before.at("b1");
+  const std::string b1_line =
+      "- " + b1.address + ":" + std::to_string(b1.port) + ":1 b1\n";  // in a proxy config
+  // Keys that the full ring puts on b1.
+  std::vector<std::string> on_b1;
+  for (const auto& key : keys("drain", 40)) {
+    set_through(before.at("p1").endpoint(), key, "v-" + key);
+    if (homes_of(before, key, "v-" + key) == std::vector<std::string>{"b1"}) on_b1.push_back(key);
+  }
+  ASSERT_FALSE(on_b1.empty());
+
+  drain_backend(lab.dir(), "b1");
+  const fs::path spec_file = lab.dir() / "cluster.json";
+  EXPECT_EQ(backend_names(spec::load_cluster_spec(spec_file.string())),
+            (std::vector<std::string>{"b2", "b3"}));
+  // Still running and resolvable, and the status says why it is not in the spec.
+  LabStatus st = lab::status(lab.dir());
+  auto b1_status = process_of(st, "b1");
+  ASSERT_TRUE(b1_status.has_value());
+  EXPECT_TRUE(b1_status->alive);
+  EXPECT_EQ(b1_status->pid, b1.pid);
+  EXPECT_EQ(b1_status->detail, b1.address + ":" + std::to_string(b1.port) +
+                                   ", draining (out of the spec and new proxy configs)");
+  EXPECT_TRUE(running(lab.recorded().at("b1")));
+  EXPECT_EQ(resolve(before, "b1"), b1.address);
+  // No proxy was touched: same processes, same configs, and b1's keys still read.
+  for (const char* proxy : {"p1", "p2", "p3"}) {
+    EXPECT_EQ(lab.recorded().at(proxy).pid, before.at(proxy).pid) << proxy;
+    EXPECT_NE(config_of(lab, proxy).find(b1_line), std::string::npos) << config_of(lab, proxy);
+    for (const auto& key : on_b1) {
+      EXPECT_EQ(get_through(before.at(proxy).endpoint(), key), "v-" + key) << proxy << " " << key;
+    }
+  }
+  drain_backend(lab.dir(), "b1");  // idempotent
+  EXPECT_EQ(backend_names(spec::load_cluster_spec(spec_file.string())),
+            (std::vector<std::string>{"b2", "b3"}));
+
+  // The roll: the proxies come back without b1 and route around it.
+  restart_proxies(lab.dir());
+  const Recorded rolled = lab.recorded();
+  for (const char* proxy : {"p1", "p2", "p3"}) {
+    EXPECT_NE(rolled.at(proxy).pid, before.at(proxy).pid) << proxy;
+    EXPECT_EQ(rolled.at(proxy).port, before.at(proxy).port) << proxy;
+    EXPECT_EQ(config_of(lab, proxy).find(" b1\n"), std::string::npos) << config_of(lab, proxy);
+    // b1's keys now hash elsewhere, where they were never written.
+    for (const auto& key : on_b1) {
+      EXPECT_EQ(get_through(rolled.at(proxy).endpoint(), key), std::nullopt) << proxy << " " << key;
+    }
+  }
+  for (const auto& key : on_b1) EXPECT_EQ(get_through(b1.endpoint(), key), "v-" + key) << key;
+  EXPECT_TRUE(running(rolled.at("b1")));  // draining is not stopping
+  const spec::ClusterSpec spec = spec::load_cluster_spec(spec_file.string());
+  probes::ProbeSet probes({"canary"});
+  const report::Report report = testing::run_until(
+      probes, spec, [](const report::Report& r) { return r.status() == report::Status::ok; },
+      std::chrono::seconds(15));
+  EXPECT_EQ(report.status(), report::Status::ok) << testing::describe(report);
+  EXPECT_EQ(testing::figure(report, "consistency_ratio"), 1.0) << testing::describe(report);
+  for (const char* proxy : {"p1", "p2", "p3"}) {
+    EXPECT_EQ(testing::figure(report, std::string("backends_routed/") + proxy), 2)
+        << testing::describe(report);
+  }
+
+  // Then it is stopped and forgotten.
+  remove_backend(lab.dir(), "b1");
+  st = lab::status(lab.dir());
+  EXPECT_FALSE(process_of(st, "b1").has_value());
+  EXPECT_EQ(lab.recorded().nodes.count("b1"), 0u);
+  EXPECT_FALSE(proc_state(b1.pid, b1.start_time).has_value()) << "b1 (pid " << b1.pid << ") lives";
+  EXPECT_TRUE(all_alive(st));
+  EXPECT_EQ(backend_names(spec::load_cluster_spec(spec_file.string())),
+            (std::vector<std::string>{"b2", "b3"}));
+  const auto gone_by = std::chrono::steady_clock::now() + 5s;
+  while (resolve(before, "b1") && std::chrono::steady_clock::now() < gone_by)
+    std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(resolve(before, "b1"), std::nullopt);
+
+  // A lab keeps one serving backend: b2 may go, b3 may not.
+  drain_backend(lab.dir(), "b2");
+  try {
+    drain_backend(lab.dir(), "b3");
+    ADD_FAILURE() << "drained the last serving backend";
+  } catch (const LabError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "cannot drain b3, the last serving backend of lab '" + before.name + "'");
+  }
+  EXPECT_EQ(backend_names(spec::load_cluster_spec(spec_file.string())),
+            std::vector<std::string>{"b3"});
+  st = lab::status(lab.dir());
+  EXPECT_TRUE(all_alive(st));
+  ASSERT_TRUE(process_of(st, "b3").has_value());
+  EXPECT_EQ(process_of(st, "b3")->detail.find("draining"), std::string::npos);
 }
 
 }  // namespace

@@ -1,0 +1,223 @@
+// The engine's Alertmanager notifications against a real Alertmanager
+// (Debian prometheus-alertmanager) on loopback: a cluster paused by a failed
+// check is one firing RingwatchMigrationPaused alert, read back through
+// Alertmanager's API, and aborting the cluster resolves it.
+//
+// As measured in tests/alerts/alertmanager_test.cpp: once an alert is sent
+// with endsAt = the resolve time (in the past by the time it is read),
+// Alertmanager's GET /api/v2/alerts no longer lists it at all, whatever the
+// active/silenced/inhibited/unprocessed filters say.
+
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+#include <stdlib.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <future>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "alerts/http_client.h"
+#include "alerts/http_sink.h"
+#include "lib/migration/engine.h"
+#include "tests/alerts/alertmanager_process.h"
+
+namespace ringwatch::migration {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+// A spec whose nodes listen nowhere: every probe of it fails, fast.
+constexpr char kDeadSpec[] = R"({
+  "name": "dead",
+  "proxies": [{"name": "p1", "kind": "twemproxy", "client": "127.10.250.1:1"}],
+  "backends": [{"name": "b1", "address": "127.10.250.2", "port": 1, "dns_name": "b1.test",
+                "expected_cidr": "127.10.0.0/16"}],
+  "timeouts": {"connect_ms": 100, "io_ms": 200}
+})";
+
+struct AmAlert {
+  std::map<std::string, std::string> labels, annotations;
+  std::string state, starts_at, ends_at;
+};
+
+// Every alert Alertmanager lists, read with our own HTTP client.
+std::vector<AmAlert> am_alerts(const std::string& base, const std::string& query = "") {
+  alerts::HttpClient client;
+  auto response = client.request("GET", alerts::parse_http_url(base + "/api/v2/alerts" + query));
+  EXPECT_TRUE(response.ok()) << (response.ok() ? "" : response.error().message);
+  if (!response.ok()) return {};
+  EXPECT_EQ(response.value().status, 200) << response.value().body;
+  rapidjson::Document document;
+  document.Parse(response.value().body.c_str());
+  EXPECT_TRUE(!document.HasParseError() && document.IsArray()) << response.value().body;
+  std::vector<AmAlert> result;
+  if (document.HasParseError() || !document.IsArray()) return result;
+  for (const auto& item : document.GetArray()) {
+    AmAlert alert;
+    for (const auto& m : item["labels"].GetObject()) {
+      alert.labels[m.name.GetString()] = m.value.GetString();
+    }
+    for (const auto& m : item["annotations"].GetObject()) {
+      alert.annotations[m.name.GetString()] = m.value.GetString();
+    }
+    alert.state = item["status"]["state"].GetString();
+    alert.starts_at = item["startsAt"].GetString();
+    alert.ends_at = item["endsAt"].GetString();
+    result.push_back(std::move(alert));
+  }
+  return result;
+}
+
+// The alerts about `cluster`'s migration pause.
+std::vector<AmAlert> paused_alerts(const std::string& base, const std::string& cluster,
+                                   const std::string& query = "") {
+  std::vector<AmAlert> out;
+  for (AmAlert& alert : am_alerts(base, query)) {
+    if (alert.labels["alertname"] == "RingwatchMigrationPaused" &&
+        alert.labels["cluster"] == cluster) {
+      out.push_back(std::move(alert));
+    }
+  }
+  return out;
+}
+
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 20s) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < until) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(100ms);
+  }
+  return condition();
+}
+
+class MigrationAlertmanagerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = (fs::temp_directory_path() / "ringwatch-migration-am-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+    root_ = pattern;
+    state_ = root_ / "state";
+    std::ofstream(root_ / "dead.json") << kDeadSpec;
+  }
+  void TearDown() override { fs::remove_all(root_); }
+
+  Plan plan(const std::string& text, Vars vars) {
+    vars["root"] = root_.string();
+    vars["dead"] = (root_ / "dead.json").string();
+    const fs::path file = root_ / "plan.json";
+    std::ofstream(file) << text;
+    return load_plan(file.string(), vars);
+  }
+
+  EngineOptions options() {
+    EngineOptions o;
+    o.state_dir = state_;
+    o.log = &log_;
+    o.command_poll = 50ms;
+    return o;
+  }
+
+  JournalState state() const { return replay(read_journal(state_)); }
+
+  // The engine on a thread; stopped if the test ends early.
+  struct Running {
+    Engine& engine;
+    std::future<RunSummary> result;
+    RunSummary get() { return result.get(); }
+    ~Running() {
+      engine.stop();
+      if (result.valid()) result.wait();
+    }
+  };
+  std::unique_ptr<Running> start(Engine& engine) {
+    return std::unique_ptr<Running>(
+        new Running{engine, std::async(std::launch::async, [&engine] { return engine.run(); })});
+  }
+
+  fs::path root_, state_;
+  std::ostringstream log_;
+};
+
+TEST_F(MigrationAlertmanagerTest, APausedClusterIsAFiringAlertUntilItIsAborted) {
+  if (!fs::exists(testing::AlertmanagerProcess::kBinary)) {
+    GTEST_SKIP() << "no " << testing::AlertmanagerProcess::kBinary;
+  }
+  testing::AlertmanagerProcess alertmanager;
+  const std::string text = R"({"notifications": {"alertmanager": "${am}"},
+    "clusters": [{"name": "c1", "spec": "${dead}", "recheck_interval": 0.1,
+      "steps": [{"name": "gated", "preflight": [{"check": "canary"}],
+                 "run": ["sh", "-c", "echo ran >> ${root}/ran"]}]}]})";
+  Engine engine(plan(text, {{"am", alertmanager.url()}}), options());
+  auto result = start(engine);
+
+  // The journal says paused(failed_check) first: it is written before the alert is sent.
+  ASSERT_TRUE(eventually([&] {
+    const ClusterProgress* c1 = state().find("c1");
+    return c1 && c1->phase == Phase::paused && c1->reason == PauseReason::failed_check;
+  })) << log_.str();
+  const ClusterProgress paused = *state().find("c1");
+  EXPECT_NE(paused.detail.find("preflight failed at step 1 (gated): canary: "), std::string::npos)
+      << paused.detail;
+
+  std::vector<AmAlert> seen;
+  ASSERT_TRUE(eventually([&] {
+    seen = paused_alerts(alertmanager.url(), "c1");
+    return seen.size() == 1 && seen[0].state == "active";
+  })) << "no active alert; engine log:\n"
+      << log_.str() << "\nalertmanager:\n"
+      << alertmanager.output();
+  EXPECT_EQ(seen[0].labels,
+            (std::map<std::string, std::string>{{"alertname", "RingwatchMigrationPaused"},
+                                                {"cluster", "c1"},
+                                                {"reason", "failed_check"},
+                                                {"severity", "critical"}}));
+  EXPECT_EQ(seen[0].annotations["step"], "gated");
+  EXPECT_EQ(seen[0].annotations["summary"], paused.detail);
+  if (!paused.diagnosis.empty()) {
+    EXPECT_EQ(seen[0].annotations["diagnosis"], paused.diagnosis);
+  }
+  // Firing for a while yet (4 resend intervals): endsAt is well in the future.
+  EXPECT_GT(seen[0].ends_at, alerts::format_rfc3339(std::chrono::system_clock::now() + 2min))
+      << seen[0].ends_at;
+
+  // Re-checks keep failing every 0.1 s: still one alert, still the same pause.
+  std::this_thread::sleep_for(600ms);
+  seen = paused_alerts(alertmanager.url(), "c1");
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].state, "active");
+  EXPECT_EQ(state().find("c1")->since, paused.since);
+
+  Command abort;
+  abort.id = make_command_id();
+  abort.command = "abort";
+  abort.cluster = "c1";
+  EXPECT_NE(submit_command(state_, abort).find("abort accepted by the running engine"),
+            std::string::npos);
+  const RunSummary summary = result->get();
+  EXPECT_EQ(summary.exit_code(), 2) << log_.str();
+  EXPECT_EQ(summary.clusters.at("c1"), Phase::aborted);
+  EXPECT_EQ(state().find("c1")->phase, Phase::aborted);
+  EXPECT_FALSE(fs::exists(root_ / "ran"));  // the action never ran
+
+  // Resolved: Alertmanager lists it no more, not even among the inactive ones.
+  EXPECT_TRUE(eventually([&] { return paused_alerts(alertmanager.url(), "c1").empty(); }))
+      << "the alert is still listed; engine log:\n"
+      << log_.str();
+  EXPECT_TRUE(paused_alerts(alertmanager.url(), "c1",
+                            "?active=true&silenced=true&inhibited=true&unprocessed=true")
+                  .empty());
+  // Every delivery went through on the first try.
+  EXPECT_EQ(log_.str().find("notify alertmanager"), std::string::npos) << log_.str();
+}
+
+}  // namespace
+}  // namespace ringwatch::migration
