@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "alerts/http_sink.h"
+#include "lib/util/fd_io.h"
 
 extern char** environ;
 
@@ -56,18 +57,6 @@ std::string quote(const std::string& arg) {
 std::string format_duration(milliseconds duration) {
   if (duration.count() % 1000 == 0) return std::to_string(duration.count() / 1000) + " s";
   return std::to_string(duration.count()) + " ms";
-}
-
-bool write_all(int fd, std::string_view text) {
-  while (!text.empty()) {
-    const ssize_t written = ::write(fd, text.data(), text.size());
-    if (written < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    text.remove_prefix(static_cast<std::size_t>(written));
-  }
-  return true;
 }
 
 off_t file_size(int fd) {
@@ -252,7 +241,7 @@ ActionResult run_action(const Action& action, const ActionContext& context,
   std::string header = "=== " + utc_now() + " " + prefix + ":";
   for (const std::string& arg : action.argv) header += " " + quote(arg);
   header += "\n";
-  if (!write_all(log.get(), header)) {
+  if (!util::write_all(log.get(), header)) {
     return finish(
         ActionOutcome::could_not_start,
         "cannot write log \"" + context.log_path.string() + "\": " + std::strerror(errno));
@@ -293,7 +282,7 @@ ActionResult run_action(const Action& action, const ActionContext& context,
       ::posix_spawnp(&pid, argv[0], files.get(), attr.get(), argv.data(), envp.data());
   if (spawn_error != 0) {
     std::string detail = "cannot run \"" + action.argv[0] + "\": " + std::strerror(spawn_error);
-    write_all(log.get(), "=== " + utc_now() + " " + prefix + ": " + detail + "\n");
+    util::write_all(log.get(), "=== " + utc_now() + " " + prefix + ": " + detail + "\n");
     return finish(ActionOutcome::could_not_start, std::move(detail));
   }
 
@@ -331,9 +320,9 @@ ActionResult run_action(const Action& action, const ActionContext& context,
   result.output_tail = read_tail(log.get(), output_start);
   finish(outcome, detail);
   const bool open_line = !result.output_tail.empty() && result.output_tail.back() != '\n';
-  write_all(log.get(), std::string(open_line ? "\n" : "") + "=== " + utc_now() + " " + prefix +
-                           ": " + to_string(outcome) + ", " + detail + " (" +
-                           std::to_string(result.duration.count()) + " ms)\n");
+  util::write_all(log.get(), std::string(open_line ? "\n" : "") + "=== " + utc_now() + " " +
+                                 prefix + ": " + to_string(outcome) + ", " + detail + " (" +
+                                 std::to_string(result.duration.count()) + " ms)\n");
   return result;
 }
 

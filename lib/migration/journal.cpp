@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "alerts/http_sink.h"
+#include "lib/util/fd_io.h"
 
 namespace ringwatch::migration {
 
@@ -32,19 +33,6 @@ constexpr const char* kTypeNames[] = {"run", "state", "attempt", "attempt_end", 
 
 std::string errno_text() {
   return std::strerror(errno);
-}
-
-// Writes all of `text` to `fd`, retrying short writes and EINTR.
-bool write_all(int fd, std::string_view text) {
-  while (!text.empty()) {
-    const ssize_t written = ::write(fd, text.data(), text.size());
-    if (written < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    text.remove_prefix(static_cast<std::size_t>(written));
-  }
-  return true;
 }
 
 std::string read_whole(const fs::path& path) {
@@ -477,7 +465,7 @@ const Record& Journal::append(Record record) {
   record.seq = records_.empty() ? 1 : records_.back().seq + 1;
   record.at = std::chrono::system_clock::now();
   const std::string line = to_json_line(record) + "\n";
-  if (!write_all(fd_, line) || ::fdatasync(fd_) != 0) {
+  if (!util::write_all(fd_, line) || ::fdatasync(fd_) != 0) {
     const std::string why = errno_text();
     broken_ = true;
     if (::ftruncate(fd_, size_) == 0) ::fdatasync(fd_);  // no torn line in the middle
@@ -507,7 +495,7 @@ std::optional<StateLock> StateLock::try_acquire(const fs::path& state_dir, const
   }
   const std::string text = "pid " + std::to_string(::getpid()) + ", " + what + " since " +
                            alerts::format_rfc3339(std::chrono::system_clock::now()) + "\n";
-  if (::ftruncate(fd, 0) != 0 || !write_all(fd, text)) {
+  if (::ftruncate(fd, 0) != 0 || !util::write_all(fd, text)) {
     ::close(fd);
     throw JournalError("cannot write " + path.string() + ": " + errno_text());
   }
@@ -555,7 +543,7 @@ void enqueue_command(const fs::path& state_dir, const Command& command) {
   const fs::path path = state_dir / "commands.jsonl";
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) throw JournalError("cannot open " + path.string() + ": " + errno_text());
-  const bool ok = write_all(fd, line) && ::fdatasync(fd) == 0;
+  const bool ok = util::write_all(fd, line) && ::fdatasync(fd) == 0;
   ::close(fd);
   if (!ok) throw JournalError("cannot write " + path.string() + ": " + errno_text());
 }

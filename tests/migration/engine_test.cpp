@@ -18,6 +18,7 @@
 #include "alerts/http_sink.h"
 #include "lib/migration/engine.h"
 #include "tests/alerts/http_test_server.h"
+#include "tests/migration/dead_spec.h"
 #include "tests/support/scoped_lab.h"
 
 namespace ringwatch::migration {
@@ -26,14 +27,7 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-// A spec whose nodes listen nowhere: every probe of it fails, fast.
-constexpr char kDeadSpec[] = R"({
-  "name": "dead",
-  "proxies": [{"name": "p1", "kind": "twemproxy", "client": "127.10.250.1:1"}],
-  "backends": [{"name": "b1", "address": "127.10.250.2", "port": 1, "dns_name": "b1.test",
-                "expected_cidr": "127.10.0.0/16"}],
-  "timeouts": {"connect_ms": 100, "io_ms": 200}
-})";
+using testing::kDeadSpec;
 
 class EngineTest : public ::testing::Test {
  protected:
