@@ -155,7 +155,8 @@ TEST_F(MigrationAlertmanagerTest, APausedClusterIsAFiringAlertUntilItIsAborted) 
 
   // The journal says paused(failed_check) first: it is written before the alert is sent.
   ASSERT_TRUE(eventually([&] {
-    const ClusterProgress* c1 = state().find("c1");
+    const JournalState now = state();
+    const ClusterProgress* c1 = now.find("c1");
     return c1 && c1->phase == Phase::paused && c1->reason == PauseReason::failed_check;
   })) << log_.str();
   const ClusterProgress paused = *state().find("c1");

@@ -256,7 +256,7 @@ TEST_F(EngineTest, AnInterruptedStepThatIsSafeToRerunRunsAgainAndFinishedStepsDo
   EXPECT_EQ(engine.run().exit_code(), 0) << log_.str();
   EXPECT_EQ(read(root_ / "ran"), "two\nthree\n");  // step one had finished: not again
   EXPECT_EQ(attempts("c1", 1), 2);
-  const StepProgress& two = state().find("c1")->steps[1];
+  const StepProgress two = state().find("c1")->steps[1];
   EXPECT_EQ(two.outcome, StepProgress::Outcome::done);
 }
 
