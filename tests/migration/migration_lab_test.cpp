@@ -12,7 +12,9 @@
 //   - kill -9 in the middle of a step, then `run` again: finished steps are
 //     not re-run, the interrupted one (safe to re-run) is;
 //   - a blackout covering now holds the cluster paused, a second engine is
-//     refused, and `abort` from another shell ends it where it is.
+//     refused, and `abort` from another shell ends it where it is;
+//   - two labs migrate in parallel: one pauses on a dead backend, the other
+//     finishes meanwhile, and the first resumes once its backend is back.
 
 #include <fcntl.h>
 #include <sched.h>
@@ -376,6 +378,53 @@ TEST(MigrationLabTest, TheIncidentsDnsAnswerPausesTheMigrationBeforeTheProxiesRo
 
   EXPECT_EQ(backend_names(dirs.spec()), (std::vector<std::string>{"b4", "b5", "b6"}));
   EXPECT_EQ(outcome.final_report.status(), report::Status::ok) << describe(outcome.final_report);
+}
+
+TEST(MigrationLabTest, TwoClustersMigrateInParallelAndOnePausingLeavesTheOtherRunning) {
+  LabDirs east, west;
+  // Each cluster: a new backend, gated on a consistent canary, then the roll.
+  auto cluster = [](const std::string& name, const std::string& lab) {
+    return R"({"name": ")" + name + R"(", "spec": ")" + lab + R"(/cluster.json",
+      "recheck_interval": 0.5, "resume_after_rounds": 2, "steps": [
+      {"name": "start-b4", "preflight": [{"check": "canary", "min_consistency_ratio": 1.0}],
+       "run": ["${ringwatch}", "lab", "add-backend", "--dir", ")" +
+           lab + R"(", "--backend", "b4"]},
+      {"name": "roll-onto-b4", "preflight": [{"check": "dns", "backends": ["b4"]}],
+       "run": ["${ringwatch}", "lab", "roll-proxies", "--dir", ")" +
+           lab + R"("],
+       "safe_to_rerun": true,
+       "verify": {"checks": [{"check": "canary", "min_consistency_ratio": 1.0, "backends": ["b4"]}]}}]})";
+  };
+  const fs::path plan_file = east.root() / "two-clusters.json";
+  std::ofstream(plan_file) << R"({"schedule": {"max_parallel_clusters": 2}, "clusters": [)" +
+                                  cluster("east", east.lab().string()) + "," +
+                                  cluster("west", west.lab().string()) + "]}";
+  lab::inject(east.lab(), {lab::FaultKind::kill, "", "b2", "", ""});
+
+  EngineOptions options;
+  options.state_dir = east.state();
+  std::ostringstream log;
+  options.log = &log;
+  // When west finishes, east is still paused; then east's backend comes back.
+  std::optional<ClusterProgress> east_when_west_finished;
+  options.on_record = [&](const Record& record) {
+    if (record.cluster != "west" || record.phase != Phase::finished) return;
+    east_when_west_finished = *replay(read_journal(east.state())).find("east");
+    lab::heal(east.lab());
+  };
+  Engine engine(load_plan(plan_file.string(), {{"ringwatch", RINGWATCH_BINARY}}), options);
+  const RunSummary summary = engine.run();
+  ASSERT_EQ(summary.exit_code(), 0) << log.str();
+
+  ASSERT_TRUE(east_when_west_finished.has_value()) << log.str();
+  EXPECT_EQ(east_when_west_finished->phase, Phase::paused) << log.str();
+  EXPECT_EQ(east_when_west_finished->reason, PauseReason::failed_check);
+  EXPECT_EQ(east_when_west_finished->step, 0);
+  EXPECT_NE(east_when_west_finished->detail.find("b2"), std::string::npos)
+      << east_when_west_finished->detail;
+  EXPECT_EQ(backend_names(west.spec()), (std::vector<std::string>{"b1", "b2", "b3", "b4"}));
+  EXPECT_EQ(backend_names(east.spec()), (std::vector<std::string>{"b1", "b2", "b3", "b4"}));
+  EXPECT_EQ(probe_everything(east.spec()).status(), report::Status::ok);
 }
 
 TEST(MigrationLabTest, KillNineInTheMiddleOfAStepThenRunAgainFinishesWithoutRepeatingSteps) {
