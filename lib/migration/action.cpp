@@ -128,19 +128,7 @@ class SpawnAttr {
   posix_spawnattr_t attr_;
 };
 
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
+using Fd = util::UniqueFd;
 
 int open_pidfd(pid_t pid) {
 #ifdef SYS_pidfd_open

@@ -2,6 +2,9 @@
 
 #include <stdlib.h>
 
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+
 #include <fstream>
 #include <stdexcept>
 #include <thread>
@@ -67,6 +70,34 @@ bool AlertmanagerProcess::try_start() {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return false;
+}
+
+std::vector<AlertmanagerAlert> AlertmanagerProcess::alerts(const std::string& query) const {
+  ringwatch::alerts::HttpClient client;
+  auto response =
+      client.request("GET", ringwatch::alerts::parse_http_url(url() + "/api/v2/alerts" + query));
+  EXPECT_TRUE(response.ok()) << (response.ok() ? "" : response.error().message);
+  if (!response.ok()) return {};
+  EXPECT_EQ(response.value().status, 200) << response.value().body;
+  rapidjson::Document document;
+  document.Parse(response.value().body.c_str());
+  EXPECT_TRUE(document.IsArray()) << response.value().body;
+  std::vector<AlertmanagerAlert> result;
+  if (!document.IsArray()) return result;
+  for (const auto& item : document.GetArray()) {
+    AlertmanagerAlert alert;
+    for (const auto& m : item["labels"].GetObject()) {
+      alert.labels[m.name.GetString()] = m.value.GetString();
+    }
+    for (const auto& m : item["annotations"].GetObject()) {
+      alert.annotations[m.name.GetString()] = m.value.GetString();
+    }
+    alert.state = item["status"]["state"].GetString();
+    alert.starts_at = item["startsAt"].GetString();
+    alert.ends_at = item["endsAt"].GetString();
+    result.push_back(std::move(alert));
+  }
+  return result;
 }
 
 }  // namespace ringwatch::testing

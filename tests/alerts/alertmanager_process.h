@@ -9,12 +9,20 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "tests/alerts/child_process.h"
 
 namespace ringwatch::testing {
+
+// One alert as GET /api/v2/alerts lists it.
+struct AlertmanagerAlert {
+  std::map<std::string, std::string> labels, annotations;
+  std::string state, starts_at, ends_at;
+};
 
 class AlertmanagerProcess {
  public:
@@ -31,6 +39,11 @@ class AlertmanagerProcess {
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   std::string output() const { return process_ ? process_->output() : std::string(); }
   pid_t pid() const { return process_ ? process_->pid() : 0; }
+
+  // GET /api/v2/alerts<query> (e.g. "?active=true&silenced=true"), read
+  // with ringwatch's own HTTP client. A failed request or an answer that is
+  // not a JSON array is a test failure (and an empty list).
+  std::vector<AlertmanagerAlert> alerts(const std::string& query = "") const;
 
  private:
   bool try_start();

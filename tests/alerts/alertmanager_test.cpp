@@ -46,38 +46,6 @@ Report lab_round(bool p2_lost_b3) {
   return report;
 }
 
-struct AmAlert {
-  LabelSet labels, annotations;
-  std::string state, starts_at, ends_at;
-};
-
-std::vector<AmAlert> am_alerts(const std::string& base, const std::string& query = "") {
-  HttpClient client;
-  auto response = client.request("GET", parse_http_url(base + "/api/v2/alerts" + query));
-  EXPECT_TRUE(response.ok()) << (response.ok() ? "" : response.error().message);
-  if (!response.ok()) return {};
-  EXPECT_EQ(response.value().status, 200) << response.value().body;
-  rapidjson::Document document;
-  document.Parse(response.value().body.c_str());
-  EXPECT_TRUE(document.IsArray()) << response.value().body;
-  std::vector<AmAlert> result;
-  if (!document.IsArray()) return result;
-  for (const auto& item : document.GetArray()) {
-    AmAlert alert;
-    for (const auto& m : item["labels"].GetObject()) {
-      alert.labels[m.name.GetString()] = m.value.GetString();
-    }
-    for (const auto& m : item["annotations"].GetObject()) {
-      alert.annotations[m.name.GetString()] = m.value.GetString();
-    }
-    alert.state = item["status"]["state"].GetString();
-    alert.starts_at = item["startsAt"].GetString();
-    alert.ends_at = item["endsAt"].GetString();
-    result.push_back(std::move(alert));
-  }
-  return result;
-}
-
 template <class Predicate>
 bool eventually(Predicate predicate, std::chrono::milliseconds timeout = 15000ms) {
   const auto deadline = Steady::now() + timeout;
@@ -103,14 +71,14 @@ TEST(AlertmanagerTest, AFiringAlertShowsUpIsReSentAsOneAlertAndIsGoneOnceResolve
   };
 
   ASSERT_TRUE(round(true).empty());  // pending: nothing sent
-  EXPECT_TRUE(am_alerts(alertmanager.url()).empty());
+  EXPECT_TRUE(alertmanager.alerts().empty());
   auto fired = round(true);
   ASSERT_EQ(fired.size(), 1u);
   ASSERT_EQ(fired[0].kind, EventKind::fired);
 
-  std::vector<AmAlert> seen;
+  std::vector<testing::AlertmanagerAlert> seen;
   ASSERT_TRUE(eventually([&] {
-    seen = am_alerts(alertmanager.url());
+    seen = alertmanager.alerts();
     return seen.size() == 1 && seen[0].state == "active";
   })) << alertmanager.output();
   EXPECT_EQ(seen[0].labels, (LabelSet{{"alertname", "RingwatchRingDivergence"},
@@ -131,22 +99,21 @@ TEST(AlertmanagerTest, AFiringAlertShowsUpIsReSentAsOneAlertAndIsGoneOnceResolve
   ASSERT_EQ(resent.size(), 1u);
   ASSERT_EQ(resent[0].kind, EventKind::resent);
   ASSERT_TRUE(eventually([&] {
-    seen = am_alerts(alertmanager.url());
+    seen = alertmanager.alerts();
     return seen.size() == 1 && seen[0].ends_at == format_rfc3339(resent[0].alert.ends_at);
   })) << (seen.empty() ? "none" : seen[0].ends_at);
   EXPECT_EQ(seen[0].starts_at, format_rfc3339(fired[0].alert.starts_at));
 
   // Healed: one passing round keeps it firing, the second resolves it.
   EXPECT_TRUE(round(false).empty());
-  EXPECT_EQ(am_alerts(alertmanager.url()).size(), 1u);
+  EXPECT_EQ(alertmanager.alerts().size(), 1u);
   auto resolved = round(false);
   ASSERT_EQ(resolved.size(), 1u);
   ASSERT_EQ(resolved[0].kind, EventKind::resolved);
-  EXPECT_TRUE(eventually([&] { return am_alerts(alertmanager.url()).empty(); }));
+  EXPECT_TRUE(eventually([&] { return alertmanager.alerts().empty(); }));
   // Not even listed when asking for every kind of alert.
   EXPECT_TRUE(
-      am_alerts(alertmanager.url(), "?active=true&silenced=true&inhibited=true&unprocessed=true")
-          .empty());
+      alertmanager.alerts("?active=true&silenced=true&inhibited=true&unprocessed=true").empty());
 
   const SinkStats stats = sink->stats();
   EXPECT_EQ(stats.sent, 3u);  // fired, resent, resolved

@@ -1,10 +1,6 @@
 #include "lib/spec/cluster_spec.h"
 
 #include <gtest/gtest.h>
-#include <rapidjson/document.h>
-#include <rapidjson/pointer.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -12,6 +8,8 @@
 #include <fstream>
 #include <sstream>
 #include <vector>
+
+#include "tests/support/json_patch.h"
 
 namespace ringwatch::spec {
 namespace {
@@ -55,32 +53,11 @@ std::string error_of(std::string_view text) {
   return "(accepted)";
 }
 
-// One edit to kExample: set the value at a JSON pointer, or erase it.
-struct Patch {
-  const char* pointer;
-  const char* json;  // nullptr: erase
-};
+using Patch = testing::JsonPatch;
 
+// One edit to kExample: set the value at a JSON pointer, or erase it.
 std::string patched(const std::vector<Patch>& patches) {
-  rapidjson::Document document;
-  document.Parse(kExample);
-  for (const auto& patch : patches) {
-    const rapidjson::Pointer pointer(patch.pointer);
-    EXPECT_TRUE(pointer.IsValid()) << patch.pointer;
-    if (patch.json == nullptr) {
-      EXPECT_TRUE(pointer.Erase(document)) << patch.pointer;
-      continue;
-    }
-    rapidjson::Document value;
-    value.Parse(patch.json);
-    EXPECT_FALSE(value.HasParseError()) << patch.json;
-    rapidjson::Value copy(value, document.GetAllocator());
-    pointer.Set(document, copy);
-  }
-  rapidjson::StringBuffer buffer;
-  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
-  document.Accept(writer);
-  return buffer.GetString();
+  return testing::patched_json(kExample, patches);
 }
 
 TEST(ClusterSpecTest, ParsesEveryField) {
@@ -274,7 +251,7 @@ TEST(ClusterSpecTest, DocumentedExampleParses) {
 // --- Every documented rejection, word for word -----------------------------
 
 template <class Case>
-std::string case_name(const testing::TestParamInfo<Case>& param) {
+std::string case_name(const ::testing::TestParamInfo<Case>& param) {
   return param.param.name;
 }
 
@@ -288,7 +265,7 @@ void PrintTo(const PatchCase& c, std::ostream* out) {
   *out << c.name;
 }
 
-class RejectsPatchedExample : public testing::TestWithParam<PatchCase> {};
+class RejectsPatchedExample : public ::testing::TestWithParam<PatchCase> {};
 
 TEST_P(RejectsPatchedExample, WithExactMessage) {
   EXPECT_EQ(error_of(patched(GetParam().patches)), GetParam().expected);
@@ -296,7 +273,7 @@ TEST_P(RejectsPatchedExample, WithExactMessage) {
 
 INSTANTIATE_TEST_SUITE_P(
     ClusterSpecTest, RejectsPatchedExample,
-    testing::Values(
+    ::testing::Values(
         // Wrong JSON types.
         PatchCase{"NameNotString",
                   {{"/name", "5"}},
@@ -609,7 +586,7 @@ void PrintTo(const TextCase& c, std::ostream* out) {
   *out << c.name;
 }
 
-class RejectsText : public testing::TestWithParam<TextCase> {};
+class RejectsText : public ::testing::TestWithParam<TextCase> {};
 
 TEST_P(RejectsText, WithExactMessage) {
   EXPECT_EQ(error_of(GetParam().text), GetParam().expected);
@@ -617,7 +594,7 @@ TEST_P(RejectsText, WithExactMessage) {
 
 INSTANTIATE_TEST_SUITE_P(
     ClusterSpecTest, RejectsText,
-    testing::Values(
+    ::testing::Values(
         TextCase{"MissingComma", R"({"name": "lab" "proxies": []})",
                  "cluster.json: invalid JSON at offset 15: Missing a comma or '}' after an object "
                  "member."},
@@ -642,7 +619,7 @@ INSTANTIATE_TEST_SUITE_P(
 
 // --- Files ------------------------------------------------------------------
 
-class LoadClusterSpecTest : public testing::Test {
+class LoadClusterSpecTest : public ::testing::Test {
  protected:
   void SetUp() override {
     char pattern[] = "/tmp/ringwatch-spec-test-XXXXXX";

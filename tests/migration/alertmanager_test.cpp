@@ -9,26 +9,19 @@
 // active/silenced/inhibited/unprocessed filters say.
 
 #include <gtest/gtest.h>
-#include <rapidjson/document.h>
-#include <stdlib.h>
 
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <functional>
-#include <future>
 #include <map>
-#include <memory>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "alerts/http_client.h"
 #include "alerts/http_sink.h"
 #include "lib/migration/engine.h"
 #include "tests/alerts/alertmanager_process.h"
-#include "tests/migration/dead_spec.h"
+#include "tests/migration/engine_fixture.h"
 
 namespace ringwatch::migration {
 namespace {
@@ -36,46 +29,12 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-using testing::kDeadSpec;
-
-struct AmAlert {
-  std::map<std::string, std::string> labels, annotations;
-  std::string state, starts_at, ends_at;
-};
-
-// Every alert Alertmanager lists, read with our own HTTP client.
-std::vector<AmAlert> am_alerts(const std::string& base, const std::string& query = "") {
-  alerts::HttpClient client;
-  auto response = client.request("GET", alerts::parse_http_url(base + "/api/v2/alerts" + query));
-  EXPECT_TRUE(response.ok()) << (response.ok() ? "" : response.error().message);
-  if (!response.ok()) return {};
-  EXPECT_EQ(response.value().status, 200) << response.value().body;
-  rapidjson::Document document;
-  document.Parse(response.value().body.c_str());
-  EXPECT_TRUE(!document.HasParseError() && document.IsArray()) << response.value().body;
-  std::vector<AmAlert> result;
-  if (document.HasParseError() || !document.IsArray()) return result;
-  for (const auto& item : document.GetArray()) {
-    AmAlert alert;
-    for (const auto& m : item["labels"].GetObject()) {
-      alert.labels[m.name.GetString()] = m.value.GetString();
-    }
-    for (const auto& m : item["annotations"].GetObject()) {
-      alert.annotations[m.name.GetString()] = m.value.GetString();
-    }
-    alert.state = item["status"]["state"].GetString();
-    alert.starts_at = item["startsAt"].GetString();
-    alert.ends_at = item["endsAt"].GetString();
-    result.push_back(std::move(alert));
-  }
-  return result;
-}
-
 // The alerts about `cluster`'s migration pause.
-std::vector<AmAlert> paused_alerts(const std::string& base, const std::string& cluster,
-                                   const std::string& query = "") {
-  std::vector<AmAlert> out;
-  for (AmAlert& alert : am_alerts(base, query)) {
+std::vector<testing::AlertmanagerAlert> paused_alerts(
+    const testing::AlertmanagerProcess& alertmanager, const std::string& cluster,
+    const std::string& query = "") {
+  std::vector<testing::AlertmanagerAlert> out;
+  for (auto& alert : alertmanager.alerts(query)) {
     if (alert.labels["alertname"] == "RingwatchMigrationPaused" &&
         alert.labels["cluster"] == cluster) {
       out.push_back(std::move(alert));
@@ -93,53 +52,7 @@ bool eventually(const std::function<bool()>& condition, std::chrono::millisecond
   return condition();
 }
 
-class MigrationAlertmanagerTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "ringwatch-migration-am-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    root_ = pattern;
-    state_ = root_ / "state";
-    std::ofstream(root_ / "dead.json") << kDeadSpec;
-  }
-  void TearDown() override { fs::remove_all(root_); }
-
-  Plan plan(const std::string& text, Vars vars) {
-    vars["root"] = root_.string();
-    vars["dead"] = (root_ / "dead.json").string();
-    const fs::path file = root_ / "plan.json";
-    std::ofstream(file) << text;
-    return load_plan(file.string(), vars);
-  }
-
-  EngineOptions options() {
-    EngineOptions o;
-    o.state_dir = state_;
-    o.log = &log_;
-    o.command_poll = 50ms;
-    return o;
-  }
-
-  JournalState state() const { return replay(read_journal(state_)); }
-
-  // The engine on a thread; stopped if the test ends early.
-  struct Running {
-    Engine& engine;
-    std::future<RunSummary> result;
-    RunSummary get() { return result.get(); }
-    ~Running() {
-      engine.stop();
-      if (result.valid()) result.wait();
-    }
-  };
-  std::unique_ptr<Running> start(Engine& engine) {
-    return std::unique_ptr<Running>(
-        new Running{engine, std::async(std::launch::async, [&engine] { return engine.run(); })});
-  }
-
-  fs::path root_, state_;
-  std::ostringstream log_;
-};
+class MigrationAlertmanagerTest : public testing::EngineFixture {};
 
 TEST_F(MigrationAlertmanagerTest, APausedClusterIsAFiringAlertUntilItIsAborted) {
   if (!fs::exists(testing::AlertmanagerProcess::kBinary)) {
@@ -154,18 +67,15 @@ TEST_F(MigrationAlertmanagerTest, APausedClusterIsAFiringAlertUntilItIsAborted) 
   auto result = start(engine);
 
   // The journal says paused(failed_check) first: it is written before the alert is sent.
-  ASSERT_TRUE(eventually([&] {
-    const JournalState now = state();
-    const ClusterProgress* c1 = now.find("c1");
-    return c1 && c1->phase == Phase::paused && c1->reason == PauseReason::failed_check;
-  })) << log_.str();
+  ASSERT_TRUE(wait_for([](const auto& s) { return paused(s, "c1", PauseReason::failed_check); }))
+      << log_.str();
   const ClusterProgress paused = *state().find("c1");
   EXPECT_NE(paused.detail.find("preflight failed at step 1 (gated): canary: "), std::string::npos)
       << paused.detail;
 
-  std::vector<AmAlert> seen;
+  std::vector<testing::AlertmanagerAlert> seen;
   ASSERT_TRUE(eventually([&] {
-    seen = paused_alerts(alertmanager.url(), "c1");
+    seen = paused_alerts(alertmanager, "c1");
     return seen.size() == 1 && seen[0].state == "active";
   })) << "no active alert; engine log:\n"
       << log_.str() << "\nalertmanager:\n"
@@ -186,7 +96,7 @@ TEST_F(MigrationAlertmanagerTest, APausedClusterIsAFiringAlertUntilItIsAborted) 
 
   // Re-checks keep failing every 0.1 s: still one alert, still the same pause.
   std::this_thread::sleep_for(600ms);
-  seen = paused_alerts(alertmanager.url(), "c1");
+  seen = paused_alerts(alertmanager, "c1");
   ASSERT_EQ(seen.size(), 1u);
   EXPECT_EQ(seen[0].state, "active");
   EXPECT_EQ(state().find("c1")->since, paused.since);
@@ -204,10 +114,10 @@ TEST_F(MigrationAlertmanagerTest, APausedClusterIsAFiringAlertUntilItIsAborted) 
   EXPECT_FALSE(fs::exists(root_ / "ran"));  // the action never ran
 
   // Resolved: Alertmanager lists it no more, not even among the inactive ones.
-  EXPECT_TRUE(eventually([&] { return paused_alerts(alertmanager.url(), "c1").empty(); }))
+  EXPECT_TRUE(eventually([&] { return paused_alerts(alertmanager, "c1").empty(); }))
       << "the alert is still listed; engine log:\n"
       << log_.str();
-  EXPECT_TRUE(paused_alerts(alertmanager.url(), "c1",
+  EXPECT_TRUE(paused_alerts(alertmanager, "c1",
                             "?active=true&silenced=true&inhibited=true&unprocessed=true")
                   .empty());
   // Every delivery went through on the first try.

@@ -18,7 +18,7 @@
 #include "alerts/http_sink.h"
 #include "lib/migration/engine.h"
 #include "tests/alerts/http_test_server.h"
-#include "tests/migration/dead_spec.h"
+#include "tests/migration/engine_fixture.h"
 #include "tests/support/scoped_lab.h"
 
 namespace ringwatch::migration {
@@ -27,39 +27,8 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-using testing::kDeadSpec;
-
-class EngineTest : public ::testing::Test {
+class EngineTest : public testing::EngineFixture {
  protected:
-  void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "ringwatch-engine-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    root_ = pattern;
-    state_ = root_ / "state";
-    std::ofstream(root_ / "dead.json") << kDeadSpec;
-  }
-  void TearDown() override { fs::remove_all(root_); }
-
-  // A plan from JSON text with ${root} and ${dead} defined.
-  Plan plan(const std::string& text, Vars vars = {}) {
-    vars["root"] = root_.string();
-    vars["dead"] = (root_ / "dead.json").string();
-    const fs::path file = root_ / "plan.json";
-    std::ofstream(file) << text;
-    return load_plan(file.string(), vars);
-  }
-
-  EngineOptions options() {
-    EngineOptions o;
-    o.state_dir = state_;
-    o.log = &log_;
-    o.command_poll = 50ms;
-    return o;
-  }
-
-  std::vector<Record> journal() const { return read_journal(state_); }
-  JournalState state() const { return replay(journal()); }
-
   // The phases a cluster went through, in order.
   std::vector<std::string> phases(const std::string& cluster) const {
     std::vector<std::string> out;
@@ -79,48 +48,6 @@ class EngineTest : public ::testing::Test {
     }
     return count;
   }
-
-  // The engine on a thread; stopped if the test ends early, so a failed
-  // assertion never leaves it running.
-  struct Running {
-    Engine& engine;
-    std::future<RunSummary> result;
-    RunSummary get() { return result.get(); }
-    ~Running() {
-      engine.stop();
-      if (result.valid()) result.wait();
-    }
-  };
-  std::unique_ptr<Running> start(Engine& engine) {
-    return std::unique_ptr<Running>(
-        new Running{engine, std::async(std::launch::async, [&engine] { return engine.run(); })});
-  }
-
-  bool wait_for(const std::function<bool(const JournalState&)>& condition,
-                std::chrono::milliseconds timeout = 20s) {
-    const auto until = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < until) {
-      if (condition(state())) return true;
-      std::this_thread::sleep_for(50ms);
-    }
-    return false;
-  }
-
-  static bool paused(const JournalState& s, const std::string& cluster, PauseReason reason) {
-    const ClusterProgress* c = s.find(cluster);
-    return c && c->phase == Phase::paused && c->reason == reason;
-  }
-
-  Command command(const std::string& name, const std::string& cluster = {}) {
-    Command c;
-    c.id = make_command_id();
-    c.command = name;
-    c.cluster = cluster;
-    return c;
-  }
-
-  fs::path root_, state_;
-  std::ostringstream log_;
 };
 
 // Three shell steps: each writes its context to a file.

@@ -1,10 +1,6 @@
 #include "lib/migration/plan.h"
 
 #include <gtest/gtest.h>
-#include <rapidjson/document.h>
-#include <rapidjson/pointer.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 #include <stdlib.h>
 
 #include <chrono>
@@ -12,6 +8,8 @@
 #include <fstream>
 #include <string>
 #include <vector>
+
+#include "tests/support/json_patch.h"
 
 namespace ringwatch::migration {
 namespace {
@@ -91,32 +89,11 @@ constexpr char kPlan[] = R"({
   ]
 })";
 
-struct Patch {
-  const char* pointer;
-  const char* json;  // nullptr: erase
-};
+using Patch = testing::JsonPatch;
 
+// One edit to kPlan: set the value at a JSON pointer, or erase it.
 std::string patched(const std::vector<Patch>& patches) {
-  rapidjson::Document document;
-  document.Parse(kPlan);
-  EXPECT_FALSE(document.HasParseError());
-  for (const auto& patch : patches) {
-    const rapidjson::Pointer pointer(patch.pointer);
-    EXPECT_TRUE(pointer.IsValid()) << patch.pointer;
-    if (patch.json == nullptr) {
-      EXPECT_TRUE(pointer.Erase(document)) << patch.pointer;
-      continue;
-    }
-    rapidjson::Document value;
-    value.Parse(patch.json);
-    EXPECT_FALSE(value.HasParseError()) << patch.json;
-    rapidjson::Value copy(value, document.GetAllocator());
-    pointer.Set(document, copy);
-  }
-  rapidjson::StringBuffer buffer;
-  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
-  document.Accept(writer);
-  return buffer.GetString();
+  return testing::patched_json(kPlan, patches);
 }
 
 Blackout month_days(Blackout::Kind kind, int days) {

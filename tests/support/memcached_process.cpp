@@ -17,6 +17,8 @@
 #include <thread>
 #include <utility>
 
+#include "lib/util/fd_io.h"
+
 namespace ringwatch::testing {
 namespace {
 
@@ -53,19 +55,7 @@ SocketAddress socket_address(const std::string& address, std::uint16_t port) {
   return result;
 }
 
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
+using Fd = util::UniqueFd;
 
 bool accepts_connections(const std::string& address, std::uint16_t port) {
   const SocketAddress target = socket_address(address, port);

@@ -21,6 +21,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "lib/util/fd_io.h"
+
 namespace ringwatch::lab {
 namespace {
 
@@ -73,23 +75,7 @@ sockaddr_in make_address(const std::string& address, std::uint16_t port) {
   return sa;
 }
 
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  void reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_;
-};
+using Fd = util::UniqueFd;
 
 }  // namespace
 
