@@ -12,6 +12,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "lib/util/time.h"
+
 namespace ringwatch::alerts {
 
 namespace {
@@ -35,8 +37,9 @@ void write_string(Writer& writer, const char* key, const std::string& value) {
 }
 
 void write_times(Writer& writer, const Alert& alert) {
-  write_string(writer, "startsAt", format_rfc3339(alert.starts_at));
-  if (alert.ends_at != TimePoint{}) write_string(writer, "endsAt", format_rfc3339(alert.ends_at));
+  write_string(writer, "startsAt", util::format_rfc3339_ms(alert.starts_at));
+  if (alert.ends_at != TimePoint{})
+    write_string(writer, "endsAt", util::format_rfc3339_ms(alert.ends_at));
   if (!alert.generator_url.empty()) write_string(writer, "generatorURL", alert.generator_url);
 }
 
@@ -44,7 +47,7 @@ bool retryable_status(int status) {
   return status == 408 || status == 429 || status < 400 || status >= 500;
 }
 
-std::string status_error(const HttpResponse& response) {
+std::string status_error(const http::Response& response) {
   std::string text = "HTTP " + std::to_string(response.status);
   std::string body = response.body.substr(0, 200);
   std::replace(body.begin(), body.end(), '\n', ' ');
@@ -69,20 +72,6 @@ const char* to_string(DeliveryOutcome outcome) {
       return "dropped_rejected";
   }
   return "failed";
-}
-
-std::string format_rfc3339(TimePoint when) {
-  const auto since_epoch = when.time_since_epoch();
-  auto seconds = std::chrono::floor<std::chrono::seconds>(since_epoch);
-  const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(since_epoch - seconds);
-  const std::time_t t = static_cast<std::time_t>(seconds.count());
-  std::tm utc{};
-  ::gmtime_r(&t, &utc);
-  char text[64];
-  std::snprintf(text, sizeof(text), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900,
-                utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
-                static_cast<int>(millis.count()));
-  return text;
 }
 
 std::string encode_alertmanager_v2(const std::vector<AlertEvent>& events) {
@@ -126,8 +115,8 @@ std::string encode_webhook(const std::vector<AlertEvent>& events) {
 struct HttpSink::Impl {
   SinkFormat format;
   HttpSinkOptions options;
-  HttpUrl url;
-  HttpClient client;
+  http::Url url;
+  http::Client client;
 
   mutable std::mutex mutex;
   std::condition_variable wake;  // work queued or stop
@@ -137,7 +126,7 @@ struct HttpSink::Impl {
   bool stopping = false;
   std::thread worker;
 
-  Impl(SinkFormat sink_format, HttpSinkOptions sink_options, HttpUrl target)
+  Impl(SinkFormat sink_format, HttpSinkOptions sink_options, http::Url target)
       : format(sink_format),
         options(std::move(sink_options)),
         url(std::move(target)),
@@ -188,7 +177,7 @@ struct HttpSink::Impl {
           break;
         }
         std::string error = result.ok() ? status_error(result.value()) : result.error().message;
-        if (!result.ok() && result.error().kind == HttpErrorKind::cancelled) return;
+        if (!result.ok() && result.error().kind == http::ErrorKind::cancelled) return;
         if (result.ok() && !retryable_status(result.value().status)) {
           count([](SinkStats& s) {
             ++s.failed;
@@ -230,9 +219,9 @@ struct HttpSink::Impl {
 HttpSink::HttpSink(SinkFormat format, HttpSinkOptions options) {
   const std::string label = "sink " + (options.name.empty() ? std::string("?") : options.name);
   if (options.name.empty()) throw std::invalid_argument(label + ": name: expected a name");
-  HttpUrl url;
+  http::Url url;
   try {
-    url = parse_http_url(options.url);
+    url = http::parse_url(options.url);
   } catch (const std::invalid_argument& error) {
     throw std::invalid_argument(label + ": url: " + error.what());
   }
@@ -314,7 +303,7 @@ const std::string& HttpSink::name() const {
   return impl_->options.name;
 }
 
-const HttpUrl& HttpSink::url() const {
+const http::Url& HttpSink::url() const {
   return impl_->url;
 }
 

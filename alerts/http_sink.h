@@ -3,7 +3,7 @@
 //
 // Delivery. send() encodes nothing and touches no socket: it appends the batch
 // to a bounded queue and returns. One background thread per sink drains the
-// queue in order, one batch at a time, with HttpClient's connect and I/O
+// queue in order, one batch at a time, with http::Client's connect and I/O
 // deadlines:
 //   - 2xx: sent; the backoff resets.
 //   - 4xx other than 408 and 429: rejected, dropped at once (retrying the same
@@ -44,8 +44,8 @@
 #include <vector>
 
 #include "alerts/alert_state.h"
-#include "alerts/http_client.h"
 #include "alerts/sink.h"
+#include "lib/http/client.h"
 
 namespace ringwatch::alerts {
 
@@ -54,7 +54,7 @@ struct HttpSinkOptions {
   // Alertmanager: its base URL, e.g. http://127.0.0.1:9093 (a path prefix is
   // kept: http://h:9093/am -> /am/api/v2/alerts). Webhook: the URL it POSTs to.
   std::string url{};
-  HttpDeadlines deadlines{};        // connect 1 s, I/O 2 s
+  http::Deadlines deadlines{};      // connect 1 s, I/O 2 s
   std::size_t queue_capacity = 64;  // waiting batches, not counting the one in flight
   std::chrono::milliseconds initial_backoff{500};
   std::chrono::milliseconds max_backoff{30000};
@@ -91,7 +91,7 @@ class HttpSink final : public Sink {
   bool flush(std::chrono::milliseconds timeout);
   SinkStats stats() const;
   const std::string& name() const;
-  const HttpUrl& url() const;  // where it POSTs
+  const http::Url& url() const;  // where it POSTs
 
  private:
   struct Impl;
@@ -104,6 +104,5 @@ std::unique_ptr<HttpSink> make_webhook_sink(HttpSinkOptions options);
 // The payloads, exactly as POSTed (pure).
 std::string encode_alertmanager_v2(const std::vector<AlertEvent>& events);
 std::string encode_webhook(const std::vector<AlertEvent>& events);
-std::string format_rfc3339(TimePoint when);  // "2026-11-24T10:23:39.123Z"
 
 }  // namespace ringwatch::alerts

@@ -16,11 +16,8 @@
 #include "daemon/api.h"
 #include "daemon/http_server.h"
 #include "daemon/scheduler.h"
+#include "lib/util/version.h"
 #include "probes/registry.h"
-
-#ifndef RINGWATCH_VERSION
-#define RINGWATCH_VERSION "0.0.0"
-#endif
 
 namespace ringwatch::daemon {
 
@@ -53,7 +50,7 @@ struct Daemon::Impl {
       : options(std::move(o)),
         log(std::make_shared<Logger>(log_stream, options.log_level)),
         fleet(options.source.load()),
-        metrics(std::make_shared<alerts::Metrics>(RINGWATCH_VERSION)),
+        metrics(std::make_shared<alerts::Metrics>(kVersion)),
         alerting(std::make_shared<Alerting>(fleet.alerts, log, metrics)),
         scheduler(io, log, metrics, alerting),
         api(scheduler, metrics),

@@ -27,11 +27,9 @@
 
 #include "daemon/fleet.h"
 #include "daemon/log.h"
+#include "lib/util/exit_code.h"
 
 namespace ringwatch::daemon {
-
-constexpr int kExitOk = 0;
-constexpr int kExitUnknown = 3;
 
 // Where the configuration comes from; load() reads it (again, on SIGHUP).
 struct ConfigSource {

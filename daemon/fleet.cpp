@@ -15,6 +15,7 @@
 #include <system_error>
 
 #include "lib/spec/json_cursor.h"
+#include "lib/util/text.h"
 #include "probes/registry.h"
 
 namespace ringwatch::daemon {
@@ -22,7 +23,6 @@ namespace {
 
 using spec::json::Cursor;
 using spec::json::FirstSeen;
-using spec::json::join;
 using spec::json::render_value;
 
 constexpr double kMaxIntervalSeconds = 86400;
@@ -80,9 +80,9 @@ ClusterConfig read_cluster(const Cursor& cursor, const std::string& file) {
     FirstSeen seen("check");
     std::vector<std::string> named;
     for (const auto& element : c->elements(true)) {
-      const std::string name(element.string("a check name (" + join(known) + ")"));
+      const std::string name(element.string("a check name (" + util::join(known) + ")"));
       if (std::find(known.begin(), known.end(), name) == known.end()) {
-        element.wrong_value("a check name (" + join(known) + ")");
+        element.wrong_value("a check name (" + util::join(known) + ")");
       }
       seen.add(element, name);
       named.push_back(name);

@@ -5,22 +5,10 @@
 #include <ctime>
 #include <ostream>
 
+#include "lib/util/time.h"
+
 namespace ringwatch::daemon {
 namespace {
-
-std::string timestamp() {
-  const auto now = std::chrono::system_clock::now();
-  const auto ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
-  const std::time_t seconds = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  ::gmtime_r(&seconds, &tm);
-  char buffer[96];
-  std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(ms % 1000));
-  return buffer;
-}
 
 void append_value(std::string& line, std::string_view value) {
   const bool plain = !value.empty() && value.find_first_of(" \"=\\\t\n") == std::string_view::npos;
@@ -69,7 +57,8 @@ Logger::Logger(std::ostream& out, LogLevel level) : out_(out), level_(level) {}
 
 void Logger::log(LogLevel level, std::string_view event, const LogFields& fields) {
   if (!enabled(level)) return;
-  std::string line = "ts=" + timestamp() + " level=" + to_string(level) + " event=";
+  std::string line = "ts=" + util::format_rfc3339_ms(std::chrono::system_clock::now()) +
+                     " level=" + to_string(level) + " event=";
   append_value(line, event);
   for (const auto& [key, value] : fields) {
     line += ' ';

@@ -10,6 +10,8 @@
 #include <map>
 #include <sstream>
 
+#include "lib/util/time.h"
+
 namespace ringwatch::report {
 
 std::optional<Format> parse_format(std::string_view name) {
@@ -20,19 +22,6 @@ std::optional<Format> parse_format(std::string_view name) {
 }
 
 namespace {
-
-std::string iso8601(std::chrono::system_clock::time_point when) {
-  const auto millis =
-      std::chrono::duration_cast<std::chrono::milliseconds>(when.time_since_epoch()).count();
-  const std::time_t seconds = static_cast<std::time_t>(millis / 1000);
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900,
-                utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
-                static_cast<int>(millis % 1000));
-  return buffer;
-}
 
 // Figures are doubles; print integers without a fraction, others with 3 decimals.
 std::string format_number(double value) {
@@ -138,7 +127,7 @@ std::string render_json(const Report& report) {
   writer.Key("summary");
   writer.String(report.summary_line());
   writer.Key("started_at");
-  writer.String(iso8601(report.started_at));
+  writer.String(util::format_rfc3339_ms(report.started_at));
   writer.Key("duration_ms");
   writer.Double(report.duration_ms);
 

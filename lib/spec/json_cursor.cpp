@@ -1,4 +1,5 @@
 #include "lib/spec/json_cursor.h"
+#include "lib/util/text.h"
 
 #include <rapidjson/error/en.h>
 #include <rapidjson/stringbuffer.h>
@@ -60,24 +61,6 @@ const char* type_phrase(const Value& value) {
       return "a number";
   }
   return "an unknown value";
-}
-
-std::string join(std::initializer_list<std::string_view> items) {
-  std::string out;
-  for (const auto item : items) {
-    if (!out.empty()) out += ", ";
-    out += item;
-  }
-  return out;
-}
-
-std::string join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& item : items) {
-    if (!out.empty()) out += ", ";
-    out += item;
-  }
-  return out;
 }
 
 std::string read_file(const std::string& path) {
@@ -167,7 +150,7 @@ Object Cursor::object(std::initializer_list<std::string_view> fields) const {
   for (const auto& m : value_->GetObject()) {
     const std::string_view name(m.name.GetString(), m.name.GetStringLength());
     if (std::find(fields.begin(), fields.end(), name) == fields.end()) {
-      member(name, m.value).fail("unknown field (expected one of: " + join(fields) + ")");
+      member(name, m.value).fail("unknown field (expected one of: " + util::join(fields) + ")");
     }
     if (std::find(seen.begin(), seen.end(), name) != seen.end()) {
       fail("duplicate field " + quoted(name));

@@ -32,8 +32,6 @@ using rapidjson::Value;
 std::string render_value(const Value& value);  // compact JSON text
 std::string quoted(std::string_view text);     // as a JSON string literal
 const char* type_phrase(const Value& value);   // "a string", "an object", ...
-std::string join(std::initializer_list<std::string_view> items);
-std::string join(const std::vector<std::string>& items);
 
 // A file's whole text; an unreadable file is SpecError(path, "", "cannot read file: ...").
 std::string read_file(const std::string& path);

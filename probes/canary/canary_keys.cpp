@@ -1,19 +1,13 @@
 #include "probes/canary/canary_keys.h"
 
-#include <charconv>
 #include <cstdio>
+
+#include "lib/util/text.h"
 
 namespace ringwatch::probes::canary {
 
 namespace {
 constexpr std::string_view kMagic = "rwc1|";
-
-template <class Int>
-bool parse_int(std::string_view text, Int& out, int base = 10) {
-  if (text.empty()) return false;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out, base);
-  return ec == std::errc() && end == text.data() + text.size();
-}
 }  // namespace
 
 std::string make_key(std::string_view prefix, std::string_view cluster, std::string_view generation,
@@ -67,10 +61,12 @@ std::optional<CanaryValue> decode_value(std::string_view value) {
   }
   CanaryValue decoded;
   decoded.writer = std::string(fields[0]);
-  if (decoded.writer.empty() || !parse_int(fields[1], decoded.round) || fields[2].size() != 8 ||
-      !parse_int(fields[2], decoded.key_tag, 16)) {
-    return std::nullopt;
-  }
+  const auto round = util::parse_int<std::uint64_t>(fields[1]);
+  const auto key_tag =
+      fields[2].size() == 8 ? util::parse_int<std::uint32_t>(fields[2], 16) : std::nullopt;
+  if (decoded.writer.empty() || !round || !key_tag) return std::nullopt;
+  decoded.round = *round;
+  decoded.key_tag = *key_tag;
   return decoded;
 }
 

@@ -4,19 +4,12 @@
 #include <map>
 
 #include "lib/net/tcp.h"
+#include "lib/util/text.h"
 #include "probes/connections/proxy_adapters.h"
 
 namespace ringwatch::probes::connections {
 
 namespace {
-
-std::optional<std::int64_t> parse_int(std::string_view text) {
-  std::int64_t value = 0;
-  if (text.empty()) return std::nullopt;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return value;
-}
 
 // "tcp:127.0.0.1:54321" / "tcp6:[::1]:54321"; UDP, unix sockets and
 // memcached's placeholders ("<AF 1>", "<closed>") are not TCP peers.
@@ -41,8 +34,9 @@ Result<std::vector<ConnEntry>, ViewError> parse_stats_conns(std::string_view tex
   std::map<int, ConnEntry> entries;
   for (const auto& [key, value] : stats.value()) {
     const auto colon = key.find(':');
-    const auto fd = colon == std::string::npos ? std::nullopt
-                                               : parse_int(std::string_view(key).substr(0, colon));
+    const auto fd = colon == std::string::npos
+                        ? std::nullopt
+                        : util::parse_int(std::string_view(key).substr(0, colon));
     if (!fd || *fd < 0) {
       return ViewError{ViewErrorKind::malformed, "stats conns: unexpected key \"" + key + "\""};
     }
@@ -57,7 +51,7 @@ Result<std::vector<ConnEntry>, ViewError> parse_stats_conns(std::string_view tex
     } else if (field == "state") {
       entry.state = value;
     } else if (field == "secs_since_last_cmd") {
-      entry.secs_since_last_cmd = parse_int(value);
+      entry.secs_since_last_cmd = util::parse_int(value);
     }
     // Fields added by later versions are ignored.
   }

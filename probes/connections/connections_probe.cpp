@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "lib/util/text.h"
+#include "lib/util/time.h"
 #include "lib/util/worker_pool.h"
 #include "probes/connections/backend_peers.h"
 #include "probes/connections/proxy_view.h"
@@ -74,46 +76,6 @@ struct Merged {
   }
 };
 
-std::string clock_time(SystemTime when) {
-  const std::time_t seconds = std::chrono::system_clock::to_time_t(when);
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char text[32];
-  std::strftime(text, sizeof text, "%H:%M:%S UTC", &utc);
-  return text;
-}
-
-std::string iso_time(SystemTime when) {
-  const std::time_t seconds = std::chrono::system_clock::to_time_t(when);
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
-  return text;
-}
-
-std::string plural(std::int64_t count, const std::string& word) {
-  return std::to_string(count) + " " + word + (count == 1 ? "" : "s");
-}
-
-std::string proxies_text(std::size_t count) {
-  return std::to_string(count) + (count == 1 ? " proxy" : " proxies");
-}
-
-std::string join_names(const std::vector<std::string>& names) {
-  if (names.empty()) return "";
-  if (names.size() == 1) return names[0];
-  std::string text;
-  for (std::size_t i = 0; i + 1 < names.size(); ++i) text += (i ? ", " : "") + names[i];
-  return text + " and " + names.back();
-}
-
-std::string join(const std::vector<std::string>& items, const std::string& separator) {
-  std::string text;
-  for (std::size_t i = 0; i < items.size(); ++i) text += (i ? separator : "") + items[i];
-  return text;
-}
-
 bool same_endpoint(const net::Endpoint& a, const net::Endpoint& b) {
   if (a.port != b.port) return false;
   const auto x = net::IpAddress::parse(a.host);
@@ -147,17 +109,18 @@ Cell proxy_cell(const ProxyView& view, const Merged& merged, bool traffic_seen) 
     return {CellState::unknown, "the proxy does not report it"};
   }
   const std::string last_ejected =
-      merged.ejected_at ? ", last ejected at " + clock_time(*merged.ejected_at) : "";
+      merged.ejected_at ? ", last ejected at " + util::format_clock_utc(*merged.ejected_at) : "";
   if (merged.connections && *merged.connections > 0) {
-    return {CellState::connected, plural(*merged.connections, "connection") + last_ejected};
+    return {CellState::connected, util::plural(*merged.connections, "connection") + last_ejected};
   }
   std::vector<std::string> counts;
-  if (merged.errors > 0) counts.push_back(plural(merged.errors, "error"));
-  if (merged.timeouts > 0) counts.push_back(plural(merged.timeouts, "timeout"));
-  const std::string count_text = counts.empty() ? "" : ", " + join(counts, ", ");
+  if (merged.errors > 0) counts.push_back(util::plural(merged.errors, "error"));
+  if (merged.timeouts > 0) counts.push_back(util::plural(merged.timeouts, "timeout"));
+  const std::string count_text = counts.empty() ? "" : ", " + util::join(counts, ", ");
   if (merged.ejected) {
     if (merged.ejected_at) {
-      return {CellState::ejected, "ejected at " + clock_time(*merged.ejected_at) + count_text};
+      return {CellState::ejected,
+              "ejected at " + util::format_clock_utc(*merged.ejected_at) + count_text};
     }
     return {CellState::ejected, "ejected" + count_text};
   }
@@ -165,8 +128,8 @@ Cell proxy_cell(const ProxyView& view, const Merged& merged, bool traffic_seen) 
   if (merged.connect_failing) return {CellState::missing, "connection down" + count_text};
   if (view.keeps_idle_connections &&
       (merged.requests > 0 || merged.errors > 0 || merged.timeouts > 0)) {
-    return {CellState::missing,
-            "0 connections, " + plural(merged.requests, "request") + " routed to it" + count_text};
+    return {CellState::missing, "0 connections, " + util::plural(merged.requests, "request") +
+                                    " routed to it" + count_text};
   }
   if (traffic_seen) {
     return {CellState::missing, "0 connections and no requests after the canary's traffic"};
@@ -232,10 +195,10 @@ Cell backend_cell(const spec::Proxy& proxy, const BackendSide& side, std::size_t
   for (const auto& source : proxy.source_addresses) sources.push_back(source.to_string());
   if (side.attributed[q] > 0) {
     return {CellState::connected,
-            plural(static_cast<std::int64_t>(side.attributed[q]), "connection") + " from " +
-                join(sources, ", ")};
+            util::plural(static_cast<std::int64_t>(side.attributed[q]), "connection") + " from " +
+                util::join(sources, ", ")};
   }
-  return {CellState::missing, "no connection from " + join(sources, ", ")};
+  return {CellState::missing, "no connection from " + util::join(sources, ", ")};
 }
 
 // Counts as "<address> x<n>" for a summary line.
@@ -248,7 +211,7 @@ std::string address_counts(const std::vector<std::string>& described) {
   std::vector<std::string> parts;
   for (const auto& [address, count] : counts)
     parts.push_back(address + " x" + std::to_string(count));
-  return join(parts, ", ");
+  return util::join(parts, ", ");
 }
 
 }  // namespace
@@ -342,7 +305,7 @@ void ConnectionsProbe::run(const spec::ClusterSpec& spec, report::Report& report
                            "stats of proxy " + proxy.name + " may be stale: " + why)
                        .with("freshness", std::string(to_string(view.freshness)));
       if (age_s) f.with("stats_age_s", *age_s);
-      if (view.stats_time) f.with("stats_time", iso_time(*view.stats_time));
+      if (view.stats_time) f.with("stats_time", util::format_rfc3339(*view.stats_time));
       warnings.push_back(proxy.name + "'s stats may be stale");
     }
 
@@ -373,7 +336,8 @@ void ConnectionsProbe::run(const spec::ClusterSpec& spec, report::Report& report
       bool names_only = true;
       for (const ServerView& server : view.servers) names_only = names_only && !server.address;
       finding("proxy_config_drift", Severity::critical, {.proxy = proxy.name},
-              "server list of proxy " + proxy.name + " differs from the spec: " + join(drift, "; "))
+              "server list of proxy " + proxy.name +
+                  " differs from the spec: " + util::join(drift, "; "))
           .with("differences", drift)
           .with("compared_by",
                 std::string(names_only ? "names only (the proxy does not report addresses)"
@@ -406,10 +370,10 @@ void ConnectionsProbe::run(const spec::ClusterSpec& spec, report::Report& report
     if (!sides[b].unknown.empty()) {
       const auto count = static_cast<std::int64_t>(sides[b].unknown.size());
       finding("unknown_peer", Severity::warning, {.backend = backend.name},
-              "backend " + backend.name + " has " + plural(count, "connection") + " from " +
+              "backend " + backend.name + " has " + util::plural(count, "connection") + " from " +
                   address_counts(sides[b].unknown) + ", no proxy's source address")
           .with("peers", sides[b].unknown);
-      warnings.push_back(backend.name + " has " + plural(count, "unknown peer"));
+      warnings.push_back(backend.name + " has " + util::plural(count, "unknown peer"));
     }
   }
   std::vector<std::vector<Cell>> by_backend(proxies, std::vector<Cell>(backends));
@@ -453,7 +417,7 @@ void ConnectionsProbe::run(const spec::ClusterSpec& spec, report::Report& report
               .with("errors", m.errors)
               .with("timeouts", m.timeouts)
               .with("proxy_stats", m.details);
-          if (m.ejected_at) f.with("ejected_at", iso_time(*m.ejected_at));
+          if (m.ejected_at) f.with("ejected_at", util::format_rfc3339(*m.ejected_at));
         }
         headlines.push_back(summary);
       } else if (from_proxy.state == CellState::idle) {
@@ -469,7 +433,8 @@ void ConnectionsProbe::run(const spec::ClusterSpec& spec, report::Report& report
           sources.push_back(source.to_string());
         }
         std::string summary = "backend " + backend_name + " has no connection from proxy " +
-                              proxy_name + "'s source addresses (" + join(sources, ", ") + ")";
+                              proxy_name + "'s source addresses (" + util::join(sources, ", ") +
+                              ")";
         if (contradicts) {
           summary += ", although " + proxy_name + " reports " + from_proxy.why +
                      " to it (wrong source_addresses in the spec, or NAT?)";
@@ -487,7 +452,7 @@ void ConnectionsProbe::run(const spec::ClusterSpec& spec, report::Report& report
     }
     if (!idle.empty()) {
       finding("backend_idle", Severity::info, {.proxy = proxy_name},
-              "proxy " + proxy_name + " holds no connection to " + join_names(idle) +
+              "proxy " + proxy_name + " holds no connection to " + util::join_and(idle) +
                   " and has sent " + (idle.size() == 1 ? "it" : "them") +
                   " no requests yet (undecided; run the canary check first for a decision)")
           .with("backends", idle);
@@ -511,10 +476,11 @@ void ConnectionsProbe::run(const spec::ClusterSpec& spec, report::Report& report
     if (by_set.size() > 1) {
       std::vector<std::string> groups;
       for (const auto& [used, names] : by_set) {
-        groups.push_back(join_names(names) + (names.size() == 1 ? " uses " : " use ") +
-                         (used.empty() ? std::string("no backend") : join(used, ", ")));
+        groups.push_back(util::join_and(names) + (names.size() == 1 ? " uses " : " use ") +
+                         (used.empty() ? std::string("no backend") : util::join(used, ", ")));
       }
-      const std::string summary = "proxies disagree on the backend set: " + join(groups, "; ");
+      const std::string summary =
+          "proxies disagree on the backend set: " + util::join(groups, "; ");
       finding("proxy_backend_sets_differ", Severity::critical, {}, summary).with("sets", groups);
       sets_headlines.push_back(summary);
     }
@@ -545,16 +511,18 @@ void ConnectionsProbe::run(const spec::ClusterSpec& spec, report::Report& report
         parts.push_back(std::to_string(side.unknown.size()) + " unknown (" +
                         address_counts(side.unknown) + ")");
       }
-      peer_lines.push_back(name + ": " + plural(static_cast<std::int64_t>(side.clients), "client") +
-                           (parts.empty() ? "" : ": " + join(parts, ", ")));
+      peer_lines.push_back(name + ": " +
+                           util::plural(static_cast<std::int64_t>(side.clients), "client") +
+                           (parts.empty() ? "" : ": " + util::join(parts, ", ")));
     }
     std::int64_t connected = 0;
     for (const auto& row : by_proxy) {
       for (const Cell& cell : row) connected += cell.state == CellState::connected;
     }
     finding("connection_matrix", Severity::info, {},
-            proxies_text(proxies) + " x " + plural(static_cast<std::int64_t>(backends), "backend") +
-                ": " + std::to_string(connected) + " connected (proxy side)")
+            util::plural(proxies, "proxy", "proxies") + " x " +
+                util::plural(static_cast<std::int64_t>(backends), "backend") + ": " +
+                std::to_string(connected) + " connected (proxy side)")
         .with("matrix", matrix)
         .with("backend_peers", peer_lines);
   }
@@ -571,7 +539,7 @@ void ConnectionsProbe::run(const spec::ClusterSpec& spec, report::Report& report
     constexpr std::size_t kShown = 3;
     std::vector<std::string> shown(headlines.begin(),
                                    headlines.begin() + std::min(kShown, headlines.size()));
-    check.summary = join(shown, "; ");
+    check.summary = util::join(shown, "; ");
     if (headlines.size() > kShown) {
       check.summary += " (+" + std::to_string(headlines.size() - kShown) + " more)";
     }
@@ -582,9 +550,9 @@ void ConnectionsProbe::run(const spec::ClusterSpec& spec, report::Report& report
                               [](const Cell& cell) { return cell.state == CellState::connected; });
     }
     const std::string all_backends =
-        "all " + plural(static_cast<std::int64_t>(backends), "backend");
+        "all " + util::plural(static_cast<std::int64_t>(backends), "backend");
     if (complete == proxies) {
-      check.summary = proxies_text(proxies) + " connected to " + all_backends;
+      check.summary = util::plural(proxies, "proxy", "proxies") + " connected to " + all_backends;
     } else {
       check.summary = std::to_string(complete) + " of " + std::to_string(proxies) +
                       " proxies connected to " + all_backends +

@@ -1,4 +1,6 @@
 #include "probes/connections/proxy_adapters.h"
+#include "lib/util/text.h"
+#include "lib/util/time.h"
 
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
@@ -62,19 +64,6 @@ std::string quoted(std::string_view text) {
     }
   }
   return out + (text.size() > kMax ? "...\"" : "\"");
-}
-
-std::optional<std::int64_t> parse_int(std::string_view text) {
-  std::int64_t value = 0;
-  if (text.empty()) return std::nullopt;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return value;
-}
-
-std::optional<SystemTime> from_unix_seconds(std::int64_t seconds) {
-  if (seconds <= 0) return std::nullopt;
-  return SystemTime(std::chrono::seconds(seconds));
 }
 
 const std::string* find_stat(const StatList& stats, std::string_view key) {
@@ -225,7 +214,7 @@ ViewResult parse_twemproxy_stats(std::string_view json, std::string_view pool_na
 
   ProxyView view;
   view.pool = pool->name.GetString();
-  view.stats_time = from_unix_seconds(*timestamp);
+  view.stats_time = util::from_unix_seconds(*timestamp);
   view.freshness = Freshness::confirmed;
   for (const auto& member : pool->value.GetObject()) {
     if (!member.value.IsObject()) continue;  // a pool counter
@@ -319,7 +308,7 @@ Result<ServerView, ViewError> parse_mcrouter_server(const std::string& key,
       continue;
     }
     if (name == "avg_latency_us" || name.ends_with("retrans_ratio")) continue;  // doubles
-    const auto count = parse_int(number);
+    const auto count = util::parse_int(number);
     if (!count || *count < 0) {
       return malformed("server " + quoted(key) + ": bad count in " + quoted(token));
     }
@@ -349,9 +338,9 @@ ViewResult parse_mcrouter_stats(const StatList& servers, const StatList& suspect
   view.freshness = Freshness::live;
   view.keeps_idle_connections = false;  // --reset-inactive-connection-interval, 60 s by default
   if (const std::string* time = find_stat(basic, "time")) {
-    const auto seconds = parse_int(*time);
+    const auto seconds = util::parse_int(*time);
     if (!seconds) return malformed("mcrouter stats: bad time " + quoted(*time));
-    view.stats_time = from_unix_seconds(*seconds);
+    view.stats_time = util::from_unix_seconds(*seconds);
   }
   for (const auto& [key, value] : servers) {
     auto server = parse_mcrouter_server(key, value);
@@ -399,16 +388,16 @@ ViewResult parse_memcached_proxy_stats(const StatList& basic, const StatList& pr
                      "memcached stats have no proxy_backend_total: not running as a proxy"};
   }
   if (const std::string* time = find_stat(basic, "time")) {
-    const auto seconds = parse_int(*time);
+    const auto seconds = util::parse_int(*time);
     if (!seconds) return malformed("memcached stats: bad time " + quoted(*time));
-    view.stats_time = from_unix_seconds(*seconds);
+    view.stats_time = util::from_unix_seconds(*seconds);
   }
   std::map<std::string, std::int64_t> bad;  // label -> bad connections
   for (const auto& [key, value] : proxybe) {
     if (!key.starts_with("bad_") || key.size() == 4) {
       return malformed("stats proxybe: unexpected " + quoted(key));
     }
-    const auto count = parse_int(value);
+    const auto count = util::parse_int(value);
     if (!count) return malformed("stats proxybe: bad count " + quoted(value));
     bad[key.substr(4)] = *count;
   }

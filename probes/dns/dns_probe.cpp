@@ -5,6 +5,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "lib/util/text.h"
 #include "lib/util/worker_pool.h"
 
 namespace ringwatch::probes::dns {
@@ -23,20 +24,6 @@ constexpr std::size_t kMaxParallelVantages = 16;
 
 double ms_since(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-}
-
-// "a", "a and b", "a, b and c"
-std::string and_join(const std::vector<std::string>& items) {
-  std::string text;
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    if (i > 0) text += i + 1 == items.size() ? " and " : ", ";
-    text += items[i];
-  }
-  return text;
-}
-
-std::string plural(std::size_t count, const std::string& one, const std::string& many) {
-  return std::to_string(count) + " " + (count == 1 ? one : many);
 }
 
 // How a lookup bears on the invariant.
@@ -95,7 +82,7 @@ std::string view_of(const Lookup& lookup) {
   std::set<std::string> addresses;
   for (const rdns::Answer& answer : lookup.answers()) addresses.insert(answer.address.to_string());
   if (addresses.empty()) return rcode_text(lookup);
-  return and_join(std::vector<std::string>(addresses.begin(), addresses.end()));
+  return util::join_and(std::vector<std::string>(addresses.begin(), addresses.end()));
 }
 
 // "b1.lab.ringwatch.test: A and AAAA timeout", "...: AAAA connection refused"
@@ -279,7 +266,7 @@ void DnsProbe::run(const spec::ClusterSpec& spec, report::Report& report) {
                       "dns_outside_range",
                       Severity::critical,
                       subject,
-                      whose + " resolves to " + and_join(out) + " at " + vantage.name +
+                      whose + " resolves to " + util::join_and(out) + " at " + vantage.name +
                           ", outside " + backend.expected_cidr.to_string(),
                       {}};
             common_evidence(f);
@@ -332,7 +319,8 @@ void DnsProbe::run(const spec::ClusterSpec& spec, report::Report& report) {
     if (!failed.empty()) {
       const std::string server = lookups[v].front().server;
       const std::string left = std::to_string(failed.size()) + " of " +
-                               plural(names.size(), "name", "names") + " left undecided there";
+                               util::plural(names.size(), "name", "names") +
+                               " left undecided there";
       std::string summary =
           any_timeout ? where(vantage, server) + " did not answer within " +
                             std::to_string(spec.timeouts.dns.count()) + " ms: " + left
@@ -381,8 +369,8 @@ void DnsProbe::run(const spec::ClusterSpec& spec, report::Report& report) {
       if (groups.size() < 2) continue;
       std::vector<std::string> parts, detail;
       for (const auto& [view, where_seen] : groups) {
-        parts.push_back(and_join(where_seen) + (where_seen.size() == 1 ? " answers " : " answer ") +
-                        view);
+        parts.push_back(util::join_and(where_seen) +
+                        (where_seen.size() == 1 ? " answers " : " answer ") + view);
         for (const std::string& vantage : where_seen) detail.push_back(vantage + ": " + view);
       }
       std::string summary =
@@ -420,8 +408,8 @@ void DnsProbe::run(const spec::ClusterSpec& spec, report::Report& report) {
     for (const spec::DnsServer& vantage : vantages) vantage_names.push_back(vantage.name);
     const std::string at =
         only_vantage_ ? "at vantage point " + *only_vantage_ + " only"
-                      : "at " + plural(vantages.size(), "vantage point", "vantage points") + " (" +
-                            and_join(vantage_names) + ")";
+                      : "at " + util::plural(vantages.size(), "vantage point", "vantage points") +
+                            " (" + util::join_and(vantage_names) + ")";
     check.summary = names.empty()       ? "no backend names to check"
                     : names.size() == 1 ? "1 name resolves inside its expected range " + at
                                         : std::to_string(names.size()) +

@@ -13,9 +13,10 @@
 #include <thread>
 
 #include "alerts/alert_state.h"
-#include "alerts/http_client.h"
 #include "alerts/http_sink.h"
-#include "tests/alerts/alertmanager_process.h"
+#include "lib/http/client.h"
+#include "lib/util/time.h"
+#include "tests/support/alertmanager_process.h"
 
 namespace ringwatch::alerts {
 namespace {
@@ -90,8 +91,8 @@ TEST(AlertmanagerTest, AFiringAlertShowsUpIsReSentAsOneAlertAndIsGoneOnceResolve
   EXPECT_EQ(seen[0].annotations.at("summary"),
             "proxy p2 routes 0 of 6 canaries to backend b3; p1 and p3 route 6 there");
   EXPECT_EQ(seen[0].annotations.at("diagnosis"), "p2 hashes over a ring without b3");
-  EXPECT_EQ(seen[0].starts_at, format_rfc3339(fired[0].alert.starts_at));
-  EXPECT_EQ(seen[0].ends_at, format_rfc3339(fired[0].alert.ends_at));
+  EXPECT_EQ(seen[0].starts_at, util::format_rfc3339_ms(fired[0].alert.starts_at));
+  EXPECT_EQ(seen[0].ends_at, util::format_rfc3339_ms(fired[0].alert.ends_at));
 
   // Still failing a second later: re-sent, and still one alert, endsAt moved on.
   std::this_thread::sleep_for(1100ms);
@@ -100,9 +101,9 @@ TEST(AlertmanagerTest, AFiringAlertShowsUpIsReSentAsOneAlertAndIsGoneOnceResolve
   ASSERT_EQ(resent[0].kind, EventKind::resent);
   ASSERT_TRUE(eventually([&] {
     seen = alertmanager.alerts();
-    return seen.size() == 1 && seen[0].ends_at == format_rfc3339(resent[0].alert.ends_at);
+    return seen.size() == 1 && seen[0].ends_at == util::format_rfc3339_ms(resent[0].alert.ends_at);
   })) << (seen.empty() ? "none" : seen[0].ends_at);
-  EXPECT_EQ(seen[0].starts_at, format_rfc3339(fired[0].alert.starts_at));
+  EXPECT_EQ(seen[0].starts_at, util::format_rfc3339_ms(fired[0].alert.starts_at));
 
   // Healed: one passing round keeps it firing, the second resolves it.
   EXPECT_TRUE(round(false).empty());

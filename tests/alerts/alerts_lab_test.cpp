@@ -11,11 +11,11 @@
 #include <thread>
 
 #include "alerts/alert_state.h"
-#include "alerts/http_client.h"
 #include "alerts/http_sink.h"
 #include "alerts/metrics.h"
+#include "lib/http/client.h"
 #include "probes/canary/canary_probe.h"
-#include "tests/alerts/alertmanager_process.h"
+#include "tests/support/alertmanager_process.h"
 #include "tests/support/scoped_lab.h"
 
 namespace ringwatch::alerts {
@@ -37,8 +37,8 @@ std::string describe(const Report& report) {
 
 // Alertmanager's active alerts named `alertname`, as label sets.
 std::vector<LabelSet> am_alerts(const std::string& base, const std::string& alertname) {
-  HttpClient client;
-  auto response = client.request("GET", parse_http_url(base + "/api/v2/alerts"));
+  http::Client client;
+  auto response = client.request("GET", http::parse_url(base + "/api/v2/alerts"));
   if (!response.ok() || response.value().status != 200) return {};
   rapidjson::Document document;
   document.Parse(response.value().body.c_str());

@@ -9,9 +9,9 @@
 #include <filesystem>
 #include <fstream>
 
-#include "tests/alerts/alertmanager_process.h"
 #include "tests/daemon/daemon_test_support.h"
 #include "tests/daemon/running_daemon.h"
+#include "tests/support/alertmanager_process.h"
 #include "tests/support/scoped_lab.h"
 
 namespace ringwatch::daemon {

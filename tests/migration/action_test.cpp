@@ -1,4 +1,4 @@
-#include "lib/migration/action.h"
+#include "migration/action.h"
 
 #include <gtest/gtest.h>
 #include <signal.h>

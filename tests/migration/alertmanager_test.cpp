@@ -19,9 +19,10 @@
 #include <vector>
 
 #include "alerts/http_sink.h"
-#include "lib/migration/engine.h"
-#include "tests/alerts/alertmanager_process.h"
+#include "lib/util/time.h"
+#include "migration/engine.h"
 #include "tests/migration/engine_fixture.h"
+#include "tests/support/alertmanager_process.h"
 
 namespace ringwatch::migration {
 namespace {
@@ -91,7 +92,7 @@ TEST_F(MigrationAlertmanagerTest, APausedClusterIsAFiringAlertUntilItIsAborted) 
     EXPECT_EQ(seen[0].annotations["diagnosis"], paused.diagnosis);
   }
   // Firing for a while yet (4 resend intervals): endsAt is well in the future.
-  EXPECT_GT(seen[0].ends_at, alerts::format_rfc3339(std::chrono::system_clock::now() + 2min))
+  EXPECT_GT(seen[0].ends_at, util::format_rfc3339_ms(std::chrono::system_clock::now() + 2min))
       << seen[0].ends_at;
 
   // Re-checks keep failing every 0.1 s: still one alert, still the same pause.

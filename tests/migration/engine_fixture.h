@@ -17,7 +17,7 @@
 #include <string>
 #include <thread>
 
-#include "lib/migration/engine.h"
+#include "migration/engine.h"
 
 namespace ringwatch::testing {
 

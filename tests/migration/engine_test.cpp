@@ -1,4 +1,4 @@
-// The engine's state machine (lib/migration/engine.h) with real processes as
+// The engine's state machine (migration/engine.h) with real processes as
 // actions (sh), a real journal on disk and, where checks must pass or fail
 // for real, a real lab. The lab migration itself is migration_lab_test.
 
@@ -16,9 +16,9 @@
 #include <vector>
 
 #include "alerts/http_sink.h"
-#include "lib/migration/engine.h"
-#include "tests/alerts/http_test_server.h"
+#include "migration/engine.h"
 #include "tests/migration/engine_fixture.h"
+#include "tests/support/http_test_server.h"
 #include "tests/support/scoped_lab.h"
 
 namespace ringwatch::migration {

@@ -1,8 +1,8 @@
-// The migration journal (lib/migration/journal.h) on a real file system:
+// The migration journal (migration/journal.h) on a real file system:
 // the record format, torn and corrupt lines, replay, operator commands, the
 // state lock and the command queue.
 
-#include "lib/migration/journal.h"
+#include "migration/journal.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>

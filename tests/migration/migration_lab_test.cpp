@@ -38,9 +38,9 @@
 #include <vector>
 
 #include "lib/mc/client.h"
-#include "lib/migration/engine.h"
+#include "migration/engine.h"
 #include "probes/registry.h"
-#include "tests/alerts/http_test_server.h"
+#include "tests/support/http_test_server.h"
 #include "tools/lab/lab.h"
 #include "tools/lab/netns.h"
 

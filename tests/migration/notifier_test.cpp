@@ -1,4 +1,4 @@
-#include "lib/migration/notifier.h"
+#include "migration/notifier.h"
 
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
@@ -11,7 +11,8 @@
 #include <vector>
 
 #include "alerts/http_sink.h"
-#include "tests/alerts/http_test_server.h"
+#include "lib/util/time.h"
+#include "tests/support/http_test_server.h"
 
 namespace ringwatch::migration {
 namespace {
@@ -72,7 +73,7 @@ Notifications alertmanager_only(const std::string& url) {
 }
 
 std::string now_rfc3339() {
-  return alerts::format_rfc3339(std::chrono::system_clock::now());
+  return util::format_rfc3339_ms(std::chrono::system_clock::now());
 }
 
 TEST(EncodeWebhookEventTest, AllFields) {

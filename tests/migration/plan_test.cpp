@@ -1,4 +1,4 @@
-#include "lib/migration/plan.h"
+#include "migration/plan.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>

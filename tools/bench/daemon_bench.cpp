@@ -19,8 +19,9 @@
 #include <thread>
 #include <vector>
 
-#include "tests/daemon/daemon_test_support.h"
+#include "lib/http/client.h"
 #include "tools/lab/lab.h"
+#include "tools/lab/process.h"
 
 namespace {
 
@@ -60,6 +61,29 @@ long sum_field(const std::string& body, const std::string& key) {
   return total;
 }
 
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// The port from ringwatchd's "event=listening address=HOST:PORT" log line, 0
+// if it has not logged one within `timeout`.
+std::uint16_t wait_for_listening_port(const std::filesystem::path& log,
+                                      std::chrono::seconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    const std::string text = read_file(log);
+    const auto at = text.find("event=listening address=");
+    const auto end = at == std::string::npos ? at : text.find('\n', at);
+    if (end != std::string::npos) {
+      const std::string line = text.substr(at, end - at);
+      return static_cast<std::uint16_t>(std::atoi(line.c_str() + line.rfind(':') + 1));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return 0;
+}
+
 double percentile(std::vector<double> values, double p) {
   if (values.empty()) return 0;
   std::sort(values.begin(), values.end());
@@ -91,23 +115,29 @@ int main(int argc, char** argv) {
       args.push_back("--cluster");
       args.push_back(lab::spec_path(dir).string());
     }
-    const auto log = (root / "ringwatchd.log").string();
-    testing::DaemonProcess daemon(args, log);
-    const auto port = daemon.wait_port();
-    if (port == 0) throw std::runtime_error("ringwatchd did not start: " + daemon.output());
-    const double cpu_start = cpu_seconds(daemon.pid());
+    const auto log = root / "ringwatchd.log";
+    const lab::ProcessId daemon = lab::spawn(args, log, root);
+    const auto port = wait_for_listening_port(log, std::chrono::seconds(20));
+    if (port == 0) throw std::runtime_error("ringwatchd did not start: " + read_file(log));
+    const double cpu_start = cpu_seconds(daemon.pid);
     std::this_thread::sleep_for(std::chrono::seconds(seconds));
-    const auto body = testing::http_request(port, "GET", "/v1/clusters").body;
-    const double cpu = cpu_seconds(daemon.pid()) - cpu_start;
-    const auto peak_rss = status_field(daemon.pid(), "VmHWM");
+    http::Client client;
+    const auto response = client.request(
+        "GET", http::parse_url("http://127.0.0.1:" + std::to_string(port) + "/v1/clusters"));
+    const std::string body = response ? response.value().body : std::string();
+    const double cpu = cpu_seconds(daemon.pid) - cpu_start;
+    const auto peak_rss = status_field(daemon.pid, "VmHWM");
     const long completed = sum_field(body, "\"rounds\":");
     const long skipped = sum_field(body, "\"skipped\":");
     const long ticks = sum_field(body, "\"scheduled\":");
-    ::kill(daemon.pid(), SIGTERM);
-    daemon.wait_exit(std::chrono::seconds(15));
+    lab::send_signal(daemon, SIGTERM);
+    if (!lab::wait_for_state(daemon, lab::ProcState::dead, std::chrono::seconds(15))) {
+      lab::send_signal(daemon, SIGKILL);
+      lab::wait_for_state(daemon, lab::ProcState::dead, std::chrono::seconds(5));
+    }
 
     std::vector<double> durations;
-    std::istringstream lines(daemon.output());
+    std::istringstream lines(read_file(log));
     std::string line;
     while (std::getline(lines, line)) {
       const auto at = line.find("event=round cluster=");

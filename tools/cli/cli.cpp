@@ -3,6 +3,8 @@
 #include <iostream>
 #include <string_view>
 
+#include "lib/util/version.h"
+
 namespace ringwatch::cli {
 
 namespace {
@@ -32,7 +34,7 @@ struct Command {
 };
 
 int run_version(const Args&, std::ostream& out, std::ostream&) {
-  out << "ringwatch 0.1.0\n";
+  out << "ringwatch " << kVersion << "\n";
   return kExitOk;
 }
 

@@ -11,12 +11,9 @@
 #include <string>
 #include <vector>
 
-namespace ringwatch::cli {
+#include "lib/util/exit_code.h"
 
-constexpr int kExitOk = 0;
-constexpr int kExitWarning = 1;
-constexpr int kExitCritical = 2;
-constexpr int kExitUnknown = 3;
+namespace ringwatch::cli {
 
 // Bad usage (unknown option, missing argument): printed as
 // "ringwatch <cmd>: <message>" plus a hint to --help, exit 3.

@@ -1,6 +1,6 @@
 // `ringwatch migrate`: validate a plan, run it, and steer a running migration
 // from another shell (status, pause, resume, abort, skip). The engine and the
-// journal live in lib/migration; this file is options and printing.
+// journal live in migration; this file is options and printing.
 
 #include <signal.h>
 #include <unistd.h>
@@ -14,8 +14,8 @@
 #include <fstream>
 #include <iostream>
 
-#include "alerts/http_sink.h"
-#include "lib/migration/engine.h"
+#include "lib/util/time.h"
+#include "migration/engine.h"
 #include "tools/cli/options.h"
 
 namespace ringwatch::cli {
@@ -108,7 +108,7 @@ void print_status_text(const fs::path& dir, const JournalState& state, const std
       out << " (" << to_string(cluster.reason) << ", resumes to " << to_string(cluster.resume_to)
           << ")";
     }
-    out << " at " << position(cluster) << " since " << alerts::format_rfc3339(cluster.since)
+    out << " at " << position(cluster) << " since " << util::format_rfc3339_ms(cluster.since)
         << "\n";
     if (!cluster.detail.empty()) out << "  " << cluster.detail << "\n";
     if (!cluster.diagnosis.empty()) out << "  diagnosis: " << cluster.diagnosis << "\n";
@@ -171,7 +171,7 @@ void print_status_json(const fs::path& dir, const JournalState& state, const std
       json.String(to_string(cluster.resume_to));
     }
     json.Key("since");
-    json.String(alerts::format_rfc3339(cluster.since));
+    json.String(util::format_rfc3339_ms(cluster.since));
     json.Key("detail");
     json.String(cluster.detail);
     json.Key("diagnosis");

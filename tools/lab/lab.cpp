@@ -22,6 +22,7 @@
 #include <rapidjson/stringbuffer.h>
 
 #include "lib/spec/cluster_spec.h"
+#include "lib/util/time.h"
 #include "tools/lab/dns_query.h"
 #include "tools/lab/netns.h"
 #include "tools/lab/process.h"
@@ -725,7 +726,7 @@ void start_node(State& state, Node& node) {
   } catch (const std::runtime_error& e) {
     throw LabError(node.name + ": " + e.what());
   }
-  node.started_at = utc_now();
+  node.started_at = util::format_rfc3339(std::chrono::system_clock::now());
   node.state = "running";
 }
 
@@ -1208,7 +1209,7 @@ LabStatus up(const UpOptions& options) {
   state.dir = dir;
   state.name = lab_name_for(dir);
   state.up = true;
-  state.created_at = utc_now();
+  state.created_at = util::format_rfc3339(std::chrono::system_clock::now());
   if (options.netns) {
     try {
       up_netns(state, options);
@@ -1327,7 +1328,7 @@ void inject(const fs::path& dir, const Fault& fault) {
   mutate(dir, [&](State& state) {
     FaultRecord record;
     record.kind = fault.kind;
-    record.at = utc_now();
+    record.at = util::format_rfc3339(std::chrono::system_clock::now());
     switch (fault.kind) {
       case FaultKind::eject: {
         Node& proxy = find_node(state, "proxy", fault.proxy);
@@ -1523,7 +1524,7 @@ std::string add_backend(const fs::path& dir, const AddBackendOptions& options) {
       fault.proxy = options.public_answer_at;
       fault.backend = backend.name;
       fault.answer = backend.public_address;
-      fault.at = utc_now();
+      fault.at = util::format_rfc3339(std::chrono::system_clock::now());
       fault.until_ms = now_ms() + options.public_for.count();
       state.faults.push_back(fault);
     }

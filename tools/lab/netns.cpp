@@ -12,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include "lib/util/text.h"
 #include "tools/lab/lab.h"
 #include "tools/lab/process.h"
 
@@ -26,20 +27,14 @@ constexpr const char* kNetnsEtcDir = "/etc/netns";      // iproute2's NETNS_ETC_
 constexpr int kCapNetAdmin = 12;                        // linux/capability.h
 constexpr auto kIpTimeout = 10s;
 
-std::string join(const std::vector<std::string>& words) {
-  std::string out;
-  for (const auto& word : words) out += (out.empty() ? "" : " ") + word;
-  return out;
-}
-
 // Runs `ip ARGS...`; throws LabError naming the command and its last output.
 void ip(const std::vector<std::string>& args, const fs::path& log) {
   std::vector<std::string> argv{find_program("ip").string()};
   argv.insert(argv.end(), args.begin(), args.end());
   int rc = run_to_completion(argv, log, log.parent_path(), kIpTimeout);
   if (rc != 0)
-    throw LabError("`ip " + join(args) + "` failed (exit " + std::to_string(rc) + "; see " +
-                   log.string() + "): " + tail_of_file(log, 1));
+    throw LabError("`ip " + util::join(args, " ") + "` failed (exit " + std::to_string(rc) +
+                   "; see " + log.string() + "): " + tail_of_file(log, 1));
 }
 
 bool netns_exists(const std::string& name) {
@@ -232,8 +227,8 @@ void destroy_netns(const NetnsLayout& layout, const fs::path& log) {
   }
   remove(layout.switch_netns);
   if (!failed.empty())
-    throw LabError("cannot remove network namespaces " + join(failed) + " (see " + log.string() +
-                   ")");
+    throw LabError("cannot remove network namespaces " + util::join(failed, " ") + " (see " +
+                   log.string() + ")");
 }
 
 std::vector<std::string> existing_netns(const NetnsLayout& layout) {

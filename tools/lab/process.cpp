@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "lib/util/fd_io.h"
+#include "lib/util/time.h"
 
 namespace ringwatch::lab {
 namespace {
@@ -103,7 +104,8 @@ ProcessId spawn(const std::vector<std::string>& argv, const std::filesystem::pat
   if (argv.empty()) throw std::runtime_error("spawn: empty argv");
   {
     std::ofstream banner(log, std::ios::app);
-    banner << "--- " << utc_now() << " ringwatch lab starts:";
+    banner << "--- " << util::format_rfc3339(std::chrono::system_clock::now())
+           << " ringwatch lab starts:";
     for (const auto& arg : argv) banner << ' ' << arg;
     banner << '\n';
   }
@@ -319,15 +321,6 @@ std::string tail_of_file(const std::filesystem::path& path, std::size_t max_line
     out += line;
   }
   return out;
-}
-
-std::string utc_now() {
-  std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  ::gmtime_r(&now, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 }  // namespace ringwatch::lab

@@ -80,7 +80,4 @@ bool tcp_accepts(const std::string& address, std::uint16_t port, std::chrono::mi
 // The last `max_lines` lines of a file (for error messages), or "".
 std::string tail_of_file(const std::filesystem::path& path, std::size_t max_lines);
 
-// "YYYY-MM-DDTHH:MM:SSZ" for now, UTC.
-std::string utc_now();
-
 }  // namespace ringwatch::lab

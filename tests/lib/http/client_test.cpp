@@ -1,16 +1,16 @@
-// The HTTP client under the sinks (alerts/http_client.h): URLs, deadlines and
+// The HTTP client under the sinks (lib/http/client.h): URLs, deadlines and
 // failures against real sockets on loopback.
-#include "alerts/http_client.h"
+#include "lib/http/client.h"
 
 #include <gtest/gtest.h>
 
 #include <stdexcept>
 #include <thread>
 
-#include "tests/alerts/http_test_server.h"
+#include "tests/support/http_test_server.h"
 #include "tests/support/memcached_process.h"  // free_port
 
-namespace ringwatch::alerts {
+namespace ringwatch::http {
 namespace {
 
 using namespace std::chrono_literals;
@@ -20,7 +20,7 @@ using Steady = std::chrono::steady_clock;
 
 std::string url_error(const std::string& url) {
   try {
-    parse_http_url(url);
+    parse_url(url);
   } catch (const std::invalid_argument& error) {
     return error.what();
   }
@@ -28,15 +28,15 @@ std::string url_error(const std::string& url) {
 }
 
 TEST(HttpClientTest, ParsesHttpUrls) {
-  HttpUrl url = parse_http_url("http://127.0.0.1:9093");
+  Url url = parse_url("http://127.0.0.1:9093");
   EXPECT_EQ(url.host, "127.0.0.1");
   EXPECT_EQ(url.port, 9093);
   EXPECT_EQ(url.target, "/");
-  url = parse_http_url("HTTP://alertmanager.example/am/?x=1#frag");
+  url = parse_url("HTTP://alertmanager.example/am/?x=1#frag");
   EXPECT_EQ(url.host, "alertmanager.example");
   EXPECT_EQ(url.port, 80);
   EXPECT_EQ(url.target, "/am/?x=1");
-  url = parse_http_url("http://[::1]:8080/hook");
+  url = parse_url("http://[::1]:8080/hook");
   EXPECT_EQ(url.host, "::1");
   EXPECT_EQ(url.port, 8080);
   EXPECT_EQ(url.host_header(), "[::1]:8080");
@@ -59,8 +59,8 @@ TEST(HttpClientTest, RejectsUrlsItCannotServeWordForWord) {
 TEST(HttpClientTest, PostsAndReadsTheResponse) {
   TestHttpServer server;
   server.set_status(202, "queued");
-  HttpClient client;
-  auto result = client.request("POST", parse_http_url(server.url("/hook?x=1")), R"({"a":1})");
+  Client client;
+  auto result = client.request("POST", parse_url(server.url("/hook?x=1")), R"({"a":1})");
   ASSERT_TRUE(result.ok()) << result.error().message;
   EXPECT_EQ(result.value().status, 202);
   EXPECT_EQ(result.value().body, "queued");
@@ -76,31 +76,30 @@ TEST(HttpClientTest, PostsAndReadsTheResponse) {
 TEST(HttpClientTest, ANonSuccessStatusIsAResponseNotAnError) {
   TestHttpServer server;
   server.set_status(503, "overloaded");
-  HttpClient client;
-  auto result = client.request("GET", parse_http_url(server.url("/")));
+  Client client;
+  auto result = client.request("GET", parse_url(server.url("/")));
   ASSERT_TRUE(result.ok());
   EXPECT_EQ(result.value().status, 503);
 }
 
 TEST(HttpClientTest, ARefusedConnectionIsAnErrorValue) {
   const std::uint16_t port = testing::free_port();  // nothing listens there
-  HttpClient client;
-  auto result =
-      client.request("POST", parse_http_url("http://127.0.0.1:" + std::to_string(port)), "x");
+  Client client;
+  auto result = client.request("POST", parse_url("http://127.0.0.1:" + std::to_string(port)), "x");
   ASSERT_FALSE(result.ok());
-  EXPECT_EQ(result.error().kind, HttpErrorKind::connect_refused);
+  EXPECT_EQ(result.error().kind, ErrorKind::connect_refused);
   EXPECT_EQ(result.error().message, "connect to 127.0.0.1:" + std::to_string(port) + " refused");
 }
 
 TEST(HttpClientTest, AConnectThatHangsEndsAtTheConnectDeadline) {
   HoldBacklog backlog;  // SYNs are dropped: connect() hangs
-  HttpClient client({.connect = 300ms, .io = 5000ms});
+  Client client({.connect = 300ms, .io = 5000ms});
   const auto start = Steady::now();
-  auto result = client.request(
-      "POST", parse_http_url("http://127.0.0.1:" + std::to_string(backlog.port())), "x");
+  auto result =
+      client.request("POST", parse_url("http://127.0.0.1:" + std::to_string(backlog.port())), "x");
   const auto elapsed = Steady::now() - start;
   ASSERT_FALSE(result.ok());
-  EXPECT_EQ(result.error().kind, HttpErrorKind::connect_timeout);
+  EXPECT_EQ(result.error().kind, ErrorKind::connect_timeout);
   EXPECT_EQ(result.error().message,
             "connect to 127.0.0.1:" + std::to_string(backlog.port()) + " timed out after 300 ms");
   EXPECT_GE(elapsed, 290ms);
@@ -110,12 +109,12 @@ TEST(HttpClientTest, AConnectThatHangsEndsAtTheConnectDeadline) {
 TEST(HttpClientTest, AReceiverThatNeverAnswersEndsAtTheIoDeadline) {
   TestHttpServer server;
   server.set_mode(TestHttpServer::Mode::silent);
-  HttpClient client({.connect = 1000ms, .io = 300ms});
+  Client client({.connect = 1000ms, .io = 300ms});
   const auto start = Steady::now();
-  auto result = client.request("POST", parse_http_url(server.url("/")), "x");
+  auto result = client.request("POST", parse_url(server.url("/")), "x");
   const auto elapsed = Steady::now() - start;
   ASSERT_FALSE(result.ok());
-  EXPECT_EQ(result.error().kind, HttpErrorKind::timeout);
+  EXPECT_EQ(result.error().kind, ErrorKind::timeout);
   EXPECT_EQ(result.error().message,
             "no response from 127.0.0.1:" + std::to_string(server.port()) + " within 300 ms");
   EXPECT_GE(elapsed, 290ms);
@@ -125,27 +124,27 @@ TEST(HttpClientTest, AReceiverThatNeverAnswersEndsAtTheIoDeadline) {
 TEST(HttpClientTest, CancelEndsARequestInFlightAndEveryLaterOne) {
   TestHttpServer server;
   server.set_mode(TestHttpServer::Mode::silent);
-  HttpClient client({.connect = 1000ms, .io = 10000ms});
+  Client client({.connect = 1000ms, .io = 10000ms});
   std::thread canceller([&] {
     server.wait_for_connections(1, 5000ms);
     client.cancel();
   });
   const auto start = Steady::now();
-  auto result = client.request("POST", parse_http_url(server.url("/")), "x");
+  auto result = client.request("POST", parse_url(server.url("/")), "x");
   canceller.join();
   EXPECT_LT(Steady::now() - start, 2000ms);
   ASSERT_FALSE(result.ok());
-  EXPECT_EQ(result.error().kind, HttpErrorKind::cancelled);
-  auto later = client.request("POST", parse_http_url(server.url("/")), "x");
+  EXPECT_EQ(result.error().kind, ErrorKind::cancelled);
+  auto later = client.request("POST", parse_url(server.url("/")), "x");
   ASSERT_FALSE(later.ok());
-  EXPECT_EQ(later.error().kind, HttpErrorKind::cancelled);
+  EXPECT_EQ(later.error().kind, ErrorKind::cancelled);
 }
 
 TEST(HttpClientTest, ResolvesNames) {
   TestHttpServer server;
-  HttpClient client;
-  auto result = client.request(
-      "GET", parse_http_url("http://localhost:" + std::to_string(server.port()) + "/x"));
+  Client client;
+  auto result =
+      client.request("GET", parse_url("http://localhost:" + std::to_string(server.port()) + "/x"));
   // localhost may resolve to ::1 first, where nothing listens; the client
   // tries every address.
   ASSERT_TRUE(result.ok()) << result.error().message;
@@ -153,4 +152,4 @@ TEST(HttpClientTest, ResolvesNames) {
 }
 
 }  // namespace
-}  // namespace ringwatch::alerts
+}  // namespace ringwatch::http

@@ -1,4 +1,4 @@
-#include "lib/migration/action.h"
+#include "migration/action.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -18,8 +18,8 @@
 #include <thread>
 #include <vector>
 
-#include "alerts/http_sink.h"
 #include "lib/util/fd_io.h"
+#include "lib/util/time.h"
 
 extern char** environ;
 
@@ -32,10 +32,6 @@ using std::chrono::milliseconds;
 
 constexpr std::size_t kTailBytes = 2048;
 constexpr milliseconds kPollSlice{20};
-
-std::string utc_now() {
-  return alerts::format_rfc3339(std::chrono::system_clock::now());
-}
 
 // Shell-like quoting, only so the log header reads unambiguously.
 std::string quote(const std::string& arg) {
@@ -226,7 +222,8 @@ ActionResult run_action(const Action& action, const ActionContext& context,
     return finish(ActionOutcome::could_not_start,
                   "cannot open log \"" + context.log_path.string() + "\": " + std::strerror(errno));
   }
-  std::string header = "=== " + utc_now() + " " + prefix + ":";
+  std::string header =
+      "=== " + util::format_rfc3339_ms(std::chrono::system_clock::now()) + " " + prefix + ":";
   for (const std::string& arg : action.argv) header += " " + quote(arg);
   header += "\n";
   if (!util::write_all(log.get(), header)) {
@@ -270,7 +267,8 @@ ActionResult run_action(const Action& action, const ActionContext& context,
       ::posix_spawnp(&pid, argv[0], files.get(), attr.get(), argv.data(), envp.data());
   if (spawn_error != 0) {
     std::string detail = "cannot run \"" + action.argv[0] + "\": " + std::strerror(spawn_error);
-    util::write_all(log.get(), "=== " + utc_now() + " " + prefix + ": " + detail + "\n");
+    util::write_all(log.get(), "=== " + util::format_rfc3339_ms(std::chrono::system_clock::now()) +
+                                   " " + prefix + ": " + detail + "\n");
     return finish(ActionOutcome::could_not_start, std::move(detail));
   }
 
@@ -308,7 +306,8 @@ ActionResult run_action(const Action& action, const ActionContext& context,
   result.output_tail = read_tail(log.get(), output_start);
   finish(outcome, detail);
   const bool open_line = !result.output_tail.empty() && result.output_tail.back() != '\n';
-  util::write_all(log.get(), std::string(open_line ? "\n" : "") + "=== " + utc_now() + " " +
+  util::write_all(log.get(), std::string(open_line ? "\n" : "") + "=== " +
+                                 util::format_rfc3339_ms(std::chrono::system_clock::now()) + " " +
                                  prefix + ": " + to_string(outcome) + ", " + detail + " (" +
                                  std::to_string(result.duration.count()) + " ms)\n");
   return result;

@@ -69,8 +69,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "lib/migration/journal.h"
-#include "lib/migration/plan.h"
+#include "migration/journal.h"
+#include "migration/plan.h"
 
 namespace ringwatch::migration {
 

@@ -1,4 +1,4 @@
-#include "lib/migration/notifier.h"
+#include "migration/notifier.h"
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -14,8 +14,9 @@
 #include <thread>
 #include <vector>
 
-#include "alerts/http_client.h"
 #include "alerts/http_sink.h"
+#include "lib/http/client.h"
+#include "lib/util/time.h"
 
 namespace ringwatch::migration {
 
@@ -39,15 +40,15 @@ void write_nonempty(Writer& writer, const char* key, const std::string& value) {
   if (!value.empty()) write_string(writer, key, value);
 }
 
-alerts::HttpUrl parse_destination(const char* what, const std::string& url) {
+http::Url parse_destination(const char* what, const std::string& url) {
   try {
-    return alerts::parse_http_url(url);
+    return http::parse_url(url);
   } catch (const std::invalid_argument& error) {
     throw std::invalid_argument(std::string("notifications: ") + what + ": " + error.what());
   }
 }
 
-std::string status_error(const alerts::HttpResponse& response) {
+std::string status_error(const http::Response& response) {
   std::string text = "HTTP " + std::to_string(response.status);
   std::string body = response.body.substr(0, 200);
   body = body.substr(0, body.find('\n'));
@@ -93,7 +94,7 @@ std::string encode_webhook_event(const Notification& notification) {
   write_nonempty(writer, "reason", notification.reason);
   write_nonempty(writer, "detail", notification.detail);
   write_nonempty(writer, "diagnosis", notification.diagnosis);
-  write_string(writer, "at", alerts::format_rfc3339(notification.at));
+  write_string(writer, "at", util::format_rfc3339_ms(notification.at));
   writer.EndObject();
   return buffer.GetString();
 }
@@ -104,8 +105,8 @@ struct Notifier::Impl {
   const milliseconds resend_interval;
 
   // Webhook: its own queue and delivery thread.
-  std::optional<alerts::HttpUrl> webhook_url;
-  std::unique_ptr<alerts::HttpClient> webhook_client;
+  std::optional<http::Url> webhook_url;
+  std::unique_ptr<http::Client> webhook_client;
   mutable std::mutex webhook_mutex;
   std::condition_variable webhook_wake;  // queued or stopping
   std::condition_variable webhook_idle;  // queue empty and nothing in flight
@@ -181,7 +182,7 @@ struct Notifier::Impl {
       milliseconds backoff = kInitialBackoff;
       for (int attempt = 1; attempt <= kMaxAttempts; ++attempt) {
         auto result = webhook_client->request("POST", *webhook_url, body, "application/json");
-        if (!result.ok() && result.error().kind == alerts::HttpErrorKind::cancelled) return;
+        if (!result.ok() && result.error().kind == http::ErrorKind::cancelled) return;
         if (result.ok() && result.value().status / 100 == 2) {
           delivered = true;
           std::lock_guard lock(webhook_mutex);
@@ -343,12 +344,12 @@ Notifier::Notifier(const Notifications& destinations, std::ostream& log,
   if (!destinations.webhook_url.empty()) {
     impl_->webhook_url = parse_destination("webhook_url", destinations.webhook_url);
   }
-  std::optional<alerts::HttpUrl> alertmanager_url;
+  std::optional<http::Url> alertmanager_url;
   if (!destinations.alertmanager_url.empty()) {
     alertmanager_url = parse_destination("alertmanager_url", destinations.alertmanager_url);
   }
   if (impl_->webhook_url) {
-    impl_->webhook_client = std::make_unique<alerts::HttpClient>();
+    impl_->webhook_client = std::make_unique<http::Client>();
     impl_->webhook_thread = std::thread([impl = impl_.get()] { impl->run_webhook(); });
   }
   if (alertmanager_url) {

@@ -7,9 +7,9 @@
 // included), then writes the request and reads the response within `io`.
 // Responses above 1 MiB are a protocol error. Expected failures are values.
 //
-// Thread-safety: one HttpClient serves one thread at a time; cancel() may be
+// Thread-safety: one Client serves one thread at a time; cancel() may be
 // called from any thread and makes the request in progress, and every later
-// one, fail at once with HttpErrorKind::cancelled.
+// one, fail at once with ErrorKind::cancelled.
 
 #include <chrono>
 #include <cstdint>
@@ -19,9 +19,9 @@
 
 #include "lib/util/result.h"
 
-namespace ringwatch::alerts {
+namespace ringwatch::http {
 
-struct HttpUrl {
+struct Url {
   std::string host{};  // a name or an IP literal (IPv6 without brackets)
   std::uint16_t port = 80;
   std::string target{};             // path and query, "/" at least
@@ -31,20 +31,20 @@ struct HttpUrl {
 
 // Parses "http://host[:port][/path]". Throws std::invalid_argument with
 // "<url>: <expectation>", e.g. "https://am:9093: only http:// URLs are supported".
-HttpUrl parse_http_url(std::string_view url);
+Url parse_url(std::string_view url);
 
-struct HttpDeadlines {
+struct Deadlines {
   std::chrono::milliseconds connect{1000};
   std::chrono::milliseconds io{2000};
 };
 
-struct HttpResponse {
+struct Response {
   int status = 0;
   std::string content_type{};
   std::string body{};
 };
 
-enum class HttpErrorKind {
+enum class ErrorKind {
   resolve,
   connect_refused,
   connect_timeout,
@@ -53,24 +53,24 @@ enum class HttpErrorKind {
   protocol,
   cancelled
 };
-const char* to_string(HttpErrorKind kind);
+const char* to_string(ErrorKind kind);
 
-struct HttpError {
-  HttpErrorKind kind = HttpErrorKind::io;
+struct Error {
+  ErrorKind kind = ErrorKind::io;
   std::string message{};  // "connect to 127.0.0.1:9 refused", "no response within 2000 ms", ...
 };
 
-class HttpClient {
+class Client {
  public:
-  explicit HttpClient(HttpDeadlines deadlines = {}, std::string user_agent = "ringwatch");
-  ~HttpClient();
-  HttpClient(const HttpClient&) = delete;
-  HttpClient& operator=(const HttpClient&) = delete;
+  explicit Client(Deadlines deadlines = {}, std::string user_agent = "ringwatch");
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
 
   // Any status is a response; only transport failures are errors.
-  Result<HttpResponse, HttpError> request(std::string_view method, const HttpUrl& url,
-                                          const std::string& body = {},
-                                          const std::string& content_type = "application/json");
+  Result<Response, Error> request(std::string_view method, const Url& url,
+                                  const std::string& body = {},
+                                  const std::string& content_type = "application/json");
   void cancel();
 
  private:
@@ -78,4 +78,4 @@ class HttpClient {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace ringwatch::alerts
+}  // namespace ringwatch::http

@@ -17,7 +17,7 @@
 #include <filesystem>
 #include <string>
 
-#include "lib/migration/plan.h"
+#include "migration/plan.h"
 
 namespace ringwatch::migration {
 

@@ -1,24 +1,16 @@
-#include "lib/migration/checks.h"
+#include "migration/checks.h"
 
 #include <algorithm>
 #include <cstdio>
 #include <optional>
 #include <set>
 
+#include "lib/util/text.h"
 #include "probes/registry.h"
 
 namespace ringwatch::migration {
 
 namespace {
-
-std::string join(const std::vector<std::string>& items, const char* separator) {
-  std::string out;
-  for (const auto& item : items) {
-    if (!out.empty()) out += separator;
-    out += item;
-  }
-  return out;
-}
 
 std::string format_ratio(double value) {
   char text[32];
@@ -124,8 +116,8 @@ CheckRound CheckRunner::run(const std::vector<CheckSpec>& checks) {
     if (finding.severity != report::Severity::info) diagnoses.push_back(finding.summary);
   }
   round.passed = failures.empty();
-  round.failures = join(failures, "; ");
-  round.diagnosis = join(diagnoses, "; ");
+  round.failures = util::join(failures, "; ");
+  round.diagnosis = util::join(diagnoses, "; ");
   return round;
 }
 

@@ -1,4 +1,4 @@
-#include "lib/migration/engine.h"
+#include "migration/engine.h"
 
 #include <unistd.h>
 
@@ -11,10 +11,10 @@
 #include <thread>
 #include <vector>
 
-#include "alerts/http_sink.h"
-#include "lib/migration/action.h"
-#include "lib/migration/checks.h"
-#include "lib/migration/notifier.h"
+#include "lib/util/time.h"
+#include "migration/action.h"
+#include "migration/checks.h"
+#include "migration/notifier.h"
 
 namespace ringwatch::migration {
 
@@ -153,7 +153,7 @@ struct Engine::Impl {
 
   void log_line(const std::string& line) {
     std::lock_guard guard(log_mutex);
-    *log << alerts::format_rfc3339(options.now()) << " " << line << std::endl;
+    *log << util::format_rfc3339_ms(options.now()) << " " << line << std::endl;
   }
 
   // Writes `record` unless an operator's request is due first (the request

@@ -1,5 +1,5 @@
 // The only translation unit that includes Boost.Beast (compile time).
-#include "alerts/http_client.h"
+#include "lib/http/client.h"
 
 #include <atomic>
 #include <boost/asio/connect.hpp>
@@ -21,11 +21,11 @@
 #include <optional>
 #include <stdexcept>
 
-namespace ringwatch::alerts {
+namespace ringwatch::http {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
-namespace http = beast::http;
+namespace bhttp = beast::http;
 using tcp = asio::ip::tcp;
 
 namespace {
@@ -43,7 +43,7 @@ std::string ms(std::chrono::milliseconds duration) {
 // One request in flight. Handlers hold it by shared_ptr, so a handler that
 // runs late (after cancel()) never touches freed memory.
 struct Exchange : std::enable_shared_from_this<Exchange> {
-  Exchange(asio::io_context& ioc, HttpDeadlines limits, std::string where)
+  Exchange(asio::io_context& ioc, Deadlines limits, std::string where)
       : resolver(ioc), stream(ioc), timer(ioc), deadlines(limits), peer(std::move(where)) {
     parser.body_limit(kMaxResponseBody);
   }
@@ -51,19 +51,19 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
   tcp::resolver resolver;
   beast::tcp_stream stream;
   asio::steady_timer timer;  // bounds name resolution
-  HttpDeadlines deadlines;
+  Deadlines deadlines;
   std::string peer;  // "host:port" for messages
   std::chrono::steady_clock::time_point connect_deadline{};
-  http::request<http::string_body> request;
+  bhttp::request<bhttp::string_body> request;
   beast::flat_buffer buffer;
-  http::response_parser<http::string_body> parser;
-  std::optional<HttpError> error;
+  bhttp::response_parser<bhttp::string_body> parser;
+  std::optional<Error> error;
   bool finished = false;
 
-  void fail(HttpErrorKind kind, std::string message) {
+  void fail(ErrorKind kind, std::string message) {
     if (finished) return;
     finished = true;
-    error = HttpError{kind, std::move(message)};
+    error = Error{kind, std::move(message)};
     timer.cancel();
     beast::error_code ignored;
     stream.socket().close(ignored);
@@ -74,7 +74,7 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
     timer.async_wait([self = shared_from_this()](const beast::error_code& ec) {
       if (ec || self->finished) return;
       self->resolver.cancel();
-      self->fail(HttpErrorKind::connect_timeout,
+      self->fail(ErrorKind::connect_timeout,
                  "resolving " + self->peer + " took longer than " + ms(self->deadlines.connect));
     });
     resolver.async_resolve(
@@ -84,7 +84,7 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
           self->timer.cancel();
           if (self->finished) return;
           if (ec) {
-            self->fail(HttpErrorKind::resolve, "cannot resolve " + host + ": " + ec.message());
+            self->fail(ErrorKind::resolve, "cannot resolve " + host + ": " + ec.message());
             return;
           }
           self->connect(std::vector<tcp::endpoint>(results.begin(), results.end()));
@@ -97,12 +97,12 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
                                                                 const tcp::endpoint&) {
       if (self->finished) return;
       if (is_timeout(ec)) {
-        self->fail(HttpErrorKind::connect_timeout,
+        self->fail(ErrorKind::connect_timeout,
                    "connect to " + self->peer + " timed out after " + ms(self->deadlines.connect));
       } else if (ec == asio::error::connection_refused) {
-        self->fail(HttpErrorKind::connect_refused, "connect to " + self->peer + " refused");
+        self->fail(ErrorKind::connect_refused, "connect to " + self->peer + " refused");
       } else if (ec) {
-        self->fail(HttpErrorKind::io, "connect to " + self->peer + ": " + ec.message());
+        self->fail(ErrorKind::io, "connect to " + self->peer + ": " + ec.message());
       } else {
         self->write();
       }
@@ -111,42 +111,42 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
 
   void write() {
     stream.expires_after(deadlines.io);
-    http::async_write(stream, request,
-                      [self = shared_from_this()](const beast::error_code& ec, std::size_t) {
-                        if (self->finished) return;
-                        if (ec) {
-                          self->io_failure(ec, "sending to");
-                          return;
-                        }
-                        self->read();
-                      });
+    bhttp::async_write(stream, request,
+                       [self = shared_from_this()](const beast::error_code& ec, std::size_t) {
+                         if (self->finished) return;
+                         if (ec) {
+                           self->io_failure(ec, "sending to");
+                           return;
+                         }
+                         self->read();
+                       });
   }
 
   void read() {
-    http::async_read(stream, buffer, parser,
-                     [self = shared_from_this()](const beast::error_code& ec, std::size_t) {
-                       if (self->finished) return;
-                       if (ec) {
-                         self->io_failure(ec, "reading from");
-                         return;
-                       }
-                       self->finished = true;
-                       beast::error_code ignored;
-                       self->stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-                       self->stream.socket().close(ignored);
-                     });
+    bhttp::async_read(stream, buffer, parser,
+                      [self = shared_from_this()](const beast::error_code& ec, std::size_t) {
+                        if (self->finished) return;
+                        if (ec) {
+                          self->io_failure(ec, "reading from");
+                          return;
+                        }
+                        self->finished = true;
+                        beast::error_code ignored;
+                        self->stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+                        self->stream.socket().close(ignored);
+                      });
   }
 
   void io_failure(const beast::error_code& ec, const char* phase) {
     if (is_timeout(ec)) {
-      fail(HttpErrorKind::timeout, "no response from " + peer + " within " + ms(deadlines.io));
-    } else if (ec == http::error::end_of_stream || ec == asio::error::eof ||
+      fail(ErrorKind::timeout, "no response from " + peer + " within " + ms(deadlines.io));
+    } else if (ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
                ec == asio::error::connection_reset) {
-      fail(HttpErrorKind::io, peer + " closed the connection before a response");
-    } else if (ec.category() == http::make_error_code(http::error::end_of_stream).category()) {
-      fail(HttpErrorKind::protocol, "bad HTTP response from " + peer + ": " + ec.message());
+      fail(ErrorKind::io, peer + " closed the connection before a response");
+    } else if (ec.category() == bhttp::make_error_code(bhttp::error::end_of_stream).category()) {
+      fail(ErrorKind::protocol, "bad HTTP response from " + peer + ": " + ec.message());
     } else {
-      fail(HttpErrorKind::io, std::string(phase) + " " + peer + ": " + ec.message());
+      fail(ErrorKind::io, std::string(phase) + " " + peer + ": " + ec.message());
     }
   }
 };
@@ -157,16 +157,16 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
 
 }  // namespace
 
-std::string HttpUrl::host_header() const {
+std::string Url::host_header() const {
   const bool v6 = host.find(':') != std::string::npos;
   return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
 }
 
-std::string HttpUrl::to_string() const {
+std::string Url::to_string() const {
   return "http://" + host_header() + target;
 }
 
-HttpUrl parse_http_url(std::string_view url) {
+Url parse_url(std::string_view url) {
   constexpr std::string_view kScheme = "http://";
   auto starts_with_ci = [&url](std::string_view prefix) {
     if (url.size() < prefix.size()) return false;
@@ -180,7 +180,7 @@ HttpUrl parse_http_url(std::string_view url) {
   std::string_view rest = url.substr(kScheme.size());
   const std::size_t authority_end = rest.find_first_of("/?#");
   std::string_view authority = rest.substr(0, authority_end);
-  HttpUrl result;
+  Url result;
   if (authority_end != std::string_view::npos) {
     result.target = std::string(rest.substr(authority_end));
     if (result.target.front() != '/') result.target.insert(0, "/");
@@ -225,51 +225,49 @@ HttpUrl parse_http_url(std::string_view url) {
   return result;
 }
 
-const char* to_string(HttpErrorKind kind) {
+const char* to_string(ErrorKind kind) {
   switch (kind) {
-    case HttpErrorKind::resolve:
+    case ErrorKind::resolve:
       return "resolve";
-    case HttpErrorKind::connect_refused:
+    case ErrorKind::connect_refused:
       return "connect_refused";
-    case HttpErrorKind::connect_timeout:
+    case ErrorKind::connect_timeout:
       return "connect_timeout";
-    case HttpErrorKind::timeout:
+    case ErrorKind::timeout:
       return "timeout";
-    case HttpErrorKind::io:
+    case ErrorKind::io:
       return "io";
-    case HttpErrorKind::protocol:
+    case ErrorKind::protocol:
       return "protocol";
-    case HttpErrorKind::cancelled:
+    case ErrorKind::cancelled:
       return "cancelled";
   }
   return "io";
 }
 
-struct HttpClient::Impl {
-  HttpDeadlines deadlines;
+struct Client::Impl {
+  Deadlines deadlines;
   std::string user_agent;
   asio::io_context ioc{1};
   std::atomic<bool> cancelled{false};
 };
 
-HttpClient::HttpClient(HttpDeadlines deadlines, std::string user_agent)
-    : impl_(std::make_unique<Impl>()) {
+Client::Client(Deadlines deadlines, std::string user_agent) : impl_(std::make_unique<Impl>()) {
   impl_->deadlines = deadlines;
   impl_->user_agent = std::move(user_agent);
 }
 
-HttpClient::~HttpClient() = default;
+Client::~Client() = default;
 
-void HttpClient::cancel() {
+void Client::cancel() {
   impl_->cancelled = true;
   impl_->ioc.stop();
 }
 
-Result<HttpResponse, HttpError> HttpClient::request(std::string_view method, const HttpUrl& url,
-                                                    const std::string& body,
-                                                    const std::string& content_type) {
+Result<Response, Error> Client::request(std::string_view method, const Url& url,
+                                        const std::string& body, const std::string& content_type) {
   auto cancelled = [&url] {
-    return HttpError{HttpErrorKind::cancelled, "request to " + url.host_header() + " cancelled"};
+    return Error{ErrorKind::cancelled, "request to " + url.host_header() + " cancelled"};
   };
   if (impl_->cancelled) return cancelled();
 
@@ -278,11 +276,11 @@ Result<HttpResponse, HttpError> HttpClient::request(std::string_view method, con
   request.method_string(beast::string_view(method.data(), method.size()));
   request.target(url.target);
   request.version(11);
-  request.set(http::field::host, url.host_header());
-  request.set(http::field::user_agent, impl_->user_agent);
-  request.set(http::field::connection, "close");
+  request.set(bhttp::field::host, url.host_header());
+  request.set(bhttp::field::user_agent, impl_->user_agent);
+  request.set(bhttp::field::connection, "close");
   if (!body.empty() || method == "POST" || method == "PUT") {
-    request.set(http::field::content_type, content_type);
+    request.set(bhttp::field::content_type, content_type);
     request.body() = body;
   }
   request.prepare_payload();
@@ -301,15 +299,15 @@ Result<HttpResponse, HttpError> HttpClient::request(std::string_view method, con
   if (impl_->cancelled) return cancelled();
   if (exchange->error) return *exchange->error;
   if (!exchange->finished) {
-    return HttpError{HttpErrorKind::io, "request to " + url.host_header() + " did not complete"};
+    return Error{ErrorKind::io, "request to " + url.host_header() + " did not complete"};
   }
   auto& response = exchange->parser.get();
-  HttpResponse result;
+  Response result;
   result.status = static_cast<int>(response.result_int());
-  auto type = response.find(http::field::content_type);
+  auto type = response.find(bhttp::field::content_type);
   if (type != response.end()) result.content_type = std::string(type->value());
   result.body = std::move(response.body());
   return result;
 }
 
-}  // namespace ringwatch::alerts
+}  // namespace ringwatch::http

@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "lib/migration/plan.h"
 #include "lib/report/report.h"
+#include "migration/plan.h"
 
 namespace ringwatch::migration {
 

@@ -1,4 +1,4 @@
-#include "tests/alerts/alertmanager_process.h"
+#include "tests/support/alertmanager_process.h"
 
 #include <stdlib.h>
 
@@ -9,7 +9,7 @@
 #include <stdexcept>
 #include <thread>
 
-#include "alerts/http_client.h"
+#include "lib/http/client.h"
 #include "tests/support/memcached_process.h"  // free_port
 
 namespace ringwatch::testing {
@@ -60,8 +60,8 @@ bool AlertmanagerProcess::try_start() {
       "--cluster.listen-address=",
       "--log.level=warn",
   });
-  alerts::HttpClient client({std::chrono::milliseconds(200), std::chrono::milliseconds(1000)});
-  const alerts::HttpUrl ready = alerts::parse_http_url(url() + "/-/ready");
+  http::Client client({std::chrono::milliseconds(200), std::chrono::milliseconds(1000)});
+  const http::Url ready = http::parse_url(url() + "/-/ready");
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (std::chrono::steady_clock::now() < deadline) {
     if (!process_->running()) return false;
@@ -73,9 +73,9 @@ bool AlertmanagerProcess::try_start() {
 }
 
 std::vector<AlertmanagerAlert> AlertmanagerProcess::alerts(const std::string& query) const {
-  ringwatch::alerts::HttpClient client;
+  ringwatch::http::Client client;
   auto response =
-      client.request("GET", ringwatch::alerts::parse_http_url(url() + "/api/v2/alerts" + query));
+      client.request("GET", ringwatch::http::parse_url(url() + "/api/v2/alerts" + query));
   EXPECT_TRUE(response.ok()) << (response.ok() ? "" : response.error().message);
   if (!response.ok()) return {};
   EXPECT_EQ(response.value().status, 200) << response.value().body;

@@ -29,7 +29,7 @@
 #include <ostream>
 #include <string>
 
-#include "lib/migration/plan.h"
+#include "migration/plan.h"
 
 namespace ringwatch::migration {
 

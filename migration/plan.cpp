@@ -1,4 +1,4 @@
-#include "lib/migration/plan.h"
+#include "migration/plan.h"
 
 #include <rapidjson/document.h>
 
@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "lib/spec/json_cursor.h"
+#include "lib/util/text.h"
 
 namespace ringwatch::migration {
 namespace {
@@ -139,10 +140,6 @@ std::string format_number(double value) {
 
 std::string format_seconds(std::chrono::milliseconds duration) {
   return format_number(static_cast<double>(duration.count()) / 1000) + " s";
-}
-
-std::string plural(std::size_t count, std::string_view one, std::string_view many) {
-  return std::to_string(count) + " " + std::string(count == 1 ? one : many);
 }
 
 // --- Variables ------------------------------------------------------------
@@ -446,10 +443,10 @@ std::string describe_check(const CheckSpec& check) {
   }
   if (check.allow_warning) details.push_back("warnings allowed");
   if (!check.backends.empty()) {
-    details.push_back("backends " + spec::json::join(check.backends));
+    details.push_back("backends " + util::join(check.backends));
   }
   if (!check.absent_backends.empty()) {
-    details.push_back("without backends " + spec::json::join(check.absent_backends));
+    details.push_back("without backends " + util::join(check.absent_backends));
   }
   std::string out = check.probe;
   if (!details.empty()) {
@@ -473,7 +470,7 @@ std::string describe_action(const Step& step) {
   for (const auto& word : action.argv) command += (command.empty() ? "" : " ") + shell_word(word);
   std::string out = "run `" + command + "` (timeout " + format_seconds(action.timeout);
   if (action.retries > 0) {
-    out += ", " + plural(static_cast<std::size_t>(action.retries), "retry", "retries");
+    out += ", " + util::plural(static_cast<std::size_t>(action.retries), "retry", "retries");
     out += ", backoff " + format_seconds(action.backoff);
   }
   if (step.safe_to_rerun) out += ", safe to re-run";
@@ -529,12 +526,13 @@ bool Blackout::covers(std::chrono::system_clock::time_point when) const {
 std::string Blackout::describe() const {
   switch (kind) {
     case Kind::last_days_of_month:
-      return "the last " + plural(static_cast<std::size_t>(days), "day", "days") + " of each month";
+      return "the last " + util::plural(static_cast<std::size_t>(days), "day", "days") +
+             " of each month";
     case Kind::first_days_of_month:
-      return "the first " + plural(static_cast<std::size_t>(days), "day", "days") +
+      return "the first " + util::plural(static_cast<std::size_t>(days), "day", "days") +
              " of each month";
     case Kind::dates:
-      return spec::json::join(dates);
+      return util::join(dates);
     case Kind::hours:
       return "every day " + two_digits(from_hour) + ":00-" + two_digits(to_hour) + ":00 UTC";
   }
@@ -580,7 +578,7 @@ Plan load_plan(const std::string& path, const Vars& vars) {
 
 std::string describe_plan(const Plan& plan, std::chrono::system_clock::time_point now) {
   std::string out = "plan " + plan.source + ": " +
-                    plural(plan.clusters.size(), "cluster", "clusters") + ", at most " +
+                    util::plural(plan.clusters.size(), "cluster", "clusters") + ", at most " +
                     std::to_string(plan.schedule.max_parallel_clusters) + " at once\n";
 
   if (plan.schedule.blackouts.empty()) {
@@ -606,12 +604,12 @@ std::string describe_plan(const Plan& plan, std::chrono::system_clock::time_poin
 
   for (const auto& cluster : plan.clusters) {
     out += "cluster " + cluster.name + " (spec " + cluster.spec_path + ", " +
-           plural(cluster.spec.proxies.size(), "proxy", "proxies") + ", " +
-           plural(cluster.spec.backends.size(), "backend", "backends") + "; ";
+           util::plural(cluster.spec.proxies.size(), "proxy", "proxies") + ", " +
+           util::plural(cluster.spec.backends.size(), "backend", "backends") + "; ";
     if (cluster.resume == ResumePolicy::automatic) {
       out += "resumes automatically after " +
-             plural(static_cast<std::size_t>(cluster.resume_after_rounds), "passing re-check",
-                    "passing re-checks") +
+             util::plural(static_cast<std::size_t>(cluster.resume_after_rounds), "passing re-check",
+                          "passing re-checks") +
              " every " + format_seconds(cluster.recheck_interval) + ")\n";
     } else {
       out += "waits for an operator to resume; re-checks every " +

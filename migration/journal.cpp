@@ -1,4 +1,4 @@
-#include "lib/migration/journal.h"
+#include "migration/journal.h"
 
 #include <fcntl.h>
 #include <rapidjson/document.h>
@@ -15,8 +15,8 @@
 #include <sstream>
 #include <utility>
 
-#include "alerts/http_sink.h"
 #include "lib/util/fd_io.h"
+#include "lib/util/time.h"
 
 namespace ringwatch::migration {
 
@@ -109,7 +109,7 @@ std::string to_json_line(const Record& record) {
   out.Key("seq");
   out.Uint64(record.seq);
   out.Key("at");
-  out.String(alerts::format_rfc3339(record.at));
+  out.String(util::format_rfc3339_ms(record.at));
   out.Key("type");
   out.String(kTypeNames[static_cast<int>(record.type)]);
   text("cluster", record.cluster);
@@ -494,7 +494,7 @@ std::optional<StateLock> StateLock::try_acquire(const fs::path& state_dir, const
     return std::nullopt;
   }
   const std::string text = "pid " + std::to_string(::getpid()) + ", " + what + " since " +
-                           alerts::format_rfc3339(std::chrono::system_clock::now()) + "\n";
+                           util::format_rfc3339_ms(std::chrono::system_clock::now()) + "\n";
   if (::ftruncate(fd, 0) != 0 || !util::write_all(fd, text)) {
     ::close(fd);
     throw JournalError("cannot write " + path.string() + ": " + errno_text());

@@ -1,0 +1,38 @@
+#pragma once
+// Small text helpers shared by every part: joining lists, counting nouns and
+// reading integers, each written once.
+//
+// Pure and thread-safe.
+
+#include <charconv>
+#include <cstdint>
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+namespace ringwatch::util {
+
+// "a, b, c" (or with another separator).
+std::string join(const std::vector<std::string>& items, std::string_view separator = ", ");
+std::string join(std::initializer_list<std::string_view> items, std::string_view separator = ", ");
+// For sentences: "a", "a and b", "a, b and c".
+std::string join_and(const std::vector<std::string>& items);
+
+// "1 error", "3 errors"; "1 proxy", "2 proxies" with `many` given.
+std::string plural(std::int64_t count, std::string_view one, std::string_view many = {});
+
+// The whole of `text` as an integer of type Int in `base`, or nullopt (empty,
+// a sign where Int is unsigned, trailing characters, out of range).
+template <class Int = std::int64_t>
+std::optional<Int> parse_int(std::string_view text, int base = 10) {
+  Int value{};
+  if (text.empty()) return std::nullopt;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value, base);
+  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+}  // namespace ringwatch::util

@@ -1,0 +1,45 @@
+// The shared text helpers: join, join_and, plural, parse_int.
+#include "lib/util/text.h"
+
+#include <gtest/gtest.h>
+
+namespace ringwatch::util {
+namespace {
+
+TEST(TextTest, Joins) {
+  EXPECT_EQ(join(std::vector<std::string>{}), "");
+  EXPECT_EQ(join(std::vector<std::string>{"a"}), "a");
+  EXPECT_EQ(join(std::vector<std::string>{"a", "b", "c"}), "a, b, c");
+  EXPECT_EQ(join(std::vector<std::string>{"a", "b"}, "; "), "a; b");
+  EXPECT_EQ(join({"x", "y"}), "x, y");
+}
+
+TEST(TextTest, JoinsForSentences) {
+  EXPECT_EQ(join_and({}), "");
+  EXPECT_EQ(join_and({"p1"}), "p1");
+  EXPECT_EQ(join_and({"p1", "p2"}), "p1 and p2");
+  EXPECT_EQ(join_and({"p1", "p2", "p3"}), "p1, p2 and p3");
+}
+
+TEST(TextTest, CountsNouns) {
+  EXPECT_EQ(plural(1, "error"), "1 error");
+  EXPECT_EQ(plural(0, "error"), "0 errors");
+  EXPECT_EQ(plural(3, "error"), "3 errors");
+  EXPECT_EQ(plural(1, "proxy", "proxies"), "1 proxy");
+  EXPECT_EQ(plural(2, "proxy", "proxies"), "2 proxies");
+}
+
+TEST(TextTest, ParsesWholeIntegersOnly) {
+  EXPECT_EQ(parse_int("42"), 42);
+  EXPECT_EQ(parse_int("-7"), -7);
+  EXPECT_EQ(parse_int(""), std::nullopt);
+  EXPECT_EQ(parse_int("12x"), std::nullopt);
+  EXPECT_EQ(parse_int(" 1"), std::nullopt);
+  EXPECT_EQ(parse_int("99999999999999999999"), std::nullopt);
+  EXPECT_EQ(parse_int<std::uint32_t>("-1"), std::nullopt);
+  EXPECT_EQ(parse_int<std::uint32_t>("deadbeef", 16), 0xdeadbeefu);
+  EXPECT_EQ(parse_int<std::uint32_t>("100000000", 16), std::nullopt);
+}
+
+}  // namespace
+}  // namespace ringwatch::util
