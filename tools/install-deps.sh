@@ -8,6 +8,9 @@ build_packages=(
   build-essential cmake ninja-build pkg-config clang-format
   libboost-dev libboost-program-options-dev libmemcached-dev rapidjson-dev prometheus-cpp-dev libc-ares-dev
   libgtest-dev libgmock-dev
+  # memcached's built-in proxy is built from Debian's source package
+  # (tools/build-memcached-proxy.sh): apt-get source, then configure and make.
+  dpkg-dev libevent-dev
 )
 # Programs the lab, the tests and the benchmarks start on loopback.
 # dnsmasq-base is the binary without the system service (we never want a
@@ -23,8 +26,16 @@ for pkg in "${build_packages[@]}" "${runtime_packages[@]}"; do
   [[ "$status" == "install ok installed" ]] || missing+=("$pkg")
 done
 
+root=$(cd "$(dirname "$0")/.." && pwd)
+memcached_proxy() {
+  local binary
+  binary=$("$root/tools/build-memcached-proxy.sh")
+  echo "install-deps: memcached with its proxy: $binary"
+}
+
 if [[ ${#missing[@]} -eq 0 ]]; then
   echo "install-deps: all ${#build_packages[@]} build and ${#runtime_packages[@]} runtime packages present"
+  memcached_proxy
   exit 0
 fi
 
@@ -63,4 +74,5 @@ for svc in memcached prometheus prometheus-alertmanager; do
     "${sudo_cmd[@]}" systemctl disable --now "$svc" >/dev/null 2>&1 || true
   fi
 done
+memcached_proxy
 echo "install-deps: done"
