@@ -6,7 +6,10 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${RINGWATCH_BUILD_DIR:-$root/build}
 jobs=${RINGWATCH_JOBS:-2}
-cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+launcher=()
+# ccache, where installed, makes rebuilds of other checkouts and configs cheap.
+command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "${launcher[@]}" "$@" >/dev/null
 targets=()
 for target in ${RINGWATCH_TARGETS:-}; do targets+=(--target "$target"); done
 cmake --build "$build" -j "$jobs" "${targets[@]}"
