@@ -18,7 +18,7 @@ class LoggingObserver final : public alerts::DeliveryObserver {
         event.outcome == alerts::DeliveryOutcome::sent ? LogLevel::debug : LogLevel::warn;
     LogFields fields{{"sink", event.sink},
                      {"outcome", alerts::to_string(event.outcome)},
-                     {"alerts", std::to_string(event.alerts)},
+                     {"alerts", std::to_string(event.items)},
                      {"attempt", std::to_string(event.attempt)}};
     if (!event.error.empty()) fields.emplace_back("error", event.error);
     if (event.retry_in.count() > 0) {
