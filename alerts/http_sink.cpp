@@ -35,6 +35,31 @@ void write_times(Writer& writer, const Alert& alert) {
   if (!alert.generator_url.empty()) write_string(writer, "generatorURL", alert.generator_url);
 }
 
+// The sink's options as the delivery's; throws for a bad name or URL.
+http::DeliveryOptions delivery_options(SinkFormat format, HttpSinkOptions options) {
+  if (options.name.empty()) throw std::invalid_argument("name: expected a name");
+  http::Url url;
+  try {
+    url = http::parse_url(options.url);
+  } catch (const std::invalid_argument& error) {
+    throw std::invalid_argument(std::string("url: ") + error.what());
+  }
+  if (format == SinkFormat::alertmanager_v2) {
+    std::string prefix = url.target.substr(0, url.target.find('?'));
+    while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+    url.target = prefix + "/api/v2/alerts";
+  }
+  return {.name = options.name,
+          .url = std::move(url),
+          .deadlines = options.deadlines,
+          .queue_capacity = options.queue_capacity,
+          .initial_backoff = options.initial_backoff,
+          .max_backoff = options.max_backoff,
+          .max_attempts = options.max_attempts,
+          .user_agent = std::move(options.user_agent),
+          .observer = std::move(options.observer)};
+}
+
 }  // namespace
 
 std::string encode_alertmanager_v2(const std::vector<AlertEvent>& events) {
@@ -75,39 +100,11 @@ std::string encode_webhook(const std::vector<AlertEvent>& events) {
   return buffer.GetString();
 }
 
-namespace {
-
-http::DeliveryOptions delivery_options(SinkFormat format, HttpSinkOptions& options) {
-  if (options.name.empty()) throw std::invalid_argument("name: expected a name");
-  http::Url url;
-  try {
-    url = http::parse_url(options.url);
-  } catch (const std::invalid_argument& error) {
-    throw std::invalid_argument(std::string("url: ") + error.what());
-  }
-  if (format == SinkFormat::alertmanager_v2) {
-    std::string prefix = url.target.substr(0, url.target.find('?'));
-    while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
-    url.target = prefix + "/api/v2/alerts";
-  }
-  return {.name = options.name,
-          .url = std::move(url),
-          .deadlines = options.deadlines,
-          .queue_capacity = options.queue_capacity,
-          .initial_backoff = options.initial_backoff,
-          .max_backoff = options.max_backoff,
-          .max_attempts = options.max_attempts,
-          .user_agent = std::move(options.user_agent),
-          .observer = std::move(options.observer)};
-}
-
-}  // namespace
-
 HttpSink::HttpSink(SinkFormat format, HttpSinkOptions options)
     : format_(format), include_resends_(options.include_resends) {
   const std::string label = "sink " + (options.name.empty() ? std::string("?") : options.name);
   try {
-    delivery_ = std::make_unique<http::Delivery>(delivery_options(format, options));
+    delivery_ = std::make_unique<http::Delivery>(delivery_options(format, std::move(options)));
   } catch (const std::invalid_argument& error) {
     throw std::invalid_argument(label + ": " + error.what());
   }

@@ -106,6 +106,19 @@ class DeliveryLog final : public http::DeliveryObserver {
   std::string target_;
 };
 
+// The notifier's delivery policy on a destination's options (of an
+// http::Delivery or of an alerts::HttpSink): the queue, retries and backoff,
+// and a DeliveryLog that logs and counts.
+template <class Options>
+Options with_policy(Options options, std::shared_ptr<DeliveryLog> observer) {
+  options.queue_capacity = kQueueCapacity;
+  options.initial_backoff = kInitialBackoff;
+  options.max_backoff = kMaxBackoff;
+  options.max_attempts = kMaxAttempts;
+  options.observer = std::move(observer);
+  return options;
+}
+
 }  // namespace
 
 const char* to_string(EventKind kind) {
@@ -183,26 +196,15 @@ struct Notifier::Impl {
 
   void make_webhook(const http::Url& url) {
     auto observer = delivery_log();
-    webhook =
-        std::make_unique<http::Delivery>(http::DeliveryOptions{.name = "webhook",
-                                                               .url = url,
-                                                               .queue_capacity = kQueueCapacity,
-                                                               .initial_backoff = kInitialBackoff,
-                                                               .max_backoff = kMaxBackoff,
-                                                               .max_attempts = kMaxAttempts,
-                                                               .observer = observer});
+    webhook = std::make_unique<http::Delivery>(
+        with_policy(http::DeliveryOptions{.name = "webhook", .url = url}, observer));
     observer->set_target(webhook->url());
   }
 
   void make_alertmanager(const std::string& url) {
     auto observer = delivery_log();
-    auto sink = alerts::make_alertmanager_sink({.name = "alertmanager",
-                                                .url = url,
-                                                .queue_capacity = kQueueCapacity,
-                                                .initial_backoff = kInitialBackoff,
-                                                .max_backoff = kMaxBackoff,
-                                                .max_attempts = kMaxAttempts,
-                                                .observer = observer});
+    auto sink = alerts::make_alertmanager_sink(
+        with_policy(alerts::HttpSinkOptions{.name = "alertmanager", .url = url}, observer));
     observer->set_target(sink->url());
     alertmanager = std::move(sink);
   }

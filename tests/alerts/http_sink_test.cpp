@@ -6,7 +6,6 @@
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
-#include <mutex>
 #include <stdexcept>
 
 #include "lib/util/time.h"
@@ -16,6 +15,7 @@ namespace ringwatch::alerts {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::DeliveryRecorder;
 using testing::TestHttpServer;
 
 const TimePoint kStart = TimePoint{} + std::chrono::seconds(1'790'000'000);  // 2026-09-21T14:13:20Z
@@ -36,22 +36,6 @@ AlertEvent event(EventKind kind, const std::string& proxy = "p2") {
   alert.generator_url = "http://ringwatch:9188/v1/clusters/lab";
   return {kind, alert};
 }
-
-class RecordingObserver : public DeliveryObserver {
- public:
-  void on_delivery(const DeliveryEvent& event) override {
-    std::lock_guard lock(mutex_);
-    events_.push_back(event);
-  }
-  std::vector<DeliveryEvent> events() const {
-    std::lock_guard lock(mutex_);
-    return events_;
-  }
-
- private:
-  mutable std::mutex mutex_;
-  std::vector<DeliveryEvent> events_;
-};
 
 rapidjson::Document parse(const std::string& body) {
   rapidjson::Document document;
@@ -134,7 +118,7 @@ TEST(HttpSinkTest, TheAlertmanagerSinkPostsToApiV2Alerts) {
 TEST(HttpSinkTest, DeliveriesAreReportedByTheSinksNameAndAlertCount) {
   TestHttpServer server;
   server.set_status(400, "bad alert\n");
-  auto observer = std::make_shared<RecordingObserver>();
+  auto observer = std::make_shared<DeliveryRecorder>();
   auto sink = make_alertmanager_sink({.name = "alertmanager",
                                       .url = server.url(),
                                       .initial_backoff = 50ms,
@@ -148,14 +132,14 @@ TEST(HttpSinkTest, DeliveriesAreReportedByTheSinksNameAndAlertCount) {
   EXPECT_EQ(stats.dropped_rejected, 1u);
   const auto events = observer->events();
   ASSERT_EQ(events.size(), 2u);
-  for (const DeliveryEvent& e : events) {
-    EXPECT_EQ(e.sink, "alertmanager");
-    EXPECT_EQ(e.items, 2u);
-    EXPECT_EQ(e.description, "2 alert(s)");
-    EXPECT_EQ(e.error, "HTTP 400: bad alert");
+  for (const DeliveryRecorder::Recorded& r : events) {
+    EXPECT_EQ(r.event.sink, "alertmanager");
+    EXPECT_EQ(r.event.items, 2u);
+    EXPECT_EQ(r.event.description, "2 alert(s)");
+    EXPECT_EQ(r.event.error, "HTTP 400: bad alert");
   }
-  EXPECT_EQ(events[0].outcome, DeliveryOutcome::failed);
-  EXPECT_EQ(events[1].outcome, DeliveryOutcome::dropped_rejected);
+  EXPECT_EQ(events[0].event.outcome, DeliveryOutcome::failed);
+  EXPECT_EQ(events[1].event.outcome, DeliveryOutcome::dropped_rejected);
 }
 
 TEST(HttpSinkTest, BadOptionsAreRejectedNamingTheSink) {

@@ -5,7 +5,6 @@
 
 #include <gtest/gtest.h>
 
-#include <mutex>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -17,30 +16,12 @@ namespace ringwatch::http {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::DeliveryRecorder;
 using testing::HoldBacklog;
 using testing::TestHttpServer;
 using Steady = std::chrono::steady_clock;
 
-struct Recorded {
-  DeliveryEvent event;
-  Steady::time_point at;
-};
-
-class RecordingObserver : public DeliveryObserver {
- public:
-  void on_delivery(const DeliveryEvent& event) override {
-    std::lock_guard lock(mutex_);
-    events_.push_back({event, Steady::now()});
-  }
-  std::vector<Recorded> events() const {
-    std::lock_guard lock(mutex_);
-    return events_;
-  }
-
- private:
-  mutable std::mutex mutex_;
-  std::vector<Recorded> events_;
-};
+using Recorded = DeliveryRecorder::Recorded;
 
 template <class Predicate>
 bool eventually(Predicate predicate, std::chrono::milliseconds timeout = 10000ms) {
@@ -85,7 +66,7 @@ TEST(DeliveryTest, PostsEveryPayloadInOrderWithItsContentType) {
 
 TEST(DeliveryTest, AReceiverThatIsDownIsRetriedWithBackoffCountedAndNeverBlocksPost) {
   const std::uint16_t port = testing::free_port();  // nothing listens there
-  auto observer = std::make_shared<RecordingObserver>();
+  auto observer = std::make_shared<DeliveryRecorder>();
   Delivery delivery({.name = "alertmanager",
                      .url = local(port),
                      .deadlines = {.connect = 1000ms, .io = 1000ms},
@@ -123,7 +104,7 @@ TEST(DeliveryTest, AReceiverThatIsDownIsRetriedWithBackoffCountedAndNeverBlocksP
 TEST(DeliveryTest, TheBackoffIsTheDestinationsAndTheFirstSuccessResetsIt) {
   TestHttpServer server;
   server.set_status(503);
-  auto observer = std::make_shared<RecordingObserver>();
+  auto observer = std::make_shared<DeliveryRecorder>();
   Delivery delivery({.name = "hook",
                      .url = local(server.port()),
                      .initial_backoff = 300ms,
@@ -150,7 +131,7 @@ TEST(DeliveryTest, TheBackoffIsTheDestinationsAndTheFirstSuccessResetsIt) {
 
 TEST(DeliveryTest, PostReturnsAtOnceWhileTheTargetHangs) {
   HoldBacklog backlog;  // connects hang until the 1 s connect deadline
-  auto observer = std::make_shared<RecordingObserver>();
+  auto observer = std::make_shared<DeliveryRecorder>();
   Delivery delivery({.name = "alertmanager",
                      .url = local(backlog.port()),
                      .deadlines = {.connect = 1000ms, .io = 1000ms},
@@ -171,7 +152,7 @@ TEST(DeliveryTest, PostReturnsAtOnceWhileTheTargetHangs) {
 TEST(DeliveryTest, AFullQueueDropsTheOldestPayloadAndCountsIt) {
   TestHttpServer server;
   server.set_mode(TestHttpServer::Mode::silent);
-  auto observer = std::make_shared<RecordingObserver>();
+  auto observer = std::make_shared<DeliveryRecorder>();
   Delivery delivery({.name = "webhook",
                      .url = local(server.port()),
                      .deadlines = {.connect = 1000ms, .io = 500ms},
@@ -222,7 +203,7 @@ TEST(DeliveryTest, APayloadIsDeliveredWhenTheReceiverComesBack) {
 TEST(DeliveryTest, AServerErrorIsRetriedAndARejectionIsNot) {
   TestHttpServer server;
   server.set_status(503, "not ready");
-  auto observer = std::make_shared<RecordingObserver>();
+  auto observer = std::make_shared<DeliveryRecorder>();
   Delivery delivery({.name = "webhook",
                      .url = local(server.port()),
                      .initial_backoff = 50ms,
