@@ -1,21 +1,13 @@
 #pragma once
 // The HTTP alert sinks: Alertmanager v2 and a generic JSON webhook.
 //
-// Delivery. send() encodes nothing and touches no socket: it appends the batch
-// to a bounded queue and returns. One background thread per sink drains the
-// queue in order, one batch at a time, with http::Client's connect and I/O
-// deadlines:
-//   - 2xx: sent; the backoff resets.
-//   - 4xx other than 408 and 429: rejected, dropped at once (retrying the same
-//     payload cannot help; a bug or a misconfigured URL, so it is counted).
-//   - anything else (refused, timeout, 5xx, ...): failed; the batch is tried
-//     again after a backoff that starts at initial_backoff and doubles up to
-//     max_backoff, until max_attempts; then it is dropped. The backoff is the
-//     sink's, not the batch's: after a drop the next batch waits it out too,
-//     and the first success resets it.
-//   - queue full: the oldest waiting batch is dropped for the new one.
-// Every outcome is counted in stats() and reported to the observer (to log and
-// to feed ringwatch_alert_notifications_total). Losing a batch is safe for
+// Delivery is http::Delivery's (lib/http/delivery.h): send() encodes the
+// batch and hands it to a bounded queue, one background thread per sink POSTs
+// the batches in order; 2xx is sent, a 4xx other than 408 and 429 is rejected
+// and dropped at once, anything else is retried with a doubling backoff until
+// max_attempts, and a full queue drops its oldest batch. Every outcome is
+// counted in stats() and reported to the observer (to log and to feed
+// ringwatch_alert_notifications_total). Losing a batch is safe for
 // Alertmanager: firing alerts are re-sent every resend interval and carry an
 // endsAt that expires them if ringwatch goes quiet, so a lost resolve heals
 // itself at that endsAt.
@@ -46,6 +38,7 @@
 #include "alerts/alert_state.h"
 #include "alerts/sink.h"
 #include "lib/http/client.h"
+#include "lib/http/delivery.h"
 
 namespace ringwatch::alerts {
 
@@ -66,15 +59,7 @@ struct HttpSinkOptions {
 
 enum class SinkFormat { alertmanager_v2, webhook };
 
-struct SinkStats {
-  std::uint64_t sent = 0;    // batches delivered
-  std::uint64_t failed = 0;  // failed attempts, including rejected ones
-  std::uint64_t dropped_queue_full = 0;
-  std::uint64_t dropped_retries_exhausted = 0;
-  std::uint64_t dropped_rejected = 0;
-  std::size_t queued = 0;  // waiting now
-  bool in_flight = false;  // a batch is being delivered or waits for its retry
-};
+using SinkStats = http::DeliveryStats;  // counts batches
 
 class HttpSink final : public Sink {
  public:
@@ -86,16 +71,15 @@ class HttpSink final : public Sink {
   HttpSink& operator=(const HttpSink&) = delete;
 
   void send(const std::vector<AlertEvent>& events) override;
-  // Waits until every batch handed over so far was sent or dropped, at most
-  // `timeout`; true when the sink is idle.
-  bool flush(std::chrono::milliseconds timeout);
+  bool flush(std::chrono::milliseconds timeout) override;
   SinkStats stats() const;
   const std::string& name() const;
   const http::Url& url() const;  // where it POSTs
 
  private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
+  SinkFormat format_;
+  bool include_resends_;
+  std::unique_ptr<http::Delivery> delivery_;
 };
 
 std::unique_ptr<HttpSink> make_alertmanager_sink(HttpSinkOptions options);

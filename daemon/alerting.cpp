@@ -18,7 +18,7 @@ class LoggingObserver final : public alerts::DeliveryObserver {
         event.outcome == alerts::DeliveryOutcome::sent ? LogLevel::debug : LogLevel::warn;
     LogFields fields{{"sink", event.sink},
                      {"outcome", alerts::to_string(event.outcome)},
-                     {"alerts", std::to_string(event.alerts)},
+                     {"alerts", std::to_string(event.items)},
                      {"attempt", std::to_string(event.attempt)}};
     if (!event.error.empty()) fields.emplace_back("error", event.error);
     if (event.retry_in.count() > 0) {
@@ -35,33 +35,41 @@ class LoggingObserver final : public alerts::DeliveryObserver {
 
 }  // namespace
 
+std::shared_ptr<alerts::Sink> make_http_sink(alerts::SinkFormat format,
+                                             alerts::HttpSinkOptions options) {
+  return std::make_shared<alerts::HttpSink>(format, std::move(options));
+}
+
 Alerting::Alerting(const AlertsConfig& config, std::shared_ptr<Logger> log,
-                   std::shared_ptr<alerts::Metrics> metrics)
-    : log_(std::move(log)), metrics_(std::move(metrics)) {
+                   std::shared_ptr<alerts::Metrics> metrics, SinkFactory make_sink)
+    : log_(std::move(log)), metrics_(std::move(metrics)), make_sink_(std::move(make_sink)) {
   reconfigure(config);
 }
 
 Alerting::~Alerting() = default;
 
 void Alerting::reconfigure(const AlertsConfig& config) {
-  const auto make_sink = [&](const std::string& name, const std::string& url, bool am) {
+  const auto make_sink = [&](alerts::SinkFormat format, const std::string& name,
+                             const std::string& url) {
     alerts::HttpSinkOptions options;
     options.name = name;
     options.url = url;
     options.observer = std::make_shared<LoggingObserver>(
         log_, metrics_ ? metrics_->delivery_observer(name) : nullptr);
-    return std::shared_ptr<alerts::HttpSink>(am ? alerts::make_alertmanager_sink(options)
-                                                : alerts::make_webhook_sink(options));
+    return make_sink_(format, std::move(options));
   };
   const std::lock_guard lock(mutex_);
   const bool first = !tracker_;
-  std::vector<std::shared_ptr<alerts::HttpSink>> sinks = sinks_;
+  std::vector<std::shared_ptr<alerts::Sink>> sinks = sinks_;
   if (first || config.alertmanager != config_.alertmanager || config.webhook != config_.webhook) {
     sinks.clear();  // built before anything is swapped: a bad URL changes nothing
     if (!config.alertmanager.empty()) {
-      sinks.push_back(make_sink("alertmanager", config.alertmanager, true));
+      sinks.push_back(
+          make_sink(alerts::SinkFormat::alertmanager_v2, "alertmanager", config.alertmanager));
     }
-    if (!config.webhook.empty()) sinks.push_back(make_sink("webhook", config.webhook, false));
+    if (!config.webhook.empty()) {
+      sinks.push_back(make_sink(alerts::SinkFormat::webhook, "webhook", config.webhook));
+    }
   }
   if (first || config.fire_after_rounds != config_.fire_after_rounds ||
       config.resolve_after_rounds != config_.resolve_after_rounds) {
@@ -101,7 +109,7 @@ void Alerting::resend_due() {
 }
 
 void Alerting::flush(std::chrono::milliseconds timeout) {
-  std::vector<std::shared_ptr<alerts::HttpSink>> sinks;
+  std::vector<std::shared_ptr<alerts::Sink>> sinks;
   {
     const std::lock_guard lock(mutex_);
     sinks = sinks_;

@@ -10,20 +10,25 @@
 // re-learnt from the next rounds; firing ones at Alertmanager expire at their
 // endsAt or are re-sent).
 //
+// The sinks are alerts::Sink, made by a SinkFactory: HTTP sinks by default, a
+// test double in tests.
+//
 // Thread-safety: every member function is thread-safe (one mutex).
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
+#include "alerts/http_sink.h"
+#include "alerts/sink.h"
 #include "daemon/fleet.h"
 #include "lib/report/report.h"
 
 namespace ringwatch::alerts {
 class AlertTracker;
-class HttpSink;
 class Metrics;
 }  // namespace ringwatch::alerts
 
@@ -31,11 +36,18 @@ namespace ringwatch::daemon {
 
 class Logger;
 
+// Makes the sink of one destination; throws std::invalid_argument for a bad URL.
+using SinkFactory =
+    std::function<std::shared_ptr<alerts::Sink>(alerts::SinkFormat, alerts::HttpSinkOptions)>;
+// The HTTP sinks of alerts/http_sink.h.
+std::shared_ptr<alerts::Sink> make_http_sink(alerts::SinkFormat format,
+                                             alerts::HttpSinkOptions options);
+
 class Alerting {
  public:
   // Throws std::invalid_argument for a bad sink URL.
   Alerting(const AlertsConfig& config, std::shared_ptr<Logger> log,
-           std::shared_ptr<alerts::Metrics> metrics);
+           std::shared_ptr<alerts::Metrics> metrics, SinkFactory make_sink = make_http_sink);
   ~Alerting();
   Alerting(const Alerting&) = delete;
   Alerting& operator=(const Alerting&) = delete;
@@ -52,10 +64,11 @@ class Alerting {
  private:
   std::shared_ptr<Logger> log_;
   std::shared_ptr<alerts::Metrics> metrics_;
+  SinkFactory make_sink_;
   mutable std::mutex mutex_;
   AlertsConfig config_;
   std::unique_ptr<alerts::AlertTracker> tracker_;
-  std::vector<std::shared_ptr<alerts::HttpSink>> sinks_;
+  std::vector<std::shared_ptr<alerts::Sink>> sinks_;
 };
 
 }  // namespace ringwatch::daemon

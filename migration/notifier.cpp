@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <condition_variable>
-#include <deque>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -15,7 +14,9 @@
 #include <vector>
 
 #include "alerts/http_sink.h"
+#include "alerts/sink.h"
 #include "lib/http/client.h"
+#include "lib/http/delivery.h"
 #include "lib/util/time.h"
 
 namespace ringwatch::migration {
@@ -29,6 +30,7 @@ using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 constexpr std::size_t kQueueCapacity = 256;
 constexpr int kMaxAttempts = 3;
 constexpr milliseconds kInitialBackoff{200};
+constexpr milliseconds kMaxBackoff{1600};
 constexpr const char* kAlertName = "RingwatchMigrationPaused";
 
 void write_string(Writer& writer, const char* key, const std::string& value) {
@@ -48,19 +50,73 @@ http::Url parse_destination(const char* what, const std::string& url) {
   }
 }
 
-std::string status_error(const http::Response& response) {
-  std::string text = "HTTP " + std::to_string(response.status);
-  std::string body = response.body.substr(0, 200);
-  body = body.substr(0, body.find('\n'));
-  while (!body.empty() && (body.back() == ' ' || body.back() == '\r')) body.pop_back();
-  if (!body.empty()) text += ": " + body;
-  return text;
-}
-
 std::string describe(const Notification& notification) {
   std::string text = std::string("the ") + to_string(notification.event) + " event";
   if (!notification.cluster.empty()) text += " of cluster " + notification.cluster;
   return text;
+}
+
+// Logs a destination's delivery failures and counts every outcome.
+class DeliveryLog final : public http::DeliveryObserver {
+ public:
+  using Write = std::function<void(const std::string&)>;
+  DeliveryLog(Write write, std::mutex& mutex, NotifierStats& stats)
+      : write_(std::move(write)), mutex_(mutex), stats_(stats) {}
+  // Before the first delivery, so no lock is needed.
+  void set_target(const http::Url& url) { target_ = url.to_string(); }
+
+  void on_delivery(const http::DeliveryEvent& event) override {
+    count(event.outcome);
+    const std::string prefix = "notify " + event.sink + ": ";
+    const std::string attempts = std::to_string(event.attempt);
+    switch (event.outcome) {
+      case http::DeliveryOutcome::sent:
+        return;
+      case http::DeliveryOutcome::failed:
+        write_(prefix + "POST " + target_ + " failed: " + event.error + " (attempt " + attempts +
+               " of " + std::to_string(kMaxAttempts) + ")");
+        return;
+      case http::DeliveryOutcome::dropped_queue_full:
+        write_(prefix + event.error + ", dropped " + event.description);
+        return;
+      case http::DeliveryOutcome::dropped_retries_exhausted:
+        write_(prefix + "gave up on " + event.description + " after " + attempts + " attempts");
+        return;
+      case http::DeliveryOutcome::dropped_rejected:
+        write_(prefix + "dropped " + event.description + ", rejected: " + event.error);
+        return;
+    }
+  }
+
+ private:
+  void count(http::DeliveryOutcome outcome) {
+    std::lock_guard lock(mutex_);
+    if (outcome == http::DeliveryOutcome::sent) {
+      ++stats_.delivered;
+    } else if (outcome == http::DeliveryOutcome::failed) {
+      ++stats_.failed;
+    } else {
+      ++stats_.dropped;
+    }
+  }
+
+  Write write_;
+  std::mutex& mutex_;
+  NotifierStats& stats_;
+  std::string target_;
+};
+
+// The notifier's delivery policy on a destination's options (of an
+// http::Delivery or of an alerts::HttpSink): the queue, retries and backoff,
+// and a DeliveryLog that logs and counts.
+template <class Options>
+Options with_policy(Options options, std::shared_ptr<DeliveryLog> observer) {
+  options.queue_capacity = kQueueCapacity;
+  options.initial_backoff = kInitialBackoff;
+  options.max_backoff = kMaxBackoff;
+  options.max_attempts = kMaxAttempts;
+  options.observer = std::move(observer);
+  return options;
 }
 
 }  // namespace
@@ -103,33 +159,29 @@ struct Notifier::Impl {
   std::ostream& log;
   std::mutex log_mutex;
   const milliseconds resend_interval;
+  mutable std::mutex stats_mutex;
+  NotifierStats stats;  // of the HTTP destinations, from their DeliveryLogs
 
-  // Webhook: its own queue and delivery thread.
-  std::optional<http::Url> webhook_url;
-  std::unique_ptr<http::Client> webhook_client;
-  mutable std::mutex webhook_mutex;
-  std::condition_variable webhook_wake;  // queued or stopping
-  std::condition_variable webhook_idle;  // queue empty and nothing in flight
-  std::deque<Notification> webhook_queue;
-  bool webhook_in_flight = false;
-  bool webhook_stopping = false;
-  NotifierStats webhook_stats;
-  std::thread webhook_thread;
+  std::unique_ptr<http::Delivery> webhook;
 
-  // Alertmanager: HttpSink delivers; here is which clusters are paused, and
+  // Alertmanager: the sink delivers; here is which clusters are paused, and
   // the thread that re-sends their alerts.
   struct Paused {
     alerts::Alert alert;
     SteadyClock::time_point last_sent;
   };
-  std::unique_ptr<alerts::HttpSink> alertmanager;
+  std::shared_ptr<alerts::Sink> alertmanager;
   std::mutex alert_mutex;
   std::condition_variable resend_wake;   // stopping
   std::map<std::string, Paused> paused;  // by cluster
   bool resend_stopping = false;
   std::thread resend_thread;
 
-  Impl(std::ostream& log_stream, milliseconds resend) : log(log_stream), resend_interval(resend) {}
+  Impl(std::ostream& log_stream, milliseconds resend) : log(log_stream), resend_interval(resend) {
+    if (resend.count() <= 0) {
+      throw std::invalid_argument("notifications: resend interval: expected a positive duration");
+    }
+  }
 
   void write_log(const std::string& line) {
     std::lock_guard lock(log_mutex);
@@ -137,87 +189,73 @@ struct Notifier::Impl {
     log.flush();
   }
 
-  // Webhook ---------------------------------------------------------------
-
-  void queue_webhook(const Notification& notification) {
-    std::optional<Notification> dropped;
-    {
-      std::lock_guard lock(webhook_mutex);
-      if (webhook_stopping) return;
-      if (webhook_queue.size() >= kQueueCapacity) {
-        dropped = std::move(webhook_queue.front());
-        webhook_queue.pop_front();
-        ++webhook_stats.dropped;
-      }
-      webhook_queue.push_back(notification);
-    }
-    webhook_wake.notify_all();
-    if (dropped) {
-      write_log("notify webhook: queue full (" + std::to_string(kQueueCapacity) +
-                " events), dropped " + describe(*dropped));
-    }
+  std::shared_ptr<DeliveryLog> delivery_log() {
+    return std::make_shared<DeliveryLog>([this](const std::string& line) { write_log(line); },
+                                         stats_mutex, stats);
   }
 
-  // Sleeps `duration` unless stopping; false when stopping.
-  bool webhook_sleep(milliseconds duration) {
-    std::unique_lock lock(webhook_mutex);
-    webhook_wake.wait_for(lock, duration, [this] { return webhook_stopping; });
-    return !webhook_stopping;
+  void make_webhook(const http::Url& url) {
+    auto observer = delivery_log();
+    webhook = std::make_unique<http::Delivery>(
+        with_policy(http::DeliveryOptions{.name = "webhook", .url = url}, observer));
+    observer->set_target(webhook->url());
   }
 
-  void run_webhook() {
-    const std::string target = webhook_url->to_string();
-    for (;;) {
-      Notification notification;
-      {
-        std::unique_lock lock(webhook_mutex);
-        webhook_wake.wait(lock, [this] { return webhook_stopping || !webhook_queue.empty(); });
-        if (webhook_stopping) return;
-        notification = std::move(webhook_queue.front());
-        webhook_queue.pop_front();
-        webhook_in_flight = true;
-      }
-      const std::string body = encode_webhook_event(notification);
-      bool delivered = false;
-      milliseconds backoff = kInitialBackoff;
-      for (int attempt = 1; attempt <= kMaxAttempts; ++attempt) {
-        auto result = webhook_client->request("POST", *webhook_url, body, "application/json");
-        if (!result.ok() && result.error().kind == http::ErrorKind::cancelled) return;
-        if (result.ok() && result.value().status / 100 == 2) {
-          delivered = true;
-          std::lock_guard lock(webhook_mutex);
-          ++webhook_stats.delivered;
-          break;
-        }
-        {
-          std::lock_guard lock(webhook_mutex);
-          ++webhook_stats.failed;
-        }
-        const std::string error =
-            result.ok() ? status_error(result.value()) : result.error().message;
-        write_log("notify webhook: POST " + target + " failed: " + error + " (attempt " +
-                  std::to_string(attempt) + " of " + std::to_string(kMaxAttempts) + ")");
-        if (attempt == kMaxAttempts) break;
-        if (!webhook_sleep(backoff)) return;
-        backoff *= 2;
-      }
-      if (!delivered) {
-        write_log("notify webhook: gave up on " + describe(notification) + " after " +
-                  std::to_string(kMaxAttempts) + " attempts");
-      }
-      {
-        std::lock_guard lock(webhook_mutex);
-        if (!delivered) ++webhook_stats.dropped;
-        webhook_in_flight = false;
-        if (webhook_queue.empty()) webhook_idle.notify_all();
-      }
-    }
+  void make_alertmanager(const std::string& url) {
+    auto observer = delivery_log();
+    auto sink = alerts::make_alertmanager_sink(
+        with_policy(alerts::HttpSinkOptions{.name = "alertmanager", .url = url}, observer));
+    observer->set_target(sink->url());
+    alertmanager = std::move(sink);
   }
-
-  // Alertmanager ----------------------------------------------------------
 
   alerts::TimePoint firing_ends_at(alerts::TimePoint now) const {
     return now + std::chrono::duration_cast<alerts::Clock::duration>(4 * resend_interval);
+  }
+
+  alerts::Alert paused_alert(const Notification& notification, alerts::TimePoint now) const {
+    alerts::Alert alert;
+    alert.labels = {{"alertname", kAlertName},
+                    {"cluster", notification.cluster},
+                    {"reason", notification.reason},
+                    {"severity", "critical"}};
+    alert.annotations["summary"] = notification.detail;
+    if (!notification.diagnosis.empty()) alert.annotations["diagnosis"] = notification.diagnosis;
+    if (!notification.step.empty()) alert.annotations["step"] = notification.step;
+    alert.state = alerts::AlertState::firing;
+    alert.starts_at = notification.at;
+    alert.ends_at = firing_ends_at(now);
+    return alert;
+  }
+
+  // The cluster's alert, if it has one, resolved and forgotten. Under alert_mutex.
+  void resolve(const std::string& cluster, alerts::TimePoint now,
+               std::vector<alerts::AlertEvent>& events) {
+    const auto existing = paused.find(cluster);
+    if (existing == paused.end()) return;
+    alerts::Alert alert = std::move(existing->second.alert);
+    alert.state = alerts::AlertState::resolved;
+    alert.ends_at = now;
+    events.push_back({alerts::EventKind::resolved, std::move(alert)});
+    paused.erase(existing);
+  }
+
+  // Fires the cluster's alert, or re-sends it when paused again for the same
+  // reason. Under alert_mutex.
+  void pause(const Notification& notification, alerts::TimePoint now,
+             std::vector<alerts::AlertEvent>& events) {
+    alerts::Alert alert = paused_alert(notification, now);
+    auto kind = alerts::EventKind::fired;
+    const auto existing = paused.find(notification.cluster);
+    if (existing != paused.end() && existing->second.alert.labels == alert.labels) {
+      // Paused again in the same episode: same alert, fresh annotations.
+      alert.starts_at = existing->second.alert.starts_at;
+      kind = alerts::EventKind::resent;
+    } else {
+      resolve(notification.cluster, now, events);  // paused for another reason: another alert
+    }
+    events.push_back({kind, alert});
+    paused[notification.cluster] = Paused{std::move(alert), SteadyClock::now()};
   }
 
   void update_alerts(const Notification& notification) {
@@ -225,47 +263,14 @@ struct Notifier::Impl {
     std::vector<alerts::AlertEvent> events;
     std::lock_guard lock(alert_mutex);
     if (resend_stopping) return;
-    const auto existing = paused.find(notification.cluster);
-    auto resolve = [&] {
-      if (existing == paused.end()) return;
-      alerts::Alert alert = existing->second.alert;
-      alert.state = alerts::AlertState::resolved;
-      alert.ends_at = now;
-      events.push_back({alerts::EventKind::resolved, std::move(alert)});
-      paused.erase(existing);
-    };
     switch (notification.event) {
-      case EventKind::paused: {
-        alerts::Alert alert;
-        alert.labels = {{"alertname", kAlertName},
-                        {"cluster", notification.cluster},
-                        {"reason", notification.reason},
-                        {"severity", "critical"}};
-        alert.annotations["summary"] = notification.detail;
-        if (!notification.diagnosis.empty()) {
-          alert.annotations["diagnosis"] = notification.diagnosis;
-        }
-        if (!notification.step.empty()) alert.annotations["step"] = notification.step;
-        alert.state = alerts::AlertState::firing;
-        alert.starts_at = notification.at;
-        alert.ends_at = firing_ends_at(now);
-        auto kind = alerts::EventKind::fired;
-        if (existing != paused.end() && existing->second.alert.labels == alert.labels) {
-          // Paused again in the same episode: same alert, fresh annotations.
-          alert.starts_at = existing->second.alert.starts_at;
-          kind = alerts::EventKind::resent;
-          paused.erase(existing);
-        } else {
-          resolve();  // paused for another reason: that is another alert
-        }
-        events.push_back({kind, alert});
-        paused[notification.cluster] = Paused{std::move(alert), SteadyClock::now()};
+      case EventKind::paused:
+        pause(notification, now, events);
         break;
-      }
       case EventKind::resumed:
       case EventKind::finished:
       case EventKind::aborted:
-        resolve();
+        resolve(notification.cluster, now, events);
         break;
       case EventKind::started:
       case EventKind::failed:
@@ -296,87 +301,38 @@ struct Notifier::Impl {
       if (!events.empty()) alertmanager->send(events);
     }
   }
-};
 
-namespace {
-
-class LogObserver final : public alerts::DeliveryObserver {
- public:
-  explicit LogObserver(std::function<void(const std::string&)> write) : write_(std::move(write)) {}
-  // Before the first send, so no lock is needed.
-  void set_target(std::string target) { target_ = std::move(target); }
-
-  void on_delivery(const alerts::DeliveryEvent& event) override {
-    const std::string count = std::to_string(event.alerts) + " alert(s)";
-    switch (event.outcome) {
-      case alerts::DeliveryOutcome::sent:
-        return;
-      case alerts::DeliveryOutcome::failed:
-        write_("notify alertmanager: POST " + target_ + " failed: " + event.error + " (attempt " +
-               std::to_string(event.attempt) + " of " + std::to_string(kMaxAttempts) + ")");
-        return;
-      case alerts::DeliveryOutcome::dropped_queue_full:
-        write_("notify alertmanager: queue full, dropped " + count);
-        return;
-      case alerts::DeliveryOutcome::dropped_retries_exhausted:
-        write_("notify alertmanager: gave up on " + count + " after " +
-               std::to_string(event.attempt) + " attempts");
-        return;
-      case alerts::DeliveryOutcome::dropped_rejected:
-        write_("notify alertmanager: dropped " + count + ", rejected: " + event.error);
-        return;
-    }
+  void start_resends() {
+    resend_thread = std::thread([this] { run_resends(); });
   }
-
- private:
-  std::function<void(const std::string&)> write_;
-  std::string target_;
 };
-
-}  // namespace
 
 Notifier::Notifier(const Notifications& destinations, std::ostream& log,
                    std::chrono::milliseconds resend_interval)
     : impl_(std::make_unique<Impl>(log, resend_interval)) {
-  if (resend_interval.count() <= 0) {
-    throw std::invalid_argument("notifications: resend interval: expected a positive duration");
-  }
+  std::optional<http::Url> webhook_url;
   if (!destinations.webhook_url.empty()) {
-    impl_->webhook_url = parse_destination("webhook_url", destinations.webhook_url);
+    webhook_url = parse_destination("webhook_url", destinations.webhook_url);
   }
-  std::optional<http::Url> alertmanager_url;
   if (!destinations.alertmanager_url.empty()) {
-    alertmanager_url = parse_destination("alertmanager_url", destinations.alertmanager_url);
+    parse_destination("alertmanager_url", destinations.alertmanager_url);
   }
-  if (impl_->webhook_url) {
-    impl_->webhook_client = std::make_unique<http::Client>();
-    impl_->webhook_thread = std::thread([impl = impl_.get()] { impl->run_webhook(); });
-  }
-  if (alertmanager_url) {
-    alerts::HttpSinkOptions options;
-    options.name = "alertmanager";
-    options.url = destinations.alertmanager_url;
-    options.queue_capacity = kQueueCapacity;
-    options.initial_backoff = kInitialBackoff;
-    options.max_backoff = kInitialBackoff * 8;
-    options.max_attempts = kMaxAttempts;
-    auto observer = std::make_shared<LogObserver>(
-        [impl = impl_.get()](const std::string& line) { impl->write_log(line); });
-    options.observer = observer;
-    impl_->alertmanager = alerts::make_alertmanager_sink(options);
-    observer->set_target(impl_->alertmanager->url().to_string());
-    impl_->resend_thread = std::thread([impl = impl_.get()] { impl->run_resends(); });
+  if (webhook_url) impl_->make_webhook(*webhook_url);
+  if (!destinations.alertmanager_url.empty()) {
+    impl_->make_alertmanager(destinations.alertmanager_url);
+    impl_->start_resends();
   }
 }
 
+Notifier::Notifier(std::ostream& log, std::shared_ptr<alerts::Sink> alertmanager,
+                   std::chrono::milliseconds resend_interval)
+    : impl_(std::make_unique<Impl>(log, resend_interval)) {
+  impl_->alertmanager = std::move(alertmanager);
+  if (impl_->alertmanager) impl_->start_resends();
+}
+
 Notifier::~Notifier() {
-  {
-    std::lock_guard lock(impl_->webhook_mutex);
-    impl_->webhook_stopping = true;
-  }
-  impl_->webhook_wake.notify_all();
-  if (impl_->webhook_client) impl_->webhook_client->cancel();
-  if (impl_->webhook_thread.joinable()) impl_->webhook_thread.join();
+  impl_->webhook.reset();
   {
     std::lock_guard lock(impl_->alert_mutex);
     impl_->resend_stopping = true;
@@ -389,19 +345,15 @@ Notifier::~Notifier() {
 void Notifier::notify(const Notification& notification) {
   Notification event = notification;
   if (event.at == std::chrono::system_clock::time_point{}) event.at = alerts::Clock::now();
-  if (impl_->webhook_url) impl_->queue_webhook(event);
+  if (impl_->webhook) {
+    impl_->webhook->post({.body = encode_webhook_event(event), .description = describe(event)});
+  }
   if (impl_->alertmanager) impl_->update_alerts(event);
 }
 
 bool Notifier::flush(std::chrono::milliseconds timeout) {
   const auto deadline = SteadyClock::now() + timeout;
-  if (impl_->webhook_url) {
-    std::unique_lock lock(impl_->webhook_mutex);
-    const bool idle = impl_->webhook_idle.wait_until(lock, deadline, [this] {
-      return impl_->webhook_queue.empty() && !impl_->webhook_in_flight;
-    });
-    if (!idle) return false;
-  }
+  if (impl_->webhook && !impl_->webhook->flush(timeout)) return false;
   if (impl_->alertmanager) {
     const auto left = std::chrono::ceil<milliseconds>(deadline - SteadyClock::now());
     return impl_->alertmanager->flush(std::max(left, milliseconds{0}));
@@ -410,19 +362,8 @@ bool Notifier::flush(std::chrono::milliseconds timeout) {
 }
 
 NotifierStats Notifier::stats() const {
-  NotifierStats total;
-  {
-    std::lock_guard lock(impl_->webhook_mutex);
-    total = impl_->webhook_stats;
-  }
-  if (impl_->alertmanager) {
-    const alerts::SinkStats sink = impl_->alertmanager->stats();
-    total.delivered += sink.sent;
-    total.failed += sink.failed;
-    total.dropped +=
-        sink.dropped_queue_full + sink.dropped_retries_exhausted + sink.dropped_rejected;
-  }
-  return total;
+  std::lock_guard lock(impl_->stats_mutex);
+  return impl_->stats;
 }
 
 }  // namespace ringwatch::migration

@@ -16,10 +16,14 @@
 // followed by `paused` and does not alert by itself. Alertmanager deduplicates
 // by labels, so a re-fire after a crash and restart is harmless.
 //
-// notify() never waits for the network: events queue (bounded; the oldest is
-// dropped and counted when full) and one thread per destination delivers them
-// with deadlines and a few retries. Delivery failures are logged to the
-// `log` stream given at construction and counted in stats().
+// notify() never waits for the network. The webhook's events go to an
+// http::Delivery (lib/http/delivery.h) and the alerts to an alerts::Sink (an
+// Alertmanager HttpSink on the same delivery): each destination has a bounded
+// queue (the oldest entry is dropped and counted when full) and one thread
+// that delivers in order, with deadlines and a few retries; a 4xx other than
+// 408 and 429 is not retried. Delivery failures are logged to the `log`
+// stream given at construction and counted in stats(). A second thread
+// re-sends the alerts of paused clusters.
 //
 // Thread-safety: notify(), flush() and stats() may be called from any thread.
 
@@ -30,6 +34,10 @@
 #include <string>
 
 #include "migration/plan.h"
+
+namespace ringwatch::alerts {
+class Sink;
+}
 
 namespace ringwatch::migration {
 
@@ -47,16 +55,21 @@ struct Notification {
   std::chrono::system_clock::time_point at{};
 };
 
+// Of the HTTP destinations, as their deliveries reported.
 struct NotifierStats {
   std::uint64_t delivered = 0;  // requests answered 2xx
   std::uint64_t failed = 0;     // attempts that failed
-  std::uint64_t dropped = 0;    // events given up on (queue full or retries exhausted)
+  std::uint64_t dropped = 0;    // requests given up on (queue full, retries exhausted, rejected)
 };
 
 class Notifier {
  public:
   // Throws std::invalid_argument for a URL that is not http://host[:port][/path].
   Notifier(const Notifications& destinations, std::ostream& log,
+           std::chrono::milliseconds resend_interval = std::chrono::seconds(60));
+  // The alerts go to `alertmanager` (a test double, say) and nothing to a
+  // webhook; its deliveries are not logged or counted here.
+  Notifier(std::ostream& log, std::shared_ptr<alerts::Sink> alertmanager,
            std::chrono::milliseconds resend_interval = std::chrono::seconds(60));
   ~Notifier();  // stops delivery; events still queued are abandoned (flush first)
   Notifier(const Notifier&) = delete;

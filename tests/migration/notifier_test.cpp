@@ -4,6 +4,8 @@
 #include <rapidjson/document.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -11,6 +13,7 @@
 #include <vector>
 
 #include "alerts/http_sink.h"
+#include "alerts/sink.h"
 #include "lib/util/time.h"
 #include "tests/support/http_test_server.h"
 
@@ -409,6 +412,140 @@ TEST(NotifierTest, BothDestinationsAtOnce) {
   EXPECT_EQ(am.requests().size(), 2u);
   EXPECT_EQ(notifier.stats().delivered, 5u);
   EXPECT_EQ(log.str(), "");
+}
+
+// The alerts handed to the sink, without any HTTP.
+class FakeSink final : public alerts::Sink {
+ public:
+  void send(const std::vector<alerts::AlertEvent>& events) override {
+    std::lock_guard lock(mutex_);
+    batches_.push_back(events);
+    changed_.notify_all();
+  }
+  bool flush(std::chrono::milliseconds) override {
+    std::lock_guard lock(mutex_);
+    ++flushes_;
+    return flush_result_;
+  }
+  std::vector<std::vector<alerts::AlertEvent>> batches() const {
+    std::lock_guard lock(mutex_);
+    return batches_;
+  }
+  bool wait_for_batches(std::size_t count, milliseconds timeout) const {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, timeout, [&] { return batches_.size() >= count; });
+  }
+  int flushes() const {
+    std::lock_guard lock(mutex_);
+    return flushes_;
+  }
+  void set_flush_result(bool result) {
+    std::lock_guard lock(mutex_);
+    flush_result_ = result;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  mutable std::condition_variable changed_;
+  std::vector<std::vector<alerts::AlertEvent>> batches_;
+  int flushes_ = 0;
+  bool flush_result_ = true;
+};
+
+std::vector<alerts::EventKind> kinds(const std::vector<alerts::AlertEvent>& batch) {
+  std::vector<alerts::EventKind> result;
+  for (const auto& event : batch) result.push_back(event.kind);
+  return result;
+}
+
+using Kinds = std::vector<alerts::EventKind>;
+
+TEST(NotifierSinkTest, PausedFiresAndResumedResolvesOnTheSink) {
+  auto sink = std::make_shared<FakeSink>();
+  std::ostringstream log;
+  Notifier notifier(log, sink);
+  notifier.notify(event(EventKind::started));
+  notifier.notify(event(EventKind::failed));
+  notifier.notify(paused());
+  notifier.notify(event(EventKind::resumed));
+  const auto batches = sink->batches();
+  ASSERT_EQ(batches.size(), 2u) << "started and failed do not alert";
+  EXPECT_EQ(kinds(batches[0]), Kinds{alerts::EventKind::fired});
+  EXPECT_EQ(kinds(batches[1]), Kinds{alerts::EventKind::resolved});
+  const alerts::Alert& fired = batches[0][0].alert;
+  EXPECT_EQ(fired.labels, (alerts::LabelSet{{"alertname", "RingwatchMigrationPaused"},
+                                            {"cluster", "c1"},
+                                            {"reason", "failed_check"},
+                                            {"severity", "critical"}}));
+  EXPECT_EQ(fired.annotations,
+            (alerts::LabelSet{{"diagnosis", "b2 still in the ring of proxy p1"},
+                              {"step", "drain-b2"},
+                              {"summary",
+                               "verify of drain-b2 failed: canary consistency 0.91 < "
+                               "0.99"}}));
+  EXPECT_EQ(fired.state, alerts::AlertState::firing);
+  EXPECT_EQ(fired.starts_at, kAt);
+  EXPECT_GT(fired.ends_at, alerts::Clock::now()) << "firing: endsAt is in the future";
+  const alerts::Alert& resolved = batches[1][0].alert;
+  EXPECT_EQ(resolved.labels, fired.labels);
+  EXPECT_EQ(resolved.state, alerts::AlertState::resolved);
+  EXPECT_LE(resolved.ends_at, alerts::Clock::now());
+  EXPECT_EQ(notifier.stats().delivered, 0u) << "the sink's deliveries are its own";
+  EXPECT_EQ(log.str(), "");
+}
+
+TEST(NotifierSinkTest, PausedAgainIsResentAndPausedForAnotherReasonIsAnotherAlert) {
+  auto sink = std::make_shared<FakeSink>();
+  std::ostringstream log;
+  Notifier notifier(log, sink);
+  notifier.notify(paused("failed_check"));
+  Notification again = paused("failed_check");
+  again.at = kAt + milliseconds(5000);
+  again.step = "drain-b3";
+  notifier.notify(again);
+  notifier.notify(paused("operator"));
+  notifier.notify(event(EventKind::finished));
+  const auto batches = sink->batches();
+  ASSERT_EQ(batches.size(), 4u);
+  EXPECT_EQ(kinds(batches[0]), Kinds{alerts::EventKind::fired});
+  EXPECT_EQ(kinds(batches[1]), Kinds{alerts::EventKind::resent});
+  EXPECT_EQ(batches[1][0].alert.starts_at, kAt) << "the same episode";
+  EXPECT_EQ(batches[1][0].alert.annotations.at("step"), "drain-b3");
+  EXPECT_EQ(kinds(batches[2]), (Kinds{alerts::EventKind::resolved, alerts::EventKind::fired}));
+  EXPECT_EQ(batches[2][0].alert.label("reason"), "failed_check");
+  EXPECT_EQ(batches[2][1].alert.label("reason"), "operator");
+  EXPECT_EQ(kinds(batches[3]), Kinds{alerts::EventKind::resolved});
+  EXPECT_EQ(batches[3][0].alert.label("reason"), "operator");
+}
+
+TEST(NotifierSinkTest, APausedClusterIsResentEveryIntervalUntilResolved) {
+  auto sink = std::make_shared<FakeSink>();
+  std::ostringstream log;
+  Notifier notifier(log, sink, milliseconds(50));
+  notifier.notify(paused());
+  ASSERT_TRUE(sink->wait_for_batches(3, milliseconds(5000)));
+  notifier.notify(event(EventKind::aborted));
+  const std::size_t count = sink->batches().size();
+  std::this_thread::sleep_for(milliseconds(150));
+  const auto batches = sink->batches();
+  EXPECT_EQ(batches.size(), count) << "no re-send after the resolve";
+  EXPECT_EQ(kinds(batches.front()), Kinds{alerts::EventKind::fired});
+  EXPECT_EQ(kinds(batches.back()), Kinds{alerts::EventKind::resolved});
+  for (std::size_t i = 1; i + 1 < batches.size(); ++i) {
+    EXPECT_EQ(kinds(batches[i]), Kinds{alerts::EventKind::resent});
+    EXPECT_EQ(batches[i][0].alert.starts_at, kAt);
+    EXPECT_GE(batches[i][0].alert.ends_at, batches[i - 1][0].alert.ends_at);
+  }
+}
+
+TEST(NotifierSinkTest, FlushWaitsForTheSink) {
+  auto sink = std::make_shared<FakeSink>();
+  std::ostringstream log;
+  Notifier notifier(log, sink);
+  EXPECT_TRUE(notifier.flush(milliseconds(10)));
+  sink->set_flush_result(false);
+  EXPECT_FALSE(notifier.flush(milliseconds(10)));
+  EXPECT_EQ(sink->flushes(), 2);
 }
 
 }  // namespace

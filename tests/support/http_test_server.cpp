@@ -228,4 +228,14 @@ HoldBacklog::~HoldBacklog() {
   ::close(listen_fd_);
 }
 
+void DeliveryRecorder::on_delivery(const http::DeliveryEvent& event) {
+  std::lock_guard lock(mutex_);
+  events_.push_back({event, std::chrono::steady_clock::now()});
+}
+
+std::vector<DeliveryRecorder::Recorded> DeliveryRecorder::events() const {
+  std::lock_guard lock(mutex_);
+  return events_;
+}
+
 }  // namespace ringwatch::testing

@@ -5,7 +5,8 @@
 // with the configured status, or, in Mode::silent, keeps the connection open
 // and never answers (a stalled receiver). HoldBacklog is the other kind of
 // stall: a listening socket whose accept queue is full, so a new connect()
-// hangs in SYN_SENT until the client's deadline.
+// hangs in SYN_SENT until the client's deadline. DeliveryRecorder keeps what
+// an http::Delivery (or a sink on one) reports, with the time it came.
 //
 // Thread-safety: every member function may be called from any thread.
 
@@ -16,6 +17,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "lib/http/delivery.h"
 
 namespace ringwatch::testing {
 
@@ -79,6 +82,20 @@ class HoldBacklog {
   int listen_fd_ = -1;
   std::vector<int> fillers_;
   std::uint16_t port_ = 0;
+};
+
+class DeliveryRecorder final : public http::DeliveryObserver {
+ public:
+  struct Recorded {
+    http::DeliveryEvent event;
+    std::chrono::steady_clock::time_point at;
+  };
+  void on_delivery(const http::DeliveryEvent& event) override;
+  std::vector<Recorded> events() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<Recorded> events_;
 };
 
 }  // namespace ringwatch::testing
