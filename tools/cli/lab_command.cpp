@@ -6,7 +6,6 @@
 #include <chrono>
 #include <cstdint>
 #include <iomanip>
-#include <map>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -67,16 +66,6 @@ constexpr const char* kFaultKinds =
     "  kill    --backend B    SIGKILL backend B (heal starts it again)\n"
     "  stall   --backend B    SIGSTOP backend B (heal continues it)\n"
     "  restart --backend B    restart backend B empty on the same address and port\n";
-
-std::optional<lab::FaultKind> parse_fault_kind(const std::string& text) {
-  static const std::map<std::string, lab::FaultKind> kinds{
-      {"eject", lab::FaultKind::eject}, {"dns", lab::FaultKind::dns},
-      {"hash", lab::FaultKind::hash},   {"kill", lab::FaultKind::kill},
-      {"stall", lab::FaultKind::stall}, {"restart", lab::FaultKind::restart}};
-  auto it = kinds.find(text);
-  if (it == kinds.end()) return std::nullopt;
-  return it->second;
-}
 
 void print_table(const lab::LabStatus& status, std::ostream& out) {
   std::size_t node_width = 4, pid_width = 3, state_width = 5;
@@ -166,7 +155,7 @@ lab::Fault fault_from(const po::variables_map& vm) {
   if (!vm.count("kind"))
     throw UsageError("fault: missing KIND (eject, dns, hash, kill, stall or restart)");
   std::string kind_text = get(vm, "kind");
-  auto kind = parse_fault_kind(kind_text);
+  auto kind = lab::parse_fault_kind(kind_text);
   if (!kind)
     throw UsageError("fault: unknown KIND '" + kind_text +
                      "' (eject, dns, hash, kill, stall or restart)");

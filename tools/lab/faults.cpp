@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <utility>
 
 #include "lib/util/text.h"
 #include "lib/util/time.h"
@@ -26,7 +27,7 @@ std::optional<std::string> loopback_v4(const std::string& text) {
 
 void check_fault_fields(const Fault& fault) {
   auto need = [&](bool ok, const char* what) {
-    if (!ok) throw LabError(std::string("fault ") + kind_name(fault.kind) + " needs " + what);
+    if (!ok) throw LabError(std::string("fault ") + to_string(fault.kind) + " needs " + what);
   };
   switch (fault.kind) {
     case FaultKind::eject:
@@ -46,14 +47,19 @@ void check_fault_fields(const Fault& fault) {
   }
 }
 
+// eject and hash: the fault goes into the proxy's config, and it restarts.
+void add_proxy_fault(State& state, Node& proxy, FaultRecord record) {
+  record.proxy = proxy.name;
+  state.faults.push_back(std::move(record));
+  restart_proxy_with_current_faults(state, proxy);
+}
+
 void inject_eject(State& state, const Fault& fault, FaultRecord record) {
   Node& proxy = find_node(state, "proxy", fault.proxy);
   find_node(state, "backend", fault.backend);
   if (find_fault(state, FaultKind::eject, proxy.name, fault.backend)) return;
-  record.proxy = proxy.name;
   record.backend = fault.backend;
-  state.faults.push_back(record);
-  restart_proxy_with_current_faults(state, proxy);
+  add_proxy_fault(state, proxy, std::move(record));
 }
 
 void inject_hash(State& state, const Fault& fault, FaultRecord record) {
@@ -64,10 +70,8 @@ void inject_hash(State& state, const Fault& fault, FaultRecord record) {
     throw LabError("unknown hash '" + fault.hash + "' (" + kind.program() +
                    " knows: " + util::join(hashes) + ")");
   remove_faults(state, FaultKind::hash, proxy.name, "");
-  record.proxy = proxy.name;
   record.hash = fault.hash;
-  state.faults.push_back(record);
-  restart_proxy_with_current_faults(state, proxy);
+  add_proxy_fault(state, proxy, std::move(record));
 }
 
 void inject_dns(State& state, const Fault& fault, FaultRecord record) {
@@ -165,6 +169,31 @@ void restart_proxies_healthy(State& state, bool backends_disturbed) {
 }
 
 }  // namespace
+
+const char* to_string(FaultKind kind) {
+  switch (kind) {
+    case FaultKind::eject:
+      return "eject";
+    case FaultKind::dns:
+      return "dns";
+    case FaultKind::hash:
+      return "hash";
+    case FaultKind::kill:
+      return "kill";
+    case FaultKind::stall:
+      return "stall";
+    case FaultKind::restart:
+      return "restart";
+  }
+  return "eject";
+}
+
+std::optional<FaultKind> parse_fault_kind(std::string_view name) {
+  for (const auto kind : {FaultKind::eject, FaultKind::dns, FaultKind::hash, FaultKind::kill,
+                          FaultKind::stall, FaultKind::restart})
+    if (name == to_string(kind)) return kind;
+  return std::nullopt;
+}
 
 std::string describe(const State& state, const FaultRecord& fault) {
   const Node* b = nullptr;

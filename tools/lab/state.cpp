@@ -25,9 +25,6 @@ constexpr int kFormat = 1;
 constexpr std::int64_t kMaxInt = std::numeric_limits<int>::max();
 constexpr std::int64_t kMaxInt64 = std::numeric_limits<std::int64_t>::max();
 
-constexpr FaultKind kFaultKinds[] = {FaultKind::eject, FaultKind::dns,   FaultKind::hash,
-                                     FaultKind::kill,  FaultKind::stall, FaultKind::restart};
-
 // ---- writing ----
 
 void write_node(JsonWriter& w, const State& state, const Node& node) {
@@ -61,7 +58,7 @@ void write_node(JsonWriter& w, const State& state, const Node& node) {
 
 void write_fault(JsonWriter& w, const FaultRecord& fault) {
   w.StartObject();
-  field(w, "kind", kind_name(fault.kind));
+  field(w, "kind", to_string(fault.kind));
   if (!fault.proxy.empty()) field(w, "proxy", fault.proxy);
   if (!fault.backend.empty()) field(w, "backend", fault.backend);
   if (!fault.answer.empty()) field(w, "answer", fault.answer);
@@ -128,12 +125,6 @@ std::optional<std::string> parse_role(std::string_view role) {
   return std::nullopt;
 }
 
-std::optional<FaultKind> parse_kind(std::string_view name) {
-  for (const auto kind : kFaultKinds)
-    if (name == kind_name(kind)) return kind;
-  return std::nullopt;
-}
-
 std::optional<bool> parse_up(std::string_view state) {
   if (state == "up") return true;
   if (state == "down") return false;
@@ -170,7 +161,7 @@ FaultRecord read_fault(const Cursor& cursor) {
                                 "until_ms", "timer_pid", "timer_start_time", "at"});
   FaultRecord fault;
   fault.kind = o.required("kind").string_as(
-      "a fault kind (eject, dns, hash, kill, stall or restart)", parse_kind);
+      "a fault kind (eject, dns, hash, kill, stall or restart)", parse_fault_kind);
   fault.proxy = optional_text(o, "proxy");
   fault.backend = optional_text(o, "backend");
   fault.answer = optional_text(o, "answer");
@@ -187,9 +178,11 @@ FaultRecord read_fault(const Cursor& cursor) {
 void check_format(const Cursor& root) {
   if (!root.value().IsObject()) root.wrong_type("a ringwatch lab state object");
   const Cursor format = spec::json::Object(root).required("format");
+  const std::string expectation =
+      "format " + std::to_string(kFormat) + " (the one this ringwatch reads)";
   const auto& value = format.value();
-  if (!value.IsInt() || value.GetInt() != kFormat)
-    format.wrong_value("format " + std::to_string(kFormat) + " (the one this ringwatch reads)");
+  if (!value.IsNumber()) format.wrong_type(expectation);
+  if (!value.IsInt() || value.GetInt() != kFormat) format.wrong_value(expectation);
 }
 
 State read_state(const fs::path& dir, const Cursor& root) {
@@ -217,24 +210,6 @@ State read_state(const fs::path& dir, const Cursor& root) {
 }
 
 }  // namespace
-
-const char* kind_name(FaultKind kind) {
-  switch (kind) {
-    case FaultKind::eject:
-      return "eject";
-    case FaultKind::dns:
-      return "dns";
-    case FaultKind::hash:
-      return "hash";
-    case FaultKind::kill:
-      return "kill";
-    case FaultKind::stall:
-      return "stall";
-    case FaultKind::restart:
-      return "restart";
-  }
-  return "eject";
-}
 
 std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -74,8 +74,7 @@ struct State {
   std::optional<NetnsLayout> netns;  // netns mode
 };
 
-const char* kind_name(FaultKind kind);  // "eject", "dns", ...
-std::int64_t now_ms();                  // since the epoch
+std::int64_t now_ms();  // since the epoch
 
 // ---- DIR's files ----
 std::filesystem::path state_path(const std::filesystem::path& dir);  // DIR/lab.json
