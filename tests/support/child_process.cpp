@@ -87,20 +87,40 @@ std::string ChildProcess::output() const {
 
 void ChildProcess::stop(std::chrono::milliseconds grace) {
   if (pid_ <= 0) return;
+  // A stopped child acts on SIGTERM only once continued.
+  ::kill(pid_, SIGCONT);
   ::kill(pid_, SIGTERM);
   const auto deadline = std::chrono::steady_clock::now() + grace;
   while (std::chrono::steady_clock::now() < deadline) {
     int status = 0;
     if (wait_for(pid_, &status, WNOHANG) == pid_) {
       pid_ = 0;
+      paused_ = false;
       return;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   ::kill(pid_, SIGKILL);
   int status = 0;
-  wait_for(pid_, &status, 0);
+  wait_for(pid_, &status, 0);  // without WUNTRACED this returns only once it has died
   pid_ = 0;
+  paused_ = false;
+}
+
+void ChildProcess::pause() {
+  if (pid_ <= 0 || paused_) return;
+  ::kill(pid_, SIGSTOP);
+  int status = 0;
+  wait_for(pid_, &status, WUNTRACED);
+  paused_ = true;
+}
+
+void ChildProcess::resume() {
+  if (pid_ <= 0 || !paused_) return;
+  ::kill(pid_, SIGCONT);
+  int status = 0;
+  wait_for(pid_, &status, WCONTINUED);
+  paused_ = false;
 }
 
 }  // namespace ringwatch::testing

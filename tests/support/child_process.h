@@ -1,5 +1,7 @@
 #pragma once
-// A real program started by a test, killed when the object goes away.
+// A real program started by a test, killed when the object goes away: the one
+// way tests start a child program (MemcachedProcess and AlertmanagerProcess
+// build on it).
 //
 // The child runs in the foreground with stdin and stdout on /dev/null and
 // stderr in a memory file (see output()); it gets PR_SET_PDEATHSIG(SIGKILL),
@@ -31,12 +33,16 @@ class ChildProcess {
   bool running();
   // What the child wrote to stderr so far.
   std::string output() const;
-  // SIGTERM, then SIGKILL after `grace`; reaps. Idempotent.
+  // SIGCONT and SIGTERM, then SIGKILL after `grace`; reaps. Idempotent.
   void stop(std::chrono::milliseconds grace = std::chrono::milliseconds(3000));
+  // SIGSTOP / SIGCONT; each returns once the kernel reports the change.
+  void pause();
+  void resume();
 
  private:
   pid_t pid_ = 0;
   int output_fd_ = -1;
+  bool paused_ = false;
 };
 
 }  // namespace ringwatch::testing

@@ -1,18 +1,13 @@
 #include "tests/support/memcached_process.h"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <signal.h>
-#include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <stdexcept>
 #include <thread>
 #include <utility>
@@ -65,36 +60,6 @@ bool accepts_connections(const std::string& address, std::uint16_t port) {
          0;
 }
 
-// waitpid() that retries on EINTR; returns what waitpid returned.
-pid_t wait_for(pid_t pid, int* status, int flags) {
-  pid_t result;
-  do {
-    result = ::waitpid(pid, status, flags);
-  } while (result < 0 && errno == EINTR);
-  return result;
-}
-
-[[noreturn]] void exec_child(const std::vector<std::string>& argv, pid_t parent, int stderr_fd) {
-  // Die with the test binary, even if it crashes.
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (::getppid() != parent) ::_exit(127);
-
-  const int devnull = ::open("/dev/null", O_RDWR);
-  if (devnull >= 0) {
-    ::dup2(devnull, STDIN_FILENO);
-    ::dup2(devnull, STDOUT_FILENO);
-  }
-  if (stderr_fd >= 0) ::dup2(stderr_fd, STDERR_FILENO);
-  ::syscall(SYS_close_range, 3U, ~0U, 0U);
-
-  std::vector<char*> args;
-  args.reserve(argv.size() + 1);
-  for (const auto& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
-  args.push_back(nullptr);
-  ::execv(args[0], args.data());
-  ::_exit(127);
-}
-
 }  // namespace
 
 std::uint16_t free_port(const std::string& address) {
@@ -124,54 +89,16 @@ MemcachedProcess::MemcachedProcess(Options options) : options_(std::move(options
     if (try_start(options_.port != 0 ? options_.port : free_port(options_.address))) return;
   }
   const std::string output = stderr_output();
-  close_stderr();
+  child_.reset();
   throw std::runtime_error("memcached did not start on " + options_.address + " after " +
                            std::to_string(kAttempts) + " attempts" +
                            (output.empty() ? "" : ": " + output));
 }
 
-MemcachedProcess::~MemcachedProcess() {
-  kill_and_reap();
-  close_stderr();
-}
-
-MemcachedProcess::MemcachedProcess(MemcachedProcess&& other) noexcept
-    : options_(std::move(other.options_)),
-      endpoint_(std::move(other.endpoint_)),
-      pid_(std::exchange(other.pid_, 0)),
-      paused_(std::exchange(other.paused_, false)),
-      stderr_fd_(std::exchange(other.stderr_fd_, -1)) {}
-
-MemcachedProcess& MemcachedProcess::operator=(MemcachedProcess&& other) noexcept {
-  if (this != &other) {
-    kill_and_reap();
-    close_stderr();
-    options_ = std::move(other.options_);
-    endpoint_ = std::move(other.endpoint_);
-    pid_ = std::exchange(other.pid_, 0);
-    paused_ = std::exchange(other.paused_, false);
-    stderr_fd_ = std::exchange(other.stderr_fd_, -1);
-  }
-  return *this;
-}
-
 std::string MemcachedProcess::stderr_output() const {
-  std::string output;
-  if (stderr_fd_ < 0) return output;
-  char buffer[4096];
-  off_t offset = 0;
-  ssize_t n;
-  while ((n = ::pread(stderr_fd_, buffer, sizeof(buffer), offset)) > 0) {
-    output.append(buffer, static_cast<std::size_t>(n));
-    offset += n;
-  }
+  std::string output = child_ ? child_->output() : std::string();
   while (!output.empty() && (output.back() == '\n' || output.back() == ' ')) output.pop_back();
   return output;
-}
-
-void MemcachedProcess::close_stderr() {
-  if (stderr_fd_ >= 0) ::close(stderr_fd_);
-  stderr_fd_ = -1;
 }
 
 bool MemcachedProcess::try_start(std::uint16_t port) {
@@ -191,70 +118,29 @@ bool MemcachedProcess::try_start(std::uint16_t port) {
   }
   argv.insert(argv.end(), options_.extra_args.begin(), options_.extra_args.end());
 
-  close_stderr();  // keep only the last attempt's output
-  stderr_fd_ = ::memfd_create("memcached-stderr", MFD_CLOEXEC);
-  const pid_t parent = ::getpid();
-  const pid_t child = ::fork();
-  if (child < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
-  if (child == 0) exec_child(argv, parent, stderr_fd_);
-
-  pid_ = child;
+  child_ = std::make_unique<ChildProcess>(std::move(argv));  // keeps only this attempt's output
   endpoint_ = net::Endpoint{options_.address, port};
   const auto deadline = Clock::now() + options_.ready_timeout;
   while (Clock::now() < deadline) {
-    int status = 0;
-    if (wait_for(pid_, &status, WNOHANG) == pid_) {
-      pid_ = 0;  // exited (port taken, bad flag): let the caller retry
-      return false;
-    }
+    // Exited (port taken, bad flag): let the caller retry.
+    if (!child_->running()) return false;
     if (accepts_connections(options_.address, port)) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  kill_and_reap();
+  child_->stop(std::chrono::milliseconds(0));
   return false;
 }
 
 void MemcachedProcess::stop() {
-  if (pid_ <= 0) return;
-  ::kill(pid_, SIGCONT);
-  ::kill(pid_, SIGTERM);
-  const auto deadline = Clock::now() + std::chrono::seconds(2);
-  while (Clock::now() < deadline) {
-    int status = 0;
-    if (wait_for(pid_, &status, WNOHANG) == pid_) {
-      pid_ = 0;
-      paused_ = false;
-      return;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  kill_and_reap();
+  if (child_) child_->stop(std::chrono::seconds(2));
 }
 
 void MemcachedProcess::pause() {
-  if (pid_ <= 0 || paused_) return;
-  ::kill(pid_, SIGSTOP);
-  int status = 0;
-  wait_for(pid_, &status, WUNTRACED);
-  paused_ = true;
+  if (child_) child_->pause();
 }
 
 void MemcachedProcess::resume() {
-  if (pid_ <= 0 || !paused_) return;
-  ::kill(pid_, SIGCONT);
-  int status = 0;
-  wait_for(pid_, &status, WCONTINUED);
-  paused_ = false;
-}
-
-void MemcachedProcess::kill_and_reap() {
-  if (pid_ <= 0) return;
-  ::kill(pid_, SIGCONT);
-  ::kill(pid_, SIGKILL);
-  int status = 0;
-  wait_for(pid_, &status, 0);  // without WUNTRACED this returns only once it has died
-  pid_ = 0;
-  paused_ = false;
+  if (child_) child_->resume();
 }
 
 }  // namespace ringwatch::testing

@@ -1,12 +1,11 @@
 #pragma once
 // A real memcached for tests, on loopback and a free port.
 //
-// MemcachedProcess starts /usr/bin/memcached in the foreground (never -d),
-// waits until it accepts TCP connections, and in its destructor SIGCONTs,
-// SIGKILLs and reaps it, so no process outlives the object. The child also
-// gets PR_SET_PDEATHSIG(SIGKILL): if the test binary dies, memcached dies too.
-// Construct it on the thread that stays alive for its lifetime (the death
-// signal follows the forking thread).
+// MemcachedProcess starts /usr/bin/memcached in the foreground (never -d) as
+// a ChildProcess (tests/support/child_process.h: killed and reaped with the
+// object, and with the test binary if that dies), and waits until it accepts
+// TCP connections. Construct it on the thread that stays alive for its
+// lifetime (the death signal follows the forking thread).
 //
 // Not thread-safe; one owner.
 
@@ -14,10 +13,12 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "lib/net/address.h"
+#include "tests/support/child_process.h"
 
 namespace ringwatch::testing {
 
@@ -40,16 +41,14 @@ class MemcachedProcess {
   // std::runtime_error (with memcached's stderr) if it cannot be started.
   MemcachedProcess();
   explicit MemcachedProcess(Options options);
-  ~MemcachedProcess();
-  MemcachedProcess(MemcachedProcess&& other) noexcept;
-  MemcachedProcess& operator=(MemcachedProcess&& other) noexcept;
-  MemcachedProcess(const MemcachedProcess&) = delete;
-  MemcachedProcess& operator=(const MemcachedProcess&) = delete;
+  MemcachedProcess(MemcachedProcess&& other) noexcept = default;
+  // Kills and reaps the process this object held before.
+  MemcachedProcess& operator=(MemcachedProcess&& other) noexcept = default;
 
   const net::Endpoint& endpoint() const { return endpoint_; }
   // 0 once stopped.
-  pid_t pid() const { return pid_; }
-  bool running() const { return pid_ > 0; }
+  pid_t pid() const { return child_ ? child_->pid() : 0; }
+  bool running() const { return pid() > 0; }
   // What memcached wrote to stderr so far (kept in memory, not shown).
   std::string stderr_output() const;
 
@@ -63,14 +62,10 @@ class MemcachedProcess {
 
  private:
   bool try_start(std::uint16_t port);
-  void kill_and_reap();
-  void close_stderr();
 
   Options options_;
   net::Endpoint endpoint_;
-  pid_t pid_ = 0;
-  bool paused_ = false;
-  int stderr_fd_ = -1;  // memfd the child writes its stderr to
+  std::unique_ptr<ChildProcess> child_;  // the last one started
 };
 
 }  // namespace ringwatch::testing

@@ -6,7 +6,6 @@
 #include <chrono>
 #include <cstdint>
 #include <iomanip>
-#include <map>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -68,92 +67,6 @@ constexpr const char* kFaultKinds =
     "  stall   --backend B    SIGSTOP backend B (heal continues it)\n"
     "  restart --backend B    restart backend B empty on the same address and port\n";
 
-struct Subcommand {
-  const char* usage;
-  const char* summary;
-};
-
-const std::map<std::string, Subcommand>& subcommands() {
-  static const std::map<std::string, Subcommand> table{
-      {"up",
-       {"ringwatch lab up --dir DIR [--proxies M] [--backends N] [--netns]",
-        "Starts N memcached backends, M nutcracker proxies and a dnsmasq on loopback,\n"
-        "each on a free port, waits until all accept connections, and writes the\n"
-        "cluster spec DIR/cluster.json and the lab state DIR/lab.json. Fails if DIR\n"
-        "already holds a running lab.\n"
-        "\n"
-        "--netns (needs root): every node in its own network namespace with its own\n"
-        "address on one bridge (backends 127.10.0.(10+i), proxies 127.10.1.i), each\n"
-        "proxy resolving the backends' names through its own dnsmasq (vantage point\n"
-        "p<i>-resolver). No namespace has a route out, and nothing is added to the\n"
-        "host's namespace, so ringwatch must run in the lab's probe namespace:\n"
-        "  ip netns exec rwpr-<id> ringwatch probe --cluster DIR/cluster.json\n"
-        "(`up` and `status` print the exact command). `down` removes every namespace.\n"}},
-      {"status",
-       {"ringwatch lab status --dir DIR",
-        "Shows every process the lab started (running, stopped or dead), its\n"
-        "address and the active faults. Exit 0 if all are running, 2 if not.\n"}},
-      {"fault",
-       {"ringwatch lab fault --dir DIR KIND [--proxy P] [--backend B] [--answer IP] [--hash NAME]",
-        "Injects one fault and records it in DIR/lab.json; `heal` undoes it.\n"}},
-      {"heal",
-       {"ringwatch lab heal --dir DIR",
-        "Restores every proxy config and the DNS answers, continues stopped and\n"
-        "starts killed backends, restarts proxies that may have ejected a backend,\n"
-        "and waits until everything accepts connections again.\n"}},
-      {"down",
-       {"ringwatch lab down --dir DIR",
-        "Stops exactly the processes recorded in DIR/lab.json (SIGCONT, SIGTERM, then\n"
-        "SIGKILL after 2 s) and marks the lab down. Logs, configs and cluster.json\n"
-        "stay. Running it again does nothing.\n"}},
-      {"add-backend",
-       {"ringwatch lab add-backend --dir DIR [--backend B] [--public-at P --public-for S]",
-        "Starts a new backend (the next free b<i>, or B), gives it a DNS name at every\n"
-        "vantage point and adds it to DIR/cluster.json. The proxies are not told:\n"
-        "`roll-proxies` makes them take it, as a migration step would.\n"
-        "\n"
-        "--public-at P --public-for S (netns labs): at P's vantage point the new name\n"
-        "first resolves to the backend's public address 127.200.0.(10+i), which is on\n"
-        "no interface, and only after S seconds to its private address: the DNS\n"
-        "propagation delay of the incident. A proxy restarted meanwhile cannot\n"
-        "connect to the backend and ejects it.\n"}},
-      {"drain-backend",
-       {"ringwatch lab drain-backend --dir DIR --backend B",
-        "Takes backend B out of DIR/cluster.json and out of every proxy config written\n"
-        "from now on, but leaves it running and resolvable, so `roll-proxies` moves the\n"
-        "proxies off it one by one while those not yet restarted still reach it. Then\n"
-        "`remove-backend` stops it. Running it again does nothing.\n"}},
-      {"remove-backend",
-       {"ringwatch lab remove-backend --dir DIR --backend B",
-        "Stops backend B and removes it from DNS and DIR/cluster.json (in a netns lab,\n"
-        "also its namespace). Proxies keep it until `roll-proxies`.\n"}},
-      {"roll-proxies",
-       {"ringwatch lab roll-proxies --dir DIR [--proxy P]... [--pause S]",
-        "Restarts the proxies (all, or those named) one at a time, each with a config\n"
-        "written from the lab's current backends, on the same ports, and drives client\n"
-        "traffic through each until it answers cleanly (a backend it cannot reach is\n"
-        "then ejected). --pause: seconds between two proxies.\n"}},
-  };
-  return table;
-}
-
-void print_subcommand_help(const std::string& name, const po::options_description& options,
-                           std::ostream& out) {
-  const Subcommand& sub = subcommands().at(name);
-  out << "Usage: " << sub.usage << "\n\n" << sub.summary << "\n" << options;
-  if (name == "fault") out << "\n" << kFaultKinds;
-}
-
-std::optional<lab::FaultKind> parse_fault_kind(const std::string& text) {
-  static const std::map<std::string, lab::FaultKind> kinds{
-      {"eject", lab::FaultKind::eject}, {"dns", lab::FaultKind::dns},
-      {"hash", lab::FaultKind::hash},   {"kill", lab::FaultKind::kill},
-      {"stall", lab::FaultKind::stall}, {"restart", lab::FaultKind::restart}};
-  auto it = kinds.find(text);
-  if (it == kinds.end()) return std::nullopt;
-  return it->second;
-}
-
 void print_table(const lab::LabStatus& status, std::ostream& out) {
   std::size_t node_width = 4, pid_width = 3, state_width = 5;
   for (const auto& p : status.processes) {
@@ -182,47 +95,49 @@ void print_faults(const lab::LabStatus& status, std::ostream& out) {
   for (const auto& fault : status.faults) out << "  " << fault << "\n";
 }
 
-po::options_description options_for(const std::string& sub) {
-  po::options_description options("Options", 100, 50);
-  options.add_options()("help,h", "show this help")(
-      "dir", po::value<std::string>()->value_name("DIR"), "the lab's directory (required)");
-  if (sub == "up") {
-    options.add_options()("proxies", po::value<int>()->default_value(3)->value_name("M"),
-                          "number of nutcracker proxies, 1-200")(
-        "netns", "one network namespace per node, each proxy with its own resolver (root)")(
-        "backends", po::value<int>()->default_value(3)->value_name("N"),
-        "number of memcached backends, 1-200");
-  }
-  if (sub == "fault") {
-    options.add_options()("proxy", po::value<std::string>()->value_name("P"),
-                          "proxy name (eject, hash), e.g. p1")(
-        "backend", po::value<std::string>()->value_name("B"),
-        "backend name (eject, dns, kill, stall, restart), e.g. b2")(
-        "answer", po::value<std::string>()->value_name("IP"),
-        "dns: the address B's name now resolves to, inside 127.0.0.0/8")(
-        "hash", po::value<std::string>()->value_name("NAME"),
-        "hash: the nutcracker hash function P now uses, e.g. murmur");
-  }
-  if (sub == "add-backend") {
-    options.add_options()("backend", po::value<std::string>()->value_name("B"),
-                          "the new backend's name, b<i> (default: the next free one)")(
-        "public-at", po::value<std::string>()->value_name("P"),
-        "netns labs: at proxy P's vantage point the name first resolves to the public address")(
-        "public-for", po::value<double>()->value_name("S"),
-        "seconds the public answer lasts (with --public-at)");
-  }
-  if (sub == "remove-backend" || sub == "drain-backend") {
-    options.add_options()("backend", po::value<std::string>()->value_name("B"),
-                          sub == "remove-backend" ? "the backend to remove (required)"
-                                                  : "the backend to drain (required)");
-  }
-  if (sub == "roll-proxies") {
-    options.add_options()("proxy", po::value<std::vector<std::string>>()->value_name("P"),
-                          "a proxy to restart (repeatable; default: all, in order)")(
-        "pause", po::value<double>()->default_value(0.0)->value_name("S"),
-        "seconds to wait between two proxies");
-  }
-  return options;
+void up_options(po::options_description& options) {
+  options.add_options()("proxies", po::value<int>()->default_value(3)->value_name("M"),
+                        "number of nutcracker proxies, 1-200")(
+      "netns", "one network namespace per node, each proxy with its own resolver (root)")(
+      "backends", po::value<int>()->default_value(3)->value_name("N"),
+      "number of memcached backends, 1-200");
+}
+
+void fault_options(po::options_description& options) {
+  options.add_options()("proxy", po::value<std::string>()->value_name("P"),
+                        "proxy name (eject, hash), e.g. p1")(
+      "backend", po::value<std::string>()->value_name("B"),
+      "backend name (eject, dns, kill, stall, restart), e.g. b2")(
+      "answer", po::value<std::string>()->value_name("IP"),
+      "dns: the address B's name now resolves to, inside 127.0.0.0/8")(
+      "hash", po::value<std::string>()->value_name("NAME"),
+      "hash: the nutcracker hash function P now uses, e.g. murmur");
+}
+
+void add_backend_options(po::options_description& options) {
+  options.add_options()("backend", po::value<std::string>()->value_name("B"),
+                        "the new backend's name, b<i> (default: the next free one)")(
+      "public-at", po::value<std::string>()->value_name("P"),
+      "netns labs: at proxy P's vantage point the name first resolves to the public address")(
+      "public-for", po::value<double>()->value_name("S"),
+      "seconds the public answer lasts (with --public-at)");
+}
+
+void drain_backend_options(po::options_description& options) {
+  options.add_options()("backend", po::value<std::string>()->value_name("B"),
+                        "the backend to drain (required)");
+}
+
+void remove_backend_options(po::options_description& options) {
+  options.add_options()("backend", po::value<std::string>()->value_name("B"),
+                        "the backend to remove (required)");
+}
+
+void roll_proxies_options(po::options_description& options) {
+  options.add_options()("proxy", po::value<std::vector<std::string>>()->value_name("P"),
+                        "a proxy to restart (repeatable; default: all, in order)")(
+      "pause", po::value<double>()->default_value(0.0)->value_name("S"),
+      "seconds to wait between two proxies");
 }
 
 void print_netns_hint(const lab::LabStatus& status, std::ostream& out) {
@@ -240,7 +155,7 @@ lab::Fault fault_from(const po::variables_map& vm) {
   if (!vm.count("kind"))
     throw UsageError("fault: missing KIND (eject, dns, hash, kill, stall or restart)");
   std::string kind_text = get(vm, "kind");
-  auto kind = parse_fault_kind(kind_text);
+  auto kind = lab::parse_fault_kind(kind_text);
   if (!kind)
     throw UsageError("fault: unknown KIND '" + kind_text +
                      "' (eject, dns, hash, kill, stall or restart)");
@@ -278,130 +193,226 @@ lab::Fault fault_from(const po::variables_map& vm) {
   return fault;
 }
 
-int run_sub(const std::string& sub, const Args& rest, std::ostream& out) {
-  po::options_description options = options_for(sub);
+int run_up(const po::variables_map& vm, const std::filesystem::path& dir, std::ostream& out) {
+  lab::UpOptions up;
+  up.dir = dir;
+  up.proxies = vm["proxies"].as<int>();
+  up.backends = vm["backends"].as<int>();
+  up.netns = vm.count("netns") > 0;
+  // The ranges are the lab's to check (LabError, exit 3): one place for them.
+  lab::LabStatus status = lab::up(up);
+  out << "lab '" << status.name << "' is up in " << status.dir.string() << "\n"
+      << "spec: " << status.spec_path.string() << "\n";
+  print_netns_hint(status, out);
+  out << "\n";
+  print_table(status, out);
+  return kExitOk;
+}
+
+int run_status(const po::variables_map&, const std::filesystem::path& dir, std::ostream& out) {
+  lab::LabStatus status = lab::status(dir);
+  out << "lab '" << status.name << "' in " << status.dir.string() << ": "
+      << (status.is_up ? "up" : "down") << "\n"
+      << "spec: " << status.spec_path.string() << "\n";
+  if (status.is_up) print_netns_hint(status, out);
+  if (status.mode == "netns") {
+    out << "namespaces:";
+    for (const auto& name : status.namespaces) out << " " << name;
+    out << (status.namespaces.empty() ? " none\n" : "\n");
+  }
+  out << "\n";
+  print_table(status, out);
+  print_faults(status, out);
+  bool all_alive = std::all_of(status.processes.begin(), status.processes.end(),
+                               [](const lab::ProcessStatus& p) { return p.alive; });
+  return all_alive && status.is_up ? kExitOk : kExitCritical;
+}
+
+int run_fault(const po::variables_map& vm, const std::filesystem::path& dir, std::ostream& out) {
+  lab::inject(dir, fault_from(vm));
+  print_faults(lab::status(dir), out);
+  return kExitOk;
+}
+
+int run_heal(const po::variables_map&, const std::filesystem::path& dir, std::ostream& out) {
+  lab::heal(dir);
+  lab::LabStatus status = lab::status(dir);
+  out << "lab '" << status.name << "' healed: " << status.processes.size()
+      << " processes running, no faults\n";
+  return kExitOk;
+}
+
+int run_down(const po::variables_map&, const std::filesystem::path& dir, std::ostream& out) {
+  lab::down(dir);
+  out << "lab in " << dir.string() << " is down; logs, configs and cluster.json are kept\n";
+  return kExitOk;
+}
+
+int run_add_backend(const po::variables_map& vm, const std::filesystem::path& dir,
+                    std::ostream& out) {
+  lab::AddBackendOptions add;
+  add.name = get(vm, "backend");
+  add.public_answer_at = get(vm, "public-at");
+  if (vm.count("public-at") != vm.count("public-for"))
+    throw UsageError("add-backend: --public-at and --public-for go together");
+  if (vm.count("public-for")) {
+    double seconds = vm["public-for"].as<double>();
+    if (!(seconds > 0 && seconds <= 3600))
+      throw UsageError("add-backend: --public-for must be between 0 and 3600 seconds");
+    add.public_for = std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000));
+  }
+  std::string name = lab::add_backend(dir, add);
+  out << "backend " << name << " added";
+  if (!add.public_answer_at.empty())
+    out << "; its name resolves to its public address at " << add.public_answer_at
+        << "'s vantage point for " << vm["public-for"].as<double>() << " s";
+  out << "; `ringwatch lab roll-proxies --dir " << dir.string() << "` makes the proxies take it\n";
+  return kExitOk;
+}
+
+int run_drain_backend(const po::variables_map& vm, const std::filesystem::path& dir,
+                      std::ostream& out) {
+  if (!vm.count("backend")) throw UsageError("drain-backend: missing --backend B");
+  lab::drain_backend(dir, get(vm, "backend"));
+  out << "backend " << get(vm, "backend") << " is draining: out of the spec and of new proxy "
+      << "configs; `ringwatch lab roll-proxies --dir " << dir.string()
+      << "` moves the proxies off it, then `remove-backend` stops it\n";
+  return kExitOk;
+}
+
+int run_remove_backend(const po::variables_map& vm, const std::filesystem::path& dir,
+                       std::ostream& out) {
+  if (!vm.count("backend")) throw UsageError("remove-backend: missing --backend B");
+  lab::remove_backend(dir, get(vm, "backend"));
+  out << "backend " << get(vm, "backend") << " removed; `ringwatch lab roll-proxies --dir "
+      << dir.string() << "` makes the proxies drop it\n";
+  return kExitOk;
+}
+
+int run_roll_proxies(const po::variables_map& vm, const std::filesystem::path& dir,
+                     std::ostream& out) {
+  lab::RestartProxiesOptions roll;
+  if (vm.count("proxy")) roll.proxies = vm["proxy"].as<std::vector<std::string>>();
+  double pause = vm["pause"].as<double>();
+  if (!(pause >= 0 && pause <= 3600))
+    throw UsageError("roll-proxies: --pause must be between 0 and 3600 seconds");
+  roll.pause = std::chrono::milliseconds(static_cast<std::int64_t>(pause * 1000));
+  lab::restart_proxies(dir, roll);
+  out << "proxies restarted: "
+      << (roll.proxies.empty() ? std::string("all") : std::to_string(roll.proxies.size())) << "\n";
+  return kExitOk;
+}
+
+struct Subcommand {
+  const char* name;
+  const char* usage;
+  const char* summary;
+  // Its options beyond --help and --dir (none: nullptr).
+  void (*add_options)(po::options_description& options);
+  int (*run)(const po::variables_map& vm, const std::filesystem::path& dir, std::ostream& out);
+  const char* positional = nullptr;  // the name of its one positional argument
+  const char* more_help = nullptr;   // after the options in --help
+};
+
+// The subcommand table: one entry per subcommand.
+const Subcommand kSubcommands[] = {
+    {"up", "ringwatch lab up --dir DIR [--proxies M] [--backends N] [--netns]",
+     "Starts N memcached backends, M nutcracker proxies and a dnsmasq on loopback,\n"
+     "each on a free port, waits until all accept connections, and writes the\n"
+     "cluster spec DIR/cluster.json and the lab state DIR/lab.json. Fails if DIR\n"
+     "already holds a running lab.\n"
+     "\n"
+     "--netns (needs root): every node in its own network namespace with its own\n"
+     "address on one bridge (backends 127.10.0.(10+i), proxies 127.10.1.i), each\n"
+     "proxy resolving the backends' names through its own dnsmasq (vantage point\n"
+     "p<i>-resolver). No namespace has a route out, and nothing is added to the\n"
+     "host's namespace, so ringwatch must run in the lab's probe namespace:\n"
+     "  ip netns exec rwpr-<id> ringwatch probe --cluster DIR/cluster.json\n"
+     "(`up` and `status` print the exact command). `down` removes every namespace.\n",
+     up_options, run_up},
+    {"status", "ringwatch lab status --dir DIR",
+     "Shows every process the lab started (running, stopped or dead), its\n"
+     "address and the active faults. Exit 0 if all are running, 2 if not.\n",
+     nullptr, run_status},
+    {"fault",
+     "ringwatch lab fault --dir DIR KIND [--proxy P] [--backend B] [--answer IP] [--hash NAME]",
+     "Injects one fault and records it in DIR/lab.json; `heal` undoes it.\n", fault_options,
+     run_fault, "kind", kFaultKinds},
+    {"heal", "ringwatch lab heal --dir DIR",
+     "Restores every proxy config and the DNS answers, continues stopped and\n"
+     "starts killed backends, restarts proxies that may have ejected a backend,\n"
+     "and waits until everything accepts connections again.\n",
+     nullptr, run_heal},
+    {"down", "ringwatch lab down --dir DIR",
+     "Stops exactly the processes recorded in DIR/lab.json (SIGCONT, SIGTERM, then\n"
+     "SIGKILL after 2 s) and marks the lab down. Logs, configs and cluster.json\n"
+     "stay. Running it again does nothing.\n",
+     nullptr, run_down},
+    {"add-backend",
+     "ringwatch lab add-backend --dir DIR [--backend B] [--public-at P --public-for S]",
+     "Starts a new backend (the next free b<i>, or B), gives it a DNS name at every\n"
+     "vantage point and adds it to DIR/cluster.json. The proxies are not told:\n"
+     "`roll-proxies` makes them take it, as a migration step would.\n"
+     "\n"
+     "--public-at P --public-for S (netns labs): at P's vantage point the new name\n"
+     "first resolves to the backend's public address 127.200.0.(10+i), which is on\n"
+     "no interface, and only after S seconds to its private address: the DNS\n"
+     "propagation delay of the incident. A proxy restarted meanwhile cannot\n"
+     "connect to the backend and ejects it.\n",
+     add_backend_options, run_add_backend},
+    {"drain-backend", "ringwatch lab drain-backend --dir DIR --backend B",
+     "Takes backend B out of DIR/cluster.json and out of every proxy config written\n"
+     "from now on, but leaves it running and resolvable, so `roll-proxies` moves the\n"
+     "proxies off it one by one while those not yet restarted still reach it. Then\n"
+     "`remove-backend` stops it. Running it again does nothing.\n",
+     drain_backend_options, run_drain_backend},
+    {"remove-backend", "ringwatch lab remove-backend --dir DIR --backend B",
+     "Stops backend B and removes it from DNS and DIR/cluster.json (in a netns lab,\n"
+     "also its namespace). Proxies keep it until `roll-proxies`.\n",
+     remove_backend_options, run_remove_backend},
+    {"roll-proxies", "ringwatch lab roll-proxies --dir DIR [--proxy P]... [--pause S]",
+     "Restarts the proxies (all, or those named) one at a time, each with a config\n"
+     "written from the lab's current backends, on the same ports, and drives client\n"
+     "traffic through each until it answers cleanly (a backend it cannot reach is\n"
+     "then ejected). --pause: seconds between two proxies.\n",
+     roll_proxies_options, run_roll_proxies},
+};
+
+const Subcommand* find_subcommand(const std::string& name) {
+  for (const Subcommand& sub : kSubcommands)
+    if (name == sub.name) return &sub;
+  return nullptr;
+}
+
+int run_sub(const Subcommand& sub, const Args& rest, std::ostream& out) {
+  po::options_description options("Options", 100, 50);
+  options.add_options()("help,h", "show this help")(
+      "dir", po::value<std::string>()->value_name("DIR"), "the lab's directory (required)");
+  if (sub.add_options) sub.add_options(options);
   po::options_description all;
   all.add(options);
   po::positional_options_description positional;
-  if (sub == "fault") {
+  if (sub.positional) {
     po::options_description hidden;
-    hidden.add_options()("kind", po::value<std::string>());
+    hidden.add_options()(sub.positional, po::value<std::string>());
     all.add(hidden);
-    positional.add("kind", 1);
+    positional.add(sub.positional, 1);
   }
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(rest).options(all).positional(positional).run(), vm);
     po::notify(vm);
   } catch (const po::error& e) {
-    throw UsageError(sub + ": " + e.what());
+    throw UsageError(std::string(sub.name) + ": " + e.what());
   }
   if (vm.count("help")) {
-    print_subcommand_help(sub, options, out);
+    out << "Usage: " << sub.usage << "\n\n" << sub.summary << "\n" << options;
+    if (sub.more_help) out << "\n" << sub.more_help;
     return kExitOk;
   }
-  if (!vm.count("dir") || get(vm, "dir").empty()) throw UsageError(sub + ": missing --dir DIR");
-  std::filesystem::path dir = get(vm, "dir");
-
-  if (sub == "up") {
-    lab::UpOptions up;
-    up.dir = dir;
-    up.proxies = vm["proxies"].as<int>();
-    up.backends = vm["backends"].as<int>();
-    up.netns = vm.count("netns") > 0;
-    // The ranges are the lab's to check (LabError, exit 3): one place for them.
-    lab::LabStatus status = lab::up(up);
-    out << "lab '" << status.name << "' is up in " << status.dir.string() << "\n"
-        << "spec: " << status.spec_path.string() << "\n";
-    print_netns_hint(status, out);
-    out << "\n";
-    print_table(status, out);
-    return kExitOk;
-  }
-  if (sub == "status") {
-    lab::LabStatus status = lab::status(dir);
-    out << "lab '" << status.name << "' in " << status.dir.string() << ": "
-        << (status.is_up ? "up" : "down") << "\n"
-        << "spec: " << status.spec_path.string() << "\n";
-    if (status.is_up) print_netns_hint(status, out);
-    if (status.mode == "netns") {
-      out << "namespaces:";
-      for (const auto& name : status.namespaces) out << " " << name;
-      out << (status.namespaces.empty() ? " none\n" : "\n");
-    }
-    out << "\n";
-    print_table(status, out);
-    print_faults(status, out);
-    bool all_alive = std::all_of(status.processes.begin(), status.processes.end(),
-                                 [](const lab::ProcessStatus& p) { return p.alive; });
-    return all_alive && status.is_up ? kExitOk : kExitCritical;
-  }
-  if (sub == "fault") {
-    lab::inject(dir, fault_from(vm));
-    lab::LabStatus status = lab::status(dir);
-    print_faults(status, out);
-    return kExitOk;
-  }
-  if (sub == "heal") {
-    lab::heal(dir);
-    lab::LabStatus status = lab::status(dir);
-    out << "lab '" << status.name << "' healed: " << status.processes.size()
-        << " processes running, no faults\n";
-    return kExitOk;
-  }
-  if (sub == "add-backend") {
-    lab::AddBackendOptions add;
-    add.name = get(vm, "backend");
-    add.public_answer_at = get(vm, "public-at");
-    if (vm.count("public-at") != vm.count("public-for"))
-      throw UsageError("add-backend: --public-at and --public-for go together");
-    if (vm.count("public-for")) {
-      double seconds = vm["public-for"].as<double>();
-      if (!(seconds > 0 && seconds <= 3600))
-        throw UsageError("add-backend: --public-for must be between 0 and 3600 seconds");
-      add.public_for = std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000));
-    }
-    std::string name = lab::add_backend(dir, add);
-    out << "backend " << name << " added";
-    if (!add.public_answer_at.empty())
-      out << "; its name resolves to its public address at " << add.public_answer_at
-          << "'s vantage point for " << vm["public-for"].as<double>() << " s";
-    out << "; `ringwatch lab roll-proxies --dir " << dir.string()
-        << "` makes the proxies take it\n";
-    return kExitOk;
-  }
-  if (sub == "drain-backend") {
-    if (!vm.count("backend")) throw UsageError("drain-backend: missing --backend B");
-    lab::drain_backend(dir, get(vm, "backend"));
-    out << "backend " << get(vm, "backend") << " is draining: out of the spec and of new proxy "
-        << "configs; `ringwatch lab roll-proxies --dir " << dir.string()
-        << "` moves the proxies off it, then `remove-backend` stops it\n";
-    return kExitOk;
-  }
-  if (sub == "remove-backend") {
-    if (!vm.count("backend")) throw UsageError("remove-backend: missing --backend B");
-    lab::remove_backend(dir, get(vm, "backend"));
-    out << "backend " << get(vm, "backend") << " removed; `ringwatch lab roll-proxies --dir "
-        << dir.string() << "` makes the proxies drop it\n";
-    return kExitOk;
-  }
-  if (sub == "roll-proxies") {
-    lab::RestartProxiesOptions roll;
-    if (vm.count("proxy")) roll.proxies = vm["proxy"].as<std::vector<std::string>>();
-    double pause = vm["pause"].as<double>();
-    if (!(pause >= 0 && pause <= 3600))
-      throw UsageError("roll-proxies: --pause must be between 0 and 3600 seconds");
-    roll.pause = std::chrono::milliseconds(static_cast<std::int64_t>(pause * 1000));
-    lab::restart_proxies(dir, roll);
-    out << "proxies restarted: "
-        << (roll.proxies.empty() ? std::string("all") : std::to_string(roll.proxies.size()))
-        << "\n";
-    return kExitOk;
-  }
-  // down
-  lab::down(dir);
-  out << "lab in " << dir.string() << " is down; logs, configs and cluster.json are kept\n";
-  return kExitOk;
+  if (!vm.count("dir") || get(vm, "dir").empty())
+    throw UsageError(std::string(sub.name) + ": missing --dir DIR");
+  return sub.run(vm, get(vm, "dir"), out);
 }
 
 }  // namespace
@@ -411,17 +422,18 @@ int run_lab(const Args& args, std::ostream& out, std::ostream& err) {
     throw UsageError(
         "missing subcommand (up, status, fault, heal, down, add-backend, drain-backend, "
         "remove-backend or roll-proxies)");
-  const std::string& sub = args.front();
-  if (sub == "--help" || sub == "-h" || sub == "help") {
+  const std::string& name = args.front();
+  if (name == "--help" || name == "-h" || name == "help") {
     out << kOverview;
     return kExitOk;
   }
-  if (!subcommands().count(sub))
-    throw UsageError("unknown subcommand '" + sub +
+  const Subcommand* sub = find_subcommand(name);
+  if (!sub)
+    throw UsageError("unknown subcommand '" + name +
                      "' (up, status, fault, heal, down, add-backend, drain-backend, "
                      "remove-backend or roll-proxies)");
   try {
-    return run_sub(sub, Args(args.begin() + 1, args.end()), out);
+    return run_sub(*sub, Args(args.begin() + 1, args.end()), out);
   } catch (const lab::LabError& e) {
     err << "ringwatch lab: " << e.what() << "\n";
     return kExitUnknown;

@@ -42,11 +42,18 @@
 //
 // Thread-safety: calls on different DIRs are independent. Processes are
 // started with fork(): call from a thread that holds no locks others need.
+//
+// Inside: lab.cpp (up, status, down), state.h (lab.json and DIR's files),
+// nodes.h (the nodes, their configs and processes), proxy_kind.h (how a
+// proxy is configured and started), faults.cpp (inject, heal) and
+// migration_steps.cpp (add, drain and remove a backend, roll the proxies).
 
 #include <chrono>
 #include <filesystem>
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ringwatch::lab {
@@ -66,6 +73,8 @@ struct UpOptions {
 };
 
 enum class FaultKind { eject, dns, hash, kill, stall, restart };
+const char* to_string(FaultKind kind);  // "eject", "dns", ...
+std::optional<FaultKind> parse_fault_kind(std::string_view name);
 
 struct Fault {
   FaultKind kind = FaultKind::eject;

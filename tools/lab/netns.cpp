@@ -116,25 +116,6 @@ void create_attachment(const NetnsLayout& layout, const NetnsAttachment& a, cons
   ip({"-n", a.netns, "link", "set", a.veth, "up"}, log);
 }
 
-const rapidjson::Value& member(const rapidjson::Value& object, const char* key,
-                               const std::string& file) {
-  if (!object.IsObject())
-    throw LabError(file + ": not a ringwatch lab state file ('netns': expected an object)");
-  auto it = object.FindMember(key);
-  if (it == object.MemberEnd())
-    throw LabError(file + ": not a ringwatch lab state file ('netns': missing '" + key + "')");
-  return it->value;
-}
-
-std::string string_member(const rapidjson::Value& object, const char* key,
-                          const std::string& file) {
-  const auto& value = member(object, key, file);
-  if (!value.IsString())
-    throw LabError(file + ": not a ringwatch lab state file ('netns': '" + key +
-                   "' is not a string)");
-  return {value.GetString(), value.GetStringLength()};
-}
-
 }  // namespace
 
 const NetnsAttachment& NetnsLayout::probe() const {
@@ -273,34 +254,23 @@ void run_in_netns(const std::string& netns, const std::function<void()>& fn) {
   if (error) std::rethrow_exception(error);
 }
 
-void write_netns_json(rapidjson::PrettyWriter<rapidjson::StringBuffer>& w,
-                      const NetnsLayout& layout) {
+void write_netns_json(JsonWriter& w, const NetnsLayout& layout) {
   w.StartObject();
-  w.Key("id");
-  w.String(layout.id);
-  w.Key("switch");
-  w.String(layout.switch_netns);
-  w.Key("bridge");
-  w.String(layout.bridge);
+  field(w, "id", layout.id);
+  field(w, "switch", layout.switch_netns);
+  field(w, "bridge", layout.bridge);
   w.Key("namespaces");
   w.StartArray();
   for (const auto& a : layout.attachments) {
     w.StartObject();
-    w.Key("node");
-    w.String(a.node);
-    w.Key("netns");
-    w.String(a.netns);
-    w.Key("address");
-    w.String(a.address + "/" + std::to_string(kNetnsPrefixLength));
-    w.Key("veth");
-    w.String(a.veth);
-    w.Key("peer");
-    w.String(a.peer);
+    field(w, "node", a.node);
+    field(w, "netns", a.netns);
+    field(w, "address", a.address + "/" + std::to_string(kNetnsPrefixLength));
+    field(w, "veth", a.veth);
+    field(w, "peer", a.peer);
     if (a.resolver) {
-      w.Key("resolv_conf");
-      w.String(resolv_conf_path(a.netns).string());
-      w.Key("nameserver");
-      w.String(*a.resolver);
+      field(w, "resolv_conf", resolv_conf_path(a.netns).string());
+      field(w, "nameserver", *a.resolver);
     }
     w.EndObject();
   }
@@ -308,25 +278,24 @@ void write_netns_json(rapidjson::PrettyWriter<rapidjson::StringBuffer>& w,
   w.EndObject();
 }
 
-NetnsLayout netns_from_json(const rapidjson::Value& value, const std::string& file) {
+NetnsLayout netns_from_json(const spec::json::Cursor& cursor) {
+  const auto text = [](const spec::json::Cursor& c) { return std::string(c.string()); };
+  const auto o = cursor.object({"id", "switch", "bridge", "namespaces"});
   NetnsLayout layout;
-  layout.id = string_member(value, "id", file);
-  layout.switch_netns = string_member(value, "switch", file);
-  layout.bridge = string_member(value, "bridge", file);
-  const auto& list = member(value, "namespaces", file);
-  if (!list.IsArray())
-    throw LabError(file +
-                   ": not a ringwatch lab state file ('netns': 'namespaces' is not an array)");
-  for (const auto& n : list.GetArray()) {
+  layout.id = text(o.required("id"));
+  layout.switch_netns = text(o.required("switch"));
+  layout.bridge = text(o.required("bridge"));
+  for (const auto& element : o.required("namespaces").elements(false)) {
+    const auto n =
+        element.object({"node", "netns", "address", "veth", "peer", "resolv_conf", "nameserver"});
     NetnsAttachment a;
-    a.node = string_member(n, "node", file);
-    a.netns = string_member(n, "netns", file);
-    a.address = string_member(n, "address", file);
+    a.node = text(n.required("node"));
+    a.netns = text(n.required("netns"));
+    a.address = text(n.required("address"));
     if (auto slash = a.address.find('/'); slash != std::string::npos) a.address.resize(slash);
-    a.veth = string_member(n, "veth", file);
-    a.peer = string_member(n, "peer", file);
-    if (n.IsObject() && n.HasMember("nameserver"))
-      a.resolver = string_member(n, "nameserver", file);
+    a.veth = text(n.required("veth"));
+    a.peer = text(n.required("peer"));
+    if (const auto nameserver = n.optional("nameserver")) a.resolver = text(*nameserver);
     layout.attachments.push_back(std::move(a));
   }
   return layout;

@@ -53,9 +53,8 @@
 #include <string>
 #include <vector>
 
-#include <rapidjson/document.h>
-#include <rapidjson/prettywriter.h>
-#include <rapidjson/stringbuffer.h>
+#include "lib/spec/json_cursor.h"
+#include "tools/lab/json_fields.h"
 
 namespace ringwatch::lab {
 
@@ -123,10 +122,9 @@ std::vector<std::string> in_netns_argv(const std::string& netns, std::vector<std
 // by `fn` are rethrown here.
 void run_in_netns(const std::string& netns, const std::function<void()>& fn);
 
-// lab.json's "netns" object.
-void write_netns_json(rapidjson::PrettyWriter<rapidjson::StringBuffer>& writer,
-                      const NetnsLayout& layout);
-// Throws LabError(`what` + ...) when the object is malformed.
-NetnsLayout netns_from_json(const rapidjson::Value& value, const std::string& file);
+// lab.json's "netns" object (tools/lab/state.h reads and writes the rest).
+void write_netns_json(JsonWriter& writer, const NetnsLayout& layout);
+// Throws spec::SpecError naming the JSON pointer when the object is malformed.
+NetnsLayout netns_from_json(const spec::json::Cursor& cursor);
 
 }  // namespace ringwatch::lab

@@ -26,6 +26,7 @@
 #include "lib/mc/client.h"
 #include "lib/spec/cluster_spec.h"
 #include "probes/registry.h"
+#include "tests/support/json_patch.h"
 #include "tests/support/report_helpers.h"
 #include "tools/lab/dns_query.h"
 #include "tools/lab/lab.h"
@@ -612,6 +613,55 @@ TEST(LabTest, ConfigurationErrorsAreClear) {
   }
   EXPECT_TRUE(all_alive(lab::status(lab.dir())));
   EXPECT_EQ(lab.recorded().faults, 0u);
+}
+
+// A damaged lab.json is an error that names the file, the JSON pointer and
+// what was expected (the spec's JSON cursor), never a crash or a guess.
+TEST(LabTest, ADamagedStateFileNamesTheFileAndThePointer) {
+  LabDir dir;
+  up({dir.path(), 1, 1});
+  down(dir.path());  // nothing runs while the file is damaged
+  const fs::path file = dir.path() / "lab.json";
+  const std::string intact = read_text(file);
+  const auto error_with = [&](const std::vector<testing::JsonPatch>& patches) {
+    std::ofstream(file, std::ios::trunc) << testing::patched_json(intact.c_str(), patches);
+    try {
+      lab::status(dir.path());
+    } catch (const LabError& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  };
+  const std::string at = file.string() + ": ";
+  EXPECT_EQ(error_with({{"/nodes/2/port", R"("22121")"}}),
+            at + "/nodes/2/port: expected an integer from 0 to 65535, got a string");
+  EXPECT_EQ(error_with({{"/nodes/0/port", "65536"}}),
+            at + "/nodes/0/port: expected an integer from 0 to 65535, got 65536");
+  EXPECT_EQ(error_with({{"/nodes/0/role", R"("router")"}}),
+            at + R"(/nodes/0/role: expected "backend", "proxy" or "dns", got "router")");
+  EXPECT_EQ(error_with({{"/nodes/1/pid", nullptr}}),
+            at + R"(/nodes/1: missing required field "pid")");
+  EXPECT_EQ(error_with({{"/faults", "{}"}}), at + "/faults: expected an array, got an object");
+  EXPECT_EQ(
+      error_with({{"/faults", R"([{"kind": "melt", "at": ""}])"}}),
+      at +
+          R"(/faults/0/kind: expected a fault kind (eject, dns, hash, kill, stall or restart), got "melt")");
+  EXPECT_EQ(error_with({{"/format", "2"}}),
+            at + "/format: expected format 1 (the one this ringwatch reads), got 2");
+  EXPECT_EQ(error_with({{"/netns", "[]"}}), at + "/netns: expected an object, got an array");
+
+  std::ofstream(file, std::ios::trunc) << "{\"format\": 1,";
+  try {
+    lab::status(dir.path());
+    ADD_FAILURE() << "a truncated lab.json accepted";
+  } catch (const LabError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              at + "invalid JSON at offset 13: Missing a name for object member.");
+  }
+
+  // The intact file reads again, and names the same lab.
+  std::ofstream(file, std::ios::trunc) << intact;
+  EXPECT_FALSE(lab::status(dir.path()).is_up);
 }
 
 }  // namespace
