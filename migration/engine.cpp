@@ -320,7 +320,9 @@ struct Engine::Impl {
 };
 
 void Engine::Impl::run_cluster(const ClusterPlan& cp) {
-  CheckRunner checks(cp.spec_path, options.dns_vantage);
+  const std::unique_ptr<ClusterChecks> checks =
+      options.make_checks ? options.make_checks(cp)
+                          : std::make_unique<CheckRunner>(cp.spec_path, options.dns_vantage);
   int passing_rounds = 0;  // consecutive passing re-checks while paused
   Phase last_phase = Phase::pending;
   auto pause_for_checks = [&](const ClusterProgress& progress, Phase resume_to,
@@ -374,7 +376,7 @@ void Engine::Impl::run_cluster(const ClusterPlan& cp) {
           write(state_record(progress, Phase::running, i, ""));
           break;
         }
-        const CheckRound round = checks.run(step->preflight);
+        const CheckRound round = checks->run(step->preflight);
         if (stopping) return;
         if (round.passed) {
           write(state_record(progress, Phase::running, i, "preflight checks passed"));
@@ -458,7 +460,7 @@ void Engine::Impl::run_cluster(const ClusterPlan& cp) {
         const auto deadline = SteadyClock::now() + step->verify.deadline;
         bool interrupted = false;
         for (;;) {
-          const CheckRound round = checks.run(step->verify.checks);
+          const CheckRound round = checks->run(step->verify.checks);
           if (stopping) return;
           if (round.passed) {
             write(state_record(progress, Phase::done, i, "verify checks passed"));
@@ -496,7 +498,7 @@ void Engine::Impl::run_cluster(const ClusterPlan& cp) {
           if (!wait(cp.name, cp.recheck_interval)) break;
           const auto& list =
               progress.resume_to == Phase::verifying ? step->verify.checks : step->preflight;
-          const CheckRound round = checks.run(list);
+          const CheckRound round = checks->run(list);
           if (stopping) return;
           passing_rounds = round.passed ? passing_rounds + 1 : 0;
           if (!round.passed) {

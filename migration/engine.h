@@ -69,6 +69,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "migration/checks.h"
 #include "migration/journal.h"
 #include "migration/plan.h"
 
@@ -87,6 +88,9 @@ struct EngineOptions {
   std::function<void(const Record&)> on_record;
   // DNS vantage for the dns probe (ProbeOptions::dns_vantage); empty: all.
   std::string dns_vantage;
+  // Makes the checks of one cluster, on its thread when it starts running;
+  // unset: a CheckRunner on the cluster's spec with dns_vantage.
+  std::function<std::unique_ptr<ClusterChecks>(const ClusterPlan&)> make_checks;
 };
 
 // Another engine holds the state directory.
