@@ -142,10 +142,6 @@ struct Engine::Impl {
   JournalState state;
   std::atomic<bool> stopping{false};
 
-  const ClusterPlan& cluster_plan(const std::string& name) const {
-    return *plan.find_cluster(name);
-  }
-
   ClusterProgress snapshot(const std::string& name) {
     std::lock_guard guard(mutex);
     return *state.find(name);
@@ -352,6 +348,7 @@ struct Engine::Impl::ClusterRun {
       const ClusterProgress progress = engine.snapshot(plan.name);
       if (progress.terminal()) return;
       if (progress.phase != last_phase) {
+        // Every pause counts its passing re-checks from zero.
         if (progress.phase == Phase::paused) passing_rounds = 0;
         last_phase = progress.phase;
       }
