@@ -32,16 +32,27 @@ struct CheckRound {
 std::vector<std::string> judge(const CheckSpec& check, const report::Report& report,
                                const spec::ClusterSpec& spec);
 
-class CheckRunner {
+// The checks of one cluster as the engine sees them (EngineOptions::
+// make_checks): its seam to the probes, so its tests can script the rounds.
+// One per cluster, used on that cluster's thread only.
+class ClusterChecks {
+ public:
+  virtual ~ClusterChecks() = default;
+  // One round of `checks`: passed, or failed with the failures and diagnosis.
+  virtual CheckRound run(const std::vector<CheckSpec>& checks) = 0;
+};
+
+// The real checks: the probes of `ringwatch probe` on the cluster's spec.
+class CheckRunner : public ClusterChecks {
  public:
   CheckRunner(std::string spec_path, std::string dns_vantage);
-  ~CheckRunner();
+  ~CheckRunner() override;
   CheckRunner(const CheckRunner&) = delete;
   CheckRunner& operator=(const CheckRunner&) = delete;
 
   // One round of the probes the checks name; an unreadable or invalid spec
   // fails the round with the reason.
-  CheckRound run(const std::vector<CheckSpec>& checks);
+  CheckRound run(const std::vector<CheckSpec>& checks) override;
 
  private:
   struct Impl;

@@ -142,10 +142,6 @@ struct Engine::Impl {
   JournalState state;
   std::atomic<bool> stopping{false};
 
-  const ClusterPlan& cluster_plan(const std::string& name) const {
-    return *plan.find_cluster(name);
-  }
-
   ClusterProgress snapshot(const std::string& name) {
     std::lock_guard guard(mutex);
     return *state.find(name);
@@ -310,7 +306,26 @@ struct Engine::Impl {
     }
   }
 
-  void run_cluster(const ClusterPlan& cluster_plan);
+  std::unique_ptr<ClusterChecks> make_checks(const ClusterPlan& cluster) const {
+    if (options.make_checks) return options.make_checks(cluster);
+    return std::make_unique<CheckRunner>(cluster.spec_path, options.dns_vantage);
+  }
+
+  // A step's action failed for good: say so before the pause that follows.
+  void notify_failed(const std::string& cluster, const std::string& step,
+                     const std::string& detail) {
+    if (!notifier) return;
+    Notification note;
+    note.event = EventKind::failed;
+    note.cluster = cluster;
+    note.step = step;
+    note.reason = "failed_action";
+    note.detail = detail;
+    note.at = options.now();
+    notifier->notify(note);
+  }
+
+  struct ClusterRun;
   void poll_commands(std::uint64_t& offset);
   bool all_ended() {
     std::lock_guard guard(mutex);
@@ -319,208 +334,283 @@ struct Engine::Impl {
   }
 };
 
-void Engine::Impl::run_cluster(const ClusterPlan& cp) {
-  CheckRunner checks(cp.spec_path, options.dns_vantage);
-  int passing_rounds = 0;  // consecutive passing re-checks while paused
-  Phase last_phase = Phase::pending;
-  auto pause_for_checks = [&](const ClusterProgress& progress, Phase resume_to,
-                              const CheckRound& round, const std::string& what) {
-    write(pause_record(
+// One cluster's state machine (engine.h's header comment), on the cluster's
+// own thread: one method per phase. Each reads the cluster as the journal
+// last left it, writes at most one transition (or waits), and returns to the
+// loop, which reads it again; a method that sees `stopping` after a check
+// round or an action returns without writing, as a crash would.
+struct Engine::Impl::ClusterRun {
+  ClusterRun(Impl& owner, const ClusterPlan& cluster_plan)
+      : engine(owner), plan(cluster_plan), checks(owner.make_checks(cluster_plan)) {}
+
+  void run() {
+    while (!engine.stopping) {
+      const ClusterProgress progress = engine.snapshot(plan.name);
+      if (progress.terminal()) return;
+      if (progress.phase != last_phase) {
+        // Every pause counts its passing re-checks from zero.
+        if (progress.phase == Phase::paused) passing_rounds = 0;
+        last_phase = progress.phase;
+      }
+      if (take_request() || finish_skipped_step(progress)) continue;
+      switch (progress.phase) {
+        case Phase::pending:
+          pending(progress);
+          break;
+        case Phase::preflight:
+          preflight(progress, step_at(progress.step));
+          break;
+        case Phase::running:
+          running(progress, step_at(progress.step));
+          break;
+        case Phase::verifying:
+          verifying(progress, step_at(progress.step));
+          break;
+        case Phase::done:
+          done(progress);
+          break;
+        case Phase::paused:
+          paused(progress);
+          break;
+        case Phase::aborted:
+        case Phase::finished:
+          return;
+      }
+    }
+  }
+
+ private:
+  const Step& step_at(int i) const { return plan.steps[static_cast<std::size_t>(i)]; }
+
+  // An operator's pause, resume or abort, due at this boundary.
+  bool take_request() {
+    std::optional<Record> record;
+    {
+      std::lock_guard guard(engine.mutex);
+      record = request_record(*engine.state.find(plan.name));
+    }
+    if (record) engine.write(std::move(*record));
+    return record.has_value();
+  }
+
+  // An operator skipped the step this cluster is in: it is done.
+  bool finish_skipped_step(const ClusterProgress& progress) {
+    const bool in_step = progress.phase == Phase::preflight || progress.phase == Phase::running ||
+                         progress.phase == Phase::verifying;
+    if (!in_step) return false;
+    const StepProgress& step = progress.steps[static_cast<std::size_t>(progress.step)];
+    if (step.outcome != StepProgress::Outcome::skipped) return false;
+    engine.write(state_record(progress, Phase::done, progress.step, step.detail));
+    return true;
+  }
+
+  // pending -> preflight(0) once a slot is free, or paused(blackout).
+  void pending(const ClusterProgress& progress) {
+    if (pause_for_blackout(progress, Phase::pending)) return;
+    if (!engine.try_start(plan.name)) engine.wait(plan.name, 200ms);
+  }
+
+  // preflight(i) -> running(i), paused(failed_check) or paused(blackout).
+  void preflight(const ClusterProgress& progress, const Step& step) {
+    if (pause_for_blackout(progress, Phase::preflight)) return;
+    if (step.preflight.empty()) {
+      engine.write(state_record(progress, Phase::running, progress.step, ""));
+      return;
+    }
+    const CheckRound round = checks->run(step.preflight);
+    if (engine.stopping) return;
+    if (round.passed) {
+      engine.write(
+          state_record(progress, Phase::running, progress.step, "preflight checks passed"));
+    } else {
+      pause_for_checks(progress, Phase::preflight, round, "preflight");
+    }
+  }
+
+  // running(i) -> verifying(i), running(i) after a backoff, or
+  // paused(failed_action).
+  void running(const ClusterProgress& progress, const Step& step) {
+    if (step.action.argv.empty()) {
+      engine.write(state_record(progress, Phase::verifying, progress.step, "no action"));
+      return;
+    }
+    if (settle_attempts_before_the_stop(progress, step)) return;
+    const ActionResult result = attempt(progress, step);
+    if (result.outcome == ActionOutcome::cancelled) return;  // stays in flight: as a crash
+    if (result.ok()) {
+      engine.write(state_record(progress, Phase::verifying, progress.step, "action succeeded"));
+    } else {
+      retry_or_pause(progress, step, result);
+    }
+  }
+
+  // The engine stopped after an attempt ended but before it moved on: the
+  // journal says what comes next. True when that was written.
+  bool settle_attempts_before_the_stop(const ClusterProgress& progress, const Step& step) {
+    const StepProgress& done_so_far = progress.steps[static_cast<std::size_t>(progress.step)];
+    if (done_so_far.attempts > 0 && done_so_far.last_outcome == "succeeded") {
+      engine.write(state_record(progress, Phase::verifying, progress.step,
+                                "the action had succeeded before the engine stopped"));
+      return true;
+    }
+    if (done_so_far.failed_attempts > step.action.retries) {
+      engine.write(
+          pause_record(progress, PauseReason::failed_action, Phase::running,
+                       "action failed after " + std::to_string(done_so_far.failed_attempts) +
+                           " attempts (before the engine stopped): " + done_so_far.detail));
+      return true;
+    }
+    return false;
+  }
+
+  // One attempt of the step's action, journaled before it starts and, unless
+  // cancelled by a stop, after it ends.
+  ActionResult attempt(const ClusterProgress& progress, const Step& step) {
+    Record attempt;
+    attempt.type = Record::Type::attempt;
+    attempt.cluster = plan.name;
+    attempt.step = progress.step;
+    attempt.attempt = progress.steps[static_cast<std::size_t>(progress.step)].attempts + 1;
+    engine.write(attempt);
+    ActionContext context;
+    context.cluster = plan.name;
+    context.step = step.name;
+    context.attempt = attempt.attempt;
+    context.spec_path = plan.spec_path;
+    context.log_path = engine.options.state_dir / "logs" / plan.name / (step.name + ".log");
+    ActionResult result = run_action(step.action, context, &engine.stopping);
+    if (result.outcome == ActionOutcome::cancelled) return result;
+    Record end = attempt;
+    end.type = Record::Type::attempt_end;
+    end.outcome = to_string(result.outcome);
+    end.detail = result.detail;
+    engine.write(end);
+    return result;
+  }
+
+  // After a failed attempt: back off and let the loop run the next one, or,
+  // with no retries left, pause for an operator.
+  void retry_or_pause(const ClusterProgress& progress, const Step& step,
+                      const ActionResult& result) {
+    const int failed_attempts =
+        engine.snapshot(plan.name).steps[static_cast<std::size_t>(progress.step)].failed_attempts;
+    if (failed_attempts <= step.action.retries) {
+      const auto backoff = step.action.backoff * (1 << std::min(failed_attempts - 1, 20));
+      engine.log_line(plan.name + ": retrying " + step_label(progress, progress.step) + " in " +
+                      std::to_string(backoff.count()) + " ms");
+      engine.wait(plan.name, backoff);
+      return;
+    }
+    const std::string detail = "action failed after " + std::to_string(failed_attempts) +
+                               " attempt" + (failed_attempts == 1 ? "" : "s") + ": " +
+                               result.detail;
+    engine.notify_failed(plan.name, step.name, detail);
+    std::string tail = result.output_tail;
+    if (tail.size() > 300) tail = "..." + tail.substr(tail.size() - 300);
+    engine.write(pause_record(progress, PauseReason::failed_action, Phase::running, detail, tail));
+  }
+
+  // verifying(i) -> done(i) when every verify check passes in one round, or
+  // paused(failed_check) once the next round would come after the deadline.
+  // An operator's request or a stop ends the polling; the loop takes it.
+  void verifying(const ClusterProgress& progress, const Step& step) {
+    if (step.verify.checks.empty()) {
+      engine.write(state_record(progress, Phase::done, progress.step, "no verify checks"));
+      return;
+    }
+    const auto deadline = SteadyClock::now() + step.verify.deadline;
+    for (;;) {
+      const CheckRound round = checks->run(step.verify.checks);
+      if (engine.stopping) return;
+      if (round.passed) {
+        engine.write(state_record(progress, Phase::done, progress.step, "verify checks passed"));
+        return;
+      }
+      if (SteadyClock::now() + step.verify.interval > deadline) {
+        pause_for_checks(progress, Phase::verifying, round, "verify");
+        return;
+      }
+      if (!engine.wait(plan.name, step.verify.interval)) return;
+    }
+  }
+
+  // done(i) -> preflight(i+1), or finished after the last step.
+  void done(const ClusterProgress& progress) {
+    const int next = progress.step + 1;
+    if (next < static_cast<int>(plan.steps.size())) {
+      engine.write(state_record(progress, Phase::preflight, next, ""));
+    } else {
+      engine.write(state_record(progress, Phase::finished, static_cast<int>(plan.steps.size()),
+                                "every step done"));
+    }
+  }
+
+  // paused(reason) -> its resume phase, when the reason lets it resume by
+  // itself; otherwise it waits for an operator.
+  void paused(const ClusterProgress& progress) {
+    if (progress.reason == PauseReason::blackout) {
+      wait_out_blackout(progress);
+    } else if (progress.reason == PauseReason::failed_check) {
+      recheck(progress);
+    } else {
+      engine.wait(plan.name, 1000ms);  // an operator's resume, abort or skip
+    }
+  }
+
+  void wait_out_blackout(const ClusterProgress& progress) {
+    if (engine.blackout_now()) {
+      engine.wait(plan.name, std::min(plan.recheck_interval, std::chrono::milliseconds(1000)));
+      return;
+    }
+    engine.write_unless_requested(
+        state_record(progress, progress.resume_to, progress.step, "blackout window ended"));
+  }
+
+  // One re-check of the checks that failed, after recheck_interval; resumes
+  // after resume_after_rounds passing ones in a row when the plan says "auto".
+  void recheck(const ClusterProgress& progress) {
+    if (!engine.wait(plan.name, plan.recheck_interval)) return;
+    const Step& step = step_at(progress.step);
+    const CheckRound round =
+        checks->run(progress.resume_to == Phase::verifying ? step.verify.checks : step.preflight);
+    if (engine.stopping) return;
+    passing_rounds = round.passed ? passing_rounds + 1 : 0;
+    const bool automatic = plan.resume == ResumePolicy::automatic;
+    if (!round.passed) {
+      engine.log_line(plan.name + ": still failing: " + round.failures);
+    } else if (automatic && passing_rounds >= plan.resume_after_rounds) {
+      engine.write_unless_requested(
+          state_record(progress, progress.resume_to, progress.step,
+                       "checks passed " + std::to_string(passing_rounds) + " re-checks in a row"));
+    } else {
+      engine.log_line(plan.name + ": checks passed (" + std::to_string(passing_rounds) +
+                      " in a row)" + (automatic ? "" : "; waiting for an operator's resume"));
+    }
+  }
+
+  // A blackout covers now: no new step starts.
+  bool pause_for_blackout(const ClusterProgress& progress, Phase resume_to) {
+    const Blackout* blackout = engine.blackout_now();
+    if (!blackout) return false;
+    engine.write(pause_record(progress, PauseReason::blackout, resume_to,
+                              "blackout window: " + blackout->describe()));
+    return true;
+  }
+
+  void pause_for_checks(const ClusterProgress& progress, Phase resume_to, const CheckRound& round,
+                        const std::string& what) {
+    engine.write(pause_record(
         progress, PauseReason::failed_check, resume_to,
         what + " failed at " + step_label(progress, progress.step) + ": " + round.failures,
         round.diagnosis));
-  };
-  while (!stopping) {
-    const ClusterProgress progress = snapshot(cp.name);
-    if (progress.terminal()) return;
-    if (progress.phase != last_phase) {
-      if (progress.phase == Phase::paused) passing_rounds = 0;
-      last_phase = progress.phase;
-    }
-    if (auto record = [&] {
-          std::lock_guard guard(mutex);
-          return request_record(*state.find(cp.name));
-        }()) {
-      write(std::move(*record));
-      continue;
-    }
-    const int i = progress.step;
-    const bool in_step = progress.phase == Phase::preflight || progress.phase == Phase::running ||
-                         progress.phase == Phase::verifying;
-    if (in_step &&
-        progress.steps[static_cast<std::size_t>(i)].outcome == StepProgress::Outcome::skipped) {
-      write(state_record(progress, Phase::done, i,
-                         progress.steps[static_cast<std::size_t>(i)].detail));
-      continue;
-    }
-    const Step* step =
-        i < static_cast<int>(cp.steps.size()) ? &cp.steps[static_cast<std::size_t>(i)] : nullptr;
-    switch (progress.phase) {
-      case Phase::pending:
-        if (const Blackout* blackout = blackout_now()) {
-          write(pause_record(progress, PauseReason::blackout, Phase::pending,
-                             "blackout window: " + blackout->describe()));
-        } else if (!try_start(cp.name)) {
-          wait(cp.name, 200ms);
-        }
-        break;
-      case Phase::preflight: {
-        if (const Blackout* blackout = blackout_now()) {
-          write(pause_record(progress, PauseReason::blackout, Phase::preflight,
-                             "blackout window: " + blackout->describe()));
-          break;
-        }
-        if (step->preflight.empty()) {
-          write(state_record(progress, Phase::running, i, ""));
-          break;
-        }
-        const CheckRound round = checks.run(step->preflight);
-        if (stopping) return;
-        if (round.passed) {
-          write(state_record(progress, Phase::running, i, "preflight checks passed"));
-        } else {
-          pause_for_checks(progress, Phase::preflight, round, "preflight");
-        }
-        break;
-      }
-      case Phase::running: {
-        if (step->action.argv.empty()) {
-          write(state_record(progress, Phase::verifying, i, "no action"));
-          break;
-        }
-        const StepProgress& done_so_far = progress.steps[static_cast<std::size_t>(i)];
-        // The engine stopped after an attempt ended but before it moved on.
-        if (done_so_far.attempts > 0 && done_so_far.last_outcome == "succeeded") {
-          write(state_record(progress, Phase::verifying, i,
-                             "the action had succeeded before the engine stopped"));
-          break;
-        }
-        if (done_so_far.failed_attempts > step->action.retries) {
-          write(pause_record(progress, PauseReason::failed_action, Phase::running,
-                             "action failed after " + std::to_string(done_so_far.failed_attempts) +
-                                 " attempts (before the engine stopped): " + done_so_far.detail));
-          break;
-        }
-        Record attempt;
-        attempt.type = Record::Type::attempt;
-        attempt.cluster = cp.name;
-        attempt.step = i;
-        attempt.attempt = progress.steps[static_cast<std::size_t>(i)].attempts + 1;
-        write(attempt);
-        ActionContext context;
-        context.cluster = cp.name;
-        context.step = step->name;
-        context.attempt = attempt.attempt;
-        context.spec_path = cp.spec_path;
-        context.log_path = options.state_dir / "logs" / cp.name / (step->name + ".log");
-        const ActionResult result = run_action(step->action, context, &stopping);
-        if (result.outcome == ActionOutcome::cancelled) return;  // stays in flight: as a crash
-        Record end = attempt;
-        end.type = Record::Type::attempt_end;
-        end.outcome = to_string(result.outcome);
-        end.detail = result.detail;
-        write(end);
-        if (result.ok()) {
-          write(state_record(progress, Phase::verifying, i, "action succeeded"));
-          break;
-        }
-        const int failed_attempts =
-            snapshot(cp.name).steps[static_cast<std::size_t>(i)].failed_attempts;
-        if (failed_attempts <= step->action.retries) {
-          const auto backoff = step->action.backoff * (1 << std::min(failed_attempts - 1, 20));
-          log_line(cp.name + ": retrying " + step_label(progress, i) + " in " +
-                   std::to_string(backoff.count()) + " ms");
-          wait(cp.name, backoff);
-          break;
-        }
-        std::string detail = "action failed after " + std::to_string(failed_attempts) + " attempt" +
-                             (failed_attempts == 1 ? "" : "s") + ": " + result.detail;
-        if (notifier) {
-          Notification note;
-          note.event = EventKind::failed;
-          note.cluster = cp.name;
-          note.step = step->name;
-          note.reason = "failed_action";
-          note.detail = detail;
-          note.at = options.now();
-          notifier->notify(note);
-        }
-        std::string tail = result.output_tail;
-        if (tail.size() > 300) tail = "..." + tail.substr(tail.size() - 300);
-        write(pause_record(progress, PauseReason::failed_action, Phase::running, detail, tail));
-        break;
-      }
-      case Phase::verifying: {
-        if (step->verify.checks.empty()) {
-          write(state_record(progress, Phase::done, i, "no verify checks"));
-          break;
-        }
-        const auto deadline = SteadyClock::now() + step->verify.deadline;
-        bool interrupted = false;
-        for (;;) {
-          const CheckRound round = checks.run(step->verify.checks);
-          if (stopping) return;
-          if (round.passed) {
-            write(state_record(progress, Phase::done, i, "verify checks passed"));
-            break;
-          }
-          if (SteadyClock::now() + step->verify.interval > deadline) {
-            pause_for_checks(progress, Phase::verifying, round, "verify");
-            break;
-          }
-          if (!wait(cp.name, step->verify.interval)) {
-            interrupted = true;
-            break;
-          }
-        }
-        (void)interrupted;  // an operator request or stop: the loop's top takes it
-        break;
-      }
-      case Phase::done:
-        if (i + 1 < static_cast<int>(cp.steps.size())) {
-          write(state_record(progress, Phase::preflight, i + 1, ""));
-        } else {
-          write(state_record(progress, Phase::finished, static_cast<int>(cp.steps.size()),
-                             "every step done"));
-        }
-        break;
-      case Phase::paused:
-        if (progress.reason == PauseReason::blackout) {
-          if (!blackout_now()) {
-            write_unless_requested(
-                state_record(progress, progress.resume_to, i, "blackout window ended"));
-          } else {
-            wait(cp.name, std::min(cp.recheck_interval, std::chrono::milliseconds(1000)));
-          }
-        } else if (progress.reason == PauseReason::failed_check) {
-          if (!wait(cp.name, cp.recheck_interval)) break;
-          const auto& list =
-              progress.resume_to == Phase::verifying ? step->verify.checks : step->preflight;
-          const CheckRound round = checks.run(list);
-          if (stopping) return;
-          passing_rounds = round.passed ? passing_rounds + 1 : 0;
-          if (!round.passed) {
-            log_line(cp.name + ": still failing: " + round.failures);
-          } else if (cp.resume == ResumePolicy::automatic &&
-                     passing_rounds >= cp.resume_after_rounds) {
-            write_unless_requested(state_record(
-                progress, progress.resume_to, i,
-                "checks passed " + std::to_string(passing_rounds) + " re-checks in a row"));
-          } else {
-            log_line(
-                cp.name + ": checks passed (" + std::to_string(passing_rounds) + " in a row)" +
-                (cp.resume == ResumePolicy::automatic ? "" : "; waiting for an operator's resume"));
-          }
-        } else {
-          wait(cp.name, 1000ms);  // an operator's resume, abort or skip
-        }
-        break;
-      case Phase::aborted:
-      case Phase::finished:
-        return;
-    }
   }
-}
+
+  Impl& engine;
+  const ClusterPlan& plan;
+  const std::unique_ptr<ClusterChecks> checks;
+  int passing_rounds = 0;  // consecutive passing re-checks while paused
+  Phase last_phase = Phase::pending;
+};
 
 void Engine::Impl::poll_commands(std::uint64_t& offset) {
   for (const Command& command : read_commands(options.state_dir, offset)) {
@@ -599,7 +689,7 @@ RunSummary Engine::run() {
   for (const auto& cluster : impl.plan.clusters) {
     threads.emplace_back([&impl, &cluster] {
       try {
-        impl.run_cluster(cluster);
+        Impl::ClusterRun(impl, cluster).run();
       } catch (const std::exception& error) {
         // A journal that cannot be written: nothing may act any more.
         impl.log_line(cluster.name + ": engine error: " + error.what());

@@ -8,6 +8,7 @@
 //
 //   pending      -- slot free, no blackout -----------> preflight(0)     [started]
 //   preflight(i) -- step i was skipped ---------------> done(i)
+//                   (as do running(i) and verifying(i), resumed into after a skip)
 //   preflight(i) -- preflight checks pass ------------> running(i)
 //   preflight(i) -- a check fails --------------------> paused(failed_check -> preflight)
 //   running(i)   -- `attempt` record, spawn, exit 0 --> verifying(i)
@@ -36,6 +37,13 @@
 // killed by an operator, and verifying ends with its round. A blackout stops
 // new steps, never a step that has started. Resuming into `verifying` polls
 // the verify checks with a new deadline; into `running` starts a new attempt.
+//
+// Checks: each cluster's thread gets its own ClusterChecks (checks.h) from
+// EngineOptions::make_checks, by default a CheckRunner probing the cluster's
+// spec. The engine reads only a round's verdict, its failures (a pause's
+// detail: "<preflight|verify> failed at step N (name): <failures>") and its
+// diagnosis (the pause's diagnosis, and the alert's). A round that ends after
+// a stop is dropped unjournaled.
 //
 // Crash recovery (`run` on a state directory with a journal): every cluster
 // continues from its last record. A finished step is never re-run. A step
@@ -69,6 +77,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "migration/checks.h"
 #include "migration/journal.h"
 #include "migration/plan.h"
 
@@ -87,6 +96,9 @@ struct EngineOptions {
   std::function<void(const Record&)> on_record;
   // DNS vantage for the dns probe (ProbeOptions::dns_vantage); empty: all.
   std::string dns_vantage;
+  // Makes the checks of one cluster, on its thread when it starts running;
+  // unset: a CheckRunner on the cluster's spec with dns_vantage.
+  std::function<std::unique_ptr<ClusterChecks>(const ClusterPlan&)> make_checks;
 };
 
 // Another engine holds the state directory.

@@ -1,10 +1,13 @@
 // The engine's state machine (migration/engine.h) with real processes as
-// actions (sh), a real journal on disk and, where checks must pass or fail
-// for real, a real lab. The lab migration itself is migration_lab_test.
+// actions (sh), a real journal on disk, and check rounds scripted through the
+// engine's seam (ScriptedChecks): what each round answers is the test's to
+// say, and no test here probes a socket. Checks on a real lab are
+// migration_lab_test.
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -15,11 +18,9 @@
 #include <thread>
 #include <vector>
 
-#include "alerts/http_sink.h"
 #include "migration/engine.h"
 #include "tests/migration/engine_fixture.h"
 #include "tests/support/http_test_server.h"
-#include "tests/support/scoped_lab.h"
 
 namespace ringwatch::migration {
 namespace {
@@ -29,6 +30,14 @@ using namespace std::chrono_literals;
 
 class EngineTest : public testing::EngineFixture {
  protected:
+  // The fixture's options with the scripted checks (hides the fixture's,
+  // whose checks are real).
+  EngineOptions options() {
+    EngineOptions o = EngineFixture::options();
+    o.make_checks = checks_.factory();
+    return o;
+  }
+
   // The phases a cluster went through, in order.
   std::vector<std::string> phases(const std::string& cluster) const {
     std::vector<std::string> out;
@@ -48,6 +57,20 @@ class EngineTest : public testing::EngineFixture {
     }
     return count;
   }
+
+  // The detail of each state record of `cluster` into `phase`, in order.
+  std::vector<std::string> details(const std::string& cluster, Phase phase) const {
+    std::vector<std::string> out;
+    for (const Record& r : journal()) {
+      if (r.type == Record::Type::state && r.cluster == cluster && r.phase == phase) {
+        out.push_back(r.detail);
+      }
+    }
+    return out;
+  }
+
+  testing::ScriptedChecks checks_;
+  using Checks = testing::ScriptedChecks;
 };
 
 // Three shell steps: each writes its context to a file.
@@ -279,6 +302,8 @@ TEST_F(EngineTest, AFailedPreflightCheckPausesWithTheDiagnosisAndAbortEndsIt) {
       R"({"clusters": [{"name": "c1", "spec": "${dead}", "recheck_interval": 0.1,
     "steps": [{"name": "gated", "preflight": [{"check": "canary"}],
                "run": ["sh", "-c", "echo ran >> ${root}/ran"]}]}]})";
+  checks_.script("c1", {Checks::fail("canary: CRITICAL: p1 refused the connection",
+                                     "every proxy is down: p1")});
   Engine engine(plan(text), options());
   auto result = start(engine);
   ASSERT_TRUE(wait_for([](const auto& s) { return paused(s, "c1", PauseReason::failed_check); }));
@@ -286,12 +311,20 @@ TEST_F(EngineTest, AFailedPreflightCheckPausesWithTheDiagnosisAndAbortEndsIt) {
   EXPECT_EQ(c1.resume_to, Phase::preflight);
   EXPECT_NE(c1.detail.find("preflight failed at step 1 (gated): canary: "), std::string::npos)
       << c1.detail;
+  EXPECT_EQ(c1.diagnosis, "every proxy is down: p1");
+  // Re-checks keep failing: still the same pause.
+  ASSERT_TRUE(wait_for([&](const auto&) { return checks_.round_count("c1") >= 3; }));
+  EXPECT_EQ(checks_.rounds("c1")[0], "canary");
+  EXPECT_EQ(state().find("c1")->since, c1.since);
   submit_command(state_, command("abort", "c1"));
   EXPECT_EQ(result->get().exit_code(), 2);
   EXPECT_EQ(state().find("c1")->phase, Phase::aborted);
   EXPECT_NE(state().find("c1")->detail.find("aborted by operator at step 1 (gated) in paused"),
             std::string::npos);
   EXPECT_FALSE(fs::exists(root_ / "ran"));  // the action never ran
+  EXPECT_NE(log_.str().find("c1: still failing: canary: CRITICAL: p1 refused the connection\n"),
+            std::string::npos)
+      << log_.str();
 }
 
 TEST_F(EngineTest, ABlackoutHoldsEveryClusterPausedUntilItEnds) {
@@ -394,27 +427,25 @@ TEST_F(EngineTest, OperatorPauseWaitsForTheRunningActionThenHolds) {
   EXPECT_EQ(read(root_ / "ran"), "slow\nnext\n");
 }
 
-// Checks that fail for real and then pass: a lab backend is stalled, then
-// healed; the cluster pauses, alerts with the diagnosis, and resumes on its own.
+// Checks that fail and then pass: the cluster pauses, alerts with the
+// diagnosis, and resumes on its own after resume_after_rounds passing
+// re-checks in a row.
 TEST_F(EngineTest, AFailedCheckPausesAlertsAndResumesAfterPassingRounds) {
-  testing::ScopedLab lab;
   testing::TestHttpServer webhook;
   const std::string text = R"({"notifications": {"webhook": "${hook}"},
-    "clusters": [{"name": "lab", "spec": "${spec}", "recheck_interval": 0.2,
+    "clusters": [{"name": "c1", "spec": "${dead}", "recheck_interval": 0.2,
       "resume_after_rounds": 2,
       "steps": [{"name": "gated", "preflight": [{"check": "canary", "min_consistency_ratio": 1.0}],
                  "run": ["sh", "-c", "echo ran >> ${root}/ran"]}]}]})";
-  lab.inject({lab::FaultKind::kill, "", "b2", "", ""});
-  Engine engine(
-      plan(text, {{"spec", lab::spec_path(lab.dir()).string()}, {"hook", webhook.url("/hook")}}),
-      options());
+  checks_.script("c1", {Checks::fail("canary: consistency 0.5 < 1",
+                                     "b2 is unreachable from every proxy (p1, p2)")});
+  Engine engine(plan(text, {{"hook", webhook.url("/hook")}}), options());
   auto result = start(engine);
-  ASSERT_TRUE(
-      wait_for([](const auto& s) { return paused(s, "lab", PauseReason::failed_check); }, 30s));
+  ASSERT_TRUE(wait_for([](const auto& s) { return paused(s, "c1", PauseReason::failed_check); }));
   EXPECT_FALSE(fs::exists(root_ / "ran"));
-  EXPECT_NE(state().find("lab")->diagnosis.find("b2"), std::string::npos)
-      << state().find("lab")->diagnosis;
-  lab.heal();
+  EXPECT_NE(state().find("c1")->diagnosis.find("b2"), std::string::npos)
+      << state().find("c1")->diagnosis;
+  checks_.script("c1", {Checks::pass()});
   const RunSummary summary = result->get();
   EXPECT_EQ(summary.exit_code(), 0) << log_.str();
   EXPECT_EQ(read(root_ / "ran"), "ran\n");
@@ -428,28 +459,157 @@ TEST_F(EngineTest, AFailedCheckPausesAlertsAndResumesAfterPassingRounds) {
   EXPECT_EQ(events, (std::vector<std::string>{"started", "paused", "resumed", "finished"}));
   EXPECT_NE(webhook.requests()[1].body.find("\"reason\":\"failed_check\""), std::string::npos);
   EXPECT_NE(webhook.requests()[1].body.find("\"diagnosis\""), std::string::npos);
-  EXPECT_EQ(phases("lab"),
+  EXPECT_NE(webhook.requests()[1].body.find("b2 is unreachable from every proxy (p1, p2)"),
+            std::string::npos)
+      << webhook.requests()[1].body;
+  EXPECT_EQ(phases("c1"),
             (std::vector<std::string>{"preflight@0", "paused(failed_check)@0", "preflight@0",
                                       "running@0", "verifying@0", "done@0", "finished@1"}));
+  EXPECT_EQ(details("c1", Phase::preflight),
+            (std::vector<std::string>{"started", "checks passed 2 re-checks in a row"}));
 }
 
 TEST_F(EngineTest, WithResumeOperatorPassingChecksDoNotResumeByThemselves) {
-  testing::ScopedLab lab;
-  const std::string text = R"({"clusters": [{"name": "lab", "spec": "${spec}",
-      "resume": "operator", "recheck_interval": 0.1, "resume_after_rounds": 1,
+  const std::string text = R"({"clusters": [{"name": "c1", "spec": "${dead}",
+      "resume": "operator", "recheck_interval": 0.05, "resume_after_rounds": 1,
       "steps": [{"name": "gated", "preflight": [{"check": "canary"}], "run": ["true"]}]}]})";
-  lab.inject({lab::FaultKind::kill, "", "b2", "", ""});
-  Engine engine(plan(text, {{"spec", lab::spec_path(lab.dir()).string()}}), options());
+  checks_.script("c1", {Checks::fail("canary: CRITICAL: b2 is down"), Checks::pass()});
+  Engine engine(plan(text), options());
   auto result = start(engine);
-  ASSERT_TRUE(
-      wait_for([](const auto& s) { return paused(s, "lab", PauseReason::failed_check); }, 30s));
-  lab.heal();
-  // Healthy again: many passing re-checks go by, and it stays paused.
-  std::this_thread::sleep_for(2s);
-  EXPECT_TRUE(paused(state(), "lab", PauseReason::failed_check));
-  EXPECT_EQ(phases("lab").size(), 2u);
-  submit_command(state_, command("resume", "lab"));
+  // The first round fails; ten passing re-checks go by, and it stays paused.
+  ASSERT_TRUE(wait_for([&](const auto&) { return checks_.round_count("c1") >= 11; }));
+  EXPECT_TRUE(paused(state(), "c1", PauseReason::failed_check));
+  EXPECT_EQ(phases("c1").size(), 2u);
+  submit_command(state_, command("resume", "c1"));
   EXPECT_EQ(result->get().exit_code(), 0);
+  EXPECT_NE(log_.str().find("c1: checks passed (10 in a row); waiting for an operator's resume"),
+            std::string::npos)
+      << log_.str();
+  EXPECT_EQ(details("c1", Phase::preflight),
+            (std::vector<std::string>{"started", "resumed by operator"}));
+}
+
+// A failing re-check starts the count of passing ones again.
+TEST_F(EngineTest, AutomaticResumeNeedsResumeAfterRoundsPassingReChecksInARow) {
+  const std::string text = R"({"clusters": [{"name": "c1", "spec": "${dead}",
+      "recheck_interval": 0.05, "resume_after_rounds": 3,
+      "steps": [{"name": "gated", "preflight": [{"check": "dns"}],
+                 "run": ["sh", "-c", "echo ran >> ${root}/ran"]}]}]})";
+  checks_.script("c1", {Checks::fail("dns: CRITICAL: b1.test resolves to 203.0.113.7"),
+                        Checks::pass(), Checks::fail("dns: WARNING: vantages disagree"),
+                        Checks::pass(), Checks::pass(), Checks::pass()});
+  Engine engine(plan(text), options());
+  EXPECT_EQ(engine.run().exit_code(), 0) << log_.str();
+  EXPECT_EQ(read(root_ / "ran"), "ran\n");
+  // The preflight round, five re-checks (pass, fail, pass, pass, pass), the preflight again.
+  EXPECT_EQ(checks_.rounds("c1"), std::vector<std::string>(7, "dns"));
+  EXPECT_EQ(details("c1", Phase::paused),
+            std::vector<std::string>{
+                "preflight failed at step 1 (gated): dns: CRITICAL: b1.test resolves to "
+                "203.0.113.7"});
+  EXPECT_EQ(details("c1", Phase::preflight),
+            (std::vector<std::string>{"started", "checks passed 3 re-checks in a row"}));
+  const std::string log = log_.str();
+  EXPECT_NE(log.find("c1: checks passed (1 in a row)\n"), std::string::npos) << log;
+  EXPECT_NE(log.find("c1: still failing: dns: WARNING: vantages disagree\n"), std::string::npos)
+      << log;
+  EXPECT_NE(log.find("c1: checks passed (2 in a row)\n"), std::string::npos) << log;
+}
+
+// A step with a "verify" block: its checks are polled every interval until
+// one round passes.
+std::string verified_step(const std::string& verify) {
+  return R"({"clusters": [{"name": "c1", "spec": "${dead}", "recheck_interval": 0.05,
+      "resume_after_rounds": 1,
+      "steps": [{"name": "move", "preflight": [{"check": "dns"}],
+                 "run": ["sh", "-c", "echo ran >> ${root}/ran"],
+                 "verify": )" +
+         verify + "}]}]}";
+}
+
+TEST_F(EngineTest, VerifyPollsItsChecksUntilOneRoundPasses) {
+  const std::string text =
+      verified_step(R"({"checks": [{"check": "canary"}], "interval": 0.05, "deadline": 60})");
+  checks_.script("c1", {Checks::pass(), Checks::fail("canary: consistency 0.5 < 1"),
+                        Checks::fail("canary: consistency 0.9 < 1"), Checks::pass()});
+  Engine engine(plan(text), options());
+  EXPECT_EQ(engine.run().exit_code(), 0) << log_.str();
+  EXPECT_EQ(checks_.rounds("c1"), (std::vector<std::string>{"dns", "canary", "canary", "canary"}));
+  EXPECT_EQ(phases("c1"), (std::vector<std::string>{"preflight@0", "running@0", "verifying@0",
+                                                    "done@0", "finished@1"}));
+  EXPECT_EQ(details("c1", Phase::done), std::vector<std::string>{"verify checks passed"});
+}
+
+// Past the deadline the cluster pauses; the re-checks are the verify checks,
+// and the resume polls them again without running the action again.
+TEST_F(EngineTest, VerifyPastItsDeadlinePausesThenResumesIntoVerifying) {
+  const std::string text =
+      verified_step(R"({"checks": [{"check": "canary"}], "interval": 0.05, "deadline": 0})");
+  checks_.script("c1", {Checks::pass(), Checks::fail("canary: consistency 0.5 < 1", "b3 is new"),
+                        Checks::pass()});
+  Engine engine(plan(text), options());
+  EXPECT_EQ(engine.run().exit_code(), 0) << log_.str();
+  EXPECT_EQ(read(root_ / "ran"), "ran\n");
+  // preflight; verify (fails, deadline passed); a re-check; verify again.
+  EXPECT_EQ(checks_.rounds("c1"), (std::vector<std::string>{"dns", "canary", "canary", "canary"}));
+  EXPECT_EQ(phases("c1"), (std::vector<std::string>{"preflight@0", "running@0", "verifying@0",
+                                                    "paused(failed_check)@0", "verifying@0",
+                                                    "done@0", "finished@1"}));
+  const std::vector<Record> records = journal();
+  const auto pause = std::find_if(records.begin(), records.end(), [](const Record& r) {
+    return r.type == Record::Type::state && r.phase == Phase::paused;
+  });
+  ASSERT_NE(pause, records.end());
+  EXPECT_EQ(pause->resume_to, Phase::verifying);
+  EXPECT_EQ(pause->detail, "verify failed at step 1 (move): canary: consistency 0.5 < 1");
+  EXPECT_EQ(pause->diagnosis, "b3 is new");
+}
+
+// An operator's pause ends verifying at the end of its round, and holds
+// without re-checks; the resume polls the verify checks again.
+TEST_F(EngineTest, OperatorPauseEndsVerifyingWithItsRound) {
+  const std::string text =
+      verified_step(R"({"checks": [{"check": "canary"}], "interval": 0.05, "deadline": 60})");
+  checks_.script("c1", {Checks::pass(), Checks::fail("canary: consistency 0.5 < 1")});
+  Engine engine(plan(text), options());
+  auto result = start(engine);
+  ASSERT_TRUE(wait_for([&](const auto&) { return checks_.round_count("c1") >= 3; }));
+  submit_command(state_, command("pause", "c1"));
+  ASSERT_TRUE(
+      wait_for([](const auto& s) { return paused(s, "c1", PauseReason::operator_request); }));
+  EXPECT_EQ(state().find("c1")->resume_to, Phase::verifying);
+  const std::size_t rounds_when_paused = checks_.round_count("c1");
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(checks_.round_count("c1"), rounds_when_paused);  // no re-checks: an operator's pause
+  checks_.script("c1", {Checks::pass()});
+  submit_command(state_, command("resume", "c1"));
+  EXPECT_EQ(result->get().exit_code(), 0) << log_.str();
+  EXPECT_EQ(checks_.round_count("c1"), rounds_when_paused + 1);
+  EXPECT_EQ(read(root_ / "ran"), "ran\n");
+  EXPECT_EQ(phases("c1"), (std::vector<std::string>{"preflight@0", "running@0", "verifying@0",
+                                                    "paused(operator)@0", "verifying@0", "done@0",
+                                                    "finished@1"}));
+}
+
+// A round that ends after stop() is not acted on: the next run starts it again.
+TEST_F(EngineTest, ARoundThatEndsAfterAStopIsDropped) {
+  const std::string text = R"({"clusters": [{"name": "c1", "spec": "${dead}", "steps": [
+    {"name": "gated", "preflight": [{"check": "canary"}], "run": ["true"]}]}]})";
+  checks_.script("c1", {Checks::fail("canary: CRITICAL: p1 refused the connection")});
+  {
+    Engine engine(plan(text), options());
+    checks_.on_round = [&engine](const std::string&) { engine.stop(); };
+    const RunSummary summary = engine.run();
+    checks_.on_round = nullptr;
+    EXPECT_TRUE(summary.stopped);
+    EXPECT_EQ(summary.exit_code(), 3);
+  }
+  EXPECT_EQ(checks_.round_count("c1"), 1u);
+  EXPECT_EQ(phases("c1"), std::vector<std::string>{"preflight@0"});
+  checks_.script("c1", {Checks::pass()});
+  Engine engine(plan(text), options());
+  EXPECT_EQ(engine.run().exit_code(), 0) << log_.str();
+  EXPECT_EQ(checks_.round_count("c1"), 2u);
 }
 
 }  // namespace
