@@ -5,6 +5,7 @@
 #include <optional>
 #include <set>
 
+#include "lib/report/vocabulary.h"
 #include "lib/util/text.h"
 #include "probes/registry.h"
 
@@ -36,7 +37,7 @@ std::vector<std::string> judge(const CheckSpec& check, const report::Report& rep
                        result->summary);
   }
   if (check.min_consistency_ratio) {
-    const auto figure = report.figures.find("consistency_ratio");
+    const auto figure = report.figures.find(report::figures::kConsistencyRatio);
     const double ratio = figure == report.figures.end() ? 0.0 : figure->second;
     if (ratio < *check.min_consistency_ratio) {
       failures.push_back(check.probe + ": consistency " + format_ratio(ratio) + " < " +

@@ -5,7 +5,11 @@
 #include <set>
 #include <utility>
 
+#include "lib/report/vocabulary.h"
+
 namespace ringwatch::probes {
+
+namespace codes = report::codes;
 
 namespace {
 
@@ -44,7 +48,7 @@ bool lists(const Finding& finding, const std::string& key, const std::string& it
 // the summary's parenthesis ("ejected at 14:02:11, 3 errors") if it has one.
 std::string connection_fact(const spec::ClusterSpec& spec, const Finding& finding) {
   const spec::Proxy* proxy = spec.find_proxy(finding.subject.proxy);
-  const std::string source = proxy ? spec::to_string(proxy->kind) : "connections";
+  const std::string source = proxy ? spec::to_string(proxy->kind) : report::checks::kConnections;
   const auto open = finding.summary.find(" (");
   if (open != std::string::npos && finding.summary.back() == ')') {
     return source + ": " + finding.summary.substr(open + 2, finding.summary.size() - open - 3);
@@ -62,11 +66,11 @@ void diagnose(const spec::ClusterSpec& spec, report::Report& report) {
     const Finding& finding = findings[i];
     const auto& subject = finding.subject;
     if (subject.proxy.empty() || subject.backend.empty()) continue;
-    const bool canary_missing =
-        finding.code == "ring_divergence" && lists(finding, "missing_backends", subject.backend);
-    const bool connection_missing = finding.check == "connections" &&
+    const bool canary_missing = finding.code == codes::kRingDivergence &&
+                                lists(finding, "missing_backends", subject.backend);
+    const bool connection_missing = finding.check == report::checks::kConnections &&
                                     finding.severity == Severity::critical &&
-                                    finding.code == "proxy_missing_backend";
+                                    finding.code == codes::kProxyMissingBackend;
     if (canary_missing || connection_missing)
       missing[{subject.proxy, subject.backend}].push_back(i);
   }
@@ -76,7 +80,7 @@ void diagnose(const spec::ClusterSpec& spec, report::Report& report) {
     std::vector<std::string> facts;
     for (std::size_t i : indexes) {
       const Finding& finding = findings[i];
-      if (finding.code == "ring_divergence") {
+      if (finding.code == codes::kRingDivergence) {
         facts.push_back("canary: " + evidence_text(finding, "routed_to_backend") + "/" +
                         evidence_text(finding, "canaries_for_backend") + " routed");
       } else {
@@ -86,7 +90,7 @@ void diagnose(const spec::ClusterSpec& spec, report::Report& report) {
     // The backend's side of the connection, when the audit could attribute it.
     for (std::size_t i = 0; i < findings.size(); ++i) {
       const Finding& finding = findings[i];
-      if (finding.code == "backend_missing_peer" && finding.subject.backend == backend_name &&
+      if (finding.code == codes::kBackendMissingPeer && finding.subject.backend == backend_name &&
           finding.subject.proxy == proxy_name) {
         facts.push_back(backend_name + "'s peers lack " + proxy_name);
         indexes.push_back(i);
@@ -103,7 +107,8 @@ void diagnose(const spec::ClusterSpec& spec, report::Report& report) {
     std::vector<std::string> causes;
     for (std::size_t i = 0; i < findings.size(); ++i) {
       const Finding& finding = findings[i];
-      if (finding.code != "dns_outside_range" || finding.subject.backend != backend_name) continue;
+      if (finding.code != codes::kDnsOutsideRange || finding.subject.backend != backend_name)
+        continue;
       const std::string vantage = evidence_text(finding, "vantage");
       const bool at_proxy = proxy && proxy->dns_vantage && *proxy->dns_vantage == vantage;
       const spec::Backend* backend = spec.find_backend(backend_name);
@@ -127,7 +132,7 @@ void diagnose(const spec::ClusterSpec& spec, report::Report& report) {
   for (std::size_t i = 0; i < findings.size(); ++i) {
     const Finding& finding = findings[i];
     if (finding.subject.backend.empty() || !finding.subject.proxy.empty()) continue;
-    if (finding.code == "backend_unreachable" || finding.code == "backend_timeout") {
+    if (finding.code == codes::kBackendUnreachable || finding.code == codes::kBackendTimeout) {
       down[finding.subject.backend].push_back(i);
     }
   }
@@ -135,7 +140,7 @@ void diagnose(const spec::ClusterSpec& spec, report::Report& report) {
     std::vector<std::string> others;
     for (std::size_t i = 0; i < findings.size(); ++i) {
       const Finding& finding = findings[i];
-      if (finding.subject.backend != backend_name || finding.check == "canary" ||
+      if (finding.subject.backend != backend_name || finding.check == report::checks::kCanary ||
           finding.severity == Severity::info) {
         continue;
       }

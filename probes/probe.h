@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "lib/report/report.h"
+#include "lib/report/vocabulary.h"
 #include "lib/spec/cluster_spec.h"
 
 namespace ringwatch::probes {

@@ -17,16 +17,16 @@ struct Entry {
 };
 // The registry: one line per check, in the order a round runs them.
 const Entry kEntries[] = {
-    {"canary",
+    {report::checks::kCanary,
      [](const ProbeOptions&) -> std::unique_ptr<Probe> {
        return std::make_unique<canary::CanaryProbe>();
      }},
     // Runs after the canary so twemproxy's stats reflect the canary's traffic.
-    {"connections",
+    {report::checks::kConnections,
      [](const ProbeOptions&) -> std::unique_ptr<Probe> {
        return std::make_unique<connections::ConnectionsProbe>();
      }},
-    {"dns",
+    {report::checks::kDns,
      [](const ProbeOptions& options) -> std::unique_ptr<Probe> {
        return std::make_unique<dns::DnsProbe>(options.dns_vantage);
      }},

@@ -13,6 +13,9 @@
 
 namespace ringwatch::probes::canary {
 
+namespace codes = report::codes;
+namespace figures = report::figures;
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -450,7 +453,7 @@ double CanaryProbe::State::learn(report::Report& report) {
   learned_generation = generation_round;
   relearn = false;
   const double elapsed = ms_since(start);
-  report.figures["learn_ms"] = elapsed;
+  report.figures[figures::kLearnMs] = elapsed;
   return elapsed;
 }
 
@@ -493,7 +496,7 @@ class RoundFindings {
       const mc::Error& error = obs.write_error[q] ? *obs.write_error[q] : *obs.read_error[q];
       const std::string summary =
           "proxy " + proxy_name(q) + " unreachable (" + error_reason(error) + ")";
-      finding("proxy_unreachable", Severity::critical, {.proxy = proxy_name(q)}, summary)
+      finding(codes::kProxyUnreachable, Severity::critical, {.proxy = proxy_name(q)}, summary)
           .with("error", error.message)
           .with("phase", std::string(obs.write_error[q] ? "write" : "read"));
       headlines.push_back(summary);
@@ -536,7 +539,8 @@ class RoundFindings {
       } else if (!rerouting.empty()) {
         summary += "; " + join_names(rerouting) + " route its canaries to other backends";
       }
-      finding(error.kind == mc::ErrorKind::timeout ? "backend_timeout" : "backend_unreachable",
+      finding(error.kind == mc::ErrorKind::timeout ? codes::kBackendTimeout
+                                                   : codes::kBackendUnreachable,
               Severity::critical, {.backend = backend_name(b)}, summary)
           .with("error", error.message)
           .with("canaries_learned_there", static_cast<std::int64_t>(learned_here))
@@ -568,7 +572,7 @@ class RoundFindings {
         }
       }
       // Per-proxy routing, for metrics; '/' never occurs in a spec name.
-      report.figures["backends_routed/" + proxy_name(q)] =
+      report.figures[figures::backends_routed(proxy_name(q))] =
           static_cast<double>(routed_backends.size());
       if (sent.empty()) continue;
       std::size_t diverging = 0, considered = 0;
@@ -625,7 +629,7 @@ class RoundFindings {
         summary += " (" + std::to_string(diverging) + " of " + std::to_string(considered) +
                    " canaries diverge over " + std::to_string(sent.size()) + " backends)";
       }
-      Finding& f = finding("ring_divergence", Severity::critical,
+      Finding& f = finding(codes::kRingDivergence, Severity::critical,
                            {.proxy = proxy_name(q), .backend = backend_name(lead)}, summary);
       std::vector<std::string> missing_names, per_backend_detail, routed_names;
       for (std::size_t b : missing) missing_names.push_back(backend_name(b));
@@ -676,7 +680,7 @@ class RoundFindings {
       if (count > 0) {
         const std::string summary =
             "proxies disagree on " + std::to_string(count) + " canaries with no majority route";
-        finding("ring_disagreement", Severity::critical, {}, summary).with("keys", keys);
+        finding(codes::kRingDisagreement, Severity::critical, {}, summary).with("keys", keys);
         divergence_headlines.push_back(summary);
       }
     }
@@ -701,7 +705,7 @@ class RoundFindings {
       if (consensus_here > 0) continue;
       std::string summary = "no proxy routes canaries to backend " + backend_name(b) +
                             " (configured, reachable from the probe)";
-      finding("backend_not_routed", Severity::critical, {.backend = backend_name(b)}, summary)
+      finding(codes::kBackendNotRouted, Severity::critical, {.backend = backend_name(b)}, summary)
           .with("canaries_learned_there", static_cast<std::int64_t>(learned_here))
           .with("canaries_needed", static_cast<std::int64_t>(per_backend));
       headlines.push_back(summary);
@@ -750,7 +754,7 @@ class RoundFindings {
         const auto most =
             std::max_element(involvement.begin(), involvement.end(),
                              [](const auto& x, const auto& y) { return x.second < y.second; });
-        finding("inconsistent_reads", Severity::critical, {.proxy = proxy_name(most->first)},
+        finding(codes::kInconsistentReads, Severity::critical, {.proxy = proxy_name(most->first)},
                 summary)
             .with("inconsistent_canaries", static_cast<std::int64_t>(bad_keys.size()))
             .with("considered_canaries", static_cast<std::int64_t>(considered))
@@ -759,7 +763,7 @@ class RoundFindings {
         headlines.push_back(summary);
       }
       if (foreign > 0) {
-        finding("foreign_values", Severity::warning, {},
+        finding(codes::kForeignValues, Severity::warning, {},
                 std::to_string(foreign) +
                     " reads returned a value that is not a ringwatch canary "
                     "under prefix \"" +
@@ -770,7 +774,7 @@ class RoundFindings {
 
   void transient_disagreement(std::size_t transient) {
     if (transient > 0) {
-      finding("transient_disagreement", Severity::info, {},
+      finding(codes::kTransientDisagreement, Severity::info, {},
               std::to_string(transient) + " canaries disagreed at first and agreed on recheck")
           .with("canaries", static_cast<std::int64_t>(transient));
     }
@@ -782,7 +786,7 @@ class RoundFindings {
       std::size_t learned_here = 0;
       for (const Canary& canary : canaries) learned_here += canary.learned == b;
       if (obs.backend_down(b) || learned_here == 0 || learned_here >= per_backend) continue;
-      finding("coverage_short", Severity::warning, {.backend = backend_name(b)},
+      finding(codes::kCoverageShort, Severity::warning, {.backend = backend_name(b)},
               "backend " + backend_name(b) + " holds " + std::to_string(learned_here) + " of the " +
                   std::to_string(per_backend) + " canaries coverage needs")
           .with("canaries", static_cast<std::int64_t>(learned_here));
@@ -820,8 +824,12 @@ class RoundFindings {
   }
   Finding& finding(std::string code, Severity severity, report::Subject subject,
                    std::string summary) {
-    findings.push_back(
-        Finding{"canary", std::move(code), severity, std::move(subject), std::move(summary), {}});
+    findings.push_back(Finding{report::checks::kCanary,
+                               std::move(code),
+                               severity,
+                               std::move(subject),
+                               std::move(summary),
+                               {}});
     return findings.back();
   }
 
@@ -908,7 +916,7 @@ void CanaryProbe::run(const spec::ClusterSpec& spec, report::Report& report) {
   const std::size_t backends = spec.backends.size();
 
   // ---- Check result and figures ----
-  report::CheckResult check{"canary", report::Status::ok, "", 0};
+  report::CheckResult check{report::checks::kCanary, report::Status::ok, "", 0};
   for (const Finding& f : findings)
     check.status = report::worst(check.status, report::status_of(f.severity));
   if (proxies_down == proxies) {
@@ -924,26 +932,26 @@ void CanaryProbe::run(const spec::ClusterSpec& spec, report::Report& report) {
     check.summary = headlines.front();
   }
   auto& fig = report.figures;
-  fig["keys"] = static_cast<double>(st.canaries.size());
-  fig["writes"] = static_cast<double>(obs.writes_issued);
-  fig["reads"] = static_cast<double>(reads_total);
-  fig["locates"] = static_cast<double>(obs.locates_issued);
-  fig["operations"] =
+  fig[figures::kKeys] = static_cast<double>(st.canaries.size());
+  fig[figures::kWrites] = static_cast<double>(obs.writes_issued);
+  fig[figures::kReads] = static_cast<double>(reads_total);
+  fig[figures::kLocates] = static_cast<double>(obs.locates_issued);
+  fig[figures::kOperations] =
       static_cast<double>(obs.writes_issued + obs.reads_issued + obs.locates_issued);
-  fig["reads_ok"] = static_cast<double>(ok_reads);
-  fig["reads_miss"] = static_cast<double>(read_counts[ReadClass::miss]);
-  fig["reads_stale"] = static_cast<double>(read_counts[ReadClass::stale]);
-  fig["reads_foreign"] = static_cast<double>(read_counts[ReadClass::foreign]);
-  fig["reads_error"] = static_cast<double>(read_counts[ReadClass::error]);
-  fig["inconsistent_reads"] = static_cast<double>(reads_total - ok_reads);
-  fig["consistency_ratio"] = reads_total ? static_cast<double>(ok_reads) / reads_total : 0.0;
-  fig["write_ms"] = obs.write_ms;
-  fig["read_ms"] = obs.read_ms;
-  fig["locate_ms"] = obs.locate_ms;
-  fig["recheck_ms"] = recheck_ms;
-  fig["transient_canaries"] = static_cast<double>(transient);
+  fig[figures::kReadsOk] = static_cast<double>(ok_reads);
+  fig[figures::kReadsMiss] = static_cast<double>(read_counts[ReadClass::miss]);
+  fig[figures::kReadsStale] = static_cast<double>(read_counts[ReadClass::stale]);
+  fig[figures::kReadsForeign] = static_cast<double>(read_counts[ReadClass::foreign]);
+  fig[figures::kReadsError] = static_cast<double>(read_counts[ReadClass::error]);
+  fig[figures::kInconsistentReads] = static_cast<double>(reads_total - ok_reads);
+  fig[figures::kConsistencyRatio] = reads_total ? static_cast<double>(ok_reads) / reads_total : 0.0;
+  fig[figures::kWriteMs] = obs.write_ms;
+  fig[figures::kReadMs] = obs.read_ms;
+  fig[figures::kLocateMs] = obs.locate_ms;
+  fig[figures::kRecheckMs] = recheck_ms;
+  fig[figures::kTransientCanaries] = static_cast<double>(transient);
   check.duration_ms = ms_since(round_start);
-  fig["round_ms"] = check.duration_ms;
+  fig[figures::kRoundMs] = check.duration_ms;
   report.checks.push_back(check);
   for (Finding& f : findings) report.add(std::move(f));
 }

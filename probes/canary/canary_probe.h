@@ -40,7 +40,7 @@ class CanaryProbe final : public Probe {
  public:
   CanaryProbe();
   ~CanaryProbe() override;
-  std::string_view name() const override { return "canary"; }
+  std::string_view name() const override { return report::checks::kCanary; }
   void run(const spec::ClusterSpec& spec, report::Report& report) override;
 
   struct State;  // learned key set, open connections, workers (canary_probe.cpp)

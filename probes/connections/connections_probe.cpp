@@ -17,13 +17,16 @@
 
 namespace ringwatch::probes::connections {
 
+namespace codes = report::codes;
+namespace figures = report::figures;
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
 using report::Finding;
 using report::Severity;
 
-constexpr const char* kCheck = "connections";
+constexpr const char* kCheck = report::checks::kConnections;
 
 enum class CellState { connected, ejected, missing, idle, unknown };
 
@@ -228,10 +231,11 @@ void ConnectionsProbe::run(const spec::ClusterSpec& spec, report::Report& report
 
   // Did the canary send traffic through each proxy earlier in this round?
   bool canary_ran = false;
-  for (const auto& check : report.checks) canary_ran = canary_ran || check.name == "canary";
+  for (const auto& check : report.checks)
+    canary_ran = canary_ran || check.name == report::checks::kCanary;
   std::set<std::string> canary_missed;
   for (const auto& finding : report.findings) {
-    if (finding.check == "canary" && finding.code == "proxy_unreachable") {
+    if (finding.check == report::checks::kCanary && finding.code == codes::kProxyUnreachable) {
       canary_missed.insert(finding.subject.proxy);
     }
   }
@@ -278,7 +282,7 @@ void ConnectionsProbe::run(const spec::ClusterSpec& spec, report::Report& report
       for (auto& cell : by_proxy[q]) cell = {CellState::unknown, "stats unreadable"};
       const std::string summary = "stats of proxy " + proxy.name + " unreadable (" +
                                   reason_of(error) + "): " + error.message;
-      finding("proxy_stats_unreadable", Severity::unknown, {.proxy = proxy.name}, summary)
+      finding(codes::kProxyStatsUnreadable, Severity::unknown, {.proxy = proxy.name}, summary)
           .with("reason", std::string(to_string(error.kind)))
           .with("kind", std::string(spec::to_string(proxy.kind)));
       warnings.push_back(proxy.name + "'s stats unreadable (" + reason_of(error) + ")");
@@ -291,7 +295,7 @@ void ConnectionsProbe::run(const spec::ClusterSpec& spec, report::Report& report
     std::optional<double> age_s;
     if (view.stats_time) {
       age_s = std::chrono::duration<double>(read_at[q] - *view.stats_time).count();
-      figures["proxy_stats_age_s/" + proxy.name] = *age_s;
+      figures[figures::proxy_stats_age_s(proxy.name)] = *age_s;
     }
     const bool skewed =
         age_s && std::abs(*age_s) * 1000.0 > static_cast<double>(options_.stale_after.count());
@@ -301,7 +305,7 @@ void ConnectionsProbe::run(const spec::ClusterSpec& spec, report::Report& report
                             : "the stats' timestamp is " + std::to_string(*age_s) +
                                   " s from this host's clock (limit " +
                                   std::to_string(options_.stale_after.count()) + " ms)";
-      Finding& f = finding("stale_stats", Severity::warning, {.proxy = proxy.name},
+      Finding& f = finding(codes::kStaleStats, Severity::warning, {.proxy = proxy.name},
                            "stats of proxy " + proxy.name + " may be stale: " + why)
                        .with("freshness", std::string(to_string(view.freshness)));
       if (age_s) f.with("stats_age_s", *age_s);
@@ -335,7 +339,7 @@ void ConnectionsProbe::run(const spec::ClusterSpec& spec, report::Report& report
     if (!drift.empty()) {
       bool names_only = true;
       for (const ServerView& server : view.servers) names_only = names_only && !server.address;
-      finding("proxy_config_drift", Severity::critical, {.proxy = proxy.name},
+      finding(codes::kProxyConfigDrift, Severity::critical, {.proxy = proxy.name},
               "server list of proxy " + proxy.name +
                   " differs from the spec: " + util::join(drift, "; "))
           .with("differences", drift)
@@ -346,7 +350,7 @@ void ConnectionsProbe::run(const spec::ClusterSpec& spec, report::Report& report
     }
     std::int64_t connected = 0;
     for (const Cell& cell : by_proxy[q]) connected += cell.state == CellState::connected;
-    figures["proxy_backends_connected/" + proxy.name] = static_cast<double>(connected);
+    figures[figures::proxy_backends_connected(proxy.name)] = static_cast<double>(connected);
   }
 
   // ---- Backend side ----
@@ -357,7 +361,7 @@ void ConnectionsProbe::run(const spec::ClusterSpec& spec, report::Report& report
     if (!result) {
       sides[b].error = result.error().message;
       sides[b].attributed.assign(proxies, 0);
-      finding("backend_stats_unreadable", Severity::unknown, {.backend = backend.name},
+      finding(codes::kBackendStatsUnreadable, Severity::unknown, {.backend = backend.name},
               "stats conns of backend " + backend.name + " unreadable (" +
                   reason_of(result.error()) + "): " + result.error().message)
           .with("reason", std::string(to_string(result.error().kind)));
@@ -366,10 +370,10 @@ void ConnectionsProbe::run(const spec::ClusterSpec& spec, report::Report& report
       continue;
     }
     sides[b] = classify_peers(spec, result.value(), canary_ran);
-    figures["backend_clients/" + backend.name] = static_cast<double>(sides[b].clients);
+    figures[figures::backend_clients(backend.name)] = static_cast<double>(sides[b].clients);
     if (!sides[b].unknown.empty()) {
       const auto count = static_cast<std::int64_t>(sides[b].unknown.size());
-      finding("unknown_peer", Severity::warning, {.backend = backend.name},
+      finding(codes::kUnknownPeer, Severity::warning, {.backend = backend.name},
               "backend " + backend.name + " has " + util::plural(count, "connection") + " from " +
                   address_counts(sides[b].unknown) + ", no proxy's source address")
           .with("peers", sides[b].unknown);
@@ -404,7 +408,7 @@ void ConnectionsProbe::run(const spec::ClusterSpec& spec, report::Report& report
         const std::string summary =
             "proxy " + proxy_name + " is not connected to " + backend_name + " (" + why + ")";
         const Merged& m = merged[q][b];
-        Finding& f = finding("proxy_missing_backend", Severity::critical,
+        Finding& f = finding(codes::kProxyMissingBackend, Severity::critical,
                              {.proxy = proxy_name, .backend = backend_name}, summary)
                          .with("proxy_side", std::string(to_string(from_proxy.state)))
                          .with("proxy_side_detail", from_proxy.why)
@@ -439,7 +443,7 @@ void ConnectionsProbe::run(const spec::ClusterSpec& spec, report::Report& report
           summary += ", although " + proxy_name + " reports " + from_proxy.why +
                      " to it (wrong source_addresses in the spec, or NAT?)";
         }
-        finding("backend_missing_peer", contradicts ? Severity::warning : Severity::critical,
+        finding(codes::kBackendMissingPeer, contradicts ? Severity::warning : Severity::critical,
                 {.proxy = proxy_name, .backend = backend_name}, summary)
             .with("proxy_side", std::string(to_string(from_proxy.state)))
             .with("proxy_side_detail", from_proxy.why)
@@ -451,7 +455,7 @@ void ConnectionsProbe::run(const spec::ClusterSpec& spec, report::Report& report
       }
     }
     if (!idle.empty()) {
-      finding("backend_idle", Severity::info, {.proxy = proxy_name},
+      finding(codes::kBackendIdle, Severity::info, {.proxy = proxy_name},
               "proxy " + proxy_name + " holds no connection to " + util::join_and(idle) +
                   " and has sent " + (idle.size() == 1 ? "it" : "them") +
                   " no requests yet (undecided; run the canary check first for a decision)")
@@ -481,7 +485,7 @@ void ConnectionsProbe::run(const spec::ClusterSpec& spec, report::Report& report
       }
       const std::string summary =
           "proxies disagree on the backend set: " + util::join(groups, "; ");
-      finding("proxy_backend_sets_differ", Severity::critical, {}, summary).with("sets", groups);
+      finding(codes::kProxyBackendSetsDiffer, Severity::critical, {}, summary).with("sets", groups);
       sets_headlines.push_back(summary);
     }
   }
@@ -519,7 +523,7 @@ void ConnectionsProbe::run(const spec::ClusterSpec& spec, report::Report& report
     for (const auto& row : by_proxy) {
       for (const Cell& cell : row) connected += cell.state == CellState::connected;
     }
-    finding("connection_matrix", Severity::info, {},
+    finding(codes::kConnectionMatrix, Severity::info, {},
             util::plural(proxies, "proxy", "proxies") + " x " +
                 util::plural(static_cast<std::int64_t>(backends), "backend") + ": " +
                 std::to_string(connected) + " connected (proxy side)")
@@ -560,7 +564,7 @@ void ConnectionsProbe::run(const spec::ClusterSpec& spec, report::Report& report
     }
   }
   check.duration_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-  figures["connections_ms"] = check.duration_ms;
+  figures[figures::kConnectionsMs] = check.duration_ms;
   report.checks.push_back(check);
   for (Finding& f : findings) report.add(std::move(f));
 }

@@ -65,7 +65,7 @@ class ConnectionsProbe final : public Probe {
   ConnectionsProbe();
   explicit ConnectionsProbe(Options options);
   ~ConnectionsProbe() override;
-  std::string_view name() const override { return "connections"; }
+  std::string_view name() const override { return report::checks::kConnections; }
   void run(const spec::ClusterSpec& spec, report::Report& report) override;
 
  private:

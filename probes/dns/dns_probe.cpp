@@ -10,6 +10,9 @@
 
 namespace ringwatch::probes::dns {
 
+namespace codes = report::codes;
+namespace figures = report::figures;
+
 namespace {
 
 namespace rdns = ringwatch::dns;
@@ -149,7 +152,7 @@ DnsProbe::~DnsProbe() = default;
 
 void DnsProbe::run(const spec::ClusterSpec& spec, report::Report& report) {
   const Clock::time_point round_start = Clock::now();
-  report::CheckResult check{"dns", report::Status::ok, "", 0};
+  report::CheckResult check{report::checks::kDns, report::Status::ok, "", 0};
 
   std::vector<spec::DnsServer> vantages;
   try {
@@ -157,9 +160,9 @@ void DnsProbe::run(const spec::ClusterSpec& spec, report::Report& report) {
   } catch (const std::invalid_argument& error) {
     check.status = report::Status::unknown;
     check.summary = error.what();
-    Finding finding{
-        "dns", "dns_unknown_vantage", Severity::unknown, {.vantage = *only_vantage_}, error.what(),
-        {}};
+    Finding finding{report::checks::kDns, codes::kDnsUnknownVantage,
+                    Severity::unknown,    {.vantage = *only_vantage_},
+                    error.what(),         {}};
     report.checks.push_back(check);
     report.add(std::move(finding));
     return;
@@ -223,7 +226,7 @@ void DnsProbe::run(const spec::ClusterSpec& spec, report::Report& report) {
       const report::Subject subject{
           .backend = backend.name, .node = backend.dns_name, .vantage = vantage.name};
       const std::string whose = backend.name + "'s name " + backend.dns_name;
-      const std::string expected_key = "dns_answer_expected/" + backend.name + "/" + vantage.name;
+      const std::string expected_key = figures::dns_answer_expected(backend.name, vantage.name);
       auto common_evidence = [&](Finding& f) {
         f.with("vantage", vantage.name)
             .with("server", lookup.server)
@@ -238,8 +241,8 @@ void DnsProbe::run(const spec::ClusterSpec& spec, report::Report& report) {
 
       switch (verdict_of(lookup)) {
         case Verdict::no_answer: {
-          Finding f{"dns",
-                    "dns_no_answer",
+          Finding f{report::checks::kDns,
+                    codes::kDnsNoAnswer,
                     Severity::critical,
                     subject,
                     whose + " does not resolve at " + vantage.name + ": " + rcode_text(lookup),
@@ -262,8 +265,8 @@ void DnsProbe::run(const spec::ClusterSpec& spec, report::Report& report) {
           }
           answers_outside += out.size();
           if (!out.empty()) {
-            Finding f{"dns",
-                      "dns_outside_range",
+            Finding f{report::checks::kDns,
+                      codes::kDnsOutsideRange,
                       Severity::critical,
                       subject,
                       whose + " resolves to " + util::join_and(out) + " at " + vantage.name +
@@ -282,7 +285,12 @@ void DnsProbe::run(const spec::ClusterSpec& spec, report::Report& report) {
               if (other.address.to_string() == address) owner = other.name;
             }
             if (!owner.empty()) summary += " (it is " + owner + "'s address)";
-            Finding f{"dns", "dns_unexpected_address", Severity::warning, subject, summary, {}};
+            Finding f{report::checks::kDns,
+                      codes::kDnsUnexpectedAddress,
+                      Severity::warning,
+                      subject,
+                      summary,
+                      {}};
             common_evidence(f);
             f.with("unexpected_answer", address);
             if (!owner.empty()) f.with("answer_belongs_to", owner);
@@ -335,8 +343,8 @@ void DnsProbe::run(const spec::ClusterSpec& spec, report::Report& report) {
           }
         }
       }
-      Finding f{"dns",
-                any_timeout ? "dns_timeout" : "dns_unreachable",
+      Finding f{report::checks::kDns,
+                any_timeout ? codes::kDnsTimeout : codes::kDnsUnreachable,
                 Severity::unknown,
                 subject,
                 summary,
@@ -376,8 +384,8 @@ void DnsProbe::run(const spec::ClusterSpec& spec, report::Report& report) {
       std::string summary =
           "vantage points disagree on " + backend.name + "'s name " + backend.dns_name + ": ";
       for (std::size_t i = 0; i < parts.size(); ++i) summary += (i ? "; " : "") + parts[i];
-      Finding f{"dns",
-                "dns_disagreement",
+      Finding f{report::checks::kDns,
+                codes::kDnsDisagreement,
                 Severity::critical,
                 {.backend = backend.name, .node = backend.dns_name},
                 summary,
@@ -416,13 +424,13 @@ void DnsProbe::run(const spec::ClusterSpec& spec, report::Report& report) {
                                               " names resolve inside their expected ranges " + at;
   }
 
-  fig["dns_names"] = static_cast<double>(names.size());
-  fig["dns_vantage_points"] = static_cast<double>(vantages.size());
-  fig["dns_lookups"] = static_cast<double>(names.size() * vantages.size());
-  fig["dns_lookups_undecided"] = static_cast<double>(undecided);
-  fig["dns_answers_outside"] = static_cast<double>(answers_outside);
+  fig[figures::kDnsNames] = static_cast<double>(names.size());
+  fig[figures::kDnsVantagePoints] = static_cast<double>(vantages.size());
+  fig[figures::kDnsLookups] = static_cast<double>(names.size() * vantages.size());
+  fig[figures::kDnsLookupsUndecided] = static_cast<double>(undecided);
+  fig[figures::kDnsAnswersOutside] = static_cast<double>(answers_outside);
   check.duration_ms = ms_since(round_start);
-  fig["dns_ms"] = check.duration_ms;
+  fig[figures::kDnsMs] = check.duration_ms;
   report.checks.push_back(check);
   for (Finding& f : findings) report.add(std::move(f));
 }

@@ -62,7 +62,7 @@ class DnsProbe final : public Probe {
                     std::shared_ptr<ringwatch::dns::Resolver> resolver = nullptr);
   ~DnsProbe() override;
 
-  std::string_view name() const override { return "dns"; }
+  std::string_view name() const override { return report::checks::kDns; }
   void run(const spec::ClusterSpec& spec, report::Report& report) override;
 
   const std::optional<std::string>& only_vantage() const { return only_vantage_; }
