@@ -1,7 +1,10 @@
 #include "probes/registry.h"
 
+#include <algorithm>
 #include <chrono>
 #include <stdexcept>
+
+#include "lib/util/text.h"
 
 #include "probes/canary/canary_probe.h"
 #include "probes/connections/connections_probe.h"
@@ -49,12 +52,30 @@ std::unique_ptr<Probe> make_probe(std::string_view check, const ProbeOptions& op
   return nullptr;
 }
 
-ProbeSet::ProbeSet(const std::vector<std::string>& checks, const ProbeOptions& options) {
-  for (const std::string& check : checks) {
-    auto probe = make_probe(check, options);
-    if (!probe) throw std::invalid_argument("unknown check \"" + check + "\"");
-    probes_.push_back(std::move(probe));
+std::string UnknownCheck::message() const {
+  return "unknown check \"" + name + "\" (known: " + util::join(known_checks()) + ")";
+}
+
+Result<std::vector<std::string>, UnknownCheck> normalize_checks(
+    const std::vector<std::string>& names) {
+  const auto& known = known_checks();
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (std::find(known.begin(), known.end(), names[i]) == known.end()) {
+      return UnknownCheck{i, names[i]};
+    }
   }
+  std::vector<std::string> ordered;
+  for (const std::string& check : known) {
+    if (std::find(names.begin(), names.end(), check) != names.end()) ordered.push_back(check);
+  }
+  return ordered;
+}
+
+ProbeSet::ProbeSet(const std::vector<std::string>& checks, const ProbeOptions& options) {
+  auto normalized = normalize_checks(checks);
+  if (!normalized) throw std::invalid_argument(normalized.error().message());
+  checks_ = std::move(normalized).value();
+  for (const std::string& check : checks_) probes_.push_back(make_probe(check, options));
 }
 
 report::Report ProbeSet::run_round(const spec::ClusterSpec& spec) {
