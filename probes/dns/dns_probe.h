@@ -68,6 +68,12 @@ class DnsProbe final : public Probe {
   const std::optional<std::string>& only_vantage() const { return only_vantage_; }
 
  private:
+  // Every name at every vantage point: [vantage][name], each vantage point
+  // bounded by one spec.timeouts.dns.
+  std::vector<std::vector<ringwatch::dns::Lookup>> resolve(
+      const spec::ClusterSpec& spec, const std::vector<spec::DnsServer>& vantages,
+      const std::vector<std::string>& names);
+
   std::optional<std::string> only_vantage_;
   std::shared_ptr<ringwatch::dns::Resolver> resolver_;
   std::unique_ptr<WorkerPool> pool_;
