@@ -83,8 +83,9 @@ report::Report ProbeSet::run_round(const spec::ClusterSpec& spec) {
   report.cluster = spec.name;
   report.started_at = std::chrono::system_clock::now();
   const auto start = std::chrono::steady_clock::now();
-  for (auto& probe : probes_) probe->run(spec, report);
-  diagnose(spec, report);
+  RoundContext round;
+  for (auto& probe : probes_) probe->run(spec, round, report);
+  diagnose(spec, round, report);
   report.duration_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   return report;

@@ -75,13 +75,15 @@ class RoundFindings {
  public:
   RoundFindings(const spec::ClusterSpec& cluster, const std::vector<Canary>& round_canaries,
                 const std::vector<KeyVerdict>& round_verdicts, const Observation& observation,
-                report::Report& round_report, CheckFindings& check_findings)
+                report::Report& round_report, CheckFindings& check_findings,
+                CanaryRound& round_facts)
       : spec(cluster),
         canaries(round_canaries),
         verdicts(round_verdicts),
         obs(observation),
         report(round_report),
         out(check_findings),
+        facts(round_facts),
         proxies(cluster.proxies.size()),
         backends(cluster.backends.size()),
         per_backend(proxies * cluster.canary.keys_per_backend) {}
@@ -95,6 +97,7 @@ class RoundFindings {
     for (std::size_t q = 0; q < proxies; ++q) {
       if (!obs.proxy_down(q)) continue;
       ++proxies_down;
+      facts.unreachable_proxies.insert(proxy_name(q));
       const mc::Error& error = obs.write_error[q] ? *obs.write_error[q] : *obs.read_error[q];
       const std::string summary =
           "proxy " + proxy_name(q) + " unreachable (" + error_reason(error) + ")";
@@ -149,6 +152,7 @@ class RoundFindings {
           .with("canaries_learned_there", static_cast<std::int64_t>(learned_here))
           .with("proxies_failing", erroring)
           .with("proxies_routing_elsewhere", rerouting);
+      facts.unreachable_backends.push_back({backend_name(b), out.last_index()});
       headlines.push_back(summary);
     }
   }
@@ -217,9 +221,12 @@ class RoundFindings {
           .with("routed_backends", routed_names)
           .with("by_backend", per_backend_detail)
           .with("keys", keys);
-      if (!missing.empty()) {
-        divergence_headlines.push_back(proxy_name(q) + " is missing " +
-                                       backend_name(missing.front()));
+      if (!missing.empty()) {  // then `lead` is the first backend it misses
+        facts.missing.push_back({{proxy_name(q), backend_name(lead)},
+                                 static_cast<std::int64_t>(routed_on[lead]),
+                                 static_cast<std::int64_t>(total_on[lead]),
+                                 out.last_index()});
+        divergence_headlines.push_back(proxy_name(q) + " is missing " + backend_name(lead));
       } else {
         divergence_headlines.push_back(proxy_name(q) + " routes " + std::to_string(diverging) +
                                        " of " + std::to_string(considered) +
@@ -442,6 +449,7 @@ class RoundFindings {
   const Observation& obs;
   report::Report& report;
   CheckFindings& out;
+  CanaryRound& facts;
   const std::size_t proxies, backends, per_backend;
   std::vector<std::string> divergence_headlines;
 };
@@ -450,8 +458,9 @@ class RoundFindings {
 
 Judgement judge_round(const spec::ClusterSpec& spec, const std::vector<Canary>& canaries,
                       const std::vector<KeyVerdict>& verdicts, const Observation& obs,
-                      std::size_t transient, report::Report& report, CheckFindings& out) {
-  RoundFindings found(spec, canaries, verdicts, obs, report, out);
+                      std::size_t transient, report::Report& report, CheckFindings& out,
+                      CanaryRound& facts) {
+  RoundFindings found(spec, canaries, verdicts, obs, report, out, facts);
   found.unreachable_proxies();
   found.unreachable_backends();
   found.ring_divergence();

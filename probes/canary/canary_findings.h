@@ -10,6 +10,7 @@
 #include "lib/spec/cluster_spec.h"
 #include "probes/canary/canary_round.h"
 #include "probes/check_findings.h"
+#include "probes/round_context.h"
 
 namespace ringwatch::probes::canary {
 
@@ -20,12 +21,14 @@ struct Judgement {
   bool relearn = false;  // learn the placement again next round
 };
 
-// Adds the findings of a round to `out` and the per-proxy routing figures to
-// `report`. `verdicts` are after the recheck; `transient` canaries disagreed
-// at first and agreed on recheck. Canaries learned on a backend the probe
-// cannot reach are left to that backend's finding.
+// Adds the findings of a round to `out`, what later checks need of them to
+// `facts`, and the per-proxy routing figures to `report`. `verdicts` are after
+// the recheck; `transient` canaries disagreed at first and agreed on recheck.
+// Canaries learned on a backend the probe cannot reach are left to that
+// backend's finding.
 Judgement judge_round(const spec::ClusterSpec& spec, const std::vector<Canary>& canaries,
                       const std::vector<KeyVerdict>& verdicts, const Observation& obs,
-                      std::size_t transient, report::Report& report, CheckFindings& out);
+                      std::size_t transient, report::Report& report, CheckFindings& out,
+                      CanaryRound& facts);
 
 }  // namespace ringwatch::probes::canary

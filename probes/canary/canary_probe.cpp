@@ -439,7 +439,7 @@ void operation_figures(std::size_t keys, const Observation& obs,
 
 }  // namespace
 
-void CanaryProbe::run(const spec::ClusterSpec& spec, report::Report& report) {
+void CanaryProbe::run(const spec::ClusterSpec& spec, RoundContext& round, report::Report& report) {
   CheckFindings out(name(), report);
   State& st = *state_;
   st.spec = &spec;
@@ -451,8 +451,8 @@ void CanaryProbe::run(const spec::ClusterSpec& spec, report::Report& report) {
   read_figures(verdicts, obs, report.figures);
   const Recheck recheck = st.recheck(obs, verdicts);
 
-  Judgement judgement =
-      judge_round(spec, st.canaries, verdicts, obs, recheck.transient, report, out);
+  Judgement judgement = judge_round(spec, st.canaries, verdicts, obs, recheck.transient, report,
+                                    out, round.canary.emplace());
   if (judgement.relearn) st.relearn = true;
   std::vector<std::string>& headlines = judgement.headlines;
   std::optional<report::Status> status;  // the worst finding's

@@ -5,7 +5,6 @@
 #include <ctime>
 #include <map>
 #include <optional>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -248,17 +247,18 @@ Reads read_all(WorkerPool& pool, const spec::ClusterSpec& spec) {
 // backend) link from both sides.
 class Audit {
  public:
-  // `traffic_seen(proxy)`: the canary sent that proxy traffic earlier in the
-  // round; `canary_ran`: one peer at our own address is the canary's.
+  // `canary`: what the canary saw earlier in the round, if it ran: which
+  // proxies it sent traffic through, and that one peer at our own address is
+  // its connection.
   Audit(const spec::ClusterSpec& cluster, const ConnectionsProbe::Options& probe_options,
-        bool canary_ran_before, std::set<std::string> proxies_canary_missed,
-        report::Report& round_report, CheckFindings& check_findings)
+        const std::optional<CanaryRound>& canary_round, report::Report& round_report,
+        CheckFindings& check_findings, ConnectionsRound& round_facts)
       : spec(cluster),
         options(probe_options),
-        canary_ran(canary_ran_before),
-        canary_missed(std::move(proxies_canary_missed)),
+        canary(canary_round),
         report_figures(round_report.figures),
         out(check_findings),
+        facts(round_facts),
         proxies(cluster.proxies.size()),
         backends(cluster.backends.size()),
         by_proxy(proxies, std::vector<Cell>(backends)),
@@ -278,7 +278,7 @@ class Audit {
     const ProxyView& view = result.value();
     stale_stats(proxy, view, read_at);
     config_drift(q, view);
-    const bool traffic_seen = canary_ran && !canary_missed.contains(proxy.name) &&
+    const bool traffic_seen = canary && !canary->unreachable_proxies.contains(proxy.name) &&
                               view.freshness != Freshness::unconfirmed;
     std::int64_t connected = 0;
     for (std::size_t b = 0; b < backends; ++b) {
@@ -301,7 +301,7 @@ class Audit {
       warnings.push_back(backend.name + "'s stats conns unreadable (" + reason_of(result.error()) +
                          ")");
     } else {
-      sides[b] = classify_peers(spec, result.value(), canary_ran);
+      sides[b] = classify_peers(spec, result.value(), canary.has_value());
       report_figures[figures::backend_clients(backend.name)] =
           static_cast<double>(sides[b].clients);
       unknown_peers(b);
@@ -504,6 +504,7 @@ class Audit {
           .with("proxy_stats", m.details);
       if (m.ejected_at) f.with("ejected_at", util::format_rfc3339(*m.ejected_at));
     }
+    facts.missing.push_back({{proxy_name, backend_name}, why, out.last_index()});
     headlines.push_back(summary);
   }
 
@@ -530,6 +531,7 @@ class Audit {
         .with("proxy_side", std::string(to_string(from_proxy.state)))
         .with("proxy_side_detail", from_proxy.why)
         .with("source_addresses", sources);
+    facts.peers_missing.push_back({{proxy_name, backend_name}, out.last_index()});
     if (contradicts) {
       warnings.push_back(backend_name + " does not see " + proxy_name +
                          "'s connection from its source addresses");
@@ -587,10 +589,10 @@ class Audit {
 
   const spec::ClusterSpec& spec;
   const ConnectionsProbe::Options& options;
-  const bool canary_ran;
-  const std::set<std::string> canary_missed;
+  const std::optional<CanaryRound>& canary;
   std::map<std::string, double>& report_figures;
   CheckFindings& out;
+  ConnectionsRound& facts;
   const std::size_t proxies, backends;
   std::vector<std::vector<Cell>> by_proxy, by_backend;  // [proxy][backend]
   std::vector<std::vector<Merged>> merged;              // [proxy][backend]
@@ -607,20 +609,9 @@ ConnectionsProbe::ConnectionsProbe() : ConnectionsProbe(Options{}) {}
 ConnectionsProbe::ConnectionsProbe(Options options) : options_(options) {}
 ConnectionsProbe::~ConnectionsProbe() = default;
 
-void ConnectionsProbe::run(const spec::ClusterSpec& spec, report::Report& report) {
+void ConnectionsProbe::run(const spec::ClusterSpec& spec, RoundContext& round,
+                           report::Report& report) {
   CheckFindings out(name(), report);
-  // Did the canary send traffic through each proxy earlier in this round?
-  bool canary_ran = false;
-  for (const auto& check : report.checks) {
-    canary_ran = canary_ran || check.name == report::checks::kCanary;
-  }
-  std::set<std::string> canary_missed;
-  for (const auto& finding : report.findings) {
-    if (finding.check == report::checks::kCanary && finding.code == codes::kProxyUnreachable) {
-      canary_missed.insert(finding.subject.proxy);
-    }
-  }
-
   const std::size_t proxies = spec.proxies.size();
   const std::size_t backends = spec.backends.size();
   if (!pool_) {
@@ -628,7 +619,7 @@ void ConnectionsProbe::run(const spec::ClusterSpec& spec, report::Report& report
         proxies + backends, 1, std::max<std::size_t>(1, options_.max_parallel_reads)));
   }
   const Reads reads = read_all(*pool_, spec);
-  Audit audit(spec, options_, canary_ran, std::move(canary_missed), report, out);
+  Audit audit(spec, options_, round.canary, report, out, round.connections.emplace());
   for (std::size_t q = 0; q < proxies; ++q) audit.proxy_side(q, *reads.views[q], reads.read_at[q]);
   for (std::size_t b = 0; b < backends; ++b) audit.backend_side(b, *reads.peers[b]);
   audit.links();

@@ -169,12 +169,13 @@ class DnsAudit {
  public:
   DnsAudit(const spec::ClusterSpec& cluster, const std::vector<spec::DnsServer>& vantage_points,
            const Names& backend_names, const std::vector<std::vector<Lookup>>& round_lookups,
-           CheckFindings& check_findings)
+           CheckFindings& check_findings, DnsRound& round_facts)
       : spec(cluster),
         vantages(vantage_points),
         names(backend_names),
         lookups(round_lookups),
-        out(check_findings) {}
+        out(check_findings),
+        facts(round_facts) {}
 
   void outside_range() {
     for_each_lookup(
@@ -187,6 +188,8 @@ class DnsAudit {
                                vantage.name + ", outside " + backend.expected_cidr.to_string());
           common_evidence(f, vantage, backend, lookup);
           f.with("outside_answers", outside);
+          facts.outside.push_back({backend.name, vantage.name, outside,
+                                   backend.expected_cidr.to_string(), out.last_index()});
         });
   }
 
@@ -407,6 +410,7 @@ class DnsAudit {
   const Names& names;
   const std::vector<std::vector<Lookup>>& lookups;  // [vantage][name]
   CheckFindings& out;
+  DnsRound& facts;
 };
 
 }  // namespace
@@ -471,8 +475,9 @@ std::vector<std::vector<Lookup>> DnsProbe::resolve(const spec::ClusterSpec& spec
   return lookups;
 }
 
-void DnsProbe::run(const spec::ClusterSpec& spec, report::Report& report) {
+void DnsProbe::run(const spec::ClusterSpec& spec, RoundContext& round, report::Report& report) {
   CheckFindings out(name(), report);
+  DnsRound& facts = round.dns.emplace();
   std::vector<spec::DnsServer> vantages;
   try {
     vantages = vantage_points(spec, only_vantage_);
@@ -485,7 +490,7 @@ void DnsProbe::run(const spec::ClusterSpec& spec, report::Report& report) {
   const Names names = distinct_names(spec);
   const std::vector<std::vector<Lookup>> lookups = resolve(spec, vantages, names.names);
 
-  DnsAudit audit(spec, vantages, names, lookups, out);
+  DnsAudit audit(spec, vantages, names, lookups, out, facts);
   audit.outside_range();
   audit.no_answer();
   audit.disagreement();

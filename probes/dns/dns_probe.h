@@ -35,6 +35,9 @@
 // Deadline: all vantage points are asked in parallel, every name of one
 // vantage point at once, all bounded by one spec.timeouts.dns.
 //
+// The answers outside a backend's range are told to the round
+// (RoundContext::dns) for the diagnosis.
+//
 // Thread-safety: as every Probe (one thread at a time); the Resolver it is
 // given must allow concurrent calls for different vantage points.
 
@@ -63,7 +66,7 @@ class DnsProbe final : public Probe {
   ~DnsProbe() override;
 
   std::string_view name() const override { return report::checks::kDns; }
-  void run(const spec::ClusterSpec& spec, report::Report& report) override;
+  void run(const spec::ClusterSpec& spec, RoundContext& round, report::Report& report) override;
 
   const std::optional<std::string>& only_vantage() const { return only_vantage_; }
 
