@@ -5,7 +5,6 @@
 #include <stdexcept>
 
 #include "lib/util/text.h"
-
 #include "probes/canary/canary_probe.h"
 #include "probes/connections/connections_probe.h"
 #include "probes/diagnosis.h"

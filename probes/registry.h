@@ -1,8 +1,9 @@
 #pragma once
 // The explicit table of probes by check name, and the round runner the CLI,
 // the daemon and the migration engine share. A list of check names from a
-// user (the CLI, the fleet file, the daemon's API, a migration plan) goes
-// through normalize_checks() once; nothing else orders or validates names.
+// user (the CLI, ringwatchd's --checks, the fleet file, the daemon's API, the
+// migration checks) goes through normalize_checks(), and ProbeSet applies it
+// too: the callers do not order or validate names themselves.
 
 #include <cstddef>
 #include <memory>
