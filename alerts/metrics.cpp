@@ -18,11 +18,17 @@
 #include <mutex>
 #include <set>
 #include <sstream>
+#include <string_view>
+#include <utility>
+
+#include "lib/report/vocabulary.h"
 
 namespace ringwatch::alerts {
 
 namespace {
 
+namespace checks = report::checks;
+namespace figures = report::figures;
 using prometheus::Labels;
 
 // The series of one family that this class created, so they can be removed.
@@ -300,14 +306,17 @@ void Metrics::observe(const spec::ClusterSpec& spec, const report::Report& repor
   s.proxies_configured.at({{"cluster", cluster}}).Set(static_cast<double>(spec.proxies.size()));
 
   // Canary reads and consistency.
-  if (ran.contains("canary")) {
-    for (const char* result : {"ok", "miss", "stale", "foreign", "error"}) {
+  if (ran.contains(checks::kCanary)) {
+    for (const auto& [result, name] :
+         {std::pair{"ok", figures::kReadsOk}, std::pair{"miss", figures::kReadsMiss},
+          std::pair{"stale", figures::kReadsStale}, std::pair{"foreign", figures::kReadsForeign},
+          std::pair{"error", figures::kReadsError}}) {
       auto& counter = s.canary_reads.at({{"cluster", cluster}, {"result", result}});
-      const double* reads = figure(report, std::string("reads_") + result);
+      const double* reads = figure(report, name);
       if (reads != nullptr && *reads > 0) counter.Increment(*reads);
     }
-    const double* reads = figure(report, "reads");
-    const double* ratio = figure(report, "consistency_ratio");
+    const double* reads = figure(report, figures::kReads);
+    const double* ratio = figure(report, figures::kConsistencyRatio);
     if (reads != nullptr && *reads > 0 && ratio != nullptr) {
       s.consistency_ratio.at({{"cluster", cluster}}).Set(*ratio);
     } else {
@@ -323,11 +332,12 @@ void Metrics::observe(const spec::ClusterSpec& spec, const report::Report& repor
   };
   s.backends_routed.remove_if(gone_proxy);
   s.backends_connected.remove_if(gone_proxy);
-  auto per_proxy = [&](Series<prometheus::Gauge>& series, const char* check, const char* prefix) {
+  auto per_proxy = [&](Series<prometheus::Gauge>& series, const char* check,
+                       std::string (*figure_of)(std::string_view)) {
     if (!ran.contains(check)) return;
     for (const spec::Proxy& proxy : spec.proxies) {
       const Labels labels{{"cluster", cluster}, {"proxy", proxy.name}};
-      const double* value = figure(report, prefix + proxy.name);
+      const double* value = figure(report, figure_of(proxy.name));
       if (value != nullptr) {
         series.at(labels).Set(*value);
       } else {
@@ -335,8 +345,8 @@ void Metrics::observe(const spec::ClusterSpec& spec, const report::Report& repor
       }
     }
   };
-  per_proxy(s.backends_routed, "canary", "backends_routed/");
-  per_proxy(s.backends_connected, "connections", "proxy_backends_connected/");
+  per_proxy(s.backends_routed, checks::kCanary, figures::backends_routed);
+  per_proxy(s.backends_connected, checks::kConnections, figures::proxy_backends_connected);
 
   // Per (node, vantage).
   std::set<std::pair<std::string, std::string>> pairs;
@@ -348,13 +358,13 @@ void Metrics::observe(const spec::ClusterSpec& spec, const report::Report& repor
   s.dns_answer_expected.remove_if([&](const Labels& labels) {
     return in_cluster(labels) && !pairs.contains({labels.at("node"), labels.at("vantage")});
   });
-  if (ran.contains("dns")) {
+  if (ran.contains(checks::kDns)) {
     for (const spec::Backend& backend : spec.backends) {
       for (const spec::DnsServer& vantage : spec.dns_servers) {
         const Labels labels{
             {"cluster", cluster}, {"node", backend.dns_name}, {"vantage", vantage.name}};
         const double* value =
-            figure(report, "dns_answer_expected/" + backend.name + "/" + vantage.name);
+            figure(report, figures::dns_answer_expected(backend.name, vantage.name));
         if (value != nullptr) {
           s.dns_answer_expected.at(labels).Set(*value);
         } else {

@@ -42,12 +42,6 @@ std::vector<std::string> split(std::string_view text, char separator) {
   return out;
 }
 
-std::string list(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& item : items) out += (out.empty() ? "" : ", ") + item;
-  return out;
-}
-
 std::string clusters_json(const std::vector<ClusterView>& views) {
   const auto now = SteadyClock::now();
   rapidjson::StringBuffer buffer;
@@ -153,33 +147,23 @@ void Api::handle(const HttpRequest& request, Responder respond) {
   }
 
   if (request.method != "POST") return respond(method_not_allowed("POST", request.method));
+  // Normalized (the registry's order, each once), so equal sets share a ProbeSet.
   std::vector<std::string> checks;
   if (!query.empty()) {
-    const auto& known = probes::known_checks();
+    std::vector<std::string> named;
     for (const auto& parameter : split(query, '&')) {
       if (!parameter.starts_with("checks=")) {
         return respond(json_error(400, "unknown query parameter \"" +
                                            parameter.substr(0, parameter.find('=')) +
                                            "\" (expected: checks)"));
       }
-      for (const auto& check : split(std::string_view(parameter).substr(7), ',')) {
-        if (std::find(known.begin(), known.end(), check) == known.end()) {
-          return respond(
-              json_error(400, "unknown check \"" + check + "\" (expected: " + list(known) + ")"));
-        }
-        if (std::find(checks.begin(), checks.end(), check) == checks.end()) {
-          checks.push_back(check);
-        }
+      for (auto& check : split(std::string_view(parameter).substr(7), ',')) {
+        named.push_back(std::move(check));
       }
+      auto normalized = probes::normalize_checks(named);
+      if (!normalized) return respond(json_error(400, normalized.error().message()));
+      checks = std::move(normalized).value();
     }
-    // In round order, so equal sets share a ProbeSet.
-    std::vector<std::string> ordered;
-    for (const auto& check : known) {
-      if (std::find(checks.begin(), checks.end(), check) != checks.end()) {
-        ordered.push_back(check);
-      }
-    }
-    checks = std::move(ordered);
   }
   scheduler_.preflight(name, std::move(checks), [respond](std::optional<report::Report> report) {
     if (!report) return respond(json_error(503, "ringwatchd is stopping"));

@@ -242,7 +242,6 @@ int run_ringwatchd(const std::vector<std::string>& args, std::ostream& out, std:
       source.jitter = std::chrono::milliseconds(std::llround(jitter * 1000));
     }
     if (vm.count("checks")) {
-      const auto& known = probes::known_checks();
       std::string text = vm["checks"].as<std::string>();
       std::vector<std::string> wanted;
       for (std::size_t start = 0; start <= text.size();) {
@@ -250,16 +249,9 @@ int run_ringwatchd(const std::vector<std::string>& args, std::ostream& out, std:
         wanted.push_back(text.substr(start, comma - start));
         start = comma + 1;
       }
-      for (const auto& check : wanted) {
-        if (std::find(known.begin(), known.end(), check) == known.end()) {
-          throw po::error("--checks: unknown check \"" + check + "\"");
-        }
-      }
-      for (const auto& check : known) {
-        if (std::find(wanted.begin(), wanted.end(), check) != wanted.end()) {
-          source.checks.push_back(check);
-        }
-      }
+      auto checks = probes::normalize_checks(wanted);
+      if (!checks) throw po::error("--checks: " + checks.error().message());
+      source.checks = std::move(checks).value();
     }
     if (vm.count("alertmanager")) source.alerts.alertmanager = vm["alertmanager"].as<std::string>();
     if (vm.count("webhook")) source.alerts.webhook = vm["webhook"].as<std::string>();

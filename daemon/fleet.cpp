@@ -75,25 +75,20 @@ ClusterConfig read_cluster(const Cursor& cursor, const std::string& file) {
   }
   config.jitter = to_ms(jitter);
 
-  const auto& known = probes::known_checks();
   if (const auto c = object.optional("checks")) {
+    const std::string expectation = "a check name (" + util::join(probes::known_checks()) + ")";
     FirstSeen seen("check");
     std::vector<std::string> named;
+    // Checked as each name is read, so the first wrong element is the one named.
     for (const auto& element : c->elements(true)) {
-      const std::string name(element.string("a check name (" + util::join(known) + ")"));
-      if (std::find(known.begin(), known.end(), name) == known.end()) {
-        element.wrong_value("a check name (" + util::join(known) + ")");
-      }
-      seen.add(element, name);
-      named.push_back(name);
-    }
-    for (const auto& name : known) {  // in the order a round runs them
-      if (std::find(named.begin(), named.end(), name) != named.end()) {
-        config.checks.push_back(name);
-      }
+      named.emplace_back(element.string(expectation));
+      auto normalized = probes::normalize_checks(named);
+      if (!normalized) element.wrong_value(expectation);
+      seen.add(element, named.back());
+      config.checks = std::move(normalized).value();
     }
   } else {
-    config.checks = known;
+    config.checks = probes::known_checks();
   }
   return config;
 }

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <optional>
-#include <set>
 
+#include "lib/report/vocabulary.h"
 #include "lib/util/text.h"
 #include "probes/registry.h"
 
@@ -36,7 +36,7 @@ std::vector<std::string> judge(const CheckSpec& check, const report::Report& rep
                        result->summary);
   }
   if (check.min_consistency_ratio) {
-    const auto figure = report.figures.find("consistency_ratio");
+    const auto figure = report.figures.find(report::figures::kConsistencyRatio);
     const double ratio = figure == report.figures.end() ? 0.0 : figure->second;
     if (ratio < *check.min_consistency_ratio) {
       failures.push_back(check.probe + ": consistency " + format_ratio(ratio) + " < " +
@@ -70,7 +70,6 @@ struct CheckRunner::Impl {
   std::string spec_path;
   probes::ProbeOptions options;
   std::optional<spec::ClusterSpec> spec;  // the spec `probes` were built for
-  std::vector<std::string> probe_names;
   std::unique_ptr<probes::ProbeSet> probes;
 };
 
@@ -91,17 +90,16 @@ CheckRound CheckRunner::run(const std::vector<CheckSpec>& checks) {
     round.failures = std::string("cluster spec: ") + error.what();
     return round;
   }
-  // Probes in the registry's order, each once.
-  std::set<std::string> wanted;
-  for (const auto& check : checks) wanted.insert(check.probe);
-  std::vector<std::string> names;
-  for (const auto& known : probes::known_checks()) {
-    if (wanted.count(known)) names.push_back(known);
+  std::vector<std::string> wanted;
+  for (const auto& check : checks) wanted.push_back(check.probe);
+  auto names = probes::normalize_checks(wanted);
+  if (!names) {
+    round.failures = names.error().message();
+    return round;
   }
-  if (!impl_->probes || impl_->spec != spec || impl_->probe_names != names) {
-    impl_->probes = std::make_unique<probes::ProbeSet>(names, impl_->options);
+  if (!impl_->probes || impl_->spec != spec || impl_->probes->checks() != names.value()) {
+    impl_->probes = std::make_unique<probes::ProbeSet>(names.value(), impl_->options);
     impl_->spec = spec;
-    impl_->probe_names = names;
   }
   round.report = impl_->probes->run_round(spec);
   std::vector<std::string> failures;

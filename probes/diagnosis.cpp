@@ -3,139 +3,124 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <string>
 #include <utility>
+#include <vector>
+
+#include "lib/report/vocabulary.h"
+#include "lib/util/text.h"
 
 namespace ringwatch::probes {
 
 namespace {
 
 using report::Diagnosis;
-using report::EvidenceValue;
 using report::Finding;
 using report::Severity;
 
-const EvidenceValue* evidence(const Finding& finding, const std::string& key) {
-  for (const auto& [name, value] : finding.evidence) {
-    if (name == key) return &value;
-  }
-  return nullptr;
+// One check's word on a link, in a few words, and the finding that says it.
+struct Fact {
+  std::size_t finding = 0;
+  std::string text;  // "canary: 0/6 routed", "twemproxy: ejected at 14:02:11 UTC, 3 errors"
+};
+
+void sort_by_finding(std::vector<Fact>& facts) {
+  std::sort(facts.begin(), facts.end(),
+            [](const Fact& a, const Fact& b) { return a.finding < b.finding; });
 }
 
-std::string evidence_text(const Finding& finding, const std::string& key) {
-  const EvidenceValue* value = evidence(finding, key);
-  if (value == nullptr) return "";
-  if (const auto* text = std::get_if<std::string>(value)) return *text;
-  if (const auto* number = std::get_if<std::int64_t>(value)) return std::to_string(*number);
-  if (const auto* list = std::get_if<std::vector<std::string>>(value)) {
-    std::string joined;
-    for (const std::string& item : *list) joined += (joined.empty() ? "" : ", ") + item;
-    return joined;
-  }
-  return "";
-}
-
-bool lists(const Finding& finding, const std::string& key, const std::string& item) {
-  const EvidenceValue* value = evidence(finding, key);
-  const auto* list = value ? std::get_if<std::vector<std::string>>(value) : nullptr;
-  return list != nullptr && std::find(list->begin(), list->end(), item) != list->end();
-}
-
-// What the connection audit says about a (proxy, backend) pair, in a few words:
-// the summary's parenthesis ("ejected at 14:02:11, 3 errors") if it has one.
-std::string connection_fact(const spec::ClusterSpec& spec, const Finding& finding) {
-  const spec::Proxy* proxy = spec.find_proxy(finding.subject.proxy);
-  const std::string source = proxy ? spec::to_string(proxy->kind) : "connections";
-  const auto open = finding.summary.find(" (");
-  if (open != std::string::npos && finding.summary.back() == ')') {
-    return source + ": " + finding.summary.substr(open + 2, finding.summary.size() - open - 3);
-  }
-  return source + ": " + finding.summary;
-}
-
-}  // namespace
-
-void diagnose(const spec::ClusterSpec& spec, report::Report& report) {
-  const auto& findings = report.findings;
-  // (proxy, backend) pairs some check says are apart.
-  std::map<std::pair<std::string, std::string>, std::vector<std::size_t>> missing;
-  for (std::size_t i = 0; i < findings.size(); ++i) {
-    const Finding& finding = findings[i];
-    const auto& subject = finding.subject;
-    if (subject.proxy.empty() || subject.backend.empty()) continue;
-    const bool canary_missing =
-        finding.code == "ring_divergence" && lists(finding, "missing_backends", subject.backend);
-    const bool connection_missing = finding.check == "connections" &&
-                                    finding.severity == Severity::critical &&
-                                    finding.code == "proxy_missing_backend";
-    if (canary_missing || connection_missing)
-      missing[{subject.proxy, subject.backend}].push_back(i);
-  }
-
-  for (auto& [pair, indexes] : missing) {
-    const auto& [proxy_name, backend_name] = pair;
-    std::vector<std::string> facts;
-    for (std::size_t i : indexes) {
-      const Finding& finding = findings[i];
-      if (finding.code == "ring_divergence") {
-        facts.push_back("canary: " + evidence_text(finding, "routed_to_backend") + "/" +
-                        evidence_text(finding, "canaries_for_backend") + " routed");
-      } else {
-        facts.push_back(connection_fact(spec, finding));
-      }
+// The links some check finds apart, each with what the checks say, in the
+// order of their findings.
+std::map<Link, std::vector<Fact>> broken_links(const spec::ClusterSpec& spec,
+                                               const RoundContext& round) {
+  std::map<Link, std::vector<Fact>> links;
+  if (round.canary) {
+    for (const auto& missing : round.canary->missing) {
+      links[missing.link].push_back({missing.finding, "canary: " + std::to_string(missing.routed) +
+                                                          "/" + std::to_string(missing.canaries) +
+                                                          " routed"});
     }
+  }
+  if (round.connections) {
+    for (const auto& missing : round.connections->missing) {
+      const spec::Proxy* proxy = spec.find_proxy(missing.link.proxy);
+      const std::string source =
+          proxy ? spec::to_string(proxy->kind) : report::checks::kConnections;
+      links[missing.link].push_back({missing.finding, source + ": " + missing.why});
+    }
+  }
+  for (auto& [link, facts] : links) sort_by_finding(facts);
+  return links;
+}
+
+// The cause, when DNS shows it: the backend's name answered outside its range.
+std::vector<Fact> dns_causes(const spec::ClusterSpec& spec, const RoundContext& round,
+                             const Link& link) {
+  std::vector<Fact> causes;
+  if (!round.dns) return causes;
+  const spec::Proxy* proxy = spec.find_proxy(link.proxy);
+  for (const auto& outside : round.dns->outside) {
+    if (outside.backend != link.backend) continue;
+    const bool at_proxy = proxy && proxy->dns_vantage && *proxy->dns_vantage == outside.vantage;
+    causes.push_back({outside.finding, link.backend + "'s name resolves to " +
+                                           util::join(outside.answers) + ", outside " +
+                                           outside.expected_cidr + ", at " +
+                                           (at_proxy ? "the vantage point used by " + link.proxy
+                                                     : "vantage point " + outside.vantage)});
+  }
+  sort_by_finding(causes);
+  return causes;
+}
+
+// "p2 is missing b3 (canary: 0/6 routed; twemproxy: ejected at 14:02:11 UTC) —
+// b3's name resolves to 127.200.0.13, outside 127.10.0.0/16, at the vantage
+// point used by p2"
+void diagnose_missing_links(const spec::ClusterSpec& spec, const RoundContext& round,
+                            report::Report& report) {
+  for (auto& [link, facts] : broken_links(spec, round)) {
     // The backend's side of the connection, when the audit could attribute it.
-    for (std::size_t i = 0; i < findings.size(); ++i) {
-      const Finding& finding = findings[i];
-      if (finding.code == "backend_missing_peer" && finding.subject.backend == backend_name &&
-          finding.subject.proxy == proxy_name) {
-        facts.push_back(backend_name + "'s peers lack " + proxy_name);
-        indexes.push_back(i);
+    if (round.connections) {
+      for (const auto& peer : round.connections->peers_missing) {
+        if (peer.link == link) {
+          facts.push_back({peer.finding, link.backend + "'s peers lack " + link.proxy});
+        }
       }
     }
-    std::string summary = proxy_name + " is missing " + backend_name;
-    if (!facts.empty()) {
-      summary += " (";
-      for (std::size_t j = 0; j < facts.size(); ++j) summary += (j ? "; " : "") + facts[j];
-      summary += ")";
+    std::vector<std::size_t> indexes;
+    std::vector<std::string> texts;
+    for (const Fact& fact : facts) {
+      indexes.push_back(fact.finding);
+      texts.push_back(fact.text);
     }
-    // The cause, when DNS shows it: the backend's name answered outside its range.
-    const spec::Proxy* proxy = spec.find_proxy(proxy_name);
-    std::vector<std::string> causes;
-    for (std::size_t i = 0; i < findings.size(); ++i) {
-      const Finding& finding = findings[i];
-      if (finding.code != "dns_outside_range" || finding.subject.backend != backend_name) continue;
-      const std::string vantage = evidence_text(finding, "vantage");
-      const bool at_proxy = proxy && proxy->dns_vantage && *proxy->dns_vantage == vantage;
-      const spec::Backend* backend = spec.find_backend(backend_name);
-      causes.push_back(
-          backend_name + "'s name resolves to " + evidence_text(finding, "outside_answers") +
-          ", outside " +
-          (backend ? backend->expected_cidr.to_string() : evidence_text(finding, "expected_cidr")) +
-          ", at " +
-          (at_proxy ? "the vantage point used by " + proxy_name : "vantage point " + vantage));
-      indexes.push_back(i);
+    std::string summary = link.proxy + " is missing " + link.backend;
+    if (!texts.empty()) summary += " (" + util::join(texts, "; ") + ")";
+    const std::vector<Fact> causes = dns_causes(spec, round, link);
+    for (std::size_t j = 0; j < causes.size(); ++j) {
+      summary += (j ? "; " : " — ") + causes[j].text;
+      indexes.push_back(causes[j].finding);
     }
-    for (std::size_t j = 0; j < causes.size(); ++j) summary += (j ? "; " : " — ") + causes[j];
     std::sort(indexes.begin(), indexes.end());
     indexes.erase(std::unique(indexes.begin(), indexes.end()), indexes.end());
     report.diagnoses.push_back(Diagnosis{
-        Severity::critical, {.proxy = proxy_name, .backend = backend_name}, summary, indexes});
+        Severity::critical, {.proxy = link.proxy, .backend = link.backend}, summary, indexes});
   }
+}
 
-  // A backend down: tie the canary's view to the audits' views of it.
-  std::map<std::string, std::vector<std::size_t>> down;
-  for (std::size_t i = 0; i < findings.size(); ++i) {
-    const Finding& finding = findings[i];
-    if (finding.subject.backend.empty() || !finding.subject.proxy.empty()) continue;
-    if (finding.code == "backend_unreachable" || finding.code == "backend_timeout") {
-      down[finding.subject.backend].push_back(i);
-    }
+// A backend the canary cannot reach: its finding, and the other checks that
+// see trouble with the same backend.
+void diagnose_unreachable_backends(const RoundContext& round, report::Report& report) {
+  if (!round.canary) return;
+  std::map<std::string, std::size_t> by_name;  // diagnoses in the order of backend names
+  for (const auto& unreachable : round.canary->unreachable_backends) {
+    by_name.emplace(unreachable.backend, unreachable.finding);
   }
-  for (auto& [backend_name, indexes] : down) {
+  const auto& findings = report.findings;
+  for (const auto& [backend, finding_index] : by_name) {
+    std::vector<std::size_t> indexes{finding_index};
     std::vector<std::string> others;
     for (std::size_t i = 0; i < findings.size(); ++i) {
       const Finding& finding = findings[i];
-      if (finding.subject.backend != backend_name || finding.check == "canary" ||
+      if (finding.subject.backend != backend || finding.check == report::checks::kCanary ||
           finding.severity == Severity::info) {
         continue;
       }
@@ -143,7 +128,7 @@ void diagnose(const spec::ClusterSpec& spec, report::Report& report) {
       others.push_back(finding.check);
     }
     if (others.empty()) continue;  // one check alone needs no tying together
-    std::string summary = findings[indexes.front()].summary + " (also seen by:";
+    std::string summary = findings[finding_index].summary + " (also seen by:";
     std::set<std::string> seen;
     for (const std::string& check : others) {
       if (seen.insert(check).second) summary += " " + check;
@@ -151,8 +136,15 @@ void diagnose(const spec::ClusterSpec& spec, report::Report& report) {
     summary += ")";
     std::sort(indexes.begin(), indexes.end());
     report.diagnoses.push_back(
-        Diagnosis{Severity::critical, {.backend = backend_name}, summary, indexes});
+        Diagnosis{Severity::critical, {.backend = backend}, summary, indexes});
   }
+}
+
+}  // namespace
+
+void diagnose(const spec::ClusterSpec& spec, const RoundContext& round, report::Report& report) {
+  diagnose_missing_links(spec, round, report);
+  diagnose_unreachable_backends(round, report);
 }
 
 }  // namespace ringwatch::probes

@@ -3,6 +3,8 @@
 // CheckResult and its findings to a Report. Probes keep state across rounds
 // (the canary probe's learned key placement), so one Probe object serves one
 // cluster for its lifetime; the registry (registry.h) builds them by name.
+// What one probe needs to know of another's results this round travels in the
+// RoundContext (round_context.h), never through finding codes.
 //
 // Thread-safety: a Probe is used by one thread at a time. Probes never throw
 // for network failures: an unreachable node is a finding.
@@ -13,7 +15,9 @@
 #include <vector>
 
 #include "lib/report/report.h"
+#include "lib/report/vocabulary.h"
 #include "lib/spec/cluster_spec.h"
+#include "probes/round_context.h"
 
 namespace ringwatch::probes {
 
@@ -22,8 +26,9 @@ class Probe {
   virtual ~Probe() = default;
   virtual std::string_view name() const = 0;
   // Runs one round against `spec` and appends exactly one CheckResult named
-  // name() plus its findings and figures to `report`.
-  virtual void run(const spec::ClusterSpec& spec, report::Report& report) = 0;
+  // name() plus its findings and figures to `report`. Reads what the probes
+  // before it put into `round` and adds its own part.
+  virtual void run(const spec::ClusterSpec& spec, RoundContext& round, report::Report& report) = 0;
 };
 
 }  // namespace ringwatch::probes

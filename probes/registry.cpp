@@ -1,8 +1,10 @@
 #include "probes/registry.h"
 
+#include <algorithm>
 #include <chrono>
 #include <stdexcept>
 
+#include "lib/util/text.h"
 #include "probes/canary/canary_probe.h"
 #include "probes/connections/connections_probe.h"
 #include "probes/diagnosis.h"
@@ -17,16 +19,16 @@ struct Entry {
 };
 // The registry: one line per check, in the order a round runs them.
 const Entry kEntries[] = {
-    {"canary",
+    {report::checks::kCanary,
      [](const ProbeOptions&) -> std::unique_ptr<Probe> {
        return std::make_unique<canary::CanaryProbe>();
      }},
     // Runs after the canary so twemproxy's stats reflect the canary's traffic.
-    {"connections",
+    {report::checks::kConnections,
      [](const ProbeOptions&) -> std::unique_ptr<Probe> {
        return std::make_unique<connections::ConnectionsProbe>();
      }},
-    {"dns",
+    {report::checks::kDns,
      [](const ProbeOptions& options) -> std::unique_ptr<Probe> {
        return std::make_unique<dns::DnsProbe>(options.dns_vantage);
      }},
@@ -49,12 +51,30 @@ std::unique_ptr<Probe> make_probe(std::string_view check, const ProbeOptions& op
   return nullptr;
 }
 
-ProbeSet::ProbeSet(const std::vector<std::string>& checks, const ProbeOptions& options) {
-  for (const std::string& check : checks) {
-    auto probe = make_probe(check, options);
-    if (!probe) throw std::invalid_argument("unknown check \"" + check + "\"");
-    probes_.push_back(std::move(probe));
+std::string UnknownCheck::message() const {
+  return "unknown check \"" + name + "\" (known: " + util::join(known_checks()) + ")";
+}
+
+Result<std::vector<std::string>, UnknownCheck> normalize_checks(
+    const std::vector<std::string>& names) {
+  const auto& known = known_checks();
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (std::find(known.begin(), known.end(), names[i]) == known.end()) {
+      return UnknownCheck{i, names[i]};
+    }
   }
+  std::vector<std::string> ordered;
+  for (const std::string& check : known) {
+    if (std::find(names.begin(), names.end(), check) != names.end()) ordered.push_back(check);
+  }
+  return ordered;
+}
+
+ProbeSet::ProbeSet(const std::vector<std::string>& checks, const ProbeOptions& options) {
+  auto normalized = normalize_checks(checks);
+  if (!normalized) throw std::invalid_argument(normalized.error().message());
+  checks_ = std::move(normalized).value();
+  for (const std::string& check : checks_) probes_.push_back(make_probe(check, options));
 }
 
 report::Report ProbeSet::run_round(const spec::ClusterSpec& spec) {
@@ -62,8 +82,9 @@ report::Report ProbeSet::run_round(const spec::ClusterSpec& spec) {
   report.cluster = spec.name;
   report.started_at = std::chrono::system_clock::now();
   const auto start = std::chrono::steady_clock::now();
-  for (auto& probe : probes_) probe->run(spec, report);
-  diagnose(spec, report);
+  RoundContext round;
+  for (auto& probe : probes_) probe->run(spec, round, report);
+  diagnose(spec, round, report);
   report.duration_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   return report;

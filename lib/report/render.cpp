@@ -10,6 +10,7 @@
 #include <map>
 #include <sstream>
 
+#include "lib/report/vocabulary.h"
 #include "lib/util/time.h"
 
 namespace ringwatch::report {
@@ -208,7 +209,7 @@ std::string render_text(const Report& report, const TextOptions& options) {
   const Status overall = report.status();
   out << (options.color ? color_of(overall) : "") << report.summary_line() << reset << "\n";
   out << "cluster " << report.cluster << " · round " << format_number(report.duration_ms) << " ms";
-  if (auto ratio = report.figures.find("consistency_ratio"); ratio != report.figures.end()) {
+  if (auto ratio = report.figures.find(figures::kConsistencyRatio); ratio != report.figures.end()) {
     out << " · consistency " << format_number(ratio->second);
   }
   out << "\n";

@@ -1,6 +1,7 @@
 #include "lib/report/report.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace ringwatch::report {
 
@@ -65,6 +66,11 @@ Status status_of(Severity severity) {
       return Status::unknown;
   }
   return Status::unknown;
+}
+
+Finding& Finding::with(std::string key, EvidenceValue value) {
+  evidence.emplace_back(std::move(key), std::move(value));
+  return *this;
 }
 
 std::string Subject::describe() const {

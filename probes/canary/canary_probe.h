@@ -25,6 +25,10 @@
 // healthy proxy. A proxy the probe cannot reach is reported and left out;
 // the others are still checked.
 //
+// It tells the round (RoundContext::canary) which proxies and backends it could
+// not reach and which proxy misses which backend; the connection audit and the
+// diagnosis read that.
+//
 // Thread-safety: one thread at a time per CanaryProbe (see probes/probe.h).
 
 #include <cstdint>
@@ -40,8 +44,8 @@ class CanaryProbe final : public Probe {
  public:
   CanaryProbe();
   ~CanaryProbe() override;
-  std::string_view name() const override { return "canary"; }
-  void run(const spec::ClusterSpec& spec, report::Report& report) override;
+  std::string_view name() const override { return report::checks::kCanary; }
+  void run(const spec::ClusterSpec& spec, RoundContext& round, report::Report& report) override;
 
   struct State;  // learned key set, open connections, workers (canary_probe.cpp)
 

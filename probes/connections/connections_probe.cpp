@@ -5,25 +5,25 @@
 #include <ctime>
 #include <map>
 #include <optional>
-#include <set>
 #include <string>
 #include <vector>
 
 #include "lib/util/text.h"
 #include "lib/util/time.h"
 #include "lib/util/worker_pool.h"
+#include "probes/check_findings.h"
 #include "probes/connections/backend_peers.h"
 #include "probes/connections/proxy_view.h"
 
 namespace ringwatch::probes::connections {
 
+namespace codes = report::codes;
+namespace figures = report::figures;
+
 namespace {
 
-using Clock = std::chrono::steady_clock;
 using report::Finding;
 using report::Severity;
-
-constexpr const char* kCheck = "connections";
 
 enum class CellState { connected, ejected, missing, idle, unknown };
 
@@ -214,102 +214,224 @@ std::string address_counts(const std::vector<std::string>& described) {
   return util::join(parts, ", ");
 }
 
-}  // namespace
+// What every proxy and backend said this round.
+struct Reads {
+  std::vector<std::optional<ViewResult>> views;                       // per proxy
+  std::vector<SystemTime> read_at;                                    // per proxy
+  std::vector<std::optional<Result<BackendPeers, ViewError>>> peers;  // per backend
+};
 
-ConnectionsProbe::ConnectionsProbe() : ConnectionsProbe(Options{}) {}
-ConnectionsProbe::ConnectionsProbe(Options options) : options_(options) {}
-ConnectionsProbe::~ConnectionsProbe() = default;
-
-void ConnectionsProbe::run(const spec::ClusterSpec& spec, report::Report& report) {
-  const auto start = Clock::now();
+// Every proxy's view and every backend's peers, read in parallel.
+Reads read_all(WorkerPool& pool, const spec::ClusterSpec& spec) {
   const std::size_t proxies = spec.proxies.size();
-  const std::size_t backends = spec.backends.size();
   const Deadlines deadlines{spec.timeouts.connect, spec.timeouts.io};
-
-  // Did the canary send traffic through each proxy earlier in this round?
-  bool canary_ran = false;
-  for (const auto& check : report.checks) canary_ran = canary_ran || check.name == "canary";
-  std::set<std::string> canary_missed;
-  for (const auto& finding : report.findings) {
-    if (finding.check == "canary" && finding.code == "proxy_unreachable") {
-      canary_missed.insert(finding.subject.proxy);
-    }
-  }
-
-  // ---- Read every proxy and every backend, in parallel ----
-  if (!pool_) {
-    pool_ = std::make_unique<WorkerPool>(std::clamp<std::size_t>(
-        proxies + backends, 1, std::max<std::size_t>(1, options_.max_parallel_reads)));
-  }
-  std::vector<std::optional<ViewResult>> views(proxies);
-  std::vector<std::optional<Result<BackendPeers, ViewError>>> peers(backends);
-  std::vector<SystemTime> read_at(proxies);
-  pool_->run_all(proxies + backends, [&](std::size_t i) {
+  Reads reads;
+  reads.views.resize(proxies);
+  reads.read_at.resize(proxies);
+  reads.peers.resize(spec.backends.size());
+  pool.run_all(proxies + spec.backends.size(), [&](std::size_t i) {
     if (i < proxies) {
       const spec::Proxy& proxy = spec.proxies[i];
-      views[i] = adapter_for(proxy.kind).read(proxy, spec, deadlines);
-      read_at[i] = std::chrono::system_clock::now();
+      reads.views[i] = adapter_for(proxy.kind).read(proxy, spec, deadlines);
+      reads.read_at[i] = std::chrono::system_clock::now();
     } else {
-      peers[i - proxies] = read_backend_peers(spec.backends[i - proxies].endpoint(), deadlines);
+      reads.peers[i - proxies] =
+          read_backend_peers(spec.backends[i - proxies].endpoint(), deadlines);
     }
   });
+  return reads;
+}
 
-  std::vector<Finding> findings;
-  auto finding = [&](std::string code, Severity severity, report::Subject subject,
-                     std::string summary) -> Finding& {
-    findings.push_back(
-        Finding{kCheck, std::move(code), severity, std::move(subject), std::move(summary), {}});
-    return findings.back();
-  };
-  // Headlines for the check's summary, in this order: missing backends,
-  // disagreeing sets, config drift, then everything below CRITICAL.
-  std::vector<std::string> headlines, sets_headlines, drift_headlines, warnings;
-  auto& figures = report.figures;
+// Turns one round's reads into findings, figures and headlines, one method
+// per kind of finding: the proxy side, the backend side, then each (proxy,
+// backend) link from both sides.
+class Audit {
+ public:
+  // `canary`: what the canary saw earlier in the round, if it ran: which
+  // proxies it sent traffic through, and that one peer at our own address is
+  // its connection.
+  Audit(const spec::ClusterSpec& cluster, const ConnectionsProbe::Options& probe_options,
+        const std::optional<CanaryRound>& canary_round, report::Report& round_report,
+        CheckFindings& check_findings, ConnectionsRound& round_facts)
+      : spec(cluster),
+        options(probe_options),
+        canary(canary_round),
+        report_figures(round_report.figures),
+        out(check_findings),
+        facts(round_facts),
+        proxies(cluster.proxies.size()),
+        backends(cluster.backends.size()),
+        by_proxy(proxies, std::vector<Cell>(backends)),
+        by_backend(proxies, std::vector<Cell>(backends)),
+        merged(proxies, std::vector<Merged>(backends)),
+        readable(proxies, false),
+        sides(backends) {}
 
-  // ---- Proxy side ----
-  std::vector<std::vector<Cell>> by_proxy(proxies, std::vector<Cell>(backends));
-  std::vector<std::vector<Merged>> merged(proxies, std::vector<Merged>(backends));
-  std::vector<bool> readable(proxies, false);
-  for (std::size_t q = 0; q < proxies; ++q) {
+  // A proxy's stats: unreadable, stale, or its servers against the spec.
+  void proxy_side(std::size_t q, const ViewResult& result, SystemTime read_at) {
     const spec::Proxy& proxy = spec.proxies[q];
-    const ViewResult& result = *views[q];
     if (!result) {
-      const ViewError& error = result.error();
-      for (auto& cell : by_proxy[q]) cell = {CellState::unknown, "stats unreadable"};
-      const std::string summary = "stats of proxy " + proxy.name + " unreadable (" +
-                                  reason_of(error) + "): " + error.message;
-      finding("proxy_stats_unreadable", Severity::unknown, {.proxy = proxy.name}, summary)
-          .with("reason", std::string(to_string(error.kind)))
-          .with("kind", std::string(spec::to_string(proxy.kind)));
-      warnings.push_back(proxy.name + "'s stats unreadable (" + reason_of(error) + ")");
-      continue;
+      proxy_unreadable(q, result.error());
+      return;
     }
     readable[q] = true;
     const ProxyView& view = result.value();
+    stale_stats(proxy, view, read_at);
+    config_drift(q, view);
+    const bool traffic_seen = canary && !canary->unreachable_proxies.contains(proxy.name) &&
+                              view.freshness != Freshness::unconfirmed;
+    std::int64_t connected = 0;
+    for (std::size_t b = 0; b < backends; ++b) {
+      by_proxy[q][b] = proxy_cell(view, merged[q][b], traffic_seen);
+      connected += by_proxy[q][b].state == CellState::connected;
+    }
+    report_figures[figures::proxy_backends_connected(proxy.name)] = static_cast<double>(connected);
+  }
 
-    // Freshness: the stats' own timestamp against our clock, and the barrier.
+  // A backend's `stats conns`: unreadable, or its peers attributed to proxies.
+  void backend_side(std::size_t b, const Result<BackendPeers, ViewError>& result) {
+    const spec::Backend& backend = spec.backends[b];
+    if (!result) {
+      sides[b].error = result.error().message;
+      sides[b].attributed.assign(proxies, 0);
+      out.add(codes::kBackendStatsUnreadable, Severity::unknown, {.backend = backend.name},
+              "stats conns of backend " + backend.name + " unreadable (" +
+                  reason_of(result.error()) + "): " + result.error().message)
+          .with("reason", std::string(to_string(result.error().kind)));
+      warnings.push_back(backend.name + "'s stats conns unreadable (" + reason_of(result.error()) +
+                         ")");
+    } else {
+      sides[b] = classify_peers(spec, result.value(), canary.has_value());
+      report_figures[figures::backend_clients(backend.name)] =
+          static_cast<double>(sides[b].clients);
+      unknown_peers(b);
+    }
+    for (std::size_t q = 0; q < proxies; ++q) {
+      by_backend[q][b] = backend_cell(spec.proxies[q], sides[b], q);
+    }
+  }
+
+  // Every (proxy, backend) link, from both sides.
+  void links() {
+    for (std::size_t q = 0; q < proxies; ++q) {
+      std::vector<std::string> idle;
+      for (std::size_t b = 0; b < backends; ++b) {
+        const Cell& from_proxy = by_proxy[q][b];
+        const Cell& from_backend = by_backend[q][b];
+        matrix.push_back(spec.proxies[q].name + " -> " + spec.backends[b].name + ": " +
+                         to_string(from_proxy.state) + " (proxy), " +
+                         to_string(from_backend.state) + " (backend)");
+        const bool backend_says_missing = from_backend.state == CellState::missing;
+        if (proxy_says_missing(from_proxy) ||
+            (from_proxy.state == CellState::unknown && backend_says_missing)) {
+          proxy_missing_backend(q, b);
+        } else if (from_proxy.state == CellState::idle) {
+          idle.push_back(spec.backends[b].name);
+        }
+        if (backend_says_missing && from_proxy.state != CellState::idle) backend_missing_peer(q, b);
+      }
+      if (!idle.empty()) backend_idle(q, idle);
+    }
+  }
+
+  // Proxies that disagree on the set of backends they use.
+  void backend_sets() {
+    std::map<std::vector<std::string>, std::vector<std::string>> by_set;
+    for (std::size_t q = 0; q < proxies; ++q) {
+      if (!readable[q]) continue;
+      bool decided = true;
+      std::vector<std::string> used;
+      for (std::size_t b = 0; b < backends; ++b) {
+        const CellState state = by_proxy[q][b].state;
+        decided = decided && state != CellState::unknown && state != CellState::idle;
+        if (state == CellState::connected) used.push_back(spec.backends[b].name);
+      }
+      if (decided) by_set[used].push_back(spec.proxies[q].name);
+    }
+    if (by_set.size() < 2) return;
+    std::vector<std::string> groups;
+    for (const auto& [used, names] : by_set) {
+      groups.push_back(util::join_and(names) + (names.size() == 1 ? " uses " : " use ") +
+                       (used.empty() ? std::string("no backend") : util::join(used, ", ")));
+    }
+    const std::string summary = "proxies disagree on the backend set: " + util::join(groups, "; ");
+    out.add(codes::kProxyBackendSetsDiffer, Severity::critical, {}, summary).with("sets", groups);
+    sets_headlines.push_back(summary);
+  }
+
+  // The matrix and the backends' peers, as evidence every round.
+  void connection_matrix() {
+    std::vector<std::string> peer_lines;
+    for (std::size_t b = 0; b < backends; ++b) peer_lines.push_back(peer_line(b));
+    std::int64_t connected = 0;
+    for (const auto& row : by_proxy) {
+      for (const Cell& cell : row) connected += cell.state == CellState::connected;
+    }
+    out.add(codes::kConnectionMatrix, Severity::info, {},
+            util::plural(static_cast<std::int64_t>(proxies), "proxy", "proxies") + " x " +
+                util::plural(static_cast<std::int64_t>(backends), "backend") + ": " +
+                std::to_string(connected) + " connected (proxy side)")
+        .with("matrix", matrix)
+        .with("backend_peers", peer_lines);
+  }
+
+  // The check's headline: missing backends, disagreeing sets, config drift,
+  // then everything below CRITICAL; the first three of them.
+  std::string summary() const {
+    std::vector<std::string> all = headlines;
+    for (const auto* more : {&sets_headlines, &drift_headlines, &warnings}) {
+      all.insert(all.end(), more->begin(), more->end());
+    }
+    if (all.empty()) return healthy_summary();
+    constexpr std::size_t kShown = 3;
+    std::string summary = util::join(
+        std::vector<std::string>(all.begin(), all.begin() + std::min(kShown, all.size())), "; ");
+    if (all.size() > kShown) summary += " (+" + std::to_string(all.size() - kShown) + " more)";
+    return summary;
+  }
+
+ private:
+  static bool proxy_says_missing(const Cell& cell) {
+    return cell.state == CellState::ejected || cell.state == CellState::missing;
+  }
+
+  void proxy_unreadable(std::size_t q, const ViewError& error) {
+    const spec::Proxy& proxy = spec.proxies[q];
+    for (auto& cell : by_proxy[q]) cell = {CellState::unknown, "stats unreadable"};
+    const std::string summary =
+        "stats of proxy " + proxy.name + " unreadable (" + reason_of(error) + "): " + error.message;
+    out.add(codes::kProxyStatsUnreadable, Severity::unknown, {.proxy = proxy.name}, summary)
+        .with("reason", std::string(to_string(error.kind)))
+        .with("kind", std::string(spec::to_string(proxy.kind)));
+    warnings.push_back(proxy.name + "'s stats unreadable (" + reason_of(error) + ")");
+  }
+
+  // Freshness: the stats' own timestamp against our clock, and the barrier.
+  void stale_stats(const spec::Proxy& proxy, const ProxyView& view, SystemTime read_at) {
     std::optional<double> age_s;
     if (view.stats_time) {
-      age_s = std::chrono::duration<double>(read_at[q] - *view.stats_time).count();
-      figures["proxy_stats_age_s/" + proxy.name] = *age_s;
+      age_s = std::chrono::duration<double>(read_at - *view.stats_time).count();
+      report_figures[figures::proxy_stats_age_s(proxy.name)] = *age_s;
     }
     const bool skewed =
-        age_s && std::abs(*age_s) * 1000.0 > static_cast<double>(options_.stale_after.count());
-    if (view.freshness == Freshness::unconfirmed || skewed) {
-      std::string why = view.freshness == Freshness::unconfirmed
-                            ? view.freshness_note
-                            : "the stats' timestamp is " + std::to_string(*age_s) +
-                                  " s from this host's clock (limit " +
-                                  std::to_string(options_.stale_after.count()) + " ms)";
-      Finding& f = finding("stale_stats", Severity::warning, {.proxy = proxy.name},
-                           "stats of proxy " + proxy.name + " may be stale: " + why)
-                       .with("freshness", std::string(to_string(view.freshness)));
-      if (age_s) f.with("stats_age_s", *age_s);
-      if (view.stats_time) f.with("stats_time", util::format_rfc3339(*view.stats_time));
-      warnings.push_back(proxy.name + "'s stats may be stale");
-    }
+        age_s && std::abs(*age_s) * 1000.0 > static_cast<double>(options.stale_after.count());
+    if (view.freshness != Freshness::unconfirmed && !skewed) return;
+    const std::string why = view.freshness == Freshness::unconfirmed
+                                ? view.freshness_note
+                                : "the stats' timestamp is " + std::to_string(*age_s) +
+                                      " s from this host's clock (limit " +
+                                      std::to_string(options.stale_after.count()) + " ms)";
+    Finding& f = out.add(codes::kStaleStats, Severity::warning, {.proxy = proxy.name},
+                         "stats of proxy " + proxy.name + " may be stale: " + why)
+                     .with("freshness", std::string(to_string(view.freshness)));
+    if (age_s) f.with("stats_age_s", *age_s);
+    if (view.stats_time) f.with("stats_time", util::format_rfc3339(*view.stats_time));
+    warnings.push_back(proxy.name + "'s stats may be stale");
+  }
 
-    // Match the proxy's servers to the spec's backends; the rest is drift.
+  // Matches the proxy's servers to the spec's backends; the rest is drift.
+  void config_drift(std::size_t q, const ProxyView& view) {
+    const spec::Proxy& proxy = spec.proxies[q];
     std::vector<std::string> drift;
     for (const ServerView& server : view.servers) {
       const auto b = match_backend(server, spec);
@@ -324,245 +446,186 @@ void ConnectionsProbe::run(const spec::ClusterSpec& spec, report::Report& report
                         " (spec: " + expected.to_string() + ")");
       }
     }
-    const bool traffic_seen = canary_ran && !canary_missed.contains(proxy.name) &&
-                              view.freshness != Freshness::unconfirmed;
     for (std::size_t b = 0; b < backends; ++b) {
       if (view.lists_servers && !merged[q][b].found) {
         drift.push_back("lacks " + spec.backends[b].name);
       }
-      by_proxy[q][b] = proxy_cell(view, merged[q][b], traffic_seen);
     }
-    if (!drift.empty()) {
-      bool names_only = true;
-      for (const ServerView& server : view.servers) names_only = names_only && !server.address;
-      finding("proxy_config_drift", Severity::critical, {.proxy = proxy.name},
-              "server list of proxy " + proxy.name +
-                  " differs from the spec: " + util::join(drift, "; "))
-          .with("differences", drift)
-          .with("compared_by",
-                std::string(names_only ? "names only (the proxy does not report addresses)"
-                                       : "names and addresses"));
-      drift_headlines.push_back(proxy.name + "'s server list differs from the spec");
-    }
-    std::int64_t connected = 0;
-    for (const Cell& cell : by_proxy[q]) connected += cell.state == CellState::connected;
-    figures["proxy_backends_connected/" + proxy.name] = static_cast<double>(connected);
+    if (drift.empty()) return;
+    bool names_only = true;
+    for (const ServerView& server : view.servers) names_only = names_only && !server.address;
+    out.add(codes::kProxyConfigDrift, Severity::critical, {.proxy = proxy.name},
+            "server list of proxy " + proxy.name +
+                " differs from the spec: " + util::join(drift, "; "))
+        .with("differences", drift)
+        .with("compared_by",
+              std::string(names_only ? "names only (the proxy does not report addresses)"
+                                     : "names and addresses"));
+    drift_headlines.push_back(proxy.name + "'s server list differs from the spec");
   }
 
-  // ---- Backend side ----
-  std::vector<BackendSide> sides(backends);
-  for (std::size_t b = 0; b < backends; ++b) {
+  void unknown_peers(std::size_t b) {
+    const BackendSide& side = sides[b];
+    if (side.unknown.empty()) return;
     const spec::Backend& backend = spec.backends[b];
-    const auto& result = *peers[b];
-    if (!result) {
-      sides[b].error = result.error().message;
-      sides[b].attributed.assign(proxies, 0);
-      finding("backend_stats_unreadable", Severity::unknown, {.backend = backend.name},
-              "stats conns of backend " + backend.name + " unreadable (" +
-                  reason_of(result.error()) + "): " + result.error().message)
-          .with("reason", std::string(to_string(result.error().kind)));
-      warnings.push_back(backend.name + "'s stats conns unreadable (" + reason_of(result.error()) +
-                         ")");
-      continue;
-    }
-    sides[b] = classify_peers(spec, result.value(), canary_ran);
-    figures["backend_clients/" + backend.name] = static_cast<double>(sides[b].clients);
-    if (!sides[b].unknown.empty()) {
-      const auto count = static_cast<std::int64_t>(sides[b].unknown.size());
-      finding("unknown_peer", Severity::warning, {.backend = backend.name},
-              "backend " + backend.name + " has " + util::plural(count, "connection") + " from " +
-                  address_counts(sides[b].unknown) + ", no proxy's source address")
-          .with("peers", sides[b].unknown);
-      warnings.push_back(backend.name + " has " + util::plural(count, "unknown peer"));
-    }
-  }
-  std::vector<std::vector<Cell>> by_backend(proxies, std::vector<Cell>(backends));
-  for (std::size_t q = 0; q < proxies; ++q) {
-    for (std::size_t b = 0; b < backends; ++b) {
-      by_backend[q][b] = backend_cell(spec.proxies[q], sides[b], q);
-    }
+    const auto count = static_cast<std::int64_t>(side.unknown.size());
+    out.add(codes::kUnknownPeer, Severity::warning, {.backend = backend.name},
+            "backend " + backend.name + " has " + util::plural(count, "connection") + " from " +
+                address_counts(side.unknown) + ", no proxy's source address")
+        .with("peers", side.unknown);
+    warnings.push_back(backend.name + " has " + util::plural(count, "unknown peer"));
   }
 
-  // ---- Cells -> findings ----
-  std::vector<std::string> matrix;
-  for (std::size_t q = 0; q < proxies; ++q) {
+  // The proxy says it has no connection, or cannot say and the backend does.
+  void proxy_missing_backend(std::size_t q, std::size_t b) {
     const std::string& proxy_name = spec.proxies[q].name;
-    std::vector<std::string> idle;
-    for (std::size_t b = 0; b < backends; ++b) {
-      const std::string& backend_name = spec.backends[b].name;
-      const Cell& from_proxy = by_proxy[q][b];
-      const Cell& from_backend = by_backend[q][b];
-      matrix.push_back(proxy_name + " -> " + backend_name + ": " + to_string(from_proxy.state) +
-                       " (proxy), " + to_string(from_backend.state) + " (backend)");
-      const bool proxy_says_missing =
-          from_proxy.state == CellState::ejected || from_proxy.state == CellState::missing;
-      const bool backend_says_missing = from_backend.state == CellState::missing;
-      if (proxy_says_missing || (from_proxy.state == CellState::unknown && backend_says_missing)) {
-        std::string why = proxy_says_missing ? from_proxy.why
-                                             : backend_name + " sees " + from_backend.why + "; " +
-                                                   proxy_name + "'s stats unreadable";
-        const std::string summary =
-            "proxy " + proxy_name + " is not connected to " + backend_name + " (" + why + ")";
-        const Merged& m = merged[q][b];
-        Finding& f = finding("proxy_missing_backend", Severity::critical,
-                             {.proxy = proxy_name, .backend = backend_name}, summary)
-                         .with("proxy_side", std::string(to_string(from_proxy.state)))
-                         .with("proxy_side_detail", from_proxy.why)
-                         .with("backend_side", std::string(to_string(from_backend.state)))
-                         .with("backend_side_detail", from_backend.why);
-        if (m.found) {
-          f.with("server_names", m.names);
-          if (m.connections) f.with("connections", *m.connections);
-          f.with("requests", m.requests)
-              .with("errors", m.errors)
-              .with("timeouts", m.timeouts)
-              .with("proxy_stats", m.details);
-          if (m.ejected_at) f.with("ejected_at", util::format_rfc3339(*m.ejected_at));
-        }
-        headlines.push_back(summary);
-      } else if (from_proxy.state == CellState::idle) {
-        idle.push_back(backend_name);
-      }
-      // The backend's side on its own, where it can be attributed. Against a
-      // proxy that reports a connection it is a contradiction (a wrong
-      // source_addresses in the spec, or NAT), not a missing backend.
-      if (backend_says_missing && from_proxy.state != CellState::idle) {
-        const bool contradicts = from_proxy.state == CellState::connected;
-        std::vector<std::string> sources;
-        for (const auto& source : spec.proxies[q].source_addresses) {
-          sources.push_back(source.to_string());
-        }
-        std::string summary = "backend " + backend_name + " has no connection from proxy " +
-                              proxy_name + "'s source addresses (" + util::join(sources, ", ") +
-                              ")";
-        if (contradicts) {
-          summary += ", although " + proxy_name + " reports " + from_proxy.why +
-                     " to it (wrong source_addresses in the spec, or NAT?)";
-        }
-        finding("backend_missing_peer", contradicts ? Severity::warning : Severity::critical,
-                {.proxy = proxy_name, .backend = backend_name}, summary)
-            .with("proxy_side", std::string(to_string(from_proxy.state)))
-            .with("proxy_side_detail", from_proxy.why)
-            .with("source_addresses", sources);
-        if (contradicts) {
-          warnings.push_back(backend_name + " does not see " + proxy_name +
-                             "'s connection from its source addresses");
-        }
-      }
+    const std::string& backend_name = spec.backends[b].name;
+    const Cell& from_proxy = by_proxy[q][b];
+    const Cell& from_backend = by_backend[q][b];
+    const std::string why = proxy_says_missing(from_proxy)
+                                ? from_proxy.why
+                                : backend_name + " sees " + from_backend.why + "; " + proxy_name +
+                                      "'s stats unreadable";
+    const std::string summary =
+        "proxy " + proxy_name + " is not connected to " + backend_name + " (" + why + ")";
+    const Merged& m = merged[q][b];
+    Finding& f = out.add(codes::kProxyMissingBackend, Severity::critical,
+                         {.proxy = proxy_name, .backend = backend_name}, summary)
+                     .with("proxy_side", std::string(to_string(from_proxy.state)))
+                     .with("proxy_side_detail", from_proxy.why)
+                     .with("backend_side", std::string(to_string(from_backend.state)))
+                     .with("backend_side_detail", from_backend.why);
+    if (m.found) {
+      f.with("server_names", m.names);
+      if (m.connections) f.with("connections", *m.connections);
+      f.with("requests", m.requests)
+          .with("errors", m.errors)
+          .with("timeouts", m.timeouts)
+          .with("proxy_stats", m.details);
+      if (m.ejected_at) f.with("ejected_at", util::format_rfc3339(*m.ejected_at));
     }
-    if (!idle.empty()) {
-      finding("backend_idle", Severity::info, {.proxy = proxy_name},
-              "proxy " + proxy_name + " holds no connection to " + util::join_and(idle) +
-                  " and has sent " + (idle.size() == 1 ? "it" : "them") +
-                  " no requests yet (undecided; run the canary check first for a decision)")
-          .with("backends", idle);
+    facts.missing.push_back({{proxy_name, backend_name}, why, out.last_index()});
+    headlines.push_back(summary);
+  }
+
+  // The backend's side on its own, where it can be attributed. Against a
+  // proxy that reports a connection it is a contradiction (a wrong
+  // source_addresses in the spec, or NAT), not a missing backend.
+  void backend_missing_peer(std::size_t q, std::size_t b) {
+    const std::string& proxy_name = spec.proxies[q].name;
+    const std::string& backend_name = spec.backends[b].name;
+    const Cell& from_proxy = by_proxy[q][b];
+    const bool contradicts = from_proxy.state == CellState::connected;
+    std::vector<std::string> sources;
+    for (const auto& source : spec.proxies[q].source_addresses) {
+      sources.push_back(source.to_string());
+    }
+    std::string summary = "backend " + backend_name + " has no connection from proxy " +
+                          proxy_name + "'s source addresses (" + util::join(sources, ", ") + ")";
+    if (contradicts) {
+      summary += ", although " + proxy_name + " reports " + from_proxy.why +
+                 " to it (wrong source_addresses in the spec, or NAT?)";
+    }
+    out.add(codes::kBackendMissingPeer, contradicts ? Severity::warning : Severity::critical,
+            {.proxy = proxy_name, .backend = backend_name}, summary)
+        .with("proxy_side", std::string(to_string(from_proxy.state)))
+        .with("proxy_side_detail", from_proxy.why)
+        .with("source_addresses", sources);
+    facts.peers_missing.push_back({{proxy_name, backend_name}, out.last_index()});
+    if (contradicts) {
+      warnings.push_back(backend_name + " does not see " + proxy_name +
+                         "'s connection from its source addresses");
     }
   }
 
-  // Proxies that disagree on the set of backends they use.
-  {
-    std::map<std::vector<std::string>, std::vector<std::string>> by_set;
+  void backend_idle(std::size_t q, const std::vector<std::string>& idle) {
+    const std::string& proxy_name = spec.proxies[q].name;
+    out.add(codes::kBackendIdle, Severity::info, {.proxy = proxy_name},
+            "proxy " + proxy_name + " holds no connection to " + util::join_and(idle) +
+                " and has sent " + (idle.size() == 1 ? "it" : "them") +
+                " no requests yet (undecided; run the canary check first for a decision)")
+        .with("backends", idle);
+  }
+
+  // "b1: 4 clients: 1 this probe's canary, 3 cannot attribute (127.0.0.1 x3)"
+  std::string peer_line(std::size_t b) const {
+    const BackendSide& side = sides[b];
+    const std::string& name = spec.backends[b].name;
+    if (!side.readable) return name + ": stats conns unreadable";
+    std::vector<std::string> parts;
     for (std::size_t q = 0; q < proxies; ++q) {
-      if (!readable[q]) continue;
-      bool decided = true;
-      std::vector<std::string> used;
-      for (std::size_t b = 0; b < backends; ++b) {
-        const CellState state = by_proxy[q][b].state;
-        decided = decided && state != CellState::unknown && state != CellState::idle;
-        if (state == CellState::connected) used.push_back(spec.backends[b].name);
+      if (side.attributed[q] > 0) {
+        parts.push_back(std::to_string(side.attributed[q]) + " from " + spec.proxies[q].name);
       }
-      if (decided) by_set[used].push_back(spec.proxies[q].name);
     }
-    if (by_set.size() > 1) {
-      std::vector<std::string> groups;
-      for (const auto& [used, names] : by_set) {
-        groups.push_back(util::join_and(names) + (names.size() == 1 ? " uses " : " use ") +
-                         (used.empty() ? std::string("no backend") : util::join(used, ", ")));
-      }
-      const std::string summary =
-          "proxies disagree on the backend set: " + util::join(groups, "; ");
-      finding("proxy_backend_sets_differ", Severity::critical, {}, summary).with("sets", groups);
-      sets_headlines.push_back(summary);
+    if (side.canary > 0) parts.push_back(std::to_string(side.canary) + " this probe's canary");
+    if (!side.unattributed.empty()) {
+      parts.push_back(std::to_string(side.unattributed.size()) + " cannot attribute (" +
+                      address_counts(side.unattributed) + ")");
     }
+    if (!side.unknown.empty()) {
+      parts.push_back(std::to_string(side.unknown.size()) + " unknown (" +
+                      address_counts(side.unknown) + ")");
+    }
+    return name + ": " + util::plural(static_cast<std::int64_t>(side.clients), "client") +
+           (parts.empty() ? "" : ": " + util::join(parts, ", "));
   }
 
-  // The matrix and the backends' peers, as evidence every round.
-  {
-    std::vector<std::string> peer_lines;
-    for (std::size_t b = 0; b < backends; ++b) {
-      const BackendSide& side = sides[b];
-      const std::string& name = spec.backends[b].name;
-      if (!side.readable) {
-        peer_lines.push_back(name + ": stats conns unreadable");
-        continue;
-      }
-      std::vector<std::string> parts;
-      for (std::size_t q = 0; q < proxies; ++q) {
-        if (side.attributed[q] > 0) {
-          parts.push_back(std::to_string(side.attributed[q]) + " from " + spec.proxies[q].name);
-        }
-      }
-      if (side.canary > 0) parts.push_back(std::to_string(side.canary) + " this probe's canary");
-      if (!side.unattributed.empty()) {
-        parts.push_back(std::to_string(side.unattributed.size()) + " cannot attribute (" +
-                        address_counts(side.unattributed) + ")");
-      }
-      if (!side.unknown.empty()) {
-        parts.push_back(std::to_string(side.unknown.size()) + " unknown (" +
-                        address_counts(side.unknown) + ")");
-      }
-      peer_lines.push_back(name + ": " +
-                           util::plural(static_cast<std::int64_t>(side.clients), "client") +
-                           (parts.empty() ? "" : ": " + util::join(parts, ", ")));
-    }
-    std::int64_t connected = 0;
-    for (const auto& row : by_proxy) {
-      for (const Cell& cell : row) connected += cell.state == CellState::connected;
-    }
-    finding("connection_matrix", Severity::info, {},
-            util::plural(proxies, "proxy", "proxies") + " x " +
-                util::plural(static_cast<std::int64_t>(backends), "backend") + ": " +
-                std::to_string(connected) + " connected (proxy side)")
-        .with("matrix", matrix)
-        .with("backend_peers", peer_lines);
-  }
-
-  // ---- Check result ----
-  report::CheckResult check{kCheck, report::Status::ok, "", 0};
-  for (const Finding& f : findings) {
-    check.status = report::worst(check.status, report::status_of(f.severity));
-  }
-  for (const auto* more : {&sets_headlines, &drift_headlines, &warnings}) {
-    headlines.insert(headlines.end(), more->begin(), more->end());
-  }
-  if (!headlines.empty()) {
-    constexpr std::size_t kShown = 3;
-    std::vector<std::string> shown(headlines.begin(),
-                                   headlines.begin() + std::min(kShown, headlines.size()));
-    check.summary = util::join(shown, "; ");
-    if (headlines.size() > kShown) {
-      check.summary += " (+" + std::to_string(headlines.size() - kShown) + " more)";
-    }
-  } else {
+  std::string healthy_summary() const {
     std::size_t complete = 0;
-    for (std::size_t q = 0; q < proxies; ++q) {
-      complete += std::all_of(by_proxy[q].begin(), by_proxy[q].end(),
+    for (const auto& row : by_proxy) {
+      complete += std::all_of(row.begin(), row.end(),
                               [](const Cell& cell) { return cell.state == CellState::connected; });
     }
     const std::string all_backends =
         "all " + util::plural(static_cast<std::int64_t>(backends), "backend");
     if (complete == proxies) {
-      check.summary = util::plural(proxies, "proxy", "proxies") + " connected to " + all_backends;
-    } else {
-      check.summary = std::to_string(complete) + " of " + std::to_string(proxies) +
-                      " proxies connected to " + all_backends +
-                      "; the others have sent some backends no traffic yet (idle)";
+      return util::plural(static_cast<std::int64_t>(proxies), "proxy", "proxies") +
+             " connected to " + all_backends;
     }
+    return std::to_string(complete) + " of " + std::to_string(proxies) + " proxies connected to " +
+           all_backends + "; the others have sent some backends no traffic yet (idle)";
   }
-  check.duration_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-  figures["connections_ms"] = check.duration_ms;
-  report.checks.push_back(check);
-  for (Finding& f : findings) report.add(std::move(f));
+
+  const spec::ClusterSpec& spec;
+  const ConnectionsProbe::Options& options;
+  const std::optional<CanaryRound>& canary;
+  std::map<std::string, double>& report_figures;
+  CheckFindings& out;
+  ConnectionsRound& facts;
+  const std::size_t proxies, backends;
+  std::vector<std::vector<Cell>> by_proxy, by_backend;  // [proxy][backend]
+  std::vector<std::vector<Merged>> merged;              // [proxy][backend]
+  std::vector<bool> readable;                           // per proxy
+  std::vector<BackendSide> sides;                       // per backend
+  std::vector<std::string> matrix;
+  // Headlines for the check's summary, by kind (see summary()).
+  std::vector<std::string> headlines, sets_headlines, drift_headlines, warnings;
+};
+
+}  // namespace
+
+ConnectionsProbe::ConnectionsProbe() : ConnectionsProbe(Options{}) {}
+ConnectionsProbe::ConnectionsProbe(Options options) : options_(options) {}
+ConnectionsProbe::~ConnectionsProbe() = default;
+
+void ConnectionsProbe::run(const spec::ClusterSpec& spec, RoundContext& round,
+                           report::Report& report) {
+  CheckFindings out(name(), report);
+  const std::size_t proxies = spec.proxies.size();
+  const std::size_t backends = spec.backends.size();
+  if (!pool_) {
+    pool_ = std::make_unique<WorkerPool>(std::clamp<std::size_t>(
+        proxies + backends, 1, std::max<std::size_t>(1, options_.max_parallel_reads)));
+  }
+  const Reads reads = read_all(*pool_, spec);
+  Audit audit(spec, options_, round.canary, report, out, round.connections.emplace());
+  for (std::size_t q = 0; q < proxies; ++q) audit.proxy_side(q, *reads.views[q], reads.read_at[q]);
+  for (std::size_t b = 0; b < backends; ++b) audit.backend_side(b, *reads.peers[b]);
+  audit.links();
+  audit.backend_sets();
+  audit.connection_matrix();
+  report.figures[figures::kConnectionsMs] = out.finish(audit.summary());
 }
 
 }  // namespace ringwatch::probes::connections

@@ -27,6 +27,9 @@
 // by its source_addresses; when a proxy has none, peers that could be it are
 // counted as "cannot attribute". One peer at the probe's own address is this
 // ringwatch's canary connection when the canary ran in the round.
+// Whether the canary ran, and which proxies it could not reach, the audit reads
+// from the round context (RoundContext::canary); it tells the round which links
+// it finds broken (RoundContext::connections).
 //
 // Findings (check "connections"): proxy_missing_backend, proxy_backend_sets_differ,
 // proxy_config_drift (CRITICAL); backend_missing_peer (CRITICAL, or WARNING when
@@ -65,8 +68,8 @@ class ConnectionsProbe final : public Probe {
   ConnectionsProbe();
   explicit ConnectionsProbe(Options options);
   ~ConnectionsProbe() override;
-  std::string_view name() const override { return "connections"; }
-  void run(const spec::ClusterSpec& spec, report::Report& report) override;
+  std::string_view name() const override { return report::checks::kConnections; }
+  void run(const spec::ClusterSpec& spec, RoundContext& round, report::Report& report) override;
 
  private:
   Options options_;

@@ -2,13 +2,19 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
+#include <optional>
 #include <set>
 #include <stdexcept>
 
 #include "lib/util/text.h"
 #include "lib/util/worker_pool.h"
+#include "probes/check_findings.h"
 
 namespace ringwatch::probes::dns {
+
+namespace codes = report::codes;
+namespace figures = report::figures;
 
 namespace {
 
@@ -21,10 +27,6 @@ using report::Severity;
 
 // Vantage points asked at once; more than this cost another deadline each.
 constexpr std::size_t kMaxParallelVantages = 16;
-
-double ms_since(Clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-}
 
 // How a lookup bears on the invariant.
 enum class Verdict {
@@ -48,6 +50,11 @@ Verdict verdict_of(const Lookup& lookup) {
 
 bool fully_replied(const Lookup& lookup) {
   return rdns::is_reply(lookup.a.outcome) && rdns::is_reply(lookup.aaaa.outcome);
+}
+
+// Left undecided by the transport (timeout, unreachable) rather than by a reply.
+bool transport_failed(const Lookup& lookup) {
+  return verdict_of(lookup) != Verdict::no_answer && !fully_replied(lookup);
 }
 
 // "NXDOMAIN" when both types agree, else "A NOERROR (no records), AAAA SERVFAIL".
@@ -121,6 +128,291 @@ std::vector<std::string> proxies_resolving_at(const spec::ClusterSpec& spec,
   return names;
 }
 
+// The backends' distinct names, in backend order; backends sharing a name
+// share a lookup (`lookup_of[b]` indexes `names`).
+struct Names {
+  std::vector<std::string> names;
+  std::vector<std::size_t> lookup_of;
+};
+
+Names distinct_names(const spec::ClusterSpec& spec) {
+  Names result;
+  for (const spec::Backend& backend : spec.backends) {
+    const auto found = std::find(result.names.begin(), result.names.end(), backend.dns_name);
+    result.lookup_of.push_back(static_cast<std::size_t>(found - result.names.begin()));
+    if (found == result.names.end()) result.names.push_back(backend.dns_name);
+  }
+  return result;
+}
+
+// A backend's answers against its range: outside it, or inside it but not
+// the backend's own address.
+struct AnswerSplit {
+  std::vector<std::string> outside, inside_other;
+};
+
+AnswerSplit split_answers(const Lookup& lookup, const spec::Backend& backend) {
+  AnswerSplit split;
+  for (const rdns::Answer& answer : lookup.answers()) {
+    if (!backend.expected_cidr.contains(answer.address)) {
+      split.outside.push_back(answer.address.to_string());
+    } else if (!(answer.address == backend.address)) {
+      split.inside_other.push_back(answer.address.to_string());
+    }
+  }
+  return split;
+}
+
+// Turns one round's lookups into findings and figures, one method per kind of
+// finding; the methods run in the order of urgency the findings are listed in.
+class DnsAudit {
+ public:
+  DnsAudit(const spec::ClusterSpec& cluster, const std::vector<spec::DnsServer>& vantage_points,
+           const Names& backend_names, const std::vector<std::vector<Lookup>>& round_lookups,
+           CheckFindings& check_findings, DnsRound& round_facts)
+      : spec(cluster),
+        vantages(vantage_points),
+        names(backend_names),
+        lookups(round_lookups),
+        out(check_findings),
+        facts(round_facts) {}
+
+  void outside_range() {
+    for_each_lookup(
+        [&](const spec::DnsServer& vantage, const spec::Backend& backend, const Lookup& lookup) {
+          if (verdict_of(lookup) != Verdict::answered) return;
+          const std::vector<std::string> outside = split_answers(lookup, backend).outside;
+          if (outside.empty()) return;
+          Finding& f = add(codes::kDnsOutsideRange, Severity::critical, vantage, backend,
+                           whose(backend) + " resolves to " + util::join_and(outside) + " at " +
+                               vantage.name + ", outside " + backend.expected_cidr.to_string());
+          common_evidence(f, vantage, backend, lookup);
+          f.with("outside_answers", outside);
+          facts.outside.push_back({backend.name, vantage.name, outside,
+                                   backend.expected_cidr.to_string(), out.last_index()});
+        });
+  }
+
+  void no_answer() {
+    for_each_lookup([&](const spec::DnsServer& vantage, const spec::Backend& backend,
+                        const Lookup& lookup) {
+      if (verdict_of(lookup) != Verdict::no_answer) return;
+      Finding& f =
+          add(codes::kDnsNoAnswer, Severity::critical, vantage, backend,
+              whose(backend) + " does not resolve at " + vantage.name + ": " + rcode_text(lookup));
+      common_evidence(f, vantage, backend, lookup);
+    });
+  }
+
+  // Vantage points that see different answer sets for one name. Only lookups
+  // where the server replied to both types take part.
+  void disagreement() {
+    if (vantages.size() < 2) return;
+    for (std::size_t b = 0; b < spec.backends.size(); ++b) {
+      const spec::Backend& backend = spec.backends[b];
+      std::vector<std::pair<std::string, std::vector<std::string>>> groups;  // view -> vantages
+      for (std::size_t v = 0; v < vantages.size(); ++v) {
+        const Lookup& lookup = lookups[v][names.lookup_of[b]];
+        if (!fully_replied(lookup)) continue;
+        const std::string view = view_of(lookup);
+        auto group = std::find_if(groups.begin(), groups.end(),
+                                  [&](const auto& g) { return g.first == view; });
+        if (group == groups.end()) group = groups.insert(groups.end(), {view, {}});
+        group->second.push_back(vantages[v].name);
+      }
+      if (groups.size() < 2) continue;
+      std::vector<std::string> parts, detail;
+      for (const auto& [view, where_seen] : groups) {
+        parts.push_back(util::join_and(where_seen) +
+                        (where_seen.size() == 1 ? " answers " : " answer ") + view);
+        for (const std::string& vantage : where_seen) detail.push_back(vantage + ": " + view);
+      }
+      out.add(codes::kDnsDisagreement, Severity::critical,
+              {.backend = backend.name, .node = backend.dns_name},
+              "vantage points disagree on " + whose(backend) + ": " + util::join(parts, "; "))
+          .with("answers_by_vantage", detail)
+          .with("expected_cidr", backend.expected_cidr.to_string())
+          .with("configured_address", backend.address.to_string());
+    }
+  }
+
+  // Transport failures: one finding per vantage point, not one per name.
+  void transport_failures() {
+    for (std::size_t v = 0; v < vantages.size(); ++v) {
+      std::vector<std::string> failed;
+      const rdns::TypeResult* first_failure = nullptr;
+      bool any_timeout = false;
+      for (const Lookup& lookup : lookups[v]) {
+        if (!transport_failed(lookup)) continue;
+        failed.push_back(type_failures(lookup));
+        for (const rdns::TypeResult* r : {&lookup.a, &lookup.aaaa}) {
+          if (rdns::is_reply(r->outcome)) continue;
+          any_timeout |= r->outcome == Outcome::timeout;
+          if (first_failure == nullptr) first_failure = r;
+        }
+      }
+      if (!failed.empty())
+        vantage_undecided(vantages[v], lookups[v], failed, *first_failure, any_timeout);
+    }
+  }
+
+  void unexpected_addresses() {
+    for_each_lookup([&](const spec::DnsServer& vantage, const spec::Backend& backend,
+                        const Lookup& lookup) {
+      if (verdict_of(lookup) != Verdict::answered) return;
+      for (const std::string& address : split_answers(lookup, backend).inside_other) {
+        std::string summary = whose(backend) + " resolves to " + address + " at " + vantage.name +
+                              ", inside " + backend.expected_cidr.to_string() + " but not " +
+                              backend.name + "'s address " + backend.address.to_string();
+        std::string owner;
+        for (const spec::Backend& other : spec.backends) {
+          if (other.address.to_string() == address) owner = other.name;
+        }
+        if (!owner.empty()) summary += " (it is " + owner + "'s address)";
+        Finding& f =
+            add(codes::kDnsUnexpectedAddress, Severity::warning, vantage, backend, summary);
+        common_evidence(f, vantage, backend, lookup);
+        f.with("unexpected_answer", address);
+        if (!owner.empty()) f.with("answer_belongs_to", owner);
+      }
+    });
+  }
+
+  // dns_answer_expected per backend and vantage point, and the round's counts.
+  void figures(std::map<std::string, double>& fig) const {
+    std::size_t answers_outside = 0, undecided = 0;
+    for (const auto& at_vantage : lookups) {
+      undecided += static_cast<std::size_t>(
+          std::count_if(at_vantage.begin(), at_vantage.end(), transport_failed));
+    }
+    for_each_lookup(
+        [&](const spec::DnsServer& vantage, const spec::Backend& backend, const Lookup& lookup) {
+          const std::string key = figures::dns_answer_expected(backend.name, vantage.name);
+          switch (verdict_of(lookup)) {
+            case Verdict::no_answer:
+              fig[key] = 0;
+              break;
+            case Verdict::undecided:
+              break;  // no figure: not 0, nothing is known
+            case Verdict::answered: {
+              const std::size_t outside = split_answers(lookup, backend).outside.size();
+              answers_outside += outside;
+              if (outside > 0) {
+                fig[key] = 0;
+              } else if (fully_replied(lookup)) {
+                fig[key] = 1;
+              }  // else none: the unanswered type may still hold an outside answer
+              break;
+            }
+          }
+        });
+    fig[figures::kDnsNames] = static_cast<double>(names.names.size());
+    fig[figures::kDnsVantagePoints] = static_cast<double>(vantages.size());
+    fig[figures::kDnsLookups] = static_cast<double>(names.names.size() * vantages.size());
+    fig[figures::kDnsLookupsUndecided] = static_cast<double>(undecided);
+    fig[figures::kDnsAnswersOutside] = static_cast<double>(answers_outside);
+  }
+
+  // The most urgent finding's summary, or what was checked.
+  std::string summary(const std::optional<std::string>& only_vantage) const {
+    const report::Status status = out.worst();
+    for (const Finding& f : out.findings()) {
+      if (report::status_of(f.severity) == status) return f.summary;
+    }
+    const std::size_t count = names.names.size();
+    std::vector<std::string> vantage_names;
+    for (const spec::DnsServer& vantage : vantages) vantage_names.push_back(vantage.name);
+    const std::string at = only_vantage
+                               ? "at vantage point " + *only_vantage + " only"
+                               : "at " +
+                                     util::plural(static_cast<std::int64_t>(vantages.size()),
+                                                  "vantage point", "vantage points") +
+                                     " (" + util::join_and(vantage_names) + ")";
+    if (count == 0) return "no backend names to check";
+    if (count == 1) return "1 name resolves inside its expected range " + at;
+    return std::to_string(count) + " names resolve inside their expected ranges " + at;
+  }
+
+ private:
+  // Every (vantage point, backend) lookup, vantage points first.
+  template <class Visit>
+  void for_each_lookup(Visit visit) const {
+    for (std::size_t v = 0; v < vantages.size(); ++v) {
+      for (std::size_t b = 0; b < spec.backends.size(); ++b) {
+        visit(vantages[v], spec.backends[b], lookups[v][names.lookup_of[b]]);
+      }
+    }
+  }
+
+  static std::string whose(const spec::Backend& backend) {
+    return backend.name + "'s name " + backend.dns_name;
+  }
+
+  Finding& add(const char* code, Severity severity, const spec::DnsServer& vantage,
+               const spec::Backend& backend, std::string summary) {
+    return out.add(code, severity,
+                   {.backend = backend.name, .node = backend.dns_name, .vantage = vantage.name},
+                   std::move(summary));
+  }
+
+  void common_evidence(Finding& f, const spec::DnsServer& vantage, const spec::Backend& backend,
+                       const Lookup& lookup) const {
+    f.with("vantage", vantage.name)
+        .with("server", lookup.server)
+        .with("answers", answer_list(lookup))
+        .with("rcode_a", std::string(rdns::to_string(lookup.a.outcome)))
+        .with("rcode_aaaa", std::string(rdns::to_string(lookup.aaaa.outcome)))
+        .with("expected_cidr", backend.expected_cidr.to_string())
+        .with("configured_address", backend.address.to_string())
+        .with("lookup_ms", std::chrono::duration<double, std::milli>(lookup.elapsed).count());
+    const std::vector<std::string> proxies_here = proxies_resolving_at(spec, vantage.name);
+    if (!proxies_here.empty()) f.with("proxies_resolving_here", proxies_here);
+  }
+
+  // dns_timeout or dns_unreachable: `failed` of the vantage point's names undecided.
+  void vantage_undecided(const spec::DnsServer& vantage, const std::vector<Lookup>& at_vantage,
+                         const std::vector<std::string>& failed,
+                         const rdns::TypeResult& first_failure, bool any_timeout) {
+    const std::string server = at_vantage.front().server;
+    const std::string left =
+        std::to_string(failed.size()) + " of " +
+        util::plural(static_cast<std::int64_t>(names.names.size()), "name", "names") +
+        " left undecided there";
+    const std::string summary = any_timeout
+                                    ? where(vantage, server) + " did not answer within " +
+                                          std::to_string(spec.timeouts.dns.count()) + " ms: " + left
+                                    : where(vantage, server) + " is unreachable (" +
+                                          short_reason(first_failure) + "): " + left;
+    report::Subject subject{.vantage = vantage.name};
+    if (failed.size() == 1) {
+      for (const spec::Backend& backend : spec.backends) {
+        if (failed.front().starts_with(backend.dns_name + ":")) {
+          subject.backend = backend.name;
+          subject.node = backend.dns_name;
+          break;
+        }
+      }
+    }
+    Finding& f = out.add(any_timeout ? codes::kDnsTimeout : codes::kDnsUnreachable,
+                         Severity::unknown, subject, summary);
+    f.with("vantage", vantage.name)
+        .with("server", server)
+        .with("reason", first_failure.message.empty() ? rdns::to_string(first_failure.outcome)
+                                                      : first_failure.message)
+        .with("deadline_ms", static_cast<std::int64_t>(spec.timeouts.dns.count()))
+        .with("undecided_names", failed);
+    const std::vector<std::string> proxies_here = proxies_resolving_at(spec, vantage.name);
+    if (!proxies_here.empty()) f.with("proxies_resolving_here", proxies_here);
+  }
+
+  const spec::ClusterSpec& spec;
+  const std::vector<spec::DnsServer>& vantages;
+  const Names& names;
+  const std::vector<std::vector<Lookup>>& lookups;  // [vantage][name]
+  CheckFindings& out;
+  DnsRound& facts;
+};
+
 }  // namespace
 
 std::vector<spec::DnsServer> vantage_points(const spec::ClusterSpec& spec,
@@ -133,10 +425,8 @@ std::vector<spec::DnsServer> vantage_points(const spec::ClusterSpec& spec,
   }
   std::vector<std::string> known;
   for (const spec::DnsServer& server : all) known.push_back(server.name);
-  std::string list;
-  for (const std::string& name : known) list += (list.empty() ? "" : ", ") + name;
   throw std::invalid_argument("no DNS vantage point named \"" + *only_vantage +
-                              "\" in the spec (known: " + list + ")");
+                              "\" in the spec (known: " + util::join(known) + ")");
 }
 
 DnsProbe::DnsProbe(std::optional<std::string> only_vantage,
@@ -147,34 +437,9 @@ DnsProbe::DnsProbe(std::optional<std::string> only_vantage,
 
 DnsProbe::~DnsProbe() = default;
 
-void DnsProbe::run(const spec::ClusterSpec& spec, report::Report& report) {
-  const Clock::time_point round_start = Clock::now();
-  report::CheckResult check{"dns", report::Status::ok, "", 0};
-
-  std::vector<spec::DnsServer> vantages;
-  try {
-    vantages = vantage_points(spec, only_vantage_);
-  } catch (const std::invalid_argument& error) {
-    check.status = report::Status::unknown;
-    check.summary = error.what();
-    Finding finding{
-        "dns", "dns_unknown_vantage", Severity::unknown, {.vantage = *only_vantage_}, error.what(),
-        {}};
-    report.checks.push_back(check);
-    report.add(std::move(finding));
-    return;
-  }
-
-  // Distinct names, in backend order; backends sharing a name share a lookup.
-  std::vector<std::string> names;
-  std::vector<std::size_t> name_of(spec.backends.size());
-  for (std::size_t b = 0; b < spec.backends.size(); ++b) {
-    const auto found = std::find(names.begin(), names.end(), spec.backends[b].dns_name);
-    name_of[b] = static_cast<std::size_t>(found - names.begin());
-    if (found == names.end()) names.push_back(spec.backends[b].dns_name);
-  }
-
-  // ---- Resolve: every vantage point at once, each bounded by one deadline ----
+std::vector<std::vector<Lookup>> DnsProbe::resolve(const spec::ClusterSpec& spec,
+                                                   const std::vector<spec::DnsServer>& vantages,
+                                                   const std::vector<std::string>& names) {
   std::vector<std::vector<Lookup>> lookups(vantages.size());  // [vantage][name]
   const auto ask = [&](std::size_t v) {
     const Clock::time_point deadline = Clock::now() + spec.timeouts.dns;
@@ -199,232 +464,40 @@ void DnsProbe::run(const spec::ClusterSpec& spec, report::Report& report) {
       lookups[v].push_back(failed);
     }
   };
-  if (!names.empty()) {
-    if (vantages.size() == 1) {
-      ask(0);
-    } else {
-      const std::size_t threads = std::min(vantages.size(), kMaxParallelVantages);
-      if (!pool_ || pool_->size() != threads) pool_ = std::make_unique<WorkerPool>(threads);
-      pool_->run_all(vantages.size(), ask);
-    }
+  if (names.empty()) return lookups;
+  if (vantages.size() == 1) {
+    ask(0);
+  } else {
+    const std::size_t threads = std::min(vantages.size(), kMaxParallelVantages);
+    if (!pool_ || pool_->size() != threads) pool_ = std::make_unique<WorkerPool>(threads);
+    pool_->run_all(vantages.size(), ask);
   }
+  return lookups;
+}
 
-  // ---- Classify ----
-  std::vector<Finding> outside, no_answer, disagreement, unexpected, transport;
-  auto& fig = report.figures;
-  std::size_t answers_outside = 0, undecided = 0;
-
-  for (std::size_t v = 0; v < vantages.size(); ++v) {
-    const spec::DnsServer& vantage = vantages[v];
-    const std::vector<std::string> proxies_here = proxies_resolving_at(spec, vantage.name);
-    for (std::size_t b = 0; b < spec.backends.size(); ++b) {
-      const spec::Backend& backend = spec.backends[b];
-      const Lookup& lookup = lookups[v][name_of[b]];
-      const report::Subject subject{
-          .backend = backend.name, .node = backend.dns_name, .vantage = vantage.name};
-      const std::string whose = backend.name + "'s name " + backend.dns_name;
-      const std::string expected_key = "dns_answer_expected/" + backend.name + "/" + vantage.name;
-      auto common_evidence = [&](Finding& f) {
-        f.with("vantage", vantage.name)
-            .with("server", lookup.server)
-            .with("answers", answer_list(lookup))
-            .with("rcode_a", std::string(rdns::to_string(lookup.a.outcome)))
-            .with("rcode_aaaa", std::string(rdns::to_string(lookup.aaaa.outcome)))
-            .with("expected_cidr", backend.expected_cidr.to_string())
-            .with("configured_address", backend.address.to_string())
-            .with("lookup_ms", std::chrono::duration<double, std::milli>(lookup.elapsed).count());
-        if (!proxies_here.empty()) f.with("proxies_resolving_here", proxies_here);
-      };
-
-      switch (verdict_of(lookup)) {
-        case Verdict::no_answer: {
-          Finding f{"dns",
-                    "dns_no_answer",
-                    Severity::critical,
-                    subject,
-                    whose + " does not resolve at " + vantage.name + ": " + rcode_text(lookup),
-                    {}};
-          common_evidence(f);
-          no_answer.push_back(std::move(f));
-          fig[expected_key] = 0;
-          break;
-        }
-        case Verdict::undecided:
-          break;  // no dns_answer_expected figure: not 0, nothing is known
-        case Verdict::answered: {
-          std::vector<std::string> out, inside_other;
-          for (const rdns::Answer& answer : lookup.answers()) {
-            if (!backend.expected_cidr.contains(answer.address)) {
-              out.push_back(answer.address.to_string());
-            } else if (!(answer.address == backend.address)) {
-              inside_other.push_back(answer.address.to_string());
-            }
-          }
-          answers_outside += out.size();
-          if (!out.empty()) {
-            Finding f{"dns",
-                      "dns_outside_range",
-                      Severity::critical,
-                      subject,
-                      whose + " resolves to " + util::join_and(out) + " at " + vantage.name +
-                          ", outside " + backend.expected_cidr.to_string(),
-                      {}};
-            common_evidence(f);
-            f.with("outside_answers", out);
-            outside.push_back(std::move(f));
-          }
-          for (const std::string& address : inside_other) {
-            std::string summary = whose + " resolves to " + address + " at " + vantage.name +
-                                  ", inside " + backend.expected_cidr.to_string() + " but not " +
-                                  backend.name + "'s address " + backend.address.to_string();
-            std::string owner;
-            for (const spec::Backend& other : spec.backends) {
-              if (other.address.to_string() == address) owner = other.name;
-            }
-            if (!owner.empty()) summary += " (it is " + owner + "'s address)";
-            Finding f{"dns", "dns_unexpected_address", Severity::warning, subject, summary, {}};
-            common_evidence(f);
-            f.with("unexpected_answer", address);
-            if (!owner.empty()) f.with("answer_belongs_to", owner);
-            unexpected.push_back(std::move(f));
-          }
-          if (!out.empty()) {
-            fig[expected_key] = 0;
-          } else if (fully_replied(lookup)) {
-            fig[expected_key] = 1;
-          }  // else none: the unanswered type may still hold an outside answer
-          break;
-        }
-      }
-    }
-
-    // Transport failures: one finding per vantage point, not one per name.
-    std::vector<std::string> failed;
-    std::string reason, reason_short;
-    bool any_timeout = false;
-    for (const Lookup& lookup : lookups[v]) {
-      const Verdict verdict = verdict_of(lookup);
-      if (verdict == Verdict::no_answer || fully_replied(lookup)) continue;
-      failed.push_back(type_failures(lookup));
-      for (const rdns::TypeResult* r : {&lookup.a, &lookup.aaaa}) {
-        if (rdns::is_reply(r->outcome)) continue;
-        any_timeout |= r->outcome == Outcome::timeout;
-        if (reason.empty()) {
-          reason = r->message.empty() ? rdns::to_string(r->outcome) : r->message;
-          reason_short = short_reason(*r);
-        }
-      }
-    }
-    undecided += failed.size();
-    if (!failed.empty()) {
-      const std::string server = lookups[v].front().server;
-      const std::string left = std::to_string(failed.size()) + " of " +
-                               util::plural(names.size(), "name", "names") +
-                               " left undecided there";
-      std::string summary =
-          any_timeout ? where(vantage, server) + " did not answer within " +
-                            std::to_string(spec.timeouts.dns.count()) + " ms: " + left
-                      : where(vantage, server) + " is unreachable (" + reason_short + "): " + left;
-      report::Subject subject{.vantage = vantage.name};
-      if (failed.size() == 1) {
-        for (const spec::Backend& backend : spec.backends) {
-          if (failed.front().starts_with(backend.dns_name + ":")) {
-            subject.backend = backend.name;
-            subject.node = backend.dns_name;
-            break;
-          }
-        }
-      }
-      Finding f{"dns",
-                any_timeout ? "dns_timeout" : "dns_unreachable",
-                Severity::unknown,
-                subject,
-                summary,
-                {}};
-      f.with("vantage", vantage.name)
-          .with("server", server)
-          .with("reason", reason)
-          .with("deadline_ms", static_cast<std::int64_t>(spec.timeouts.dns.count()))
-          .with("undecided_names", failed);
-      if (!proxies_here.empty()) f.with("proxies_resolving_here", proxies_here);
-      transport.push_back(std::move(f));
-    }
+void DnsProbe::run(const spec::ClusterSpec& spec, RoundContext& round, report::Report& report) {
+  CheckFindings out(name(), report);
+  DnsRound& facts = round.dns.emplace();
+  std::vector<spec::DnsServer> vantages;
+  try {
+    vantages = vantage_points(spec, only_vantage_);
+  } catch (const std::invalid_argument& error) {
+    out.add(codes::kDnsUnknownVantage, Severity::unknown, {.vantage = *only_vantage_},
+            error.what());
+    out.finish(error.what());
+    return;
   }
+  const Names names = distinct_names(spec);
+  const std::vector<std::vector<Lookup>> lookups = resolve(spec, vantages, names.names);
 
-  // Vantage points that see different answer sets for one name. Only lookups
-  // where the server replied to both types take part.
-  if (vantages.size() > 1) {
-    for (std::size_t b = 0; b < spec.backends.size(); ++b) {
-      const spec::Backend& backend = spec.backends[b];
-      std::vector<std::pair<std::string, std::vector<std::string>>> groups;  // view -> vantages
-      for (std::size_t v = 0; v < vantages.size(); ++v) {
-        const Lookup& lookup = lookups[v][name_of[b]];
-        if (!fully_replied(lookup)) continue;
-        const std::string view = view_of(lookup);
-        auto group = std::find_if(groups.begin(), groups.end(),
-                                  [&](const auto& g) { return g.first == view; });
-        if (group == groups.end()) group = groups.insert(groups.end(), {view, {}});
-        group->second.push_back(vantages[v].name);
-      }
-      if (groups.size() < 2) continue;
-      std::vector<std::string> parts, detail;
-      for (const auto& [view, where_seen] : groups) {
-        parts.push_back(util::join_and(where_seen) +
-                        (where_seen.size() == 1 ? " answers " : " answer ") + view);
-        for (const std::string& vantage : where_seen) detail.push_back(vantage + ": " + view);
-      }
-      std::string summary =
-          "vantage points disagree on " + backend.name + "'s name " + backend.dns_name + ": ";
-      for (std::size_t i = 0; i < parts.size(); ++i) summary += (i ? "; " : "") + parts[i];
-      Finding f{"dns",
-                "dns_disagreement",
-                Severity::critical,
-                {.backend = backend.name, .node = backend.dns_name},
-                summary,
-                {}};
-      f.with("answers_by_vantage", detail)
-          .with("expected_cidr", backend.expected_cidr.to_string())
-          .with("configured_address", backend.address.to_string());
-      disagreement.push_back(std::move(f));
-    }
-  }
-
-  // ---- Findings in order of urgency, check result, figures ----
-  std::vector<Finding> findings;
-  for (auto* bucket : {&outside, &no_answer, &disagreement, &transport, &unexpected}) {
-    for (Finding& f : *bucket) findings.push_back(std::move(f));
-  }
-  for (const Finding& f : findings) {
-    check.status = report::worst(check.status, report::status_of(f.severity));
-  }
-  for (const Finding& f : findings) {
-    if (report::status_of(f.severity) == check.status) {
-      check.summary = f.summary;
-      break;
-    }
-  }
-  if (check.summary.empty()) {
-    std::vector<std::string> vantage_names;
-    for (const spec::DnsServer& vantage : vantages) vantage_names.push_back(vantage.name);
-    const std::string at =
-        only_vantage_ ? "at vantage point " + *only_vantage_ + " only"
-                      : "at " + util::plural(vantages.size(), "vantage point", "vantage points") +
-                            " (" + util::join_and(vantage_names) + ")";
-    check.summary = names.empty()       ? "no backend names to check"
-                    : names.size() == 1 ? "1 name resolves inside its expected range " + at
-                                        : std::to_string(names.size()) +
-                                              " names resolve inside their expected ranges " + at;
-  }
-
-  fig["dns_names"] = static_cast<double>(names.size());
-  fig["dns_vantage_points"] = static_cast<double>(vantages.size());
-  fig["dns_lookups"] = static_cast<double>(names.size() * vantages.size());
-  fig["dns_lookups_undecided"] = static_cast<double>(undecided);
-  fig["dns_answers_outside"] = static_cast<double>(answers_outside);
-  check.duration_ms = ms_since(round_start);
-  fig["dns_ms"] = check.duration_ms;
-  report.checks.push_back(check);
-  for (Finding& f : findings) report.add(std::move(f));
+  DnsAudit audit(spec, vantages, names, lookups, out, facts);
+  audit.outside_range();
+  audit.no_answer();
+  audit.disagreement();
+  audit.transport_failures();
+  audit.unexpected_addresses();
+  audit.figures(report.figures);
+  report.figures[figures::kDnsMs] = out.finish(audit.summary(only_vantage_));
 }
 
 }  // namespace ringwatch::probes::dns

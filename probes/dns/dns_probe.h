@@ -35,6 +35,9 @@
 // Deadline: all vantage points are asked in parallel, every name of one
 // vantage point at once, all bounded by one spec.timeouts.dns.
 //
+// The answers outside a backend's range are told to the round
+// (RoundContext::dns) for the diagnosis.
+//
 // Thread-safety: as every Probe (one thread at a time); the Resolver it is
 // given must allow concurrent calls for different vantage points.
 
@@ -62,12 +65,18 @@ class DnsProbe final : public Probe {
                     std::shared_ptr<ringwatch::dns::Resolver> resolver = nullptr);
   ~DnsProbe() override;
 
-  std::string_view name() const override { return "dns"; }
-  void run(const spec::ClusterSpec& spec, report::Report& report) override;
+  std::string_view name() const override { return report::checks::kDns; }
+  void run(const spec::ClusterSpec& spec, RoundContext& round, report::Report& report) override;
 
   const std::optional<std::string>& only_vantage() const { return only_vantage_; }
 
  private:
+  // Every name at every vantage point: [vantage][name], each vantage point
+  // bounded by one spec.timeouts.dns.
+  std::vector<std::vector<ringwatch::dns::Lookup>> resolve(
+      const spec::ClusterSpec& spec, const std::vector<spec::DnsServer>& vantages,
+      const std::vector<std::string>& names);
+
   std::optional<std::string> only_vantage_;
   std::shared_ptr<ringwatch::dns::Resolver> resolver_;
   std::unique_ptr<WorkerPool> pool_;

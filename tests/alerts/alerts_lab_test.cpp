@@ -72,7 +72,8 @@ TEST(AlertsLabTest, EjectPagesAlertmanagerNamingProxyAndBackendAndHealResolvesIt
     report.cluster = spec.name;
     report.started_at = std::chrono::system_clock::now();
     const auto start = std::chrono::steady_clock::now();
-    probe.run(spec, report);
+    probes::RoundContext round;
+    probe.run(spec, round, report);
     report.duration_ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     metrics.observe(spec, report);

@@ -97,7 +97,7 @@ TEST(DaemonApiTest, BadRequests) {
       http_request(port, "POST", "/v1/clusters/lab/preflight?checks=canary,bogus");
   EXPECT_EQ(bad_check.status, 400);
   EXPECT_EQ(bad_check.body,
-            "{\"error\":\"unknown check \\\"bogus\\\" (expected: canary, connections, dns)\"}\n");
+            "{\"error\":\"unknown check \\\"bogus\\\" (known: canary, connections, dns)\"}\n");
 
   // A declared body above 64 KiB is refused before it is read.
   const auto big = http_raw(port,

@@ -11,6 +11,7 @@
 
 #include "lib/report/render.h"
 #include "lib/spec/cluster_spec.h"
+#include "lib/util/text.h"
 #include "probes/dns/dns_probe.h"
 #include "probes/registry.h"
 #include "tools/cli/options.h"
@@ -20,21 +21,16 @@ namespace ringwatch::cli {
 namespace {
 
 std::vector<std::string> split_checks(const std::string& list) {
-  std::vector<std::string> checks;
+  std::vector<std::string> named;
   std::stringstream stream(list);
   std::string item;
   while (std::getline(stream, item, ',')) {
-    if (item.empty()) continue;
-    if (!probes::make_probe(item)) {
-      std::string known;
-      for (const std::string& name : probes::known_checks())
-        known += (known.empty() ? "" : ", ") + name;
-      throw UsageError("unknown check \"" + item + "\" in --checks (known: " + known + ")");
-    }
-    checks.push_back(item);
+    if (!item.empty()) named.push_back(item);
   }
-  if (checks.empty()) throw UsageError("--checks names no check");
-  return checks;
+  auto checks = probes::normalize_checks(named);
+  if (!checks) throw UsageError("--checks: " + checks.error().message());
+  if (checks.value().empty()) throw UsageError("--checks names no check");
+  return std::move(checks).value();
 }
 
 bool use_color(const std::string& mode, const std::ostream& out) {
@@ -48,10 +44,7 @@ bool use_color(const std::string& mode, const std::ostream& out) {
 }  // namespace
 
 int run_probe(const Args& args, std::ostream& out, std::ostream& err) {
-  std::string default_checks;
-  for (const std::string& name : probes::known_checks()) {
-    default_checks += (default_checks.empty() ? "" : ",") + name;
-  }
+  const std::string default_checks = util::join(probes::known_checks(), ",");
   po::options_description options("Options");
   options.add_options()("cluster", po::value<std::string>()->required()->value_name("FILE"),
                         "cluster spec (JSON, see README)")(

@@ -12,11 +12,13 @@
 
 #include <chrono>
 #include <ctime>
+#include <set>
 #include <sstream>
 #include <thread>
 
 #include "lib/mc/client.h"
 #include "probes/registry.h"
+#include "tests/support/memcached_process.h"
 #include "tests/support/report_helpers.h"
 #include "tests/support/scoped_lab.h"
 
@@ -300,6 +302,75 @@ TEST(CanaryProbeLabTest, CanariesExpireAndUserKeysAreUntouched) {
     ASSERT_EQ(values.value().size(), user_items.size()) << backend.name;
     for (const auto& item : user_items) EXPECT_EQ(values.value().at(item.key), item.value);
   }
+}
+
+// ---- Without a lab: memcached servers standing in for proxies ----
+
+// A "proxy" that is a memcached itself routes every key to that memcached.
+spec::Proxy proxy_at(const std::string& name, const net::Endpoint& endpoint) {
+  spec::Proxy proxy;
+  proxy.name = name;
+  proxy.client = endpoint;
+  return proxy;
+}
+
+spec::Backend backend_at(const std::string& name, const net::Endpoint& endpoint) {
+  spec::Backend backend;
+  backend.name = name;
+  backend.address = *net::IpAddress::parse(endpoint.host);
+  backend.port = endpoint.port;
+  return backend;
+}
+
+TEST(CanaryProbeRoundContextTest, UnreachableProxiesAndBackendsAreToldToTheRound) {
+  testing::MemcachedProcess b1;
+  const net::Endpoint nowhere{"127.0.0.1", testing::free_port()};
+  spec::ClusterSpec spec;
+  spec.name = "context";
+  spec.proxies = {proxy_at("p1", b1.endpoint()), proxy_at("p2", nowhere)};
+  spec.backends = {backend_at("b1", b1.endpoint()), backend_at("b2", nowhere)};
+
+  canary::CanaryProbe probe;
+  RoundContext round;
+  Report report;
+  probe.run(spec, round, report);
+  ASSERT_TRUE(round.canary.has_value()) << describe(report);
+  EXPECT_EQ(round.canary->unreachable_proxies, std::set<std::string>{"p2"}) << describe(report);
+  ASSERT_EQ(round.canary->unreachable_backends.size(), 1u) << describe(report);
+  const auto& b2 = round.canary->unreachable_backends[0];
+  EXPECT_EQ(b2.backend, "b2");
+  ASSERT_LT(b2.finding, report.findings.size());
+  EXPECT_EQ(report.findings[b2.finding].code, "backend_unreachable");
+  EXPECT_EQ(report.findings[b2.finding].subject.backend, "b2");
+  EXPECT_TRUE(round.canary->missing.empty()) << describe(report);
+}
+
+TEST(CanaryProbeRoundContextTest, AProxyMissingABackendIsToldToTheRound) {
+  testing::MemcachedProcess a, b;
+  spec::ClusterSpec spec;
+  spec.name = "context";
+  // p1 and p2 put every key on b1, p3 puts every key on b2: p3 is missing b1.
+  spec.proxies = {proxy_at("p1", a.endpoint()), proxy_at("p2", a.endpoint()),
+                  proxy_at("p3", b.endpoint())};
+  spec.backends = {backend_at("b1", a.endpoint()), backend_at("b2", b.endpoint())};
+
+  canary::CanaryProbe probe;
+  RoundContext round;
+  Report report;
+  probe.run(spec, round, report);
+  ASSERT_TRUE(round.canary.has_value());
+  EXPECT_TRUE(round.canary->unreachable_proxies.empty()) << describe(report);
+  ASSERT_EQ(round.canary->missing.size(), 1u) << describe(report);
+  const auto& missing = round.canary->missing[0];
+  EXPECT_EQ(missing.link, (Link{"p3", "b1"}));
+  EXPECT_EQ(missing.routed, 0);
+  EXPECT_GT(missing.canaries, 0);
+  ASSERT_LT(missing.finding, report.findings.size());
+  const Finding& finding = report.findings[missing.finding];
+  EXPECT_EQ(finding.code, "ring_divergence");
+  EXPECT_EQ(finding.subject, (report::Subject{.proxy = "p3", .backend = "b1"}));
+  EXPECT_EQ(std::get<std::int64_t>(*testing::evidence(finding, "canaries_for_backend")),
+            missing.canaries);
 }
 
 }  // namespace

@@ -22,6 +22,7 @@
 #include <thread>
 #include <variant>
 
+#include "lib/mc/client.h"
 #include "probes/registry.h"
 #include "tests/support/memcached_process.h"
 #include "tests/support/report_helpers.h"
@@ -363,10 +364,10 @@ std::map<std::string, std::string> mcrouter_replies(const FakeCluster& cluster,
   };
 }
 
-Report run_connections(const spec::ClusterSpec& spec) {
+Report run_connections(const spec::ClusterSpec& spec, RoundContext round = {}) {
   Report report;
   connections::ConnectionsProbe probe;
-  probe.run(spec, report);
+  probe.run(spec, round, report);
   return report;
 }
 
@@ -437,6 +438,89 @@ TEST(ConnectionsProbeFakeMcrouterTest, GarbledStatsAreUnknownNotACrash) {
   EXPECT_EQ(std::get<std::string>(*evidence(*unreadable[0], "reason")), "malformed");
   EXPECT_NE(unreadable[0]->summary.find("bad count in \"up:lots\""), std::string::npos)
       << unreadable[0]->summary;
+}
+
+// ---- What the canary told this round, through the round context ----
+
+// b3 open on m1 with no connection and no reply counted: idle, unless the
+// canary sent m1 traffic earlier in the round.
+std::map<std::string, std::string> mcrouter_with_b3_unused(const FakeCluster& cluster) {
+  return mcrouter_replies(cluster,
+                          "STAT " + destination(cluster.b3.endpoint()) +
+                              " avg_latency_us:0.000 pending_reqs:0 inflight_reqs:0 closed:1\r\n",
+                          "");
+}
+
+TEST(ConnectionsProbeRoundContextTest, WithoutTheCanaryAnUnusedBackendIsIdle) {
+  FakeCluster cluster;
+  FakeStatsServer mcrouter(mcrouter_with_b3_unused(cluster));
+  const Report report = run_connections(cluster.spec(mcrouter.endpoint()));
+  EXPECT_EQ(check_of(report)->status, Status::ok) << describe(report);
+  const auto idle = findings_of(report, "backend_idle");
+  ASSERT_EQ(idle.size(), 1u) << describe(report);
+  EXPECT_EQ(std::get<std::vector<std::string>>(*evidence(*idle[0], "backends")),
+            std::vector<std::string>{"b3"});
+  EXPECT_TRUE(findings_of(report, "proxy_missing_backend").empty()) << describe(report);
+}
+
+TEST(ConnectionsProbeRoundContextTest, AfterTheCanarysTrafficAnUnusedBackendIsMissing) {
+  FakeCluster cluster;
+  FakeStatsServer mcrouter(mcrouter_with_b3_unused(cluster));
+  RoundContext round;
+  round.canary.emplace();  // the canary ran and reached every proxy
+  Report report;
+  connections::ConnectionsProbe probe;
+  probe.run(cluster.spec(mcrouter.endpoint()), round, report);
+
+  EXPECT_EQ(check_of(report)->status, Status::critical) << describe(report);
+  const auto missing = findings_of(report, "proxy_missing_backend");
+  ASSERT_EQ(missing.size(), 1u) << describe(report);
+  EXPECT_EQ(missing[0]->summary,
+            "proxy m1 is not connected to b3 (0 connections and no requests after the canary's "
+            "traffic)");
+  EXPECT_TRUE(findings_of(report, "backend_idle").empty()) << describe(report);
+
+  // And the audit tells the rest of the round what it found, citing its finding.
+  ASSERT_TRUE(round.connections.has_value());
+  ASSERT_EQ(round.connections->missing.size(), 1u);
+  const auto& fact = round.connections->missing[0];
+  EXPECT_EQ(fact.link, (Link{"m1", "b3"}));
+  EXPECT_EQ(fact.why, "0 connections and no requests after the canary's traffic");
+  ASSERT_LT(fact.finding, report.findings.size());
+  EXPECT_EQ(&report.findings[fact.finding], missing[0]);
+  EXPECT_TRUE(round.connections->peers_missing.empty());
+}
+
+TEST(ConnectionsProbeRoundContextTest, AProxyTheCanaryCouldNotReachGotNoTrafficSoStaysIdle) {
+  FakeCluster cluster;
+  FakeStatsServer mcrouter(mcrouter_with_b3_unused(cluster));
+  RoundContext round;
+  round.canary.emplace().unreachable_proxies.insert("m1");
+  const Report report = run_connections(cluster.spec(mcrouter.endpoint()), round);
+  EXPECT_EQ(check_of(report)->status, Status::ok) << describe(report);
+  EXPECT_EQ(findings_of(report, "backend_idle").size(), 1u) << describe(report);
+  EXPECT_TRUE(findings_of(report, "proxy_missing_backend").empty()) << describe(report);
+}
+
+TEST(ConnectionsProbeRoundContextTest, AfterTheCanaryOnePeerAtTheProbesAddressIsTheCanary) {
+  FakeCluster cluster;
+  FakeStatsServer mcrouter(mcrouter_with_b3_unused(cluster));
+  // The canary's connection stays open across rounds; here, one of ours.
+  mc::Client canary_connection(cluster.b1.endpoint(), {});
+  ASSERT_TRUE(canary_connection.get_many({"any"}).ok());
+
+  const auto peers_line = [](const Report& report) {
+    const auto matrix = findings_of(report, "connection_matrix");
+    return matrix.size() == 1
+               ? std::get<std::vector<std::string>>(*evidence(*matrix[0], "backend_peers"))[0]
+               : std::string();
+  };
+  EXPECT_EQ(peers_line(run_connections(cluster.spec(mcrouter.endpoint()))),
+            "b1: 1 client: 1 cannot attribute (127.0.0.1 x1)");
+  RoundContext round;
+  round.canary.emplace();
+  EXPECT_EQ(peers_line(run_connections(cluster.spec(mcrouter.endpoint()), round)),
+            "b1: 1 client: 1 this probe's canary");
 }
 
 }  // namespace

@@ -127,6 +127,7 @@ spec::ClusterSpec lab_spec(int vantages = 1) {
 struct DnsProbeTest : ::testing::Test {
   std::shared_ptr<ScriptedResolver> resolver = std::make_shared<ScriptedResolver>();
   spec::ClusterSpec spec = lab_spec();
+  RoundContext round;  // what the last run() told the rest of the round
 
   void SetUp() override {
     for (int i = 1; i <= 3; ++i) {
@@ -137,7 +138,8 @@ struct DnsProbeTest : ::testing::Test {
   report::Report run(std::optional<std::string> only = std::nullopt) {
     DnsProbe probe(std::move(only), resolver);
     report::Report report;
-    probe.run(spec, report);
+    round = {};
+    probe.run(spec, round, report);
     return report;
   }
 };
@@ -214,6 +216,32 @@ TEST_F(DnsProbeTest, AnAnswerOutsideTheRangeIsCriticalAndNamesEverything) {
   EXPECT_EQ(report.figures.at("dns_answer_expected/b3/lab-dns"), 0);
   EXPECT_EQ(report.figures.at("dns_answer_expected/b2/lab-dns"), 1);
   EXPECT_EQ(report.figures.at("dns_answers_outside"), 1);
+}
+
+TEST_F(DnsProbeTest, AnswersOutsideTheRangeAreToldToTheRoundCitingTheirFindings) {
+  spec = lab_spec(2);
+  resolver->script[{"lab-dns", "b2.lab.ringwatch.test"}] = lookup_a({"127.200.0.12"});
+  resolver->script[{"p2-resolver", "b3.lab.ringwatch.test"}] =
+      lookup_a({"127.200.0.13", "10.0.0.13"});
+  const report::Report report = run();
+  ASSERT_TRUE(round.dns.has_value());
+  ASSERT_EQ(round.dns->outside.size(), 2u);
+  const auto& b2 = round.dns->outside[0];
+  EXPECT_EQ(b2.backend, "b2");
+  EXPECT_EQ(b2.vantage, "lab-dns");
+  EXPECT_EQ(b2.answers, std::vector<std::string>{"127.200.0.12"});
+  EXPECT_EQ(b2.expected_cidr, "127.10.0.0/16");
+  const auto& b3 = round.dns->outside[1];
+  EXPECT_EQ(b3.backend, "b3");
+  EXPECT_EQ(b3.vantage, "p2-resolver");
+  EXPECT_EQ(b3.answers, (std::vector<std::string>{"127.200.0.13", "10.0.0.13"}));
+  for (const auto& fact : round.dns->outside) {
+    ASSERT_LT(fact.finding, report.findings.size());
+    const report::Finding& finding = report.findings[fact.finding];
+    EXPECT_EQ(finding.code, "dns_outside_range");
+    EXPECT_EQ(finding.subject.backend, fact.backend);
+    EXPECT_EQ(finding.subject.vantage, fact.vantage);
+  }
 }
 
 TEST_F(DnsProbeTest, OneOutsideAnswerAmongInsideOnesIsStillCritical) {
@@ -449,7 +477,7 @@ TEST_F(DnsProbeTest, OnlyOneVantagePointIsAskedWhenChosen) {
   DnsProbe probe("p2-resolver", resolver);
   EXPECT_EQ(probe.only_vantage(), "p2-resolver");
   report::Report report;
-  probe.run(spec, report);
+  probe.run(spec, round, report);
   EXPECT_EQ(report.checks[0].status, Status::ok);  // lab-dns's fault is not seen from p2
   EXPECT_EQ(report.checks[0].summary,
             "3 names resolve inside their expected ranges at vantage point p2-resolver only");
@@ -527,7 +555,7 @@ TEST_F(DnsProbeTest, AResolverThatThrowsMakesTheVantagePointUnknown) {
   };
   DnsProbe probe(std::nullopt, std::make_shared<Throwing>());
   report::Report report;
-  probe.run(spec, report);
+  probe.run(spec, round, report);
   EXPECT_EQ(report.checks[0].status, Status::unknown);
   ASSERT_EQ(report.findings.size(), 1u);
   EXPECT_EQ(report.findings[0].code, "dns_unreachable");
@@ -586,7 +614,8 @@ class LabGuard {
 report::Report run_real(const spec::ClusterSpec& spec) {
   DnsProbe probe;
   report::Report report;
-  probe.run(spec, report);
+  RoundContext round;
+  probe.run(spec, round, report);
   return report;
 }
 

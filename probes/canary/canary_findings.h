@@ -1,0 +1,34 @@
+#pragma once
+// The canary's judgement: one round's verdicts turned into findings, one
+// method per kind of finding (canary_findings.cpp). Pure: no I/O.
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "lib/report/report.h"
+#include "lib/spec/cluster_spec.h"
+#include "probes/canary/canary_round.h"
+#include "probes/check_findings.h"
+#include "probes/round_context.h"
+
+namespace ringwatch::probes::canary {
+
+// What judging a round decided besides its findings.
+struct Judgement {
+  std::vector<std::string> headlines;  // most urgent first
+  std::size_t proxies_down = 0;
+  bool relearn = false;  // learn the placement again next round
+};
+
+// Adds the findings of a round to `out`, what later checks need of them to
+// `facts`, and the per-proxy routing figures to `report`. `verdicts` are after
+// the recheck; `transient` canaries disagreed at first and agreed on recheck.
+// Canaries learned on a backend the probe cannot reach are left to that
+// backend's finding.
+Judgement judge_round(const spec::ClusterSpec& spec, const std::vector<Canary>& canaries,
+                      const std::vector<KeyVerdict>& verdicts, const Observation& obs,
+                      std::size_t transient, report::Report& report, CheckFindings& out,
+                      CanaryRound& facts);
+
+}  // namespace ringwatch::probes::canary

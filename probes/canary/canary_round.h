@@ -1,0 +1,68 @@
+#pragma once
+// The canary probe's round data, shared by its two halves: canary_probe.cpp
+// observes (writes, reads and locates canaries, and turns what it saw into a
+// verdict per canary) and canary_findings.cpp judges (turns the verdicts into
+// findings). Plain data; see canary_probe.h for the round itself.
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "lib/mc/client.h"
+
+namespace ringwatch::probes::canary {
+
+// No proxy or backend: an unknown route, a canary not learned anywhere.
+inline constexpr std::size_t kNone = static_cast<std::size_t>(-1);
+
+// How one proxy read one canary, against what its writer wrote.
+enum class ReadClass { ok, miss, stale, foreign, error };
+
+// A canary key, learned once and written every round.
+struct Canary {
+  std::string key;
+  std::size_t writer = 0;       // proxy index that writes it each round
+  std::size_t learned = kNone;  // backend the healthy ring puts it on
+};
+
+// What one proxy read for one canary: nothing, a value, or an error.
+struct Cell {
+  enum class Kind { miss, value, error } kind = Kind::miss;
+  std::string value;
+};
+
+// Everything one pass of write, read and locate saw.
+struct Observation {
+  std::uint64_t round = 0;
+  std::vector<std::optional<mc::Error>> write_error;   // per proxy
+  std::vector<std::optional<mc::Error>> read_error;    // per proxy, whole batch
+  std::vector<std::vector<Cell>> reads;                // [proxy][canary]
+  std::vector<std::optional<mc::Error>> locate_error;  // per backend
+  std::vector<mc::Values> held;                        // [backend]
+  double write_ms = 0, read_ms = 0, locate_ms = 0;
+  std::size_t reads_issued = 0, locates_issued = 0, writes_issued = 0;
+
+  bool proxy_down(std::size_t proxy) const {
+    return write_error[proxy].has_value() || read_error[proxy].has_value();
+  }
+  bool backend_down(std::size_t backend) const { return locate_error[backend].has_value(); }
+};
+
+// What one pass says about one canary.
+struct KeyVerdict {
+  bool written = false;              // the writer's batch went through
+  std::size_t writer_route = kNone;  // backend holding the writer's value
+  std::vector<ReadClass> cls;        // per proxy
+  std::vector<std::size_t> route;    // per proxy, kNone = unknown
+  std::size_t consensus = kNone;     // strict-majority route
+  bool all_ok(const Observation& obs) const {
+    for (std::size_t q = 0; q < cls.size(); ++q) {
+      if (!obs.proxy_down(q) && cls[q] != ReadClass::ok) return false;
+    }
+    return true;
+  }
+};
+
+}  // namespace ringwatch::probes::canary

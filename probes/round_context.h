@@ -1,0 +1,94 @@
+#pragma once
+// The round context: what the checks of one round tell the checks that run
+// after them and the diagnosis, as typed facts, so that no one scans another
+// check's finding codes or reads a finding's summary. The registry runs the
+// probes of a round in its table's order and hands them one RoundContext;
+// each probe fills in its own part (the canary, which runs first, says which
+// proxies it could not reach; the connection audit reads that). A part is
+// empty when its check did not run this round. A fact names the finding that
+// reports it by its index in Report::findings, so the diagnosis can cite it.
+//
+// Plain data, used by one thread at a time (the round's).
+
+#include <compare>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace ringwatch::probes {
+
+// A proxy and one of its backends.
+struct Link {
+  std::string proxy;
+  std::string backend;
+  friend auto operator<=>(const Link&, const Link&) = default;
+};
+
+// What the canary saw.
+struct CanaryRound {
+  // Proxies it could not write through or read from: no canary traffic went
+  // through them this round.
+  std::set<std::string> unreachable_proxies;
+
+  // A proxy that routes none of a backend's canaries (ring_divergence): it
+  // routed `routed` of the `canaries` the others put there.
+  struct Missing {
+    Link link;
+    std::int64_t routed = 0;
+    std::int64_t canaries = 0;
+    std::size_t finding = 0;
+  };
+  std::vector<Missing> missing;
+
+  // A backend the canary could not reach (backend_unreachable, backend_timeout).
+  struct UnreachableBackend {
+    std::string backend;
+    std::size_t finding = 0;
+  };
+  std::vector<UnreachableBackend> unreachable_backends;
+};
+
+// What the connection audit saw.
+struct ConnectionsRound {
+  // A proxy without a connection to a backend (proxy_missing_backend); `why`
+  // in a few words, e.g. "ejected at 14:02:11 UTC, 3 errors".
+  struct Missing {
+    Link link;
+    std::string why;
+    std::size_t finding = 0;
+  };
+  std::vector<Missing> missing;
+
+  // A backend that sees no connection from a proxy's source addresses
+  // (backend_missing_peer).
+  struct PeerMissing {
+    Link link;
+    std::size_t finding = 0;
+  };
+  std::vector<PeerMissing> peers_missing;
+};
+
+// What the DNS audit saw.
+struct DnsRound {
+  // A backend's name answering outside its expected range at a vantage point
+  // (dns_outside_range).
+  struct Outside {
+    std::string backend;
+    std::string vantage;
+    std::vector<std::string> answers;  // the addresses outside
+    std::string expected_cidr;
+    std::size_t finding = 0;
+  };
+  std::vector<Outside> outside;
+};
+
+struct RoundContext {
+  std::optional<CanaryRound> canary;
+  std::optional<ConnectionsRound> connections;
+  std::optional<DnsRound> dns;
+};
+
+}  // namespace ringwatch::probes
