@@ -39,6 +39,7 @@
 #include "alerts/sink.h"
 #include "lib/http/client.h"
 #include "lib/http/delivery.h"
+#include "lib/util/deadlines.h"
 
 namespace ringwatch::alerts {
 
@@ -47,7 +48,7 @@ struct HttpSinkOptions {
   // Alertmanager: its base URL, e.g. http://127.0.0.1:9093 (a path prefix is
   // kept: http://h:9093/am -> /am/api/v2/alerts). Webhook: the URL it POSTs to.
   std::string url{};
-  http::Deadlines deadlines{};      // connect 1 s, I/O 2 s
+  util::Deadlines deadlines = http::kDefaultDeadlines;  // connect 1 s, I/O 2 s
   std::size_t queue_capacity = 64;  // waiting batches, not counting the one in flight
   std::chrono::milliseconds initial_backoff{500};
   std::chrono::milliseconds max_backoff{30000};

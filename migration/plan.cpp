@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <utility>
 
+#include "lib/report/vocabulary.h"
 #include "lib/spec/json_cursor.h"
 #include "lib/util/text.h"
 
@@ -24,7 +25,6 @@ constexpr std::string_view kNameExpectation = "a name of 1 to 64 characters from
 constexpr std::string_view kSpecPathExpectation = "a path to a cluster spec file";
 constexpr std::string_view kUrlExpectation = "an http://host[:port][/path] URL";
 constexpr std::string_view kDateExpectation = "a date like 2026-12-24 (a real calendar day)";
-constexpr std::string_view kProbeExpectation = R"("canary", "connections" or "dns")";
 constexpr std::string_view kResumeExpectation = R"("auto" or "operator")";
 constexpr std::string_view kProgramExpectation = "a non-empty program name";
 constexpr std::string_view kBoolExpectation = "true or false";
@@ -61,8 +61,20 @@ std::optional<std::string> parse_non_empty(std::string_view text) {
 }
 
 std::optional<std::string> parse_probe(std::string_view text) {
-  if (text != "canary" && text != "connections" && text != "dns") return std::nullopt;
+  const auto& known = report::checks::kAll;
+  if (std::find(known.begin(), known.end(), text) == known.end()) return std::nullopt;
   return std::string(text);
+}
+
+// "canary", "connections" or "dns"
+std::string probe_expectation() {
+  const auto& names = report::checks::kAll;
+  std::string text;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (i > 0) text += i + 1 == names.size() ? " or " : ", ";
+    text += spec::json::quoted(names[i]);
+  }
+  return text;
 }
 
 std::optional<ResumePolicy> parse_resume(std::string_view text) {
@@ -254,10 +266,10 @@ CheckSpec read_check(const Cursor& cursor) {
   const auto fields = cursor.object(
       {"check", "allow_warning", "min_consistency_ratio", "backends", "absent_backends"});
   CheckSpec check;
-  check.probe = fields.required("check").string_as(kProbeExpectation, parse_probe);
+  check.probe = fields.required("check").string_as(probe_expectation(), parse_probe);
   if (const auto c = fields.optional("allow_warning")) check.allow_warning = read_bool(*c);
   if (const auto c = fields.optional("min_consistency_ratio")) {
-    if (check.probe != "canary") c->fail(std::string(kOnlyWithCanary));
+    if (check.probe != report::checks::kCanary) c->fail(std::string(kOnlyWithCanary));
     check.min_consistency_ratio = c->number(0, 1, "a number from 0 to 1");
   }
   // One name in both lists would be a check that can never pass.

@@ -21,6 +21,8 @@
 #include <optional>
 #include <stdexcept>
 
+#include "lib/util/deadlines.h"
+
 namespace ringwatch::http {
 
 namespace asio = boost::asio;
@@ -43,7 +45,7 @@ std::string ms(std::chrono::milliseconds duration) {
 // One request in flight. Handlers hold it by shared_ptr, so a handler that
 // runs late (after cancel()) never touches freed memory.
 struct Exchange : std::enable_shared_from_this<Exchange> {
-  Exchange(asio::io_context& ioc, Deadlines limits, std::string where)
+  Exchange(asio::io_context& ioc, util::Deadlines limits, std::string where)
       : resolver(ioc), stream(ioc), timer(ioc), deadlines(limits), peer(std::move(where)) {
     parser.body_limit(kMaxResponseBody);
   }
@@ -51,7 +53,7 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
   tcp::resolver resolver;
   beast::tcp_stream stream;
   asio::steady_timer timer;  // bounds name resolution
-  Deadlines deadlines;
+  util::Deadlines deadlines;
   std::string peer;  // "host:port" for messages
   std::chrono::steady_clock::time_point connect_deadline{};
   bhttp::request<bhttp::string_body> request;
@@ -246,13 +248,14 @@ const char* to_string(ErrorKind kind) {
 }
 
 struct Client::Impl {
-  Deadlines deadlines;
+  util::Deadlines deadlines;
   std::string user_agent;
   asio::io_context ioc{1};
   std::atomic<bool> cancelled{false};
 };
 
-Client::Client(Deadlines deadlines, std::string user_agent) : impl_(std::make_unique<Impl>()) {
+Client::Client(util::Deadlines deadlines, std::string user_agent)
+    : impl_(std::make_unique<Impl>()) {
   impl_->deadlines = deadlines;
   impl_->user_agent = std::move(user_agent);
 }

@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 
+#include "lib/util/deadlines.h"
 #include "lib/util/result.h"
 
 namespace ringwatch::http {
@@ -33,10 +34,9 @@ struct Url {
 // "<url>: <expectation>", e.g. "https://am:9093: only http:// URLs are supported".
 Url parse_url(std::string_view url);
 
-struct Deadlines {
-  std::chrono::milliseconds connect{1000};
-  std::chrono::milliseconds io{2000};
-};
+// An HTTP peer (Alertmanager, a webhook) may be farther away than a cache node.
+inline constexpr util::Deadlines kDefaultDeadlines{std::chrono::milliseconds(1000),
+                                                   std::chrono::milliseconds(2000)};
 
 struct Response {
   int status = 0;
@@ -62,7 +62,8 @@ struct Error {
 
 class Client {
  public:
-  explicit Client(Deadlines deadlines = {}, std::string user_agent = "ringwatch");
+  explicit Client(util::Deadlines deadlines = kDefaultDeadlines,
+                  std::string user_agent = "ringwatch");
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;

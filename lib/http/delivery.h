@@ -41,6 +41,7 @@
 #include <string>
 
 #include "lib/http/client.h"
+#include "lib/util/deadlines.h"
 
 namespace ringwatch::http {
 
@@ -82,7 +83,7 @@ class DeliveryObserver {
 struct DeliveryOptions {
   std::string name{};  // names the destination in events: "alertmanager", "webhook"
   Url url{};           // where every payload is POSTed
-  Deadlines deadlines{};
+  util::Deadlines deadlines = kDefaultDeadlines;
   std::size_t queue_capacity = 64;  // waiting payloads, not counting the one in flight
   std::chrono::milliseconds initial_backoff{500};
   std::chrono::milliseconds max_backoff{30000};

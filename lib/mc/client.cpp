@@ -7,6 +7,8 @@
 #include <cstring>
 #include <limits>
 
+#include "lib/util/deadlines.h"
+
 namespace ringwatch::mc {
 
 const char* to_string(ErrorKind kind) {
@@ -82,7 +84,7 @@ bool is_reset_errno(int err) {
   return err == ECONNRESET || err == EPIPE || err == ECONNABORTED || err == ENOTCONN;
 }
 
-Error make_error(const std::string& label, const Deadlines& deadlines, Phase phase,
+Error make_error(const std::string& label, const util::Deadlines& deadlines, Phase phase,
                  memcached_return_t rc, int err, std::string detail) {
   // "SERVER ERROR, backend down" -> "backend down": the kind already says it.
   const std::string code_name = memcached_strerror(nullptr, rc);
@@ -158,7 +160,7 @@ memcached_return_t collect_stat(const memcached_instance_st*, const char* key, s
 // per-server failure counters ("temporarily disabled", "marked dead") never
 // replace the real cause of a later failure.
 struct Client::Impl {
-  Impl(const net::Endpoint& endpoint_in, Deadlines deadlines_in)
+  Impl(const net::Endpoint& endpoint_in, util::Deadlines deadlines_in)
       : endpoint(endpoint_in),
         deadlines(deadlines_in),
         label(endpoint_in.to_string()),
@@ -196,7 +198,7 @@ struct Client::Impl {
   void discard();
 
   net::Endpoint endpoint;
-  Deadlines deadlines;
+  util::Deadlines deadlines;
   std::string label;
   bool address_literal;
   memcached_st* memc = nullptr;
@@ -436,7 +438,7 @@ Error moved_from() {
 
 }  // namespace
 
-Client::Client(net::Endpoint endpoint, Deadlines deadlines)
+Client::Client(net::Endpoint endpoint, util::Deadlines deadlines)
     : endpoint_(std::move(endpoint)), impl_(std::make_unique<Impl>(endpoint_, deadlines)) {}
 
 Client::~Client() = default;

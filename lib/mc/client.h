@@ -2,8 +2,8 @@
 // A memcached text-protocol client for one endpoint (a proxy or a backend),
 // over libmemcached. RAII: the connection closes with the object.
 //
-// Every call is bounded: connect by Deadlines::connect, every wait for bytes by
-// Deadlines::io, so a refused, stalled or silent peer returns a typed Error in
+// Every call is bounded: connect by util::Deadlines::connect, every wait for bytes by
+// util::Deadlines::io, so a refused, stalled or silent peer returns a typed Error in
 // about that time and never hangs. libmemcached return codes do not leak out
 // of this file.
 //
@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "lib/net/address.h"
+#include "lib/util/deadlines.h"
 #include "lib/util/result.h"
 
 namespace ringwatch::mc {
@@ -43,11 +44,6 @@ struct Error {
   std::string message;  // human-readable, includes the endpoint
 };
 
-struct Deadlines {
-  std::chrono::milliseconds connect{250};
-  std::chrono::milliseconds io{1000};
-};
-
 struct Item {
   std::string key;
   std::string value;
@@ -60,7 +56,7 @@ using Stats = std::vector<std::pair<std::string, std::string>>;
 
 class Client {
  public:
-  Client(net::Endpoint endpoint, Deadlines deadlines);
+  Client(net::Endpoint endpoint, util::Deadlines deadlines);
   ~Client();
   Client(Client&&) noexcept;
   Client& operator=(Client&&) noexcept;

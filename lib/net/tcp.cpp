@@ -13,6 +13,8 @@
 #include <cstring>
 #include <optional>
 
+#include "lib/util/deadlines.h"
+
 namespace ringwatch::net {
 
 const char* to_string(TcpErrorKind kind) {
@@ -85,7 +87,7 @@ int remaining_ms(Clock::time_point deadline) {
 
 class Connection {
  public:
-  Connection(const Endpoint& endpoint, TcpTimeouts timeouts)
+  Connection(const Endpoint& endpoint, util::Deadlines timeouts)
       : label_(endpoint.to_string()), timeouts_(timeouts) {}
   ~Connection() {
     if (fd_ >= 0) ::close(fd_);
@@ -199,14 +201,14 @@ class Connection {
 
  private:
   std::string label_;
-  TcpTimeouts timeouts_;
+  util::Deadlines timeouts_;
   int fd_ = -1;
   Clock::time_point io_deadline_{};
 };
 
 }  // namespace
 
-Result<std::string, TcpError> read_until_close(const Endpoint& endpoint, TcpTimeouts timeouts,
+Result<std::string, TcpError> read_until_close(const Endpoint& endpoint, util::Deadlines timeouts,
                                                std::size_t max_bytes) {
   Connection connection(endpoint, timeouts);
   if (auto failed = connection.open(endpoint)) return *failed;
@@ -221,7 +223,7 @@ Result<std::string, TcpError> read_until_close(const Endpoint& endpoint, TcpTime
 
 Result<Exchange, TcpError> exchange(const Endpoint& endpoint, std::string_view request,
                                     const std::function<bool(std::string_view)>& is_complete,
-                                    TcpTimeouts timeouts, std::size_t max_bytes) {
+                                    util::Deadlines timeouts, std::size_t max_bytes) {
   Connection connection(endpoint, timeouts);
   if (auto failed = connection.open(endpoint)) return *failed;
   Exchange result;

@@ -22,6 +22,7 @@
 #include <string_view>
 
 #include "lib/net/address.h"
+#include "lib/util/deadlines.h"
 #include "lib/util/result.h"
 
 namespace ringwatch::net {
@@ -40,17 +41,12 @@ struct TcpError {
   std::string message;  // "127.0.0.1:22222: connect refused"
 };
 
-struct TcpTimeouts {
-  std::chrono::milliseconds connect{250};
-  std::chrono::milliseconds io{1000};
-};
-
 // Default reply cap: far above any stats reply we read (a twemproxy stats
 // document for 1000 servers is ~400 KiB), small enough to never hurt.
 inline constexpr std::size_t kDefaultMaxReply = 8 * 1024 * 1024;
 
 // Connects, reads until the peer closes, returns everything read.
-Result<std::string, TcpError> read_until_close(const Endpoint& endpoint, TcpTimeouts timeouts,
+Result<std::string, TcpError> read_until_close(const Endpoint& endpoint, util::Deadlines timeouts,
                                                std::size_t max_bytes = kDefaultMaxReply);
 
 struct Exchange {
@@ -64,6 +60,7 @@ struct Exchange {
 // whether a partial reply is an error).
 Result<Exchange, TcpError> exchange(const Endpoint& endpoint, std::string_view request,
                                     const std::function<bool(std::string_view)>& is_complete,
-                                    TcpTimeouts timeouts, std::size_t max_bytes = kDefaultMaxReply);
+                                    util::Deadlines timeouts,
+                                    std::size_t max_bytes = kDefaultMaxReply);
 
 }  // namespace ringwatch::net

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "lib/net/address.h"
+#include "lib/util/deadlines.h"
 
 namespace ringwatch::spec {
 
@@ -64,6 +65,7 @@ struct Timeouts {
   std::chrono::milliseconds connect{250};
   std::chrono::milliseconds io{1000};
   std::chrono::milliseconds dns{1000};
+  util::Deadlines deadlines() const { return {connect, io}; }
   friend bool operator==(const Timeouts&, const Timeouts&) = default;
 };
 

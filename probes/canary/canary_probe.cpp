@@ -7,6 +7,7 @@
 #include <random>
 
 #include "lib/mc/client.h"
+#include "lib/util/deadlines.h"
 #include "lib/util/worker_pool.h"
 #include "probes/canary/canary_findings.h"
 #include "probes/canary/canary_keys.h"
@@ -89,7 +90,7 @@ struct CanaryProbe::State {
     canaries.clear();
   }
 
-  mc::Deadlines deadlines() const { return {spec->timeouts.connect, spec->timeouts.io}; }
+  util::Deadlines deadlines() const { return spec->timeouts.deadlines(); }
 
   mc::Client& proxy_client(std::size_t q) {
     if (!proxy_clients[q]) {

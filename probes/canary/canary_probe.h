@@ -1,6 +1,6 @@
 #pragma once
 // The canary probe: invariants 1 (ring agreement) and 2 (cross-proxy
-// read-your-writes) of DESIGN.md.
+// read-your-writes) of docs/architecture.md.
 //
 // A round, with M proxies and N backends:
 //   learn   (first round, or when the placement stops matching) write a pool

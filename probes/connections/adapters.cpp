@@ -5,16 +5,13 @@
 
 #include "lib/mc/client.h"
 #include "lib/net/tcp.h"
+#include "lib/util/deadlines.h"
 #include "probes/connections/proxy_adapters.h"
 #include "probes/connections/proxy_view.h"
 
 namespace ringwatch::probes::connections {
 
 namespace {
-
-net::TcpTimeouts tcp_timeouts(const Deadlines& deadlines) {
-  return {deadlines.connect, deadlines.io};
-}
 
 ViewError from_tcp(const net::TcpError& error) {
   switch (error.kind) {
@@ -53,9 +50,9 @@ ViewError with_context(ViewError error, const std::string& context) {
 // One text-protocol stats command over our own socket (see lib/net/tcp.h for
 // why not libmemcached here).
 Result<StatList, ViewError> text_stats(const net::Endpoint& endpoint, const std::string& group,
-                                       const Deadlines& deadlines) {
+                                       const util::Deadlines& deadlines) {
   const std::string command = group.empty() ? "stats\r\n" : "stats " + group + "\r\n";
-  auto reply = net::exchange(endpoint, command, stats_reply_complete, tcp_timeouts(deadlines));
+  auto reply = net::exchange(endpoint, command, stats_reply_complete, deadlines);
   if (!reply) return from_tcp(reply.error());
   auto parsed = parse_stat_lines(reply.value().reply);
   if (!parsed) {
@@ -83,24 +80,23 @@ Result<StatList, ViewError> text_stats(const net::Endpoint& endpoint, const std:
 class TwemproxyAdapter final : public ProxyAdapter {
  public:
   ViewResult read(const spec::Proxy& proxy, const spec::ClusterSpec& cluster,
-                  const Deadlines& deadlines) const override {
+                  const util::Deadlines& deadlines) const override {
     if (!proxy.stats) {
       return ViewError{ViewErrorKind::no_endpoint,
                        "the spec gives proxy " + proxy.name + " no stats endpoint"};
     }
     const std::string label = "stats " + proxy.stats->to_string();
-    auto first = net::read_until_close(*proxy.stats, tcp_timeouts(deadlines));
+    auto first = net::read_until_close(*proxy.stats, deadlines);
     if (!first) return with_context(from_tcp(first.error()), "stats");
     std::string note;
     for (int marker = 0; marker < 2 && note.empty(); ++marker) {
       auto closed = net::exchange(
-          proxy.client, "quit\r\n", [](std::string_view) { return false; },
-          tcp_timeouts(deadlines));
+          proxy.client, "quit\r\n", [](std::string_view) { return false; }, deadlines);
       if (!closed) note = "freshness barrier failed on the client port: " + closed.error().message;
     }
     std::string document = std::move(first).value();
     if (note.empty()) {
-      auto second = net::read_until_close(*proxy.stats, tcp_timeouts(deadlines));
+      auto second = net::read_until_close(*proxy.stats, deadlines);
       if (!second) return with_context(from_tcp(second.error()), "stats");
       document = std::move(second).value();
     }
@@ -121,7 +117,7 @@ class TwemproxyAdapter final : public ProxyAdapter {
 class McrouterAdapter final : public ProxyAdapter {
  public:
   ViewResult read(const spec::Proxy& proxy, const spec::ClusterSpec&,
-                  const Deadlines& deadlines) const override {
+                  const util::Deadlines& deadlines) const override {
     const net::Endpoint endpoint = proxy.stats.value_or(proxy.client);
     auto basic = text_stats(endpoint, "", deadlines);
     if (!basic) return basic.error();
@@ -140,9 +136,9 @@ class McrouterAdapter final : public ProxyAdapter {
 class MemcachedProxyAdapter final : public ProxyAdapter {
  public:
   ViewResult read(const spec::Proxy& proxy, const spec::ClusterSpec& cluster,
-                  const Deadlines& deadlines) const override {
+                  const util::Deadlines& deadlines) const override {
     const net::Endpoint endpoint = proxy.stats.value_or(proxy.client);
-    mc::Client client(endpoint, mc::Deadlines{deadlines.connect, deadlines.io});
+    mc::Client client(endpoint, deadlines);
     auto basic = client.stats();
     if (!basic) return from_mc(basic.error());
     const bool is_proxy =

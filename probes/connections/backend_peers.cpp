@@ -4,6 +4,7 @@
 #include <map>
 
 #include "lib/net/tcp.h"
+#include "lib/util/deadlines.h"
 #include "lib/util/text.h"
 #include "probes/connections/proxy_adapters.h"
 
@@ -67,7 +68,7 @@ Result<std::vector<ConnEntry>, ViewError> parse_stats_conns(std::string_view tex
 }
 
 Result<BackendPeers, ViewError> read_backend_peers(const net::Endpoint& endpoint,
-                                                   const Deadlines& deadlines) {
+                                                   const util::Deadlines& deadlines) {
   auto reply = net::exchange(endpoint, "stats conns\r\n", stats_reply_complete,
                              {deadlines.connect, deadlines.io});
   if (!reply) {

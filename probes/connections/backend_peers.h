@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "lib/net/address.h"
+#include "lib/util/deadlines.h"
 #include "probes/connections/proxy_view.h"
 
 namespace ringwatch::probes::connections {
@@ -50,6 +51,6 @@ struct BackendPeers {
 
 // The TCP clients of `endpoint`, ours left out.
 Result<BackendPeers, ViewError> read_backend_peers(const net::Endpoint& endpoint,
-                                                   const Deadlines& deadlines);
+                                                   const util::Deadlines& deadlines);
 
 }  // namespace ringwatch::probes::connections

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "lib/util/deadlines.h"
 #include "lib/util/text.h"
 #include "lib/util/time.h"
 #include "lib/util/worker_pool.h"
@@ -224,7 +225,7 @@ struct Reads {
 // Every proxy's view and every backend's peers, read in parallel.
 Reads read_all(WorkerPool& pool, const spec::ClusterSpec& spec) {
   const std::size_t proxies = spec.proxies.size();
-  const Deadlines deadlines{spec.timeouts.connect, spec.timeouts.io};
+  const util::Deadlines deadlines = spec.timeouts.deadlines();
   Reads reads;
   reads.views.resize(proxies);
   reads.read_at.resize(proxies);

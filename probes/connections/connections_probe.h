@@ -1,5 +1,5 @@
 #pragma once
-// The connection audit: invariant 3 of DESIGN.md.
+// The connection audit: invariant 3 of docs/architecture.md.
 //
 // A round:
 //   proxy side    every proxy's adapter (proxy_view.h) reads the proxy's own

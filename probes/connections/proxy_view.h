@@ -19,6 +19,7 @@
 
 #include "lib/net/address.h"
 #include "lib/spec/cluster_spec.h"
+#include "lib/util/deadlines.h"
 #include "lib/util/result.h"
 
 namespace ringwatch::probes::connections {
@@ -88,18 +89,13 @@ struct ViewError {
 
 using ViewResult = Result<ProxyView, ViewError>;
 
-struct Deadlines {
-  std::chrono::milliseconds connect{250};
-  std::chrono::milliseconds io{1000};
-};
-
 class ProxyAdapter {
  public:
   virtual ~ProxyAdapter() = default;
   // Reads `proxy`'s view of its servers. Never throws; returns within a few
   // multiples of the deadlines.
   virtual ViewResult read(const spec::Proxy& proxy, const spec::ClusterSpec& cluster,
-                          const Deadlines& deadlines) const = 0;
+                          const util::Deadlines& deadlines) const = 0;
 };
 
 const ProxyAdapter& adapter_for(spec::ProxyKind kind);

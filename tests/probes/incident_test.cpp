@@ -1,4 +1,4 @@
-// The incident (../shared/seed, DESIGN.md "The problem it exists for"),
+// The incident (docs/architecture.md, "The problem, in one paragraph"),
 // reproduced in the lab's netns mode (tools/lab/netns.h) and caught by
 // `ringwatch probe`:
 //

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -16,6 +18,15 @@ using Names = std::vector<std::string>;
 
 TEST(RegistryTest, KnownChecksAreInTheOrderARoundRunsThem) {
   EXPECT_EQ(known_checks(), (Names{"canary", "connections", "dns"}));
+}
+
+// A migration plan checks names against the vocabulary, not the registry.
+TEST(RegistryTest, TheVocabularyListsExactlyTheRegisteredChecks) {
+  Names vocabulary(report::checks::kAll.begin(), report::checks::kAll.end());
+  Names registered = known_checks();
+  std::sort(vocabulary.begin(), vocabulary.end());
+  std::sort(registered.begin(), registered.end());
+  EXPECT_EQ(registered, vocabulary);
 }
 
 TEST(RegistryTest, NormalizeChecksPutsTheRegistrysOrderAndDropsDuplicates) {

@@ -20,6 +20,8 @@
 #include <vector>
 
 #include "lib/mc/client.h"
+#include "lib/report/vocabulary.h"
+#include "lib/util/deadlines.h"
 #include "lib/util/worker_pool.h"
 #include "probes/canary/canary_keys.h"
 #include "probes/registry.h"
@@ -74,7 +76,7 @@ struct Figures {
 
 Figures measure(const spec::ClusterSpec& spec, int rounds) {
   Figures figures;
-  probes::ProbeSet probe_set({"canary"});
+  probes::ProbeSet probe_set({report::checks::kCanary});
   // The first round learns the placement; measure only a healthy lab.
   report::Report first = probe_set.run_round(spec);
   for (int attempt = 0; attempt < 30 && first.status() != report::Status::ok; ++attempt) {
@@ -90,13 +92,13 @@ Figures measure(const spec::ClusterSpec& spec, int rounds) {
     if (report.status() != report::Status::ok) {
       std::fprintf(stderr, "warning: round %d not OK: %s\n", i, report.summary_line().c_str());
     }
-    round_times.push_back(report.figures.at("round_ms"));
-    figures.keys = report.figures.at("keys");
+    round_times.push_back(report.figures.at(report::figures::kRoundMs));
+    figures.keys = report.figures.at(report::figures::kKeys);
   }
   figures.round_ms = median(round_times);
 
   const auto keys = round_keys(spec, static_cast<std::size_t>(figures.keys));
-  const mc::Deadlines deadlines{spec.timeouts.connect, spec.timeouts.io};
+  const util::Deadlines deadlines = spec.timeouts.deadlines();
   std::vector<mc::Client> proxy_clients, backend_clients;
   for (const auto& proxy : spec.proxies) proxy_clients.emplace_back(proxy.client, deadlines);
   for (const auto& backend : spec.backends)

@@ -36,7 +36,7 @@
 // with ENETUNREACH and no packet leaves the namespace. No namespace has a
 // default route or any link out of the lab, so all traffic stays inside
 // the namespaces the lab created. Every address stays inside 127.0.0.0/8,
-// as DESIGN.md asks; the spec's expected CIDR is 127.10.0.0/16.
+// as docs/architecture.md ("The lab") asks; the spec's expected CIDR is 127.10.0.0/16.
 //
 // Everything is recorded in lab.json ("netns") BEFORE it is created, and
 // destroy() removes whatever of it exists (namespaces, and with them their

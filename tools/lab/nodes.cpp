@@ -10,6 +10,7 @@
 
 #include "lib/net/tcp.h"
 #include "lib/spec/cluster_spec.h"
+#include "lib/util/deadlines.h"
 #include "lib/util/time.h"
 #include "tools/lab/dns_query.h"
 
@@ -194,7 +195,7 @@ std::string multi_get(const Node& proxy, int attempt) {
       [](std::string_view reply) {
         return reply.ends_with("END\r\n") || reply.find("ERROR") != std::string_view::npos;
       },
-      net::TcpTimeouts{500ms, 500ms});
+      util::Deadlines{500ms, 500ms});
   return done.ok() ? done.value().reply : std::string();
 }
 

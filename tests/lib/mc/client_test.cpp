@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "lib/util/deadlines.h"
 #include "tests/support/memcached_process.h"
 
 namespace ringwatch::mc {
@@ -23,7 +24,8 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 using testing::MemcachedProcess;
 
-constexpr Deadlines kDeadlines{std::chrono::milliseconds(250), std::chrono::milliseconds(500)};
+constexpr util::Deadlines kDeadlines{std::chrono::milliseconds(250),
+                                     std::chrono::milliseconds(500)};
 
 std::chrono::milliseconds since(Clock::time_point start) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);

@@ -17,6 +17,7 @@
 
 #include "lib/mc/client.h"
 #include "lib/net/tcp.h"
+#include "lib/util/deadlines.h"
 #include "probes/connections/backend_peers.h"
 #include "probes/connections/proxy_adapters.h"
 #include "probes/connections/proxy_view.h"
@@ -403,7 +404,7 @@ TEST(StatsConnsTest, RealMemcachedListsOthersButNotUs) {
   ASSERT_TRUE(talker.set("k", "v", 60s).ok());
   mc::Client other(memcached.endpoint(), {});
   ASSERT_TRUE(other.get("k").ok());
-  auto peers = read_backend_peers(memcached.endpoint(), Deadlines{});
+  auto peers = read_backend_peers(memcached.endpoint(), util::Deadlines{});
   ASSERT_TRUE(peers.ok()) << peers.error().message;
   EXPECT_TRUE(peers.value().own_found);
   EXPECT_EQ(peers.value().clients.size(), 2u);
@@ -449,8 +450,9 @@ spec::Proxy twemproxy_at(const net::Endpoint& stats, const net::Endpoint& client
 TEST(ProxyFetchTest, RefusedStatsEndpointIsRefusedQuickly) {
   const net::Endpoint closed{"127.0.0.1", testing::free_port()};
   const auto start = std::chrono::steady_clock::now();
-  auto view = adapter_for(spec::ProxyKind::twemproxy)
-                  .read(twemproxy_at(closed, closed), fixture_cluster(), Deadlines{250ms, 500ms});
+  auto view =
+      adapter_for(spec::ProxyKind::twemproxy)
+          .read(twemproxy_at(closed, closed), fixture_cluster(), util::Deadlines{250ms, 500ms});
   ASSERT_FALSE(view.ok());
   EXPECT_EQ(view.error().kind, ViewErrorKind::refused);
   EXPECT_EQ(view.error().message, "stats: " + closed.to_string() + ": connect refused");
@@ -462,7 +464,7 @@ TEST(ProxyFetchTest, SilentStatsEndpointTimesOutWithinItsDeadline) {
   const auto start = std::chrono::steady_clock::now();
   auto view = adapter_for(spec::ProxyKind::twemproxy)
                   .read(twemproxy_at(silent.endpoint(), silent.endpoint()), fixture_cluster(),
-                        Deadlines{250ms, 400ms});
+                        util::Deadlines{250ms, 400ms});
   const auto took = std::chrono::steady_clock::now() - start;
   ASSERT_FALSE(view.ok());
   EXPECT_EQ(view.error().kind, ViewErrorKind::timeout);
@@ -472,7 +474,7 @@ TEST(ProxyFetchTest, SilentStatsEndpointTimesOutWithinItsDeadline) {
     spec::Proxy proxy = twemproxy_at(silent.endpoint(), silent.endpoint());
     proxy.kind = kind;
     const auto begin = std::chrono::steady_clock::now();
-    auto other = adapter_for(kind).read(proxy, fixture_cluster(), Deadlines{250ms, 400ms});
+    auto other = adapter_for(kind).read(proxy, fixture_cluster(), util::Deadlines{250ms, 400ms});
     ASSERT_FALSE(other.ok());
     EXPECT_EQ(other.error().kind, ViewErrorKind::timeout) << other.error().message;
     EXPECT_LT(std::chrono::steady_clock::now() - begin, 2s) << spec::to_string(kind);
@@ -482,7 +484,8 @@ TEST(ProxyFetchTest, SilentStatsEndpointTimesOutWithinItsDeadline) {
 TEST(ProxyFetchTest, TwemproxyWithoutStatsEndpointIsNoEndpoint) {
   spec::Proxy proxy = twemproxy_at({"127.0.0.1", 1}, {"127.0.0.1", 1});
   proxy.stats.reset();
-  auto view = adapter_for(spec::ProxyKind::twemproxy).read(proxy, fixture_cluster(), Deadlines{});
+  auto view =
+      adapter_for(spec::ProxyKind::twemproxy).read(proxy, fixture_cluster(), util::Deadlines{});
   ASSERT_FALSE(view.ok());
   EXPECT_EQ(view.error().kind, ViewErrorKind::no_endpoint);
   EXPECT_EQ(view.error().message, "the spec gives proxy p1 no stats endpoint");
@@ -492,7 +495,7 @@ TEST(ProxyFetchTest, MemcachedIsNotAMemcachedProxy) {
   testing::MemcachedProcess memcached;
   spec::Proxy proxy = twemproxy_at(memcached.endpoint(), memcached.endpoint());
   proxy.kind = spec::ProxyKind::memcached_proxy;
-  auto view = adapter_for(proxy.kind).read(proxy, fixture_cluster(), Deadlines{});
+  auto view = adapter_for(proxy.kind).read(proxy, fixture_cluster(), util::Deadlines{});
   ASSERT_FALSE(view.ok());
   EXPECT_EQ(view.error().kind, ViewErrorKind::unsupported) << view.error().message;
 }

@@ -25,6 +25,7 @@
 
 #include "lib/mc/client.h"
 #include "lib/spec/cluster_spec.h"
+#include "lib/util/deadlines.h"
 #include "probes/registry.h"
 #include "tests/support/json_patch.h"
 #include "tests/support/report_helpers.h"
@@ -107,7 +108,7 @@ bool running(const RecordedNode& node) {
 }
 
 mc::Client client(const net::Endpoint& endpoint) {
-  return mc::Client(endpoint, mc::Deadlines{});
+  return mc::Client(endpoint, util::Deadlines{});
 }
 
 void set_through(const net::Endpoint& endpoint, const std::string& key, const std::string& value) {
