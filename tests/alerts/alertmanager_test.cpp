@@ -17,9 +17,12 @@
 #include "lib/http/client.h"
 #include "lib/util/time.h"
 #include "tests/support/alertmanager_process.h"
+#include "tests/support/eventually.h"
 
 namespace ringwatch::alerts {
 namespace {
+
+using testing::eventually;
 
 using namespace std::chrono_literals;
 using Steady = std::chrono::steady_clock;
@@ -45,16 +48,6 @@ Report lab_round(bool p2_lost_b3) {
                                 {0}});
   }
   return report;
-}
-
-template <class Predicate>
-bool eventually(Predicate predicate, std::chrono::milliseconds timeout = 15000ms) {
-  const auto deadline = Steady::now() + timeout;
-  while (Steady::now() < deadline) {
-    if (predicate()) return true;
-    std::this_thread::sleep_for(50ms);
-  }
-  return predicate();
 }
 
 TEST(AlertmanagerTest, AFiringAlertShowsUpIsReSentAsOneAlertAndIsGoneOnceResolved) {

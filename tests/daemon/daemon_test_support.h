@@ -28,6 +28,8 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/eventually.h"
+
 namespace ringwatch::testing {
 
 struct RawResponse {
@@ -97,17 +99,6 @@ inline RawResponse http_request(std::uint16_t port, const std::string& method,
     raw += "Content-Length: " + std::to_string(body.size()) + "\r\n";
   raw += "\r\n" + body;
   return http_raw(port, raw);
-}
-
-// Polls `condition` every 100 ms until it holds or `timeout` passes.
-inline bool eventually(const std::function<bool()>& condition,
-                       std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return condition();
 }
 
 // The value of the first sample line starting with `prefix` (e.g.

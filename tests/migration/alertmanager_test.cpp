@@ -23,9 +23,12 @@
 #include "migration/engine.h"
 #include "tests/migration/engine_fixture.h"
 #include "tests/support/alertmanager_process.h"
+#include "tests/support/eventually.h"
 
 namespace ringwatch::migration {
 namespace {
+
+using testing::eventually;
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -42,15 +45,6 @@ std::vector<testing::AlertmanagerAlert> paused_alerts(
     }
   }
   return out;
-}
-
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 20s) {
-  const auto until = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < until) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(100ms);
-  }
-  return condition();
 }
 
 class MigrationAlertmanagerTest : public testing::EngineFixture {};

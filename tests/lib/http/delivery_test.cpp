@@ -9,11 +9,14 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/eventually.h"
 #include "tests/support/http_test_server.h"
 #include "tests/support/memcached_process.h"  // free_port
 
 namespace ringwatch::http {
 namespace {
+
+using testing::eventually;
 
 using namespace std::chrono_literals;
 using testing::DeliveryRecorder;
@@ -22,16 +25,6 @@ using testing::TestHttpServer;
 using Steady = std::chrono::steady_clock;
 
 using Recorded = DeliveryRecorder::Recorded;
-
-template <class Predicate>
-bool eventually(Predicate predicate, std::chrono::milliseconds timeout = 10000ms) {
-  const auto deadline = Steady::now() + timeout;
-  while (Steady::now() < deadline) {
-    if (predicate()) return true;
-    std::this_thread::sleep_for(5ms);
-  }
-  return predicate();
-}
 
 Url local(std::uint16_t port, const std::string& target = "/") {
   return {.host = "127.0.0.1", .port = port, .target = target};
