@@ -76,6 +76,10 @@ TEST_F(DaemonProcessTest, SighupReloadsGoodAndKeepsRunningOnBad) {
   const auto port = daemon.wait_port();
   ASSERT_NE(port, 0) << daemon.output();
   ASSERT_TRUE(eventually([&] { return reloads(port, "failure") == 0; })) << daemon.output();
+  // Its first round, so that the cluster answers 200 from here on.
+  ASSERT_TRUE(eventually([&] {
+    return http_request(port, "GET", "/v1/clusters/lab").status == 200;
+  })) << daemon.output();
 
   // Good: a second cluster (the same lab, inline under another name) appears.
   auto inline_spec = spec::to_json(lab.spec());
