@@ -131,6 +131,16 @@ int count_records(const std::vector<Record>& records, Record::Type type, int ste
   return count;
 }
 
+// How each attempt of a step ended, for failure messages.
+std::string attempt_outcomes(const std::vector<Record>& records, int step) {
+  std::string text;
+  for (const Record& r : records) {
+    if (r.type == Record::Type::attempt_end && r.step == step)
+      text += "\n  attempt " + std::to_string(r.attempt) + ": " + r.outcome + " " + r.detail;
+  }
+  return text;
+}
+
 report::Report probe_everything(const spec::ClusterSpec& spec) {
   probes::ProbeSet probes(probes::known_checks());
   return probes.run_round(spec);
@@ -252,7 +262,8 @@ TEST(MigrationLabTest, TheExamplePlanMovesTheLabOntoNewBackendsOneBackendsShareA
 
   const auto records = read_journal(dirs.state());
   for (int i = 0; i < steps; ++i) {
-    EXPECT_EQ(count_records(records, Record::Type::attempt, i), 1) << "step " << i;
+    EXPECT_EQ(count_records(records, Record::Type::attempt, i), 1)
+        << "step " << i << attempt_outcomes(records, i);
     EXPECT_EQ(count_records(records, Record::Type::state, i, Phase::done), 1) << "step " << i;
   }
   for (const Record& r : records) EXPECT_NE(r.phase, Phase::paused) << r.detail;
