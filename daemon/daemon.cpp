@@ -180,8 +180,8 @@ namespace {
 
 constexpr const char* kUsage =
     "Usage: ringwatchd --fleet FILE [options]\n"
-    "       ringwatchd --cluster SPEC [--cluster SPEC ...] [--interval S] [--alertmanager URL]\n"
-    "                  [--listen ADDR] [options]\n"
+    "   or: ringwatchd --cluster SPEC [--cluster SPEC]... [--interval S] [options]\n"
+    "\n"
     "Probes a fleet of memcached clusters on a schedule and serves /metrics, /healthz\n"
     "and /v1/clusters. SIGHUP reloads the configuration; SIGTERM stops.\n";
 
@@ -198,7 +198,9 @@ int run_ringwatchd(const std::vector<std::string>& args, std::ostream& out, std:
   const std::string checks_help =
       "checks with --cluster, comma-separated: " + util::join(probes::known_checks(), "|") +
       " (default: all)";
-  po::options_description described("Options");
+  // Options longer than the first column go on a line of their own, so every
+  // description is two spaces or more from its option (help2man, man/).
+  po::options_description described("Options", 80, 54);
   // clang-format off
   described.add_options()
     ("help,h", "print this help")
