@@ -10,7 +10,8 @@
 #   - a command's "Options:" caption is dropped, so its options stay under
 #     its heading instead of starting help2man's OPTIONS section;
 #   - a subcommand whose help is its group's again (ringwatch migrate status)
-#     and a command without a usage line (ringwatch version) are left out.
+#     is left out, and that help, with its options, becomes the group's
+#     section; a command without a usage line (ringwatch version) is left out.
 set -euo pipefail
 program=${RINGWATCH_MAN_PROGRAM:?set RINGWATCH_MAN_PROGRAM to the program to document}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -30,6 +31,15 @@ fi
   { help[node] = help[node] $0 "\n" }
   END {
     top = nodes[1]
+    # A group whose subcommands all print the group help with its options
+    # (ringwatch migrate): the group section shows that fuller help.
+    for (c = 2; c < count; c++) {
+      child = nodes[c + 1]
+      if (index(child, nodes[c] " ") != 1 || keep(child) || help[nodes[c]] ~ /[Oo]ptions:\n/) continue
+      text = help[child]
+      sub(/^[^\n]*\n\n?/, "", text)
+      help[nodes[c]] = text
+    }
     # The program help, with every command usage as an "or:" line after its own.
     n = split(help[top], lines, "\n")
     for (i = 1; i < n; i++) {
