@@ -47,19 +47,18 @@ TEST(Examples, FleetParsesAndItsClusterSaysItIsAnExample) {
   expect_documentation_addresses(fleet.clusters[0].spec);
 }
 
-TEST(Examples, IpOnlyTwemproxySpecHasNoDnsNames) {
-  const spec::ClusterSpec cluster = spec::load_cluster_spec(kExamples + "twemproxy-ip-only.json");
+TEST(Examples, TwemproxySpecParses) {
+  const spec::ClusterSpec cluster = spec::load_cluster_spec(kExamples + "twemproxy-cluster.json");
   EXPECT_EQ(cluster.proxies.size(), 3u);
   EXPECT_EQ(cluster.backends.size(), 4u);
   for (const auto& proxy : cluster.proxies) EXPECT_EQ(proxy.kind, spec::ProxyKind::twemproxy);
-  EXPECT_EQ(spec::to_json(cluster).find("dns_name"), std::string::npos);
   expect_documentation_addresses(cluster);
 }
 
-TEST(Examples, ReplaceBackendPlanParsesForTheIpOnlyCluster) {
+TEST(Examples, ReplaceBackendPlanParsesForTheTwemproxyCluster) {
   const migration::Plan plan = migration::load_plan(kExamples + "replace-backend-plan.json",
                                                     {{"cluster", "sessions-eu1"},
-                                                     {"spec", kExamples + "twemproxy-ip-only.json"},
+                                                     {"spec", kExamples + "twemproxy-cluster.json"},
                                                      {"deploy", "/usr/local/bin/deploy-cache"},
                                                      {"new", "mc-5"},
                                                      {"old", "mc-1"}});
