@@ -78,7 +78,7 @@ check_page "$ringwatchd" ringwatchd.8
 grep -q '^\.SS "ringwatch lab fault:"' "$man_dir/ringwatch.1" || fail "ringwatch.1 has no lab fault section"
 
 # ringwatch-spec(5): every field in a table's first column, every heading.
-MANWIDTH=200 man -l "$man_dir/ringwatch-spec.5" 2>/dev/null >"$scratch/spec.txt"
+groff -t -man -Tutf8 -P-cbou -rLL=200n "$man_dir/ringwatch-spec.5" 2>/dev/null >"$scratch/spec.txt"
 while read -r field; do
   grep -qF -- "$field" "$scratch/spec.txt" || fail "ringwatch-spec.5 lacks the field $field"
 done < <(sed -n 's/^| `\([^`]*\)` *|.*/\1/p' "$spec_md")
