@@ -55,17 +55,19 @@ struct Recheck {
   double ms = 0;
 };
 
-// Learned keys by where they belong: by their reference route; else by the
-// route some proxy gives them, so that a backend only one of two proxies uses
-// still gets canaries and no finding says that no proxy routes there; else,
-// when some proxy routes them outside the spec and none to a backend of it,
-// outside (so a single proxy is still caught sending keys outside the spec).
+// Learned keys by where they belong: their reference route, else every
+// backend some proxy routes them to, in the order they were tried. So a
+// backend only one of two proxies uses still gets canaries (no finding then
+// says that no proxy routes there), and keys two proxies disagree on are kept
+// as likely as keys they agree on (a hash difference is not learned away).
+// Keys some proxy routes outside the spec and none into it are kept apart, so
+// a single proxy is still caught sending keys outside the spec.
 struct LearnedPools {
-  explicit LearnedPools(std::size_t backends) : referenced(backends), routed(backends) {}
+  explicit LearnedPools(std::size_t backends) : by_backend(backends) {}
 
   void add(const std::string& key, const KeyVerdict& verdict, const Observation& obs) {
     if (verdict.consensus != kNone) {
-      referenced[verdict.consensus].push_back(key);
+      by_backend[verdict.consensus].push_back(key);
       return;
     }
     std::set<std::size_t> routes;
@@ -73,7 +75,7 @@ struct LearnedPools {
       if (!obs.proxy_down(q) && verdict.route[q] != kNone) routes.insert(verdict.route[q]);
     }
     for (std::size_t route : routes) {
-      if (route < routed.size()) routed[route].push_back(key);
+      if (route < by_backend.size()) by_backend[route].push_back(key);
     }
     if (routes.size() == 1 && *routes.begin() == kOutside) outside.push_back(key);
   }
@@ -83,23 +85,19 @@ struct LearnedPools {
   std::vector<Canary> pick(std::size_t per_backend, std::size_t proxies) const {
     std::vector<Canary> picked;
     std::set<std::string> taken;
-    auto take = [&](const std::vector<std::string>& pool, std::size_t learned, std::size_t& count) {
+    auto take = [&](const std::vector<std::string>& pool, std::size_t learned) {
+      std::size_t count = 0;
       for (const std::string& key : pool) {
         if (count == per_backend) return;
         if (taken.insert(key).second) picked.push_back({key, count++ % proxies, learned});
       }
     };
-    for (std::size_t b = 0; b < referenced.size(); ++b) {
-      std::size_t count = 0;
-      take(referenced[b], b, count);
-      take(routed[b], b, count);
-    }
-    std::size_t count = 0;
-    take(outside, kOutside, count);
+    for (std::size_t b = 0; b < by_backend.size(); ++b) take(by_backend[b], b);
+    take(outside, kOutside);
     return picked;
   }
 
-  std::vector<std::vector<std::string>> referenced, routed;  // [backend]
+  std::vector<std::vector<std::string>> by_backend;
   std::vector<std::string> outside;
 };
 
@@ -413,7 +411,7 @@ Observation CanaryProbe::State::learn(report::Report& report) {
     }
     bool covered = true;
     for (std::size_t b = 0; b < backends; ++b) {
-      if (!last.backend_down(b) && pools.referenced[b].size() < per_backend) covered = false;
+      if (!last.backend_down(b) && pools.by_backend[b].size() < per_backend) covered = false;
     }
     if (covered) break;
   }

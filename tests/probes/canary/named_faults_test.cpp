@@ -280,6 +280,33 @@ TEST(TwoProxyLabTest, EjectIsNamedWhetherLearnedBeforeOrAfter) {
   }
 }
 
+// Two proxies that use the same backends but hash differently: neither is
+// whole-er than the other, so no proxy is named, but nothing is learned away
+// either (a probe learning with the fault in place is not fooled into OK).
+TEST(TwoProxyLabTest, AHashDifferenceIsADisagreementThatNamesNoProxy) {
+  ScopedLab lab(2);
+  lab.inject({lab::FaultKind::hash, "p1", "", "", "murmur"});
+  const spec::ClusterSpec spec = lab.spec();
+  ProbeSet probes(kEveryCheck);
+  const Report report = probes.run_round(spec);
+  EXPECT_TRUE(
+      matches(report.summary_line(),
+              "CRITICAL: ring divergence: proxies disagree on {n} canaries with no majority route"))
+      << report.summary_line();
+  EXPECT_TRUE(
+      findings_are(report, {{"canary",
+                             "ring_disagreement",
+                             {},
+                             "proxies disagree on {n} canaries with no majority route"},
+                            {"canary",
+                             "inconsistent_reads",
+                             {},
+                             "{n} of {n} canaries read inconsistently: written via {any}"}}));
+  EXPECT_TRUE(diagnoses_are(report, {"p1 and p2 disagree on {n} canaries with no majority route; "
+                                     "their server lists match the spec, so they hash differently "
+                                     "(hash, distribution or weights)"}));
+}
+
 // ---- One proxy ----
 
 TEST(OneProxyLabTest, HealthyIsOk) {
