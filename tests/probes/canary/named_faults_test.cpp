@@ -9,6 +9,8 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
+#include <functional>
 #include <regex>
 #include <string>
 #include <string_view>
@@ -161,6 +163,23 @@ ProbeSet learned_healthy(const spec::ClusterSpec& spec) {
   return probes;
 }
 
+// Injects `fault` into a healthy lab, then probes it with two probe sets, one
+// that learned its canaries before the fault (as a daemon's has) and one that
+// learns with the fault in place (as `ringwatch probe` does), each until
+// `settled`; `check` gets each one's last report.
+void before_and_after(const ScopedLab& lab, const std::function<void()>& fault,
+                      const std::function<bool(const Report&)>& settled,
+                      const std::function<void(const Report&, bool learned_before)>& check) {
+  const spec::ClusterSpec spec = lab.spec();
+  ProbeSet before = learned_healthy(spec);
+  fault();
+  ProbeSet after(kEveryCheck);
+  for (ProbeSet* probes : {&before, &after}) {
+    SCOPED_TRACE(probes == &before ? "learned before the fault" : "learned after the fault");
+    check(run_until(*probes, spec, settled, 15s), probes == &before);
+  }
+}
+
 // ---- Two proxies ----
 
 TEST(TwoProxyLabTest, HealthyIsOk) {
@@ -262,22 +281,18 @@ const std::vector<Expect> kTwoProxiesP2EjectsB3 = {
 
 TEST(TwoProxyLabTest, EjectIsNamedWhetherLearnedBeforeOrAfter) {
   ScopedLab lab(2);
-  const spec::ClusterSpec spec = lab.spec();
-  ProbeSet before = learned_healthy(spec);
-  lab.inject({lab::FaultKind::eject, "p2", "b3", "", ""});
-  ProbeSet after(kEveryCheck);
-  for (ProbeSet* probes : {&before, &after}) {
-    const Report report = run_until(
-        *probes, spec,
-        [](const Report& r) {
-          return has(r, "ring_divergence") && has(r, "proxy_missing_backend");
-        },
-        15s);
-    EXPECT_EQ(report.summary_line(), "CRITICAL: ring divergence: p2 is missing b3");
-    EXPECT_TRUE(findings_are(report, kTwoProxiesP2EjectsB3));
-    EXPECT_TRUE(diagnoses_are(report, {"p2 is missing b3 (canary: 0/{n} routed; twemproxy: "
-                                       "ejected at {time} UTC, {errors})"}));
-  }
+  before_and_after(
+      lab,
+      [&] {
+        lab.inject({lab::FaultKind::eject, "p2", "b3", "", ""});
+      },
+      [](const Report& r) { return has(r, "ring_divergence") && has(r, "proxy_missing_backend"); },
+      [](const Report& report, bool) {
+        EXPECT_EQ(report.summary_line(), "CRITICAL: ring divergence: p2 is missing b3");
+        EXPECT_TRUE(findings_are(report, kTwoProxiesP2EjectsB3));
+        EXPECT_TRUE(diagnoses_are(report, {"p2 is missing b3 (canary: 0/{n} routed; twemproxy: "
+                                           "ejected at {time} UTC, {errors})"}));
+      });
 }
 
 // Two proxies that use the same backends but hash differently: neither is
@@ -372,120 +387,111 @@ TEST(OneProxyLabTest, AProxyWithABackendNotInTheSpecIsNamed) {
 
 TEST(OneProxyLabTest, EjectIsNamedWhetherLearnedBeforeOrAfter) {
   ScopedLab lab(1);
-  const spec::ClusterSpec spec = lab.spec();
-  ProbeSet before = learned_healthy(spec);
-  lab.inject({lab::FaultKind::eject, "p1", "b3", "", ""});
-  ProbeSet after(kEveryCheck);
-  for (ProbeSet* probes : {&before, &after}) {
-    const Report report = run_until(
-        *probes, spec,
-        [](const Report& r) {
-          return has(r, "backend_not_routed") && has(r, "proxy_missing_backend");
-        },
-        15s);
-    EXPECT_EQ(report.summary_line(),
-              "CRITICAL: proxy p1 routes no canaries to backend b3 (configured, reachable from "
-              "the probe)");
-    EXPECT_TRUE(findings_are(
-        report,
-        {{"canary",
-          "backend_not_routed",
-          {.proxy = "p1", .backend = "b3"},
-          "proxy p1 routes no canaries to backend b3 (configured, reachable from the probe)"},
-         {"connections",
-          "proxy_missing_backend",
-          {.proxy = "p1", .backend = "b3"},
-          "proxy p1 is not connected to b3 (ejected at {time} UTC, {errors})"}}));
-    // Learned before, b3's canaries are still in the set; learned after, none is.
-    const bool learned_before = probes == &before;
-    EXPECT_TRUE(diagnoses_are(report, {std::string("p1 is missing b3 (canary: ") +
-                                       (learned_before ? "0/{n} routed" : "routes none there") +
-                                       "; twemproxy: ejected at {time} UTC, {errors})"}));
-    EXPECT_EQ(figure(report, "unplaced_canaries"), 2);
-    EXPECT_NEAR(figure(report, "consistency_ratio"), 2.0 / 3, 1e-9);
-  }
+  before_and_after(
+      lab,
+      [&] {
+        lab.inject({lab::FaultKind::eject, "p1", "b3", "", ""});
+      },
+      [](const Report& r) {
+        return has(r, "backend_not_routed") && has(r, "proxy_missing_backend");
+      },
+      [](const Report& report, bool learned_before) {
+        EXPECT_EQ(report.summary_line(),
+                  "CRITICAL: proxy p1 routes no canaries to backend b3 (configured, reachable "
+                  "from the probe)");
+        EXPECT_TRUE(findings_are(
+            report,
+            {{"canary",
+              "backend_not_routed",
+              {.proxy = "p1", .backend = "b3"},
+              "proxy p1 routes no canaries to backend b3 (configured, reachable from the probe)"},
+             {"connections",
+              "proxy_missing_backend",
+              {.proxy = "p1", .backend = "b3"},
+              "proxy p1 is not connected to b3 (ejected at {time} UTC, {errors})"}}));
+        // Learned before, b3's canaries are still in the set; learned after, none is.
+        EXPECT_TRUE(diagnoses_are(report, {std::string("p1 is missing b3 (canary: ") +
+                                           (learned_before ? "0/{n} routed" : "routes none there") +
+                                           "; twemproxy: ejected at {time} UTC, {errors})"}));
+        EXPECT_EQ(figure(report, "unplaced_canaries"), 2);
+        EXPECT_NEAR(figure(report, "consistency_ratio"), 2.0 / 3, 1e-9);
+      });
 }
 
 // ---- Every proxy down; a dead backend (three proxies) ----
 
 TEST(OutageLabTest, EveryProxyDownIsSaidNamingEachAndNothingElseAboutRouting) {
   ScopedLab lab;
-  const spec::ClusterSpec spec = lab.spec();
-  ProbeSet before = learned_healthy(spec);
-  for (const char* proxy : {"p1", "p2", "p3"}) {
-    const int pid = lab.pid_of(proxy);
-    ASSERT_GT(pid, 0);
-    ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  std::vector<Expect> expected;
+  for (const std::string proxy : {"p1", "p2", "p3"}) {
+    expected.push_back({"canary",
+                        "proxy_unreachable",
+                        {.proxy = proxy},
+                        "proxy " + proxy + " unreachable (connect refused)"});
+    expected.push_back({"connections",
+                        "proxy_stats_unreadable",
+                        {.proxy = proxy},
+                        "stats of proxy " + proxy + " unreadable (refused): {any}"});
   }
-  ProbeSet after(kEveryCheck);
-  for (ProbeSet* probes : {&before, &after}) {
-    const Report report = run_until(
-        *probes, spec,
-        [](const Report& r) {
-          return r.checks[0].summary.starts_with("no proxy reachable") &&
-                 has(r, "proxy_stats_unreadable");
-        },
-        10s);
-    EXPECT_EQ(report.summary_line(), "CRITICAL: no proxy reachable: p1, p2, p3 (connect refused)");
-    std::vector<Expect> expected;
-    for (const std::string proxy : {"p1", "p2", "p3"}) {
-      expected.push_back({"canary",
-                          "proxy_unreachable",
-                          {.proxy = proxy},
-                          "proxy " + proxy + " unreachable (connect refused)"});
-      expected.push_back({"connections",
-                          "proxy_stats_unreadable",
-                          {.proxy = proxy},
-                          "stats of proxy " + proxy + " unreadable (refused): {any}"});
-    }
-    EXPECT_TRUE(findings_are(report, expected));
-    EXPECT_TRUE(
-        diagnoses_are(report, {"no proxy reachable: p1, p2, p3 (also seen by: connections)"}));
-    EXPECT_EQ(report.status(), Status::critical);
-  }
+  before_and_after(
+      lab,
+      [&] {
+        for (const char* proxy : {"p1", "p2", "p3"}) {
+          const int pid = lab.pid_of(proxy);
+          ASSERT_GT(pid, 0);
+          ASSERT_EQ(::kill(pid, SIGKILL), 0);
+        }
+      },
+      [](const Report& r) {
+        return r.checks[0].summary.starts_with("no proxy reachable") &&
+               has(r, "proxy_stats_unreadable");
+      },
+      [&](const Report& report, bool) {
+        EXPECT_EQ(report.summary_line(),
+                  "CRITICAL: no proxy reachable: p1, p2, p3 (connect refused)");
+        EXPECT_TRUE(findings_are(report, expected));
+        EXPECT_TRUE(
+            diagnoses_are(report, {"no proxy reachable: p1, p2, p3 (also seen by: connections)"}));
+      });
 }
 
 TEST(OutageLabTest, ADeadBackendIsTheCauseNotEachProxyMissingIt) {
   ScopedLab lab;
-  const spec::ClusterSpec spec = lab.spec();
-  ProbeSet before = learned_healthy(spec);
-  lab.inject({lab::FaultKind::kill, "", "b2", "", ""});
-  ProbeSet after(kEveryCheck);
-  for (ProbeSet* probes : {&before, &after}) {
-    // Until every proxy has noticed b2 is gone.
-    const Report report = run_until(
-        *probes, spec,
-        [](const Report& r) {
-          int missing = 0;
-          for (const Finding& finding : r.findings)
-            missing += finding.code == "proxy_missing_backend";
-          return missing == 3;
-        },
-        15s);
-    // Learned before, the canary also says what the proxies do with b2's canaries.
-    const std::string cause = "backend b2 unreachable from the probe (connect refused){more}";
-    EXPECT_TRUE(matches(report.summary_line(), "CRITICAL: " + cause)) << report.summary_line();
-    std::vector<Expect> expected = {{"canary", "backend_unreachable", {.backend = "b2"}, cause},
-                                    {"connections",
-                                     "backend_stats_unreadable",
-                                     {.backend = "b2"},
-                                     "stats conns of backend b2 unreadable (refused): {any}"}};
-    for (const std::string proxy : {"p1", "p2", "p3"}) {
-      expected.push_back({"connections",
-                          "proxy_missing_backend",
-                          {.proxy = proxy, .backend = "b2"},
-                          "proxy " + proxy + " is not connected to b2 ({any})"});
-    }
-    EXPECT_TRUE(findings_are(report, expected));
-    // One diagnosis, the cause, citing every proxy's missing connection.
-    EXPECT_TRUE(diagnoses_are(report, {cause + " (also seen by: connections)"}));
-    ASSERT_EQ(report.diagnoses.size(), 1u);
-    EXPECT_EQ(report.diagnoses[0].subject, (Subject{.backend = "b2"}));
-    EXPECT_EQ(report.diagnoses[0].finding_indexes.size(), 5u);
-    // b2's canaries could not be placed: a third of the ring, not "consistency 1".
-    EXPECT_EQ(figure(report, "unplaced_canaries"), 6);
-    EXPECT_NEAR(figure(report, "consistency_ratio"), 2.0 / 3, 1e-9) << describe(report);
+  // Learned before, the canary also says what the proxies do with b2's canaries.
+  const std::string cause = "backend b2 unreachable from the probe (connect refused){more}";
+  std::vector<Expect> expected = {{"canary", "backend_unreachable", {.backend = "b2"}, cause},
+                                  {"connections",
+                                   "backend_stats_unreadable",
+                                   {.backend = "b2"},
+                                   "stats conns of backend b2 unreadable (refused): {any}"}};
+  for (const std::string proxy : {"p1", "p2", "p3"}) {
+    expected.push_back({"connections",
+                        "proxy_missing_backend",
+                        {.proxy = proxy, .backend = "b2"},
+                        "proxy " + proxy + " is not connected to b2 ({any})"});
   }
+  before_and_after(
+      lab,
+      [&] {
+        lab.inject({lab::FaultKind::kill, "", "b2", "", ""});
+      },
+      [](const Report& r) {  // until every proxy has noticed b2 is gone
+        return std::count_if(r.findings.begin(), r.findings.end(), [](const Finding& finding) {
+                 return finding.code == "proxy_missing_backend";
+               }) == 3;
+      },
+      [&](const Report& report, bool) {
+        EXPECT_TRUE(matches(report.summary_line(), "CRITICAL: " + cause)) << report.summary_line();
+        EXPECT_TRUE(findings_are(report, expected));
+        // One diagnosis, the cause, citing every proxy's missing connection.
+        EXPECT_TRUE(diagnoses_are(report, {cause + " (also seen by: connections)"}));
+        ASSERT_EQ(report.diagnoses.size(), 1u);
+        EXPECT_EQ(report.diagnoses[0].subject, (Subject{.backend = "b2"}));
+        EXPECT_EQ(report.diagnoses[0].finding_indexes.size(), 5u);
+        // b2's canaries could not be placed: a third of the ring, not "consistency 1".
+        EXPECT_EQ(figure(report, "unplaced_canaries"), 6);
+        EXPECT_NEAR(figure(report, "consistency_ratio"), 2.0 / 3, 1e-9) << describe(report);
+      });
 }
 
 }  // namespace
