@@ -149,8 +149,9 @@ struct CanaryProbe::State {
                       Readers readers = Readers::every_proxy);
   void read_back(std::size_t q, const std::vector<Canary>& keys,
                  const std::vector<std::string>& all_keys, Observation& obs);
-  // For canaries a proxy missed even on recheck: that proxy writes the canary
-  // itself and the backends are asked where it landed.
+  // For canaries a proxy misses, or reads another value of that no backend
+  // holds, even on recheck: that proxy writes the canary itself, reads it
+  // back and the backends are asked where it landed.
   void discover_routes(const std::vector<Canary>& keys, std::vector<KeyVerdict>& verdicts,
                        const Observation& obs);
   // Verdicts with the majority route as the reference (settle_references
@@ -294,9 +295,10 @@ std::vector<KeyVerdict> CanaryProbe::State::analyze(const std::vector<Canary>& k
     verdict.written = !obs.write_error[canary.writer];
     const std::string expected = encode_value(spec->proxies[canary.writer].name, obs.round,
                                               canary.key, spec->canary.value_size);
-    // Where each value of this key is held. A value read back through a
-    // proxy that no backend of the spec holds, when all of them answered, is
-    // on a server outside the spec.
+    // Where each value of this key is held. This round's value read back
+    // through a proxy that no backend of the spec holds, when all of them
+    // answered, is on a server outside the spec. (An older value is not: it
+    // may have expired between the read and the locate.)
     auto holder_of = [&](const std::string& value) {
       std::size_t holder = kNone;
       for (std::size_t b = 0; b < backends; ++b) {
@@ -327,6 +329,7 @@ std::vector<KeyVerdict> CanaryProbe::State::analyze(const std::vector<Canary>& k
           } else {
             verdict.cls[q] = decode_value(cell.value) ? ReadClass::stale : ReadClass::foreign;
             verdict.route[q] = holder_of(cell.value);
+            if (verdict.route[q] == kOutside) verdict.route[q] = kNone;
           }
           break;
       }
@@ -354,7 +357,8 @@ void CanaryProbe::State::discover_routes(const std::vector<Canary>& keys,
     std::vector<Canary> probe_keys;
     std::vector<std::size_t> positions;
     for (std::size_t i = 0; i < keys.size(); ++i) {
-      if (verdicts[i].route[q] == kNone && verdicts[i].cls[q] == ReadClass::miss) {
+      const ReadClass cls = verdicts[i].cls[q];
+      if (verdicts[i].route[q] == kNone && cls != ReadClass::ok && cls != ReadClass::error) {
         probe_keys.push_back({keys[i].key, q, keys[i].learned});
         positions.push_back(i);
       }

@@ -21,8 +21,9 @@
 //           is held; outside the spec when no backend holds a value read back
 //           and every backend answered);
 //   recheck canaries that disagree are written, read and located once more,
-//           and a proxy that still misses one writes it itself so the probe
-//           sees where it sends it; only what survives the recheck is
+//           and a proxy that still misses one (or reads an older value no
+//           backend holds) writes it itself so the probe sees where it sends
+//           it; only what survives the recheck is
 //           CRITICAL. Then each canary's reference route is settled and each
 //           proxy's routes are judged against it.
 // Disagreements on canaries learned on a backend the probe cannot reach are
