@@ -16,9 +16,9 @@ namespace ringwatch::probes::canary {
 
 // No proxy or backend: an unknown route, a canary not learned anywhere.
 inline constexpr std::size_t kNone = static_cast<std::size_t>(-1);
-// A route to a server that is not in the spec: a value read back through a
-// proxy that none of the spec's backends holds, while every one of them
-// answered. Never a reference route (see Reference).
+// A route to a server that is not in the spec: this pass's value, read back
+// through a proxy, that none of the spec's backends holds while every one of
+// them answered. Never a reference route (see Reference).
 inline constexpr std::size_t kOutside = kNone - 1;
 
 // How one proxy read one canary, against what its writer wrote.
