@@ -1,5 +1,5 @@
 # Installing and packaging (issue 14): `cmake --install` and the Debian
-# package made by CPack (`cpack --config build/CPackConfig.cmake`). What goes
+# package made by CPack (`cpack --config build/CPackConfig.cmake -B DIR`). What goes
 # where, and why, is in packaging/README.md.
 include(GNUInstallDirs)
 
