@@ -63,6 +63,12 @@ class LabError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The proxy program the lab runs (`--proxy-kind`): nutcracker, or
+// memcached's built-in proxy (tools/lab/proxy_kind.h).
+enum class LabProxyKind { twemproxy, memcached };
+const char* to_string(LabProxyKind kind);  // "twemproxy", "memcached"
+std::optional<LabProxyKind> parse_lab_proxy_kind(std::string_view name);
+
 struct UpOptions {
   std::filesystem::path dir;
   int proxies = 3;
@@ -70,18 +76,19 @@ struct UpOptions {
   // One network namespace per node, each proxy with its own resolver; needs
   // CAP_NET_ADMIN. The layout is specified in tools/lab/netns.h.
   bool netns = false;
+  LabProxyKind proxy_kind = LabProxyKind::twemproxy;
 };
 
-enum class FaultKind { eject, dns, hash, kill, stall, restart };
+enum class FaultKind { eject, dns, hash, kill, stall, restart, omit };
 const char* to_string(FaultKind kind);  // "eject", "dns", ...
 std::optional<FaultKind> parse_fault_kind(std::string_view name);
 
 struct Fault {
   FaultKind kind = FaultKind::eject;
-  std::string proxy;    // eject, hash
-  std::string backend;  // eject, dns, kill, stall, restart
+  std::string proxy;    // eject, hash, omit
+  std::string backend;  // eject, omit, dns, kill, stall, restart
   std::string answer;   // dns: the address the name now resolves to (127.0.0.0/8 only)
-  std::string hash;     // hash: a nutcracker hash name, e.g. "murmur"
+  std::string hash;     // hash: one of the proxy kind's, e.g. "murmur" (nutcracker)
 };
 
 struct ProcessStatus {
@@ -105,6 +112,7 @@ struct LabStatus {
   std::vector<ProcessStatus> processes;
   std::vector<std::string> faults;  // human-readable active faults
   std::string mode = "loopback";    // "loopback" | "netns"
+  LabProxyKind proxy_kind = LabProxyKind::twemproxy;
   // netns mode: the namespace to run `ringwatch probe` in, and those that exist.
   std::string probe_netns;
   std::vector<std::string> namespaces;

@@ -85,14 +85,6 @@ void stop_timers(State& state, const std::string& backend = "");
 // Stops every process (and, netns mode, removes the namespaces); the lab is down.
 void stop_everything(State& state);
 
-// ---- proxies ----
-// Restarts a proxy with a config from the current faults; an eject fault
-// records how long the proxy took to route around its backend.
-void restart_proxy_with_current_faults(State& state, Node& proxy);
-// Drives client traffic through a restarted proxy until it answers cleanly
-// (having ejected what it cannot reach); LabError if it does not in time.
-void settle_after_restart(State& state, Node& proxy);
-
 // DIR/cluster.json, from the lab's nodes (draining backends left out).
 void write_spec(const State& state);
 
