@@ -109,6 +109,7 @@ struct CanaryProbe::State {
   // every backend is asked for all of them. `writer_of` lets discovery write
   // through a proxy other than the canary's writer.
   Observation observe(const std::vector<Canary>& keys, std::uint64_t round, bool do_reads = true);
+  void read_by_backend(std::size_t q, const std::vector<Canary>& keys, Observation& obs);
   // For canaries a proxy missed even on recheck: that proxy writes the canary
   // itself and the backends are asked where it landed.
   void discover_routes(const std::vector<Canary>& keys, std::vector<KeyVerdict>& verdicts,
@@ -128,6 +129,21 @@ std::vector<std::string> key_list(const std::vector<Canary>& keys) {
   list.reserve(keys.size());
   for (const Canary& canary : keys) list.push_back(canary.key);
   return list;
+}
+
+std::vector<std::size_t> all_indexes(std::size_t count) {
+  std::vector<std::size_t> indexes(count);
+  for (std::size_t i = 0; i < count; ++i) indexes[i] = i;
+  return indexes;
+}
+
+// What one proxy read for the canaries at `indexes`.
+void fill_cells(const std::vector<Canary>& keys, const mc::Values& values,
+                const std::vector<std::size_t>& indexes, std::vector<Cell>& cells) {
+  for (std::size_t i : indexes) {
+    auto found = values.find(keys[i].key);
+    if (found != values.end()) cells[i] = {Cell::Kind::value, found->second};
+  }
 }
 
 }  // namespace
@@ -166,47 +182,27 @@ Observation CanaryProbe::State::observe(const std::vector<Canary>& keys, std::ui
   for (const Canary& canary : keys) obs.writes_issued += obs.write_error[canary.writer] ? 0 : 1;
 
   start = Clock::now();
+  // Proxies whose whole multi-get failed on a SERVER_ERROR: asked again per
+  // backend once the locate says where each canary is.
+  std::vector<char> split(proxies, 0);
   if (do_reads) {
     pool->run_all(proxies, [&](std::size_t q) {
-      std::vector<Cell>& cells = obs.reads[q];
-      cells.assign(keys.size(), Cell{});
+      obs.reads[q].assign(keys.size(), Cell{});
       if (obs.write_error[q]) {
         obs.read_error[q] = obs.write_error[q];  // unreachable: don't wait twice
         return;
       }
-      auto fill = [&](const std::vector<std::size_t>& indexes, const mc::Values& values) {
-        for (std::size_t i : indexes) {
-          auto found = values.find(keys[i].key);
-          if (found != values.end()) cells[i] = {Cell::Kind::value, found->second};
-        }
-      };
-      std::vector<std::size_t> everything(keys.size());
-      for (std::size_t i = 0; i < keys.size(); ++i) everything[i] = i;
       auto result = proxy_client(q).get_many(all_keys);
       if (result.ok()) {
-        fill(everything, result.value());
+        fill_cells(keys, result.value(), all_indexes(keys.size()), obs.reads[q]);
         return;
       }
-      const mc::Error error = result.error();
       proxy_clients[q].reset();
-      if (error.kind != mc::ErrorKind::server_error && error.kind != mc::ErrorKind::protocol) {
+      const mc::Error& error = result.error();
+      if (error.kind == mc::ErrorKind::server_error || error.kind == mc::ErrorKind::protocol) {
+        split[q] = 1;
+      } else {
         obs.read_error[q] = error;
-        return;
-      }
-      // A proxy fails a whole multi-get when one backend fails; ask again per
-      // learned backend so only that backend's canaries count as errors.
-      std::map<std::size_t, std::vector<std::size_t>> groups;
-      for (std::size_t i = 0; i < keys.size(); ++i) groups[keys[i].learned].push_back(i);
-      for (const auto& [backend, indexes] : groups) {
-        std::vector<std::string> group_keys;
-        for (std::size_t i : indexes) group_keys.push_back(keys[i].key);
-        auto group = proxy_client(q).get_many(group_keys);
-        if (group.ok()) {
-          fill(indexes, group.value());
-        } else {
-          proxy_clients[q].reset();
-          for (std::size_t i : indexes) cells[i] = {Cell::Kind::error, group.error().message};
-        }
       }
     });
     for (std::size_t q = 0; q < proxies; ++q)
@@ -227,7 +223,42 @@ Observation CanaryProbe::State::observe(const std::vector<Canary>& keys, std::ui
   obs.locate_ms = ms_since(start);
   for (std::size_t b = 0; b < backends; ++b)
     obs.locates_issued += obs.locate_error[b] ? 0 : keys.size();
+
+  if (std::find(split.begin(), split.end(), 1) != split.end()) {
+    start = Clock::now();
+    pool->run_all(proxies, [&](std::size_t q) {
+      if (split[q]) read_by_backend(q, keys, obs);
+    });
+    obs.read_ms += ms_since(start);
+  }
   return obs;
+}
+
+// A proxy fails a whole multi-get when one backend fails (memcached's proxy
+// answers SERVER_ERROR in place of that backend's keys, without naming them):
+// ask again per backend, learned or, while learning, where the locate found
+// the canary, so only that backend's canaries count as errors.
+void CanaryProbe::State::read_by_backend(std::size_t q, const std::vector<Canary>& keys,
+                                         Observation& obs) {
+  std::map<std::size_t, std::vector<std::size_t>> groups;
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    std::size_t backend = keys[i].learned;
+    for (std::size_t b = 0; backend == kNone && b < obs.held.size(); ++b)
+      if (obs.held[b].contains(keys[i].key)) backend = b;
+    groups[backend].push_back(i);
+  }
+  std::vector<Cell>& cells = obs.reads[q];
+  for (const auto& [backend, indexes] : groups) {
+    std::vector<std::string> group_keys;
+    for (std::size_t i : indexes) group_keys.push_back(keys[i].key);
+    auto group = proxy_client(q).get_many(group_keys);
+    if (group.ok()) {
+      fill_cells(keys, group.value(), indexes, cells);
+    } else {
+      proxy_clients[q].reset();
+      for (std::size_t i : indexes) cells[i] = {Cell::Kind::error, group.error().message};
+    }
+  }
 }
 
 std::vector<KeyVerdict> CanaryProbe::State::analyze(const std::vector<Canary>& keys,
