@@ -15,13 +15,14 @@ namespace ringwatch::testing {
 
 class ScopedLab {
  public:
-  explicit ScopedLab(int proxies = 3, int backends = 3, const std::string& name = "lab") {
+  explicit ScopedLab(int proxies = 3, int backends = 3, const std::string& name = "lab",
+                     lab::LabProxyKind kind = lab::LabProxyKind::twemproxy) {
     std::string pattern =
         (std::filesystem::temp_directory_path() / ("ringwatch-test-XXXXXX")).string();
     if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
     root_ = pattern;
     dir_ = root_ / name;
-    lab::up({dir_, proxies, backends});
+    lab::up({.dir = dir_, .proxies = proxies, .backends = backends, .proxy_kind = kind});
   }
   ~ScopedLab() {
     try {
