@@ -68,6 +68,16 @@ std::string error_reason(const mc::Error& error) {
   return "error";
 }
 
+// The server's reply in a client error message ("127.10.1.2:4001: server
+// error: backend failure" -> "SERVER_ERROR backend failure"), or "errors"
+// when it carries none.
+std::string server_words(const std::string& message) {
+  constexpr std::string_view kServerError = "server error: ";
+  const auto at = message.find(kServerError);
+  if (at == std::string::npos) return "errors";
+  return "SERVER_ERROR " + message.substr(at + kServerError.size());
+}
+
 // Turns one round's verdicts into findings and headlines, one method per kind
 // of finding. Canaries learned on a backend the probe cannot reach are left to
 // that backend's finding.
@@ -231,6 +241,54 @@ class RoundFindings {
         divergence_headlines.push_back(proxy_name(q) + " routes " + std::to_string(diverging) +
                                        " of " + std::to_string(considered) +
                                        " canaries differently");
+      }
+    }
+  }
+
+  // A proxy that fails every canary of a backend the probe reaches: it routes
+  // them there and cannot reach the backend (memcached's proxy answers
+  // SERVER_ERROR for a backend it has marked bad instead of routing around it).
+  void proxy_backend_errors() {
+    for (std::size_t q = 0; q < proxies; ++q) {
+      if (obs.proxy_down(q)) continue;
+      for (std::size_t b = 0; b < backends; ++b) {
+        if (obs.backend_down(b)) continue;
+        std::size_t canaries_there = 0, failed = 0;
+        std::string error;
+        std::set<std::string> readers;  // other proxies that read them
+        for (std::size_t i = 0; i < canaries.size(); ++i) {
+          if (canaries[i].learned != b || !verdicts[i].written) continue;
+          ++canaries_there;
+          if (verdicts[i].cls[q] != ReadClass::error) continue;
+          ++failed;
+          if (error.empty() && !obs.reads[q].empty()) error = obs.reads[q][i].value;
+          for (std::size_t r = 0; r < proxies; ++r)
+            if (r != q && !obs.proxy_down(r) && verdicts[i].cls[r] == ReadClass::ok)
+              readers.insert(proxy_name(r));
+        }
+        if (canaries_there == 0 || failed != canaries_there) continue;
+        const std::string words = server_words(error);
+        std::string summary = "proxy " + proxy_name(q) + " cannot reach backend " +
+                              backend_name(b) + ": " + words + " on " + std::to_string(failed) +
+                              " of " + std::to_string(canaries_there) + " canaries";
+        summary +=
+            readers.empty()
+                ? " (the probe reaches " + backend_name(b) + ")"
+                : " (" + util::join_and(std::vector<std::string>(readers.begin(), readers.end())) +
+                      " read them)";
+        finding(codes::kProxyBackendErrors, Severity::critical,
+                {.proxy = proxy_name(q), .backend = backend_name(b)}, summary)
+            .with("failed_canaries", static_cast<std::int64_t>(failed))
+            .with("canaries_for_backend", static_cast<std::int64_t>(canaries_there))
+            .with("error", error);
+        facts.failing.push_back({{proxy_name(q), backend_name(b)},
+                                 static_cast<std::int64_t>(failed),
+                                 static_cast<std::int64_t>(canaries_there),
+                                 words,
+                                 out.last_index()});
+        headlines.push_back(proxy_name(q) + " cannot reach " + backend_name(b) + " (" + words +
+                            " on " + std::to_string(failed) + " of " +
+                            std::to_string(canaries_there) + " canaries)");
       }
     }
   }
@@ -465,6 +523,7 @@ Judgement judge_round(const spec::ClusterSpec& spec, const std::vector<Canary>& 
   found.unreachable_backends();
   found.ring_divergence();
   found.ring_disagreement();
+  found.proxy_backend_errors();
   found.unrouted_backends();
   found.inconsistent_reads();
   found.transient_disagreement(transient);
