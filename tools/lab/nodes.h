@@ -7,8 +7,7 @@
 // (migration_steps.cpp) and up/status/down (lab.cpp) are built from these.
 //
 // A proxy is configured and started through its ProxyKind
-// (tools/lab/proxy_kind.h), chosen in proxy_kind(): the one place a second
-// kind of proxy plugs in.
+// (tools/lab/proxy_kind.h), the lab's as recorded in lab.json.
 //
 // Failures throw LabError naming the node and its log. Functions that start
 // processes fork: call them from a thread that holds no locks others need.

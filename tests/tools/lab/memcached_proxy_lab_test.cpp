@@ -6,14 +6,18 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -287,6 +291,46 @@ TEST_F(MemcachedProxyLab, DownLeavesNothingRunning) {
   }
   const auto left = processes_naming(lab.dir());
   EXPECT_TRUE(left.empty()) << left.front();
+}
+
+// `ringwatch <args>`: exit status and everything it printed.
+std::pair<int, std::string> ringwatch(const std::string& args) {
+  FILE* pipe = ::popen((std::string(RINGWATCH_BINARY) + " " + args + " 2>&1").c_str(), "r");
+  std::string output;
+  char buffer[4096];
+  while (std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
+  const int status = ::pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+}
+
+TEST(MemcachedProxyLabCli, UpStatusFaultAndDownByTheCommand) {
+  char pattern[] = "/tmp/ringwatch-mlab-cli-XXXXXX";
+  ASSERT_NE(::mkdtemp(pattern), nullptr);
+  const fs::path dir = fs::path(pattern) / "lab";
+  const std::string at = " --dir " + dir.string();
+
+  const auto [bad, bad_output] = ringwatch("lab up" + at + " --proxy-kind envoy");
+  EXPECT_EQ(bad, 3);
+  EXPECT_NE(bad_output.find("up: unknown --proxy-kind 'envoy' (twemproxy or memcached)"),
+            std::string::npos)
+      << bad_output;
+
+  const auto [up, up_output] = ringwatch("lab up" + at + " --proxy-kind memcached");
+  ASSERT_EQ(up, 0) << up_output;
+  EXPECT_NE(up_output.find("is up in " + dir.string() + " (memcached proxies)"), std::string::npos)
+      << up_output;
+  const auto [omit, omit_output] = ringwatch("lab fault" + at + " omit --proxy p3 --backend b2");
+  EXPECT_EQ(omit, 0) << omit_output;
+  const auto [status, status_output] = ringwatch("lab status" + at);
+  EXPECT_EQ(status, 0) << status_output;
+  EXPECT_NE(status_output.find(": up (memcached proxies)"), std::string::npos) << status_output;
+  EXPECT_NE(status_output.find("omit: p3's config lacks b2"), std::string::npos) << status_output;
+  const auto [roll, roll_output] = ringwatch("lab roll-proxies" + at);
+  EXPECT_EQ(roll, 0) << roll_output;
+  EXPECT_EQ(roll_output, "proxies reloaded: all\n");
+  const auto [down_code, down_output] = ringwatch("lab down" + at);
+  EXPECT_EQ(down_code, 0) << down_output;
+  fs::remove_all(pattern);
 }
 
 }  // namespace
