@@ -337,9 +337,16 @@ class RoundFindings {
         learned_here += canaries[i].learned == b;
         consensus_here += verdicts[i].consensus == b;
       }
-      if (consensus_here > 0) continue;
+      if (consensus_here > 0 || every_proxy_fails(b)) continue;
       std::string summary = "no proxy routes canaries to backend " + backend_name(b) +
                             " (configured, reachable from the probe)";
+      // Keys no proxy could place because each answered an error (a backend
+      // the proxies route to and cannot reach) may be this backend's.
+      if (obs.learn_failed_everywhere > 0) {
+        summary += "; every reachable proxy answered errors for " +
+                   std::to_string(obs.learn_failed_everywhere) + " of " +
+                   std::to_string(obs.learn_candidates) + " candidate canaries";
+      }
       finding(codes::kBackendNotRouted, Severity::critical, {.backend = backend_name(b)}, summary)
           .with("canaries_learned_there", static_cast<std::int64_t>(learned_here))
           .with("canaries_needed", static_cast<std::int64_t>(per_backend));
@@ -487,6 +494,23 @@ class RoundFindings {
     if (agreeing.empty()) return "";
     return "; " + util::join_and(agreeing) + (agreeing.size() == 1 ? " routes " : " route ") +
            (same_count ? std::to_string(agreeing_count) : std::string("theirs")) + " there";
+  }
+
+  // proxy_backend_errors found every reachable proxy failing backend b's
+  // canaries: they route there, so "no proxy routes to it" would be false.
+  bool every_proxy_fails(std::size_t b) const {
+    bool any = false;
+    for (std::size_t q = 0; q < proxies; ++q) {
+      if (obs.proxy_down(q)) continue;
+      const bool failing =
+          std::any_of(facts.failing.begin(), facts.failing.end(), [&](const auto& failing_link) {
+            return failing_link.link.proxy == proxy_name(q) &&
+                   failing_link.link.backend == backend_name(b);
+          });
+      if (!failing) return false;
+      any = true;
+    }
+    return any;
   }
 
   std::string proxy_name(std::size_t q) const { return spec.proxies[q].name; }

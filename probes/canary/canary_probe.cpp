@@ -45,6 +45,17 @@ std::size_t majority_route(const KeyVerdict& verdict, const Observation& obs) {
   return kNone;
 }
 
+// Every proxy the probe reaches answered an error for the canary.
+bool failed_everywhere(const KeyVerdict& verdict, const Observation& obs) {
+  bool any = false;
+  for (std::size_t q = 0; q < verdict.cls.size(); ++q) {
+    if (obs.proxy_down(q)) continue;
+    if (verdict.cls[q] != ReadClass::error) return false;
+    any = true;
+  }
+  return any;
+}
+
 std::string spec_fingerprint(const spec::ClusterSpec& spec) {
   std::string text =
       spec.name + "|" + spec.canary.key_prefix + "|" + std::to_string(spec.canary.keys_per_backend);
@@ -74,6 +85,7 @@ struct CanaryProbe::State {
   std::uint64_t session = 0;  // random, so two probes of one cluster never share keys
   std::uint64_t next_round = 1;
   std::uint64_t learned_generation = 0;
+  std::size_t learn_candidates = 0, learn_failed_everywhere = 0;  // see Observation
 
   const spec::ClusterSpec* spec = nullptr;
 
@@ -361,6 +373,7 @@ double CanaryProbe::State::learn(report::Report& report) {
   std::vector<std::vector<std::string>> pool_by_backend(backends);
   std::size_t next_index = 0;
   Observation last;
+  learn_candidates = learn_failed_everywhere = 0;
   for (int attempt = 0; attempt < kLearnAttempts; ++attempt) {
     std::vector<Canary> candidates;
     const std::size_t count = kLearnOversample * per_backend * backends;
@@ -370,9 +383,12 @@ double CanaryProbe::State::learn(report::Report& report) {
     }
     last = observe(candidates, new_round());
     const auto verdicts = analyze(candidates, last);
+    learn_candidates += candidates.size();
     for (std::size_t i = 0; i < candidates.size(); ++i) {
       if (verdicts[i].consensus != kNone) {
         pool_by_backend[verdicts[i].consensus].push_back(candidates[i].key);
+      } else if (failed_everywhere(verdicts[i], last)) {
+        ++learn_failed_everywhere;
       }
     }
     bool covered = true;
@@ -478,7 +494,9 @@ void CanaryProbe::run(const spec::ClusterSpec& spec, RoundContext& round, report
   if (st.fingerprint != spec_fingerprint(spec)) st.reset(spec);
   if (st.canaries.empty() || st.relearn) st.learn(report);
 
-  const Observation obs = st.observe(st.canaries, st.new_round());
+  Observation obs = st.observe(st.canaries, st.new_round());
+  obs.learn_candidates = st.learn_candidates;
+  obs.learn_failed_everywhere = st.learn_failed_everywhere;
   std::vector<KeyVerdict> verdicts = st.analyze(st.canaries, obs);
   read_figures(verdicts, obs, report.figures);
   const Recheck recheck = st.recheck(obs, verdicts);

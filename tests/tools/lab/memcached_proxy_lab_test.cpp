@@ -189,6 +189,36 @@ TEST_F(MemcachedProxyLab, TheIncidentTiesTheErrorsToThePublicAnswer) {
   expect_heals();
 }
 
+TEST_F(MemcachedProxyLab, EveryProxyFailingABackendIsSaidOfEachProxyNotAsUnrouted) {
+  probes::ProbeSet steady(probes::known_checks());
+  ASSERT_EQ(steady.run_round(spec).status(), Status::ok);  // canaries placed on b2 too
+  for (const char* proxy : {"p1", "p2", "p3"}) lab.inject({FaultKind::eject, proxy, "b2", "", ""});
+
+  const Report report = steady.run_round(spec);
+  const auto errors = with_code(report, "proxy_backend_errors");
+  ASSERT_EQ(errors.size(), 3u) << describe(report);
+  for (const Finding* finding : errors) {
+    EXPECT_EQ(finding->subject.backend, "b2");
+    EXPECT_NE(finding->summary.find("cannot reach backend b2: SERVER_ERROR backend failure on 6 "
+                                    "of 6 canaries (the probe reaches b2)"),
+              std::string::npos)
+        << finding->summary;
+  }
+  EXPECT_EQ(find_finding(report, "backend_not_routed"), nullptr) << describe(report);
+  EXPECT_EQ(find_finding(report, "backend_unreachable"), nullptr) << describe(report);
+
+  // A fresh probe cannot place a canary on b2 at all, and says why it may be.
+  const Report fresh = probe();
+  const Finding* unrouted = find_finding(fresh, "backend_not_routed");
+  ASSERT_NE(unrouted, nullptr) << describe(fresh);
+  EXPECT_EQ(unrouted->subject.backend, "b2");
+  EXPECT_NE(unrouted->summary.find("(configured, reachable from the probe); every reachable proxy "
+                                   "answered errors for "),
+            std::string::npos)
+      << unrouted->summary;
+  expect_heals();
+}
+
 TEST_F(MemcachedProxyLab, AConfigLackingABackendIsRingDivergenceOfThatProxy) {
   lab.inject({FaultKind::omit, "p2", "b1", "", ""});
   EXPECT_EQ(read_text(lab.dir() / "conf" / "p2.lua").find("label = \"b1\""), std::string::npos);
