@@ -6,11 +6,8 @@
 // reach b4", the cluster pauses with that diagnosis, and resumes and finishes
 // once p2's proxy reaches b4 (it resolves the name again on reconnect).
 
-#include <sys/wait.h>
-
 #include <gtest/gtest.h>
 
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -22,6 +19,7 @@
 #include "migration/engine.h"
 #include "migration/journal.h"
 #include "probes/registry.h"
+#include "tests/support/command.h"
 #include "tests/support/report_helpers.h"
 #include "tests/support/scoped_lab.h"
 #include "tools/lab/netns.h"
@@ -111,13 +109,7 @@ TEST(MemcachedProxyMigrationTest, TheExamplePlanMigratesAMemcachedProxyLabWithou
 
 // `ringwatch <args>` in network namespace `netns`: exit status and output.
 std::pair<int, std::string> ringwatch_in(const std::string& netns, const std::string& args) {
-  const std::string command = "ip netns exec " + netns + " " + RINGWATCH_BINARY + " " + args;
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  std::string output;
-  char buffer[4096];
-  while (std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
-  const int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+  return testing::run_command("ip netns exec " + netns + " " + RINGWATCH_BINARY + " " + args);
 }
 
 TEST(MemcachedProxyMigrationTest, TheIncidentPausesTheRollWithTheProxyAndTheBackendNamed) {

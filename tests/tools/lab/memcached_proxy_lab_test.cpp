@@ -7,11 +7,9 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <sys/wait.h>
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -24,6 +22,7 @@
 #include "lib/mc/client.h"
 #include "lib/spec/cluster_spec.h"
 #include "probes/registry.h"
+#include "tests/support/command.h"
 #include "tests/support/report_helpers.h"
 #include "tests/support/scoped_lab.h"
 #include "tools/lab/lab.h"
@@ -325,12 +324,7 @@ TEST_F(MemcachedProxyLab, DownLeavesNothingRunning) {
 
 // `ringwatch <args>`: exit status and everything it printed.
 std::pair<int, std::string> ringwatch(const std::string& args) {
-  FILE* pipe = ::popen((std::string(RINGWATCH_BINARY) + " " + args + " 2>&1").c_str(), "r");
-  std::string output;
-  char buffer[4096];
-  while (std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
-  const int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+  return testing::run_command(std::string(RINGWATCH_BINARY) + " " + args);
 }
 
 TEST(MemcachedProxyLabCli, UpStatusFaultAndDownByTheCommand) {
