@@ -61,8 +61,9 @@ ProxyConfig proxy_config(const State& state, const Node& proxy, bool healthy) {
     if (backend->draining) continue;
     if (!healthy && find_fault(state, FaultKind::omit, proxy.name, backend->name)) continue;
     bool ejected = !healthy && find_fault(state, FaultKind::eject, proxy.name, backend->name);
-    // netns mode: the backend's DNS name, which the proxy resolves once at
-    // start through its own resolver (its resolv.conf).
+    // netns mode: the backend's DNS name, which the proxy resolves through
+    // its own resolver (its resolv.conf): nutcracker once at start,
+    // memcached's proxy at every connect.
     const std::string& host = state.netns ? backend->dns_name : backend->address;
     config.servers.push_back(
         {backend->name, ejected ? backend->public_address : host, backend->port});

@@ -27,7 +27,6 @@ namespace ringwatch::lab {
 inline constexpr int kMaxBackends = 200;  // 127.10.0.(10+i) stays inside 127.10.0.0/24
 inline constexpr int kMaxProxies = 200;
 inline constexpr const char* kDnsAddress = "127.10.2.53";  // the loopback lab's one resolver
-inline constexpr std::chrono::seconds kEjectSettleTimeout{3};
 
 const ProxyKind& proxy_kind(const State& state);
 

@@ -101,17 +101,13 @@ std::string see_log(const State& state, const Node& proxy) {
 
 // The barrier of proxies.h: signals until the reload count has moved twice.
 void reload_proxy(State& state, Node& proxy, const ConfigReload& how) {
-  auto counts = [&] {
-    auto now = reload_counts(state, proxy, how);
-    if (!now)
-      throw LabError(proxy.name + " (" + proxy.endpoint() + ") does not answer `stats` with " +
-                     how.reloads + "; " + see_log(state, proxy));
-    return *now;
-  };
-  const ReloadCounts before = counts();
+  const auto before = reload_counts(state, proxy, how);
+  if (!before)
+    throw LabError(proxy.name + " (" + proxy.endpoint() + ") does not answer `stats` with " +
+                   how.reloads + "; " + see_log(state, proxy));
   const auto deadline = Clock::now() + kReloadTimeout;
-  ReloadCounts now = before;
-  for (std::int64_t target = before.reloads + 1; target <= before.reloads + 2; ++target) {
+  ReloadCounts now = *before;
+  for (std::int64_t target = before->reloads + 1; target <= before->reloads + 2; ++target) {
     while (now.reloads < target) {
       if (Clock::now() >= deadline)
         throw LabError(proxy.name + " (pid " + std::to_string(proxy.process.pid) +
@@ -119,12 +115,14 @@ void reload_proxy(State& state, Node& proxy, const ConfigReload& how) {
                        std::to_string(std::chrono::seconds(kReloadTimeout).count()) + " s; " +
                        see_log(state, proxy));
       send_signal(proxy.process, how.signal);
-      const auto tick = Clock::now() + kReloadTick;
-      while ((now = counts()).reloads < target && Clock::now() < tick)
+      for (const auto tick = Clock::now() + kReloadTick;
+           now.reloads < target && Clock::now() < tick;) {
         std::this_thread::sleep_for(kPoll);
+        if (auto counts = reload_counts(state, proxy, how)) now = *counts;
+      }
     }
   }
-  if (now.failures > before.failures)
+  if (now.failures > before->failures)
     throw LabError(proxy.name + " rejected its new config " +
                    config_path(state, proxy.name).string() + "; " + see_log(state, proxy));
 }

@@ -7,7 +7,7 @@
 // while a reload runs is dropped (proxy_start_reload only try-locks), so the
 // lab signals until the count has moved twice since the config was written;
 // the second reload cannot begin before the first has finished, so the new
-// config is in every worker thread when reload_proxy returns. A kind that
+// config is in every worker thread when apply_proxy_config returns. A kind that
 // does not reload (nutcracker), or a proxy that is not running, is restarted
 // on its ports.
 //
@@ -20,9 +20,13 @@
 // Failures throw LabError naming the proxy and its log. Forks: call from a
 // thread that holds no locks others need.
 
+#include <chrono>
+
 #include "tools/lab/state.h"
 
 namespace ringwatch::lab {
+
+inline constexpr std::chrono::seconds kEjectSettleTimeout{3};
 
 // Writes the proxy's config from the lab's backends and faults (`healthy`:
 // as if there were none) and has the proxy take it: reloaded where its kind
