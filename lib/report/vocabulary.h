@@ -33,6 +33,7 @@ inline constexpr char kBackendUnreachable[] = "backend_unreachable";
 inline constexpr char kBackendTimeout[] = "backend_timeout";
 inline constexpr char kRingDivergence[] = "ring_divergence";
 inline constexpr char kRingDisagreement[] = "ring_disagreement";
+inline constexpr char kProxyBackendErrors[] = "proxy_backend_errors";
 inline constexpr char kBackendNotRouted[] = "backend_not_routed";
 inline constexpr char kInconsistentReads[] = "inconsistent_reads";
 inline constexpr char kForeignValues[] = "foreign_values";

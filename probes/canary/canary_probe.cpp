@@ -37,6 +37,17 @@ double ms_since(Clock::time_point start) {
 // (discovery: where does this proxy put the keys it misses).
 enum class Readers { every_proxy, writer };
 
+// Every proxy the probe reaches answered an error for the canary.
+bool failed_everywhere(const KeyVerdict& verdict, const Observation& obs) {
+  bool any = false;
+  for (std::size_t q = 0; q < verdict.cls.size(); ++q) {
+    if (obs.proxy_down(q)) continue;
+    if (verdict.cls[q] != ReadClass::error) return false;
+    any = true;
+  }
+  return any;
+}
+
 std::string spec_fingerprint(const spec::ClusterSpec& spec) {
   std::string text =
       spec.name + "|" + spec.canary.key_prefix + "|" + std::to_string(spec.canary.keys_per_backend);
@@ -112,6 +123,7 @@ struct CanaryProbe::State {
   std::uint64_t session = 0;  // random, so two probes of one cluster never share keys
   std::uint64_t next_round = 1;
   std::uint64_t learned_generation = 0;
+  std::size_t learn_candidates = 0, learn_failed_everywhere = 0;  // see Observation
 
   const spec::ClusterSpec* spec = nullptr;
 
@@ -147,8 +159,11 @@ struct CanaryProbe::State {
   // (every proxy reads all of them), every backend is asked for all of them.
   Observation observe(const std::vector<Canary>& keys, std::uint64_t round,
                       Readers readers = Readers::every_proxy);
-  void read_back(std::size_t q, const std::vector<Canary>& keys,
+  // Proxy q reads every canary back, one multi-get; false when the proxy
+  // failed it on a SERVER_ERROR and must be asked again by backend.
+  bool read_back(std::size_t q, const std::vector<Canary>& keys,
                  const std::vector<std::string>& all_keys, Observation& obs);
+  void read_by_backend(std::size_t q, const std::vector<Canary>& keys, Observation& obs);
   // For canaries a proxy misses, or reads another value of that no backend
   // holds, even on recheck: that proxy writes the canary itself, reads it
   // back and the backends are asked where it landed.
@@ -175,46 +190,64 @@ std::vector<std::string> key_list(const std::vector<Canary>& keys) {
   return list;
 }
 
+std::vector<std::size_t> all_indexes(std::size_t count) {
+  std::vector<std::size_t> indexes(count);
+  for (std::size_t i = 0; i < count; ++i) indexes[i] = i;
+  return indexes;
+}
+
+// What one proxy read for the canaries at `indexes`.
+void fill_cells(const std::vector<Canary>& keys, const mc::Values& values,
+                const std::vector<std::size_t>& indexes, std::vector<Cell>& cells) {
+  for (std::size_t i : indexes) {
+    auto found = values.find(keys[i].key);
+    if (found != values.end()) cells[i] = {Cell::Kind::value, found->second};
+  }
+}
+
 }  // namespace
 
-// Proxy q reads every canary back, one multi-get; into obs.reads[q].
-void CanaryProbe::State::read_back(std::size_t q, const std::vector<Canary>& keys,
+bool CanaryProbe::State::read_back(std::size_t q, const std::vector<Canary>& keys,
                                    const std::vector<std::string>& all_keys, Observation& obs) {
-  std::vector<Cell>& cells = obs.reads[q];
-  cells.assign(keys.size(), Cell{});
+  obs.reads[q].assign(keys.size(), Cell{});
   if (obs.write_error[q]) {
     obs.read_error[q] = obs.write_error[q];  // unreachable: don't wait twice
-    return;
+    return true;
   }
-  auto fill = [&](const std::vector<std::size_t>& indexes, const mc::Values& values) {
-    for (std::size_t i : indexes) {
-      auto found = values.find(keys[i].key);
-      if (found != values.end()) cells[i] = {Cell::Kind::value, found->second};
-    }
-  };
-  std::vector<std::size_t> everything(keys.size());
-  for (std::size_t i = 0; i < keys.size(); ++i) everything[i] = i;
   auto result = proxy_client(q).get_many(all_keys);
   if (result.ok()) {
-    fill(everything, result.value());
-    return;
+    fill_cells(keys, result.value(), all_indexes(keys.size()), obs.reads[q]);
+    return true;
   }
-  const mc::Error error = result.error();
   proxy_clients[q].reset();
-  if (error.kind != mc::ErrorKind::server_error && error.kind != mc::ErrorKind::protocol) {
-    obs.read_error[q] = error;
-    return;
+  const mc::Error& error = result.error();
+  if (error.kind == mc::ErrorKind::server_error || error.kind == mc::ErrorKind::protocol) {
+    return false;
   }
-  // A proxy fails a whole multi-get when one backend fails; ask again per
-  // learned backend so only that backend's canaries count as errors.
+  obs.read_error[q] = error;
+  return true;
+}
+
+// A proxy fails a whole multi-get when one backend fails (memcached's proxy
+// answers SERVER_ERROR in place of that backend's keys, without naming them):
+// ask again per backend, learned or, while learning, where the locate found
+// the canary, so only that backend's canaries count as errors.
+void CanaryProbe::State::read_by_backend(std::size_t q, const std::vector<Canary>& keys,
+                                         Observation& obs) {
   std::map<std::size_t, std::vector<std::size_t>> groups;
-  for (std::size_t i = 0; i < keys.size(); ++i) groups[keys[i].learned].push_back(i);
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    std::size_t backend = keys[i].learned;
+    for (std::size_t b = 0; backend == kNone && b < obs.held.size(); ++b)
+      if (obs.held[b].contains(keys[i].key)) backend = b;
+    groups[backend].push_back(i);
+  }
+  std::vector<Cell>& cells = obs.reads[q];
   for (const auto& [backend, indexes] : groups) {
     std::vector<std::string> group_keys;
     for (std::size_t i : indexes) group_keys.push_back(keys[i].key);
     auto group = proxy_client(q).get_many(group_keys);
     if (group.ok()) {
-      fill(indexes, group.value());
+      fill_cells(keys, group.value(), indexes, cells);
     } else {
       proxy_clients[q].reset();
       for (std::size_t i : indexes) cells[i] = {Cell::Kind::error, group.error().message};
@@ -256,10 +289,13 @@ Observation CanaryProbe::State::observe(const std::vector<Canary>& keys, std::ui
   for (const Canary& canary : keys) obs.writes_issued += obs.write_error[canary.writer] ? 0 : 1;
 
   start = Clock::now();
+  // Proxies whose whole multi-get failed on a SERVER_ERROR: asked again per
+  // backend once the locate says where each canary is.
+  std::vector<char> split(proxies, 0);
   pool->run_all(proxies, [&](std::size_t q) {
     const auto writes = [q](const Canary& canary) { return canary.writer == q; };
     if (readers == Readers::writer && std::none_of(keys.begin(), keys.end(), writes)) return;
-    read_back(q, keys, all_keys, obs);
+    split[q] = !read_back(q, keys, all_keys, obs);
   });
   for (std::size_t q = 0; q < proxies; ++q)
     obs.reads_issued += obs.read_error[q] ? 0 : obs.reads[q].size();
@@ -278,6 +314,14 @@ Observation CanaryProbe::State::observe(const std::vector<Canary>& keys, std::ui
   obs.locate_ms = ms_since(start);
   for (std::size_t b = 0; b < backends; ++b)
     obs.locates_issued += obs.locate_error[b] ? 0 : keys.size();
+
+  if (std::find(split.begin(), split.end(), 1) != split.end()) {
+    start = Clock::now();
+    pool->run_all(proxies, [&](std::size_t q) {
+      if (split[q]) read_by_backend(q, keys, obs);
+    });
+    obs.read_ms += ms_since(start);
+  }
   return obs;
 }
 
@@ -400,6 +444,7 @@ Observation CanaryProbe::State::learn(report::Report& report) {
   LearnedPools pools(backends);
   std::size_t next_index = 0;
   Observation last;
+  learn_candidates = learn_failed_everywhere = 0;
   for (int attempt = 0; attempt < kLearnAttempts; ++attempt) {
     std::vector<Canary> candidates;
     const std::size_t count = kLearnOversample * per_backend * backends;
@@ -410,8 +455,10 @@ Observation CanaryProbe::State::learn(report::Report& report) {
     last = observe(candidates, new_round());
     std::vector<KeyVerdict> verdicts = analyze(candidates, last);
     settle_references(candidates, verdicts, last);
+    learn_candidates += candidates.size();
     for (std::size_t i = 0; i < candidates.size(); ++i) {
       pools.add(candidates[i].key, verdicts[i], last);
+      learn_failed_everywhere += failed_everywhere(verdicts[i], last);
     }
     bool covered = true;
     for (std::size_t b = 0; b < backends; ++b) {
@@ -545,8 +592,10 @@ void CanaryProbe::run(const spec::ClusterSpec& spec, RoundContext& round, report
   if (st.canaries.empty() || st.relearn) learning = st.learn(report);
 
   // With nothing learned, the learning pass is the round's word on who answered.
-  const Observation obs = st.canaries.empty() && learning ? who_answered(*learning)
-                                                          : st.observe(st.canaries, st.new_round());
+  Observation obs = st.canaries.empty() && learning ? who_answered(*learning)
+                                                    : st.observe(st.canaries, st.new_round());
+  obs.learn_candidates = st.learn_candidates;
+  obs.learn_failed_everywhere = st.learn_failed_everywhere;
   std::vector<KeyVerdict> verdicts = st.analyze(st.canaries, obs);
   const ReadTally first_pass = tally_reads(st.canaries, verdicts, obs);
   const Recheck recheck = st.recheck(obs, verdicts);
