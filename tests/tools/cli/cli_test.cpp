@@ -50,7 +50,9 @@ TEST(CliTest, ProbeHelpExplainsEveryOption) {
   const Outcome help = run_cli({"probe", "--help"});
   EXPECT_EQ(help.code, kExitOk);
   for (const char* option :
-       {"--cluster", "--checks", "--format", "--rounds", "--interval", "--vantage", "--color"}) {
+       {"--cluster", "--checks", "--format", "--rounds", "--interval", "--vantage", "--color",
+        "-t [ --timeout ]", "-v [ --verbose ]", "-w [ --warning ]", "-c [ --critical ]",
+        "--perfdata", "@10:20", "NO_COLOR", "JSON Lines"}) {
     EXPECT_NE(help.out.find(option), std::string::npos) << option;
   }
 }
