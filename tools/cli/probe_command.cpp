@@ -57,8 +57,10 @@ Thresholds (nagios): -w and -c take FIGURE=RANGE[,FIGURE=RANGE] on the
 figures consistency_ratio and inconsistent_reads, in the monitoring-plugins
 range format (alert outside the range, endpoints inclusive; @ alerts inside):
   10 (outside 0..10)  10: (below 10)  ~:10 (above 10)  10:20  @10:20
-e.g. -w consistency_ratio=0.999:,inconsistent_reads=0 -c consistency_ratio=0.99:
-A breach raises the status the checks found, never lowers it.)";
+e.g. -w consistency_ratio=0.999:,inconsistent_reads=0
+     -c consistency_ratio=0.99:
+A breach raises the status the checks found, never lowers it.
+)";
 
 struct ProbeArgs {
   std::string cluster_path;
@@ -151,10 +153,10 @@ void add_probe_options(po::options_description& options) {
       "always, never")("verbose,v", po::bool_switch(),
                        "text format: every piece of evidence in full and the round's figures")(
       "warning,w", po::value<std::vector<std::string>>()->composing()->value_name("LIST"),
-      "nagios format: WARNING when a figure is outside its range; LIST is "
+      "nagios format: WARNING when a figure breaches its range (see above); LIST is "
       "FIGURE=RANGE[,FIGURE=RANGE], figures consistency_ratio and inconsistent_reads")(
       "critical,c", po::value<std::vector<std::string>>()->composing()->value_name("LIST"),
-      "nagios format: CRITICAL when a figure is outside its range; LIST as for -w")(
+      "nagios format: CRITICAL when a figure breaches its range; LIST as for -w")(
       "perfdata", po::value<std::string>()->default_value("cluster")->value_name("WHICH"),
       "nagios format: cluster (the cluster-level figures) or all (also the per-proxy, "
       "per-backend and per-vantage-point figures)");
@@ -354,6 +356,13 @@ int print_rounds(spec::ClusterSpec spec, const ProbeArgs& args, std::ostream& ou
                                           std::chrono::duration<double>(*args.timeout_s))
                      : Clock::time_point::max();
   std::optional<report::Status> worst;
+  auto print = [&](const report::Report& report, int printed) {
+    if (printed > 0 && args.format == report::Format::text) out << "\n";
+    out << report::render(report, args.format, args.render);
+    out.flush();
+    const report::Status status = status_of(report, args);
+    worst = worst ? report::worst(*worst, status) : status;
+  };
   for (int printed = 0; printed < args.rounds; ++printed) {
     std::unique_lock lock(rounds->mutex);
     const bool ready = rounds->changed.wait_until(
@@ -371,20 +380,13 @@ int print_rounds(spec::ClusterSpec spec, const ProbeArgs& args, std::ostream& ou
       lock.unlock();
       rounds->changed.notify_all();
       worker.detach();
-      if (printed > 0 && args.format == report::Format::text) out << "\n";
-      out << report::render(report, args.format, args.render);
-      out.flush();
-      return static_cast<int>(
-          report::worst(worst.value_or(report::Status::unknown), status_of(report, args)));
+      print(report, printed);
+      return static_cast<int>(*worst);
     }
     const report::Report report = std::move(rounds->reports.front());
     rounds->reports.pop_front();
     lock.unlock();
-    if (printed > 0 && args.format == report::Format::text) out << "\n";
-    out << report::render(report, args.format, args.render);
-    out.flush();
-    const report::Status status = status_of(report, args);
-    worst = worst ? report::worst(*worst, status) : status;
+    print(report, printed);
   }
   worker.join();
   return static_cast<int>(worst.value_or(report::Status::unknown));
