@@ -16,20 +16,14 @@
 #include <vector>
 
 #include "tests/support/scoped_lab.h"
+#include "tests/tools/cli/cli_test_support.h"
 
 namespace ringwatch::cli {
 namespace {
 
-struct Outcome {
-  int code;
-  std::string out, err;
-};
-
-Outcome run_cli(const Args& args) {
-  std::ostringstream out, err;
-  const int code = run(args, out, err);
-  return {code, out.str(), err.str()};
-}
+using testing::lines_of;
+using testing::Outcome;
+using testing::run_cli;
 
 std::filesystem::path write_temp(const std::string& name, const std::string& text) {
   const auto path = std::filesystem::temp_directory_path() / name;
@@ -165,13 +159,6 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
-
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
-}
 
 TEST(CliTest, MigrateHelpListsEverySubcommand) {
   const Outcome help = run_cli({"migrate", "--help"});

@@ -26,6 +26,7 @@
 #include "lib/util/text.h"
 #include "tests/support/eventually.h"
 #include "tests/support/scoped_lab.h"
+#include "tests/tools/cli/cli_test_support.h"
 #include "tools/cli/cli.h"
 
 extern char** environ;
@@ -33,23 +34,9 @@ extern char** environ;
 namespace ringwatch::cli {
 namespace {
 
-struct Outcome {
-  int code;
-  std::string out, err;
-};
-
-Outcome run_cli(const Args& args) {
-  std::ostringstream out, err;
-  const int code = run(args, out, err);
-  return {code, out.str(), err.str()};
-}
-
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
-}
+using testing::lines_of;
+using testing::Outcome;
+using testing::run_cli;
 
 std::string first_line(const std::string& text) {
   return text.substr(0, text.find('\n'));
