@@ -235,6 +235,7 @@ const std::vector<ReadableEvidence>& readable_evidence() {
       {codes::kForeignValues, {}},
       {codes::kTransientDisagreement, {}},
       {codes::kCoverageShort, {}},
+      {codes::kRoutedOutsideSpec, {"keys"}},
       {codes::kProxyStatsUnreadable, {"reason"}},
       {codes::kStaleStats, {"stats_time"}},
       {codes::kProxyConfigDrift, {"differences"}},
