@@ -257,8 +257,8 @@ TEST(ProbeOutputTest, ThresholdsInEveryRangeFormSetTheStatusAndThePerfdata) {
   lab.inject({lab::FaultKind::eject, "p2", "b3", "", ""});
   const Outcome lenient = nagios({"-w", "consistency_ratio=0:", "-c", "inconsistent_reads=99999"});
   EXPECT_EQ(lenient.code, kExitCritical) << "a threshold never lowers the checks' verdict";
-  EXPECT_TRUE(first_line(lenient.out)
-                  .starts_with("RINGWATCH CRITICAL - p2 is missing b3 (canary: 0/6 routed) |"))
+  EXPECT_TRUE(
+      first_line(lenient.out).starts_with("RINGWATCH CRITICAL - p2 is missing b3 (canary: 0/"))
       << lenient.out;
 }
 
