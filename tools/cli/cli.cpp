@@ -1,5 +1,6 @@
 #include "tools/cli/cli.h"
 
+#include <cstdlib>
 #include <iostream>
 #include <string_view>
 
@@ -79,7 +80,13 @@ int run(const Args& args, std::ostream& out, std::ostream& err) {
 int run(int argc, char** argv) {
   Args args;
   for (int i = 1; i < argc; ++i) args.emplace_back(argv[i]);
-  return run(args, std::cout, std::cerr);
+  const int code = run(args, std::cout, std::cerr);
+  if (work_left_running()) {
+    std::cout.flush();
+    std::cerr.flush();
+    std::_Exit(code);
+  }
+  return code;
 }
 
 }  // namespace ringwatch::cli
