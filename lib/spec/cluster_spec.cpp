@@ -29,7 +29,6 @@ using json::quoted;
 
 // --- Field vocabulary -----------------------------------------------------
 
-constexpr std::string_view kNameExpectation = "a name of 1 to 64 characters from [A-Za-z0-9._-]";
 constexpr std::string_view kAddressExpectation =
     "an IP address literal like 10.0.0.1 or ::1 (names are not allowed)";
 constexpr std::string_view kEndpointExpectation =
@@ -46,11 +45,7 @@ bool is_alnum(char c) {
 }
 
 std::optional<std::string> parse_name(std::string_view text) {
-  const bool ok =
-      !text.empty() && text.size() <= 64 && std::all_of(text.begin(), text.end(), [](char c) {
-        return is_alnum(c) || c == '.' || c == '_' || c == '-';
-      });
-  if (!ok) return std::nullopt;
+  if (!is_name(text)) return std::nullopt;
   return std::string(text);
 }
 
@@ -247,6 +242,12 @@ std::string format_error(const std::string& file, const std::string& pointer,
 }
 
 }  // namespace
+
+bool is_name(std::string_view text) {
+  return !text.empty() && text.size() <= 64 && std::all_of(text.begin(), text.end(), [](char c) {
+    return is_alnum(c) || c == '.' || c == '_' || c == '-';
+  });
+}
 
 const char* to_string(ProxyKind kind) {
   switch (kind) {

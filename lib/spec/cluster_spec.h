@@ -19,6 +19,11 @@
 
 namespace ringwatch::spec {
 
+// Every name in a spec (cluster, proxy, backend, dns server, pool) has this form.
+inline constexpr std::string_view kNameExpectation =
+    "a name of 1 to 64 characters from [A-Za-z0-9._-]";
+bool is_name(std::string_view text);
+
 enum class ProxyKind { twemproxy, mcrouter, memcached_proxy };
 const char* to_string(ProxyKind kind);  // "twemproxy", "mcrouter", "memcached-proxy"
 std::optional<ProxyKind> parse_proxy_kind(std::string_view text);

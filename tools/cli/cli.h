@@ -29,5 +29,6 @@ int run(const Args& args, std::ostream& out, std::ostream& err);  // args[0] = s
 int run_probe(const Args& args, std::ostream& out, std::ostream& err);
 int run_lab(const Args& args, std::ostream& out, std::ostream& err);
 int run_migrate(const Args& args, std::ostream& out, std::ostream& err);
+int run_spec(const Args& args, std::ostream& out, std::ostream& err);
 
 }  // namespace ringwatch::cli
