@@ -9,11 +9,11 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "lib/spec/cluster_spec.h"
+#include "tests/support/cli_run.h"
 #include "tests/support/nutcracker_fleet.h"
 #include "tests/support/scoped_lab.h"
 #include "tools/cli/cli.h"
@@ -23,16 +23,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Outcome {
-  int code;
-  std::string out, err;
-};
-
-Outcome run_cli(const Args& args) {
-  std::ostringstream out, err;
-  const int code = run(args, out, err);
-  return {code, out.str(), err.str()};
-}
+using Outcome = testing::CliOutcome;
+using testing::run_cli;
 
 std::string read_text(const fs::path& path) {
   std::ifstream file(path);

@@ -1,0 +1,23 @@
+#pragma once
+// Driving the `ringwatch` command in-process, as main() would, with its
+// output captured. For tests that link ringwatch_cli.
+
+#include <sstream>
+#include <string>
+
+#include "tools/cli/cli.h"
+
+namespace ringwatch::testing {
+
+struct CliOutcome {
+  int code;
+  std::string out, err;
+};
+
+inline CliOutcome run_cli(const cli::Args& args) {
+  std::ostringstream out, err;
+  const int code = cli::run(args, out, err);
+  return {code, out.str(), err.str()};
+}
+
+}  // namespace ringwatch::testing
