@@ -333,7 +333,6 @@ class DnsAudit {
     fig[figures::kDnsAnswersOutside] = static_cast<double>(answers_outside);
   }
 
-  // The most urgent finding's summary, or what was checked.
   // Backends the check does not apply to: no DNS name, or no vantage point to
   // ask. Information, not a fault: the status stays what the names decide.
   void not_applicable() {
@@ -356,6 +355,7 @@ class DnsAudit {
     }
   }
 
+  // The most urgent finding's summary, or what was checked (or why nothing was).
   std::string summary(const std::optional<std::string>& only_vantage) const {
     const report::Status status = out.worst();
     for (const Finding& f : out.findings()) {

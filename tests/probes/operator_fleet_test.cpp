@@ -139,6 +139,31 @@ TEST(OperatorFleetTest, AnUnnamedServerMissingFromOneProxyIsNamedThere) {
   EXPECT_EQ(missing[0]->summary, "proxy tw2 is not connected to mc-b (not in its server list)");
 }
 
+// A config may list a server by host name: nutcracker resolves it and keys its
+// stats "host:port" (or "host" on 11211), which the audit matches against the
+// backend's dns_name. localhost resolves to 127.0.0.1 on the test machines.
+TEST(OperatorFleetTest, AServerGivenByHostNameIsMatchedByTheBackendsDnsName) {
+  const std::string net = testing::free_loopback_net({1}, {kClientPort, kStatsPort});
+  NutcrackerFleet fleet;
+  const net::Endpoint memcached = fleet.add_backend("127.0.0.1", 0);
+  const std::string address = net + ".1";
+  fleet.add_proxy("tw1",
+                  "objects:\n  listen: " + address + ":22121\n  servers:\n    - localhost:" +
+                      std::to_string(memcached.port) + ":1\n",
+                  {address, kClientPort}, {address, kStatsPort});
+  spec::ClusterSpec spec;
+  spec.name = "objects";
+  spec.proxies.push_back(twemproxy("tw1", address));
+  spec.backends.push_back(backend("mc-local", memcached));
+  spec.backends[0].dns_name = "localhost";
+  spec.backends[0].expected_cidr = *net::Cidr::parse("127.0.0.0/8");
+  ProbeSet probes({"canary", "connections"});
+  const Report report = probes.run_round(spec);
+  EXPECT_EQ(report.status(), Status::ok) << describe(report);
+  EXPECT_EQ(check_of(report, "connections")->summary, "1 proxy connected to all 1 backend")
+      << describe(report);
+}
+
 // Two pools in every proxy's config, the cluster named after neither.
 struct TwoPoolFleet {
   std::string net = testing::free_loopback_net(
