@@ -11,6 +11,7 @@
 
 #include "lib/spec/import/proxy_config.h"
 #include "lib/spec/json_cursor.h"
+#include "lib/util/text.h"
 
 namespace ringwatch::spec::import {
 namespace {
@@ -94,6 +95,14 @@ net::Endpoint client_of(const std::string& file, const YAML::Node& pool, const Y
   return canonical(*endpoint);
 }
 
+// The host of "cache1.internal:11211": a name where an address should be.
+std::optional<std::string> host_name_of(const std::string& host_port) {
+  const std::size_t colon = host_port.find(':');
+  if (colon == std::string::npos || colon == 0) return std::nullopt;
+  if (!util::parse_int<std::uint16_t>(host_port.substr(colon + 1))) return std::nullopt;
+  return host_port.substr(0, colon);
+}
+
 // "10.0.0.1:11211:1 name": host:port:weight, then an optional name.
 ProxyConfig::Server server_of(const std::string& file, const YAML::Node& line) {
   const std::string where = file + ":" + std::to_string(line.Mark().line + 1);
@@ -113,21 +122,16 @@ ProxyConfig::Server server_of(const std::string& file, const YAML::Node& line) {
   if (colon == std::string::npos) expected();
   const std::string weight = address.substr(colon + 1);
   const std::string host_port = address.substr(0, colon);
-  if (weight.empty() || weight.find_first_not_of("0123456789") != std::string::npos) expected();
+  if (!util::parse_int<std::uint32_t>(weight)) expected();
   const auto endpoint = net::Endpoint::parse(host_port);
   if (!endpoint) {
-    const std::size_t port_colon = host_port.rfind(':');
-    const std::string port =
-        port_colon == std::string::npos ? "" : host_port.substr(port_colon + 1);
-    const bool named_host = port_colon != std::string::npos && !port.empty() &&
-                            port.find_first_not_of("0123456789") == std::string::npos &&
-                            host_port.find(':') == port_colon;
-    if (!named_host) expected();
+    const auto host_name = host_name_of(host_port);
+    if (!host_name) expected();
     fail_at(file, line.Mark(),
             "server " + json::quoted(text) +
                 ": expected an IP address literal like 10.0.0.1 or ::1 as its host (names are "
                 "not allowed), got " +
-                json::quoted(host_port.substr(0, port_colon)));
+                json::quoted(*host_name));
   }
   if (!name.empty() && !is_name(name)) {
     fail_at(file, line.Mark(),

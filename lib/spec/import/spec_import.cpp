@@ -180,7 +180,7 @@ std::string cluster_name_of(const std::vector<ProxyConfig>& configs,
   if (given) return *given;  // checked by import_spec
   Groups pools;
   for (const ProxyConfig& config : configs) pools.add(config.pool, config.source.proxy);
-  if (pools.size() == 1 && is_name(configs.front().pool)) return configs.front().pool;
+  if (pools.size() == 1) return configs.front().pool;  // a name: import_spec checked
   throw ImportError("the proxies' pools are " + pools.describe() +
                     ": give the cluster's name with --name");
 }
