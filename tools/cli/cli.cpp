@@ -27,6 +27,10 @@ Commands:
            configs (nutcracker YAML, mcrouter JSON)
   version  print the version
 
+Options:
+  -h [ --help ]   print this help
+  --version       print the version
+
 Run `ringwatch <command> --help` for the options of a command.
 )";
 
