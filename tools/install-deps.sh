@@ -8,6 +8,8 @@ build_packages=(
   build-essential cmake ninja-build pkg-config clang-format
   libboost-dev libboost-program-options-dev libmemcached-dev rapidjson-dev prometheus-cpp-dev libc-ares-dev
   libgtest-dev libgmock-dev
+  # `ringwatch spec import` reads nutcracker's YAML configs (issue 11).
+  libyaml-cpp-dev
   # memcached's built-in proxy is built from Debian's source package
   # (tools/build-memcached-proxy.sh): apt-get source, then configure and make.
   dpkg-dev libevent-dev

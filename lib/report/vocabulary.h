@@ -59,6 +59,7 @@ inline constexpr char kDnsUnexpectedAddress[] = "dns_unexpected_address";
 inline constexpr char kDnsTimeout[] = "dns_timeout";
 inline constexpr char kDnsUnreachable[] = "dns_unreachable";
 inline constexpr char kDnsDisagreement[] = "dns_disagreement";
+inline constexpr char kDnsNotApplicable[] = "dns_not_applicable";
 }  // namespace codes
 
 // Figure names (Report::figures). A figure about one proxy, backend or

@@ -38,6 +38,8 @@ const char* to_string(ViewErrorKind kind) {
       return "unsupported";
     case ViewErrorKind::no_endpoint:
       return "no_endpoint";
+    case ViewErrorKind::no_pool:
+      return "no_pool";
   }
   return "malformed";
 }
@@ -154,6 +156,17 @@ bool is_header(std::string_view name) {
   return kHeader.contains(name);
 }
 
+// An unnamed server is keyed by its host alone when its port is 11211 and by
+// "host:port" otherwise (measured, fixture twemproxy_unnamed.json); a named
+// one by its name, which carries no address.
+std::optional<net::Endpoint> twemproxy_server_address(const std::string& key) {
+  constexpr std::uint16_t kDefaultPort = 11211;
+  if (const auto address = net::IpAddress::parse(key)) {
+    return net::Endpoint{address->to_string(), kDefaultPort};
+  }
+  return net::Endpoint::parse(key);
+}
+
 std::optional<std::int64_t> int_member(const rapidjson::Value& object, const char* name) {
   const auto found = object.FindMember(name);
   if (found == object.MemberEnd() || !found->value.IsInt64()) return std::nullopt;
@@ -208,8 +221,9 @@ ViewResult parse_twemproxy_stats(std::string_view json, std::string_view pool_na
     for (const auto* candidate : pools) {
       names += (names.empty() ? "" : ", ") + std::string(candidate->name.GetString());
     }
-    return malformed("stats JSON has " + std::to_string(pools.size()) + " pools (" + names +
-                     ") and none is named \"" + std::string(pool_name) + "\"");
+    return ViewError{ViewErrorKind::no_pool, "stats JSON has " + std::to_string(pools.size()) +
+                                                 " pools (" + names + ") and none is named \"" +
+                                                 std::string(pool_name) + "\""};
   }
 
   ProxyView view;
@@ -220,8 +234,7 @@ ViewResult parse_twemproxy_stats(std::string_view json, std::string_view pool_na
     if (!member.value.IsObject()) continue;  // a pool counter
     ServerView server;
     server.name = member.name.GetString();
-    // Unnamed servers are listed as "host:port" (measured), named ones by name.
-    server.address = net::Endpoint::parse(server.name);
+    server.address = twemproxy_server_address(server.name);
     const rapidjson::Value& stats = member.value;
     static constexpr const char* kRequired[] = {"server_eof",        "server_err",
                                                 "server_timedout",   "server_connections",

@@ -31,7 +31,7 @@ bool stats_reply_complete(std::string_view text);
 
 // twemproxy: the stats JSON. The pool is `pool_name` when the document has a
 // pool of that name, else the only pool; several pools and none named
-// `pool_name` is malformed (the spec describes one pool per proxy).
+// `pool_name` is `no_pool` (the spec describes one pool per proxy).
 // `stats_time` is the document's "timestamp"; freshness is left `confirmed`
 // for the fetch to adjust.
 ViewResult parse_twemproxy_stats(std::string_view json, std::string_view pool_name);

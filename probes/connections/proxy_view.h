@@ -28,9 +28,9 @@ using SystemTime = std::chrono::system_clock::time_point;
 
 // One server as one proxy sees it.
 struct ServerView {
-  // The proxy's own name for it: twemproxy's server name (or "host:port" when
-  // the config names none), mcrouter's "host:port:protocol:...", the memcached
-  // proxy's backend label.
+  // The proxy's own name for it: twemproxy's server name (or, when the config
+  // names none, "host" on port 11211 and "host:port" on another port),
+  // mcrouter's "host:port:protocol:...", the memcached proxy's backend label.
   std::string name;
   std::optional<net::Endpoint> address;     // when the proxy reports it
   std::optional<std::int64_t> connections;  // open connections; nullopt: not reported
@@ -82,6 +82,7 @@ enum class ViewErrorKind {
   truncated,    // the reply stopped early
   unsupported,  // the proxy rejected the stats command
   no_endpoint,  // the spec gives no stats endpoint for a kind that needs one
+  no_pool,      // the stats have several pools and none is the spec's (spec::ClusterSpec::pool_of)
 };
 const char* to_string(ViewErrorKind kind);  // "refused", "timeout", ...
 

@@ -24,6 +24,8 @@ Commands:
   migrate  run a migration plan step by step, each step gated on the probes;
            pauses on a failed check, survives a crash (plan, run, status,
            pause, resume, abort, skip)
+  spec     cluster specs: `spec import` writes one from the proxies' own
+           configs (nutcracker YAML, mcrouter JSON)
   version  print the version
 
 Options:
@@ -45,10 +47,8 @@ int run_version(const Args&, std::ostream& out, std::ostream&) {
 
 // The command table: one line per subcommand.
 constexpr Command kCommands[] = {
-    {"probe", run_probe},
-    {"lab", run_lab},
-    {"migrate", run_migrate},
-    {"version", run_version},
+    {"probe", run_probe}, {"lab", run_lab},         {"migrate", run_migrate},
+    {"spec", run_spec},   {"version", run_version},
 };
 
 }  // namespace

@@ -144,6 +144,31 @@ TEST(TwemproxyStatsTest, UnnamedServersCarryTheirAddress) {
   EXPECT_EQ(view.value().servers[0].address->to_string(), "127.10.0.91:39251");
 }
 
+// Measured: an unnamed server is keyed by its host alone on port 11211 and by
+// host:port on another port; both carry their address, a named one none.
+TEST(TwemproxyStatsTest, UnnamedServersAreKeyedByHostOnPort11211AndByHostAndPortElsewhere) {
+  auto view = parse_twemproxy_stats(fixture("twemproxy_unnamed.json"), "objects");
+  ASSERT_TRUE(view.ok()) << view.error().message;
+  EXPECT_EQ(view.value().pool, "objects");
+  ASSERT_EQ(view.value().servers.size(), 3u);
+  const ServerView* on_default = server(view.value(), "127.30.0.5");
+  ASSERT_NE(on_default, nullptr);
+  ASSERT_TRUE(on_default->address.has_value());
+  EXPECT_EQ(*on_default->address, (net::Endpoint{"127.30.0.5", 11211}));
+  const ServerView* on_other = server(view.value(), "127.30.0.5:11299");
+  ASSERT_NE(on_other, nullptr);
+  EXPECT_EQ(*on_other->address, (net::Endpoint{"127.30.0.5", 11299}));
+  const ServerView* named = server(view.value(), "named");
+  ASSERT_NE(named, nullptr);
+  EXPECT_FALSE(named->address.has_value());
+  EXPECT_EQ(named->connections, 1);
+
+  auto sessions = parse_twemproxy_stats(fixture("twemproxy_unnamed.json"), "sessions");
+  ASSERT_TRUE(sessions.ok()) << sessions.error().message;
+  ASSERT_EQ(sessions.value().servers.size(), 1u);
+  EXPECT_EQ(*sessions.value().servers[0].address, (net::Endpoint{"127.30.0.5", 11211}));
+}
+
 TEST(TwemproxyStatsTest, SeveralPoolsNeedTheClusterName) {
   const std::string pool =
       R"({"client_eof":0, "s1": {"server_eof":0, "server_err":0, "server_timedout":0, )"
@@ -155,7 +180,8 @@ TEST(TwemproxyStatsTest, SeveralPoolsNeedTheClusterName) {
   EXPECT_EQ(chosen.value().pool, "two");
   auto ambiguous = parse_twemproxy_stats(json, "three");
   ASSERT_FALSE(ambiguous.ok());
-  EXPECT_EQ(ambiguous.error().kind, ViewErrorKind::malformed);
+  EXPECT_EQ(ambiguous.error().kind, ViewErrorKind::no_pool);
+  EXPECT_STREQ(to_string(ViewErrorKind::no_pool), "no_pool");
   EXPECT_EQ(ambiguous.error().message,
             "stats JSON has 2 pools (one, two) and none is named \"three\"");
 }

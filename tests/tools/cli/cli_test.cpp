@@ -15,14 +15,14 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/cli_run.h"
 #include "tests/support/scoped_lab.h"
-#include "tests/tools/cli/cli_test_support.h"
 
 namespace ringwatch::cli {
 namespace {
 
 using testing::lines_of;
-using testing::Outcome;
+using Outcome = testing::CliOutcome;
 using testing::run_cli;
 
 std::filesystem::path write_temp(const std::string& name, const std::string& text) {

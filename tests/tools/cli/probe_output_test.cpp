@@ -26,7 +26,7 @@
 #include "lib/util/text.h"
 #include "tests/support/eventually.h"
 #include "tests/support/scoped_lab.h"
-#include "tests/tools/cli/cli_test_support.h"
+#include "tests/support/cli_run.h"
 #include "tools/cli/cli.h"
 
 extern char** environ;
@@ -35,7 +35,7 @@ namespace ringwatch::cli {
 namespace {
 
 using testing::lines_of;
-using testing::Outcome;
+using Outcome = testing::CliOutcome;
 using testing::run_cli;
 
 std::string first_line(const std::string& text) {

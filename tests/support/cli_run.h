@@ -1,6 +1,6 @@
 #pragma once
-// Driving the `ringwatch` command in-process, for the CLI's tests: the exit
-// code and what it wrote to stdout and stderr.
+// Driving the `ringwatch` command in-process, as main() would, with its
+// output captured. For tests that link ringwatch_cli.
 
 #include <sstream>
 #include <string>
@@ -10,12 +10,12 @@
 
 namespace ringwatch::testing {
 
-struct Outcome {  // of one `ringwatch` command
+struct CliOutcome {
   int code;
   std::string out, err;
 };
 
-inline Outcome run_cli(const cli::Args& args) {
+inline CliOutcome run_cli(const cli::Args& args) {
   std::ostringstream out, err;
   const int code = cli::run(args, out, err);
   return {code, out.str(), err.str()};
