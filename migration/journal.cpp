@@ -146,7 +146,15 @@ std::string to_json_line(const Record& record) {
       out.Int(record.step);
       out.Key("attempt");
       out.Int(record.attempt);
+      if (record.group.known()) {
+        out.Key("pgid");
+        out.Int(record.group.pgid);
+        out.Key("start_time");
+        out.Uint64(record.group.start_time);
+        text("boot_id", record.group.boot_id);
+      }
       text("outcome", record.outcome);
+      text("orphan", record.orphan);
       break;
     case Record::Type::operator_command:
       text("command", record.command);
@@ -196,6 +204,12 @@ std::optional<Record> parse_record(std::string_view line) {
   record.command_id = string_member(document, "id");
   record.plan = string_member(document, "plan");
   record.pid = int_member(document, "pid");
+  record.group.pgid = int_member(document, "pgid");
+  if (const Value* start = member(document, "start_time"); start && start->IsUint64()) {
+    record.group.start_time = start->GetUint64();
+  }
+  record.group.boot_id = string_member(document, "boot_id");
+  record.orphan = string_member(document, "orphan");
   if (record.type == Record::Type::state) {
     const auto phase = parse_phase(string_member(document, "phase"));
     if (!phase) return std::nullopt;
@@ -327,12 +341,15 @@ void apply(JournalState& state, const Record& record) {
       if (StepProgress* step = step_at(*cluster, record.step)) {
         step->attempts = std::max(step->attempts, record.attempt);
         step->in_flight = true;
+        step->group = record.group;
+        step->attempt_started = record.at;
         step->detail = "attempt " + std::to_string(record.attempt) + " started";
       }
       break;
     case Record::Type::attempt_end:
       if (StepProgress* step = step_at(*cluster, record.step)) {
         step->in_flight = false;
+        step->group = {};
         step->last_outcome = record.outcome;
         if (record.outcome != "succeeded" && record.outcome != "interrupted")
           ++step->failed_attempts;

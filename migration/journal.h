@@ -22,9 +22,16 @@
 //              and the engine's pid
 //   state      a cluster entered `phase` at step `step` (with a pause reason
 //              and the phase to resume to when paused)
-//   attempt    attempt `attempt` of a step's action is about to be spawned;
-//              `attempt_end` with its outcome follows when it ended. A
-//              started attempt with no end is an interrupted one.
+//   attempt    attempt `attempt` of a step's action is about to run: its
+//              process group (pgid, the leader's start_time, boot_id;
+//              process_group.h) exists and waits for the engine's go, which
+//              comes only once this record is on disk. `attempt_end` with
+//              its outcome follows when it ended. A started attempt with no
+//              end is an interrupted one; its `attempt_end` (outcome
+//              "interrupted") says in `orphan` what became of its group:
+//              "gone" (nothing of it ran when the next engine looked),
+//              "waited" (it still ran and ended by itself) or "killed" (it
+//              still ran at its timeout and its group was killed).
 //   operator   an operator command was accepted (its id, so it is applied
 //              once); pause and abort of a cluster that is busy are
 //              remembered as requests until the cluster reaches a boundary
@@ -50,6 +57,8 @@
 #include <vector>
 
 #include <sys/types.h>
+
+#include "migration/process_group.h"
 
 namespace ringwatch::migration {
 
@@ -87,6 +96,8 @@ struct Record {
   std::string diagnosis;  // failed checks: the report's diagnosis
   // attempt, attempt_end
   int attempt = 0;
+  ProcessGroup group;  // attempt: the group its command runs in (unknown: nothing was spawned)
+  std::string orphan;  // attempt_end of an interrupted attempt: "gone", "waited", "killed"
   // attempt_end: "succeeded", "failed", "timed_out", "interrupted", ...;
   // operator: "rejected" for a command that could not be taken (detail: why)
   std::string outcome;
@@ -111,9 +122,11 @@ struct StepProgress {
   // Attempts that failed since the cluster last entered `running` from
   // another phase: the retries used up (survives a crash, unlike a counter).
   int failed_attempts = 0;
-  bool in_flight = false;    // an attempt started and has not ended
-  std::string last_outcome;  // of the last ended attempt
-  std::string detail;        // the last thing said about it
+  bool in_flight = false;                                   // an attempt started and has not ended
+  ProcessGroup group;                                       // of the attempt in flight
+  std::chrono::system_clock::time_point attempt_started{};  // of the attempt in flight
+  std::string last_outcome;                                 // of the last ended attempt
+  std::string detail;                                       // the last thing said about it
 };
 
 struct ClusterProgress {
