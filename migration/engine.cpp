@@ -693,18 +693,16 @@ Engine::Engine(Plan plan, EngineOptions options) : impl_(std::make_unique<Impl>(
     throw StateInUse("state directory " + dir.string() + " is in use by " + holder +
                      "; one engine per state directory");
   }
-  impl_->journal = std::make_unique<Journal>(dir);
-  impl_->state = replay(impl_->journal->records());
   const auto structure = structure_of(impl_->plan);
-  if (impl_->state.runs > 0) {
-    std::map<std::string, std::vector<std::string>> journaled;
-    for (const auto& [name, cluster] : impl_->state.clusters) journaled[name] = cluster.step_names;
-    if (journaled != structure) {
-      throw JournalError("state directory " + dir.string() + " was started with plan " +
-                         impl_->state.plan + " (" + describe_structure(journaled) + "); plan " +
-                         impl_->plan.source + " has other clusters or steps (" +
-                         describe_structure(structure) + "); use a new --state directory");
-    }
+  impl_->journal = std::make_unique<Journal>(dir, journal_header(impl_->plan.source, structure));
+  impl_->state = replay(impl_->journal->records());
+  std::map<std::string, std::vector<std::string>> journaled;
+  for (const auto& [name, cluster] : impl_->state.clusters) journaled[name] = cluster.step_names;
+  if (journaled != structure) {
+    throw JournalError((dir / "journal.jsonl").string() + ": line 1: started with plan " +
+                       impl_->state.plan + " (" + describe_structure(journaled) + "); plan " +
+                       impl_->plan.source + " has other clusters or steps (" +
+                       describe_structure(structure) + "); use a new --state directory");
   }
   const Notifications& destinations = impl_->plan.notifications;
   if (!destinations.webhook_url.empty() || !destinations.alertmanager_url.empty()) {
@@ -717,10 +715,18 @@ Engine::Engine(Plan plan, EngineOptions options) : impl_(std::make_unique<Impl>(
   Record run;
   run.type = Record::Type::run;
   run.plan = impl_->plan.source;
+  run.plan_sha256 = file_sha256(impl_->plan.source);
   run.structure = structure;
   run.pid = static_cast<int>(::getpid());
   run.detail = impl_->state.runs == 0 ? "first run"
                                       : "continuing after run " + std::to_string(impl_->state.runs);
+  const std::string& started_with = impl_->journal->records().front().plan_sha256;
+  if (run.plan_sha256 != started_with) {
+    impl_->log_line("plan " + run.plan + " is not the file the journal was started with (sha256 " +
+                    (started_with.empty() ? "unknown" : started_with) + ", now " +
+                    (run.plan_sha256.empty() ? "unreadable" : run.plan_sha256) +
+                    "); its clusters and steps are the same, so the migration continues");
+  }
   impl_->write(run);
 }
 

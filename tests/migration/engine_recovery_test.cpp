@@ -226,11 +226,11 @@ TEST_F(EngineRecoveryTest, AJournaledGroupWhosePidNowNamesAnotherProcessIsLeftAl
   ASSERT_TRUE(eventually([&] { return process_start_time(other).has_value(); }, 2s));
   const Plan p = plan(step_plan("true", R"(, "safe_to_rerun": true)"));
   {
-    Journal journal(state_);
     Record run;
     run.type = Record::Type::run;
     run.plan = p.source;
     run.structure["c1"] = {"roll"};
+    Journal journal(state_, journal_header(p.source, run.structure));
     journal.append(run);
     Record state;
     state.cluster = "c1";

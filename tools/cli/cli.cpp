@@ -22,7 +22,7 @@ Commands:
            inject the faults ringwatch must catch, heal them, stop it
   migrate  run a migration plan step by step, each step gated on the probes;
            pauses on a failed check, survives a crash (plan, run, status,
-           pause, resume, abort, skip)
+           pause, resume, abort, skip, repair)
   version  print the version
 
 Run `ringwatch <command> --help` for the options of a command.
