@@ -11,6 +11,9 @@ build_packages=(
   # memcached's built-in proxy is built from Debian's source package
   # (tools/build-memcached-proxy.sh): apt-get source, then configure and make.
   dpkg-dev libevent-dev
+  # The migration journal's header names the plan file by its SHA-256
+  # (OpenSSL's libcrypto; issue 12, the engine's journal integrity).
+  libssl-dev
 )
 # Programs the lab, the tests and the benchmarks start on loopback.
 # dnsmasq-base is the binary without the system service (we never want a
