@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "migration/journal.h"
+#include "tests/migration/ringwatch_command.h"
 
 namespace ringwatch::migration {
 namespace {
@@ -30,15 +31,7 @@ std::string read(const fs::path& path) {
   return text.str();
 }
 
-// `ringwatch <args>`: exit status and everything it printed.
-std::pair<int, std::string> ringwatch(const std::string& args) {
-  FILE* pipe = ::popen((std::string(RINGWATCH_BINARY) + " " + args + " 2>&1").c_str(), "r");
-  std::string output;
-  char buffer[4096];
-  while (std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
-  const int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
+using testing::ringwatch;
 
 class JournalIntegrityTest : public ::testing::Test {
  protected:
