@@ -57,6 +57,7 @@ struct Merged {
   std::optional<std::int64_t> connections;
   bool ejected = false;
   bool connect_failing = false;
+  std::string failing_state;
   std::optional<SystemTime> ejected_at;
   std::int64_t errors = 0, timeouts = 0, requests = 0;
   std::vector<std::string> details;
@@ -67,6 +68,7 @@ struct Merged {
     if (server.connections) connections = connections.value_or(0) + *server.connections;
     ejected = ejected || server.ejected;
     connect_failing = connect_failing || server.connect_failing;
+    if (failing_state.empty()) failing_state = server.failing_state;
     if (server.ejected_at && (!ejected_at || *server.ejected_at > *ejected_at)) {
       ejected_at = server.ejected_at;
     }
@@ -125,8 +127,11 @@ Cell proxy_cell(const ProxyView& view, const Merged& merged, bool traffic_seen) 
     }
     return {CellState::ejected, "ejected" + count_text};
   }
+  if (merged.connect_failing) {
+    return {CellState::missing,
+            (merged.failing_state.empty() ? "connection down" : merged.failing_state) + count_text};
+  }
   if (!merged.connections) return {CellState::connected, "not marked bad"};
-  if (merged.connect_failing) return {CellState::missing, "connection down" + count_text};
   if (view.keeps_idle_connections &&
       (merged.requests > 0 || merged.errors > 0 || merged.timeouts > 0)) {
     return {CellState::missing, "0 connections, " + util::plural(merged.requests, "request") +
@@ -335,7 +340,8 @@ class Audit {
     }
   }
 
-  // Proxies that disagree on the set of backends they use.
+  // Proxies that disagree on the set of backends they use: those they are
+  // connected to, and those they still route to and fail (connect_failing).
   void backend_sets() {
     std::map<std::vector<std::string>, std::vector<std::string>> by_set;
     for (std::size_t q = 0; q < proxies; ++q) {
@@ -345,7 +351,9 @@ class Audit {
       for (std::size_t b = 0; b < backends; ++b) {
         const CellState state = by_proxy[q][b].state;
         decided = decided && state != CellState::unknown && state != CellState::idle;
-        if (state == CellState::connected) used.push_back(spec.backends[b].name);
+        if (state == CellState::connected ||
+            (state == CellState::missing && merged[q][b].connect_failing))
+          used.push_back(spec.backends[b].name);
       }
       if (decided) by_set[used].push_back(spec.proxies[q].name);
     }
@@ -433,11 +441,13 @@ class Audit {
   // Matches the proxy's servers to the spec's backends; the rest is drift.
   void config_drift(std::size_t q, const ProxyView& view) {
     const spec::Proxy& proxy = spec.proxies[q];
-    std::vector<std::string> drift;
+    if (view.lists_servers) facts.server_lists_compared.insert(proxy.name);
+    std::vector<std::string> drift, extra;
     for (const ServerView& server : view.servers) {
       const auto b = match_backend(server, spec);
       if (!b) {
         drift.push_back("has " + server.name + " (not in the spec)");
+        extra.push_back(server.name);
         continue;
       }
       merged[q][*b].add(server);
@@ -462,6 +472,7 @@ class Audit {
         .with("compared_by",
               std::string(names_only ? "names only (the proxy does not report addresses)"
                                      : "names and addresses"));
+    facts.drift.push_back({proxy.name, drift, extra, out.last_index()});
     drift_headlines.push_back(proxy.name + "'s server list differs from the spec");
   }
 
@@ -505,7 +516,10 @@ class Audit {
           .with("proxy_stats", m.details);
       if (m.ejected_at) f.with("ejected_at", util::format_rfc3339(*m.ejected_at));
     }
-    facts.missing.push_back({{proxy_name, backend_name}, why, out.last_index()});
+    facts.missing.push_back({{proxy_name, backend_name},
+                             why,
+                             out.last_index(),
+                             proxy_says_missing(from_proxy) && m.connect_failing && !m.ejected});
     headlines.push_back(summary);
   }
 

@@ -377,6 +377,24 @@ ViewResult parse_mcrouter_stats(const StatList& servers, const StatList& suspect
 
 // ---- memcached proxy --------------------------------------------------------
 
+namespace {
+
+// A backend `stats proxybe` lists as bad: the proxy keeps routing its keys to
+// it and answers SERVER_ERROR for them (measured on memcached 1.6.38), so it
+// is connect_failing, never ejected. `threads`: the proxy's worker threads,
+// each of which has its own connection and marks it bad on its own.
+ServerView marked_bad(ServerView server, const std::string& label, std::int64_t bad,
+                      const std::string* threads) {
+  server.connect_failing = true;
+  server.failing_state = "marked bad by " + std::to_string(bad) +
+                         (threads ? " of " + *threads : std::string()) + " worker " +
+                         (bad == 1 && !threads ? "thread" : "threads");
+  server.detail = "bad_" + label + " " + std::to_string(bad) + " (" + server.failing_state + ")";
+  return server;
+}
+
+}  // namespace
+
 ViewResult parse_memcached_proxy_stats(const StatList& basic, const StatList& proxybe,
                                        const spec::ClusterSpec& cluster) {
   ProxyView view;
@@ -392,27 +410,33 @@ ViewResult parse_memcached_proxy_stats(const StatList& basic, const StatList& pr
     if (!seconds) return malformed("memcached stats: bad time " + quoted(*time));
     view.stats_time = util::from_unix_seconds(*seconds);
   }
-  std::map<std::string, std::int64_t> bad;  // label -> bad connections
+  const std::string* threads = find_stat(basic, "threads");
+  if (threads && !util::parse_int(*threads)) {
+    return malformed("memcached stats: bad threads " + quoted(*threads));
+  }
+  std::map<std::string, std::int64_t> bad;  // label -> worker threads that see it bad
   for (const auto& [key, value] : proxybe) {
     if (!key.starts_with("bad_") || key.size() == 4) {
       return malformed("stats proxybe: unexpected " + quoted(key));
     }
     const auto count = util::parse_int(value);
-    if (!count) return malformed("stats proxybe: bad count " + quoted(value));
+    if (!count || *count < 1) return malformed("stats proxybe: bad count " + quoted(value));
     bad[key.substr(4)] = *count;
   }
+  // The proxy does not list its backends: the spec's, by label (the lab's
+  // and routelib's "host:port name" form) or by routelib's default label
+  // "host:port".
   for (const spec::Backend& backend : cluster.backends) {
     ServerView server;
     server.name = backend.name;
     server.address = backend.endpoint();
-    auto found = bad.find(backend.name);
-    if (found == bad.end()) found = bad.find(backend.endpoint().to_string());
-    if (found != bad.end()) {
-      server.ejected = true;
-      server.detail = "marked bad (" + std::to_string(found->second) + " connections)";
+    server.detail = "not marked bad";
+    for (const std::string& label : {backend.name, backend.endpoint().to_string()}) {
+      const auto found = bad.find(label);
+      if (found == bad.end()) continue;
+      server = marked_bad(std::move(server), label, found->second, threads);
       bad.erase(found);
-    } else {
-      server.detail = "not marked bad";
+      break;
     }
     view.servers.push_back(std::move(server));
   }
@@ -421,9 +445,7 @@ ViewResult parse_memcached_proxy_stats(const StatList& basic, const StatList& pr
     ServerView server;
     server.name = label;
     server.address = leading_endpoint(label);
-    server.ejected = true;
-    server.detail = "marked bad (" + std::to_string(count) + " connections)";
-    view.servers.push_back(std::move(server));
+    view.servers.push_back(marked_bad(std::move(server), label, count, threads));
   }
   return view;
 }

@@ -35,11 +35,14 @@ struct ServerView {
   std::optional<net::Endpoint> address;     // when the proxy reports it
   std::optional<std::int64_t> connections;  // open connections; nullopt: not reported
   // The proxy routes around it right now (twemproxy: ejected and not
-  // reconnected; mcrouter: TKO; memcached proxy: marked bad).
+  // reconnected; mcrouter: TKO).
   bool ejected = false;
   // The proxy's last attempt to connect failed and it holds no connection
-  // (mcrouter state "down"), without routing around the server.
+  // (mcrouter state "down"; memcached proxy: marked bad), without routing
+  // around the server: the server's keys fail.
   bool connect_failing = false;
+  // How the proxy puts connect_failing, in a few words; empty: "connection down".
+  std::string failing_state;
   std::optional<SystemTime> ejected_at;  // last ejection, when the proxy reports one
   std::int64_t errors = 0;               // connection errors and EOFs
   std::int64_t timeouts = 0;

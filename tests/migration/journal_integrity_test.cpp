@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "migration/journal.h"
-#include "tests/migration/ringwatch_command.h"
+#include "tests/support/command.h"
 
 namespace ringwatch::migration {
 namespace {
@@ -31,7 +31,10 @@ std::string read(const fs::path& path) {
   return text.str();
 }
 
-using testing::ringwatch;
+// `ringwatch <args>`: exit status and everything it printed.
+std::pair<int, std::string> ringwatch(const std::string& args) {
+  return testing::run_command(std::string(RINGWATCH_BINARY) + " " + args);
+}
 
 class JournalIntegrityTest : public ::testing::Test {
  protected:

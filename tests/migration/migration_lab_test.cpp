@@ -40,7 +40,7 @@
 #include "lib/mc/client.h"
 #include "migration/engine.h"
 #include "probes/registry.h"
-#include "tests/migration/ringwatch_command.h"
+#include "tests/support/command.h"
 #include "tests/support/http_test_server.h"
 #include "tools/lab/lab.h"
 #include "tools/lab/netns.h"
@@ -217,7 +217,10 @@ std::vector<std::string> run_args(const LabDirs& dirs, const fs::path& plan) {
           dirs.state().string()};
 }
 
-using testing::ringwatch;
+// `ringwatch <args>`: exit status and everything it printed.
+std::pair<int, std::string> ringwatch(const std::string& args) {
+  return testing::run_command(std::string(RINGWATCH_BINARY) + " " + args);
+}
 
 bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
   const auto until = std::chrono::steady_clock::now() + timeout;

@@ -25,6 +25,10 @@ Commands:
            pause, resume, abort, skip, repair)
   version  print the version
 
+Options:
+  -h [ --help ]   print this help
+  --version       print the version
+
 Run `ringwatch <command> --help` for the options of a command.
 )";
 
