@@ -11,6 +11,9 @@ build_packages=(
   # memcached's built-in proxy is built from Debian's source package
   # (tools/build-memcached-proxy.sh): apt-get source, then configure and make.
   dpkg-dev libevent-dev
+  # ringwatchd's --web-config (issue 13): its YAML, TLS over Boost.Beast, and
+  # bcrypt hashes checked by libxcrypt's crypt_r.
+  libyaml-cpp-dev libssl-dev libcrypt-dev
 )
 # Programs the lab, the tests and the benchmarks start on loopback.
 # dnsmasq-base is the binary without the system service (we never want a
@@ -18,6 +21,9 @@ build_packages=(
 runtime_packages=(
   memcached nutcracker dnsmasq-base prometheus prometheus-alertmanager
   iproute2 procps curl
+  # ringwatchd's status page is tested in a real headless browser, its TLS
+  # with certificates made by openssl (issue 13).
+  chromium fonts-dejavu-core openssl
 )
 
 missing=()
