@@ -110,6 +110,48 @@ const char* color_of(Status status) {
   return "";
 }
 
+// The per-link and per-name views, after everything else (schema additions:
+// absent when empty, so a report without them renders as before).
+template <class Writer>
+void write_views(Writer& writer, const Report& report) {
+  const auto field = [&writer](const char* key, const std::string& value) {
+    writer.Key(key);
+    writer.String(value);
+  };
+  if (!report.links.empty()) {
+    writer.Key("links");
+    writer.StartArray();
+    for (const LinkView& link : report.links) {
+      writer.StartObject();
+      field("proxy", link.proxy);
+      field("backend", link.backend);
+      field("state", link.state);
+      field("canary", link.canary);
+      field("proxy_side", link.proxy_side);
+      field("backend_side", link.backend_side);
+      writer.EndObject();
+    }
+    writer.EndArray();
+  }
+  if (!report.dns_answers.empty()) {
+    writer.Key("dns_answers");
+    writer.StartArray();
+    for (const DnsAnswerView& answer : report.dns_answers) {
+      writer.StartObject();
+      field("backend", answer.backend);
+      field("node", answer.node);
+      field("vantage", answer.vantage);
+      field("verdict", answer.verdict);
+      writer.Key("addresses");
+      writer.StartArray();
+      for (const std::string& address : answer.addresses) writer.String(address);
+      writer.EndArray();
+      writer.EndObject();
+    }
+    writer.EndArray();
+  }
+}
+
 }  // namespace
 
 std::string render_json(const Report& report) {
@@ -198,6 +240,7 @@ std::string render_json(const Report& report) {
     writer.Double(std::isfinite(value) ? value : 0.0);
   }
   writer.EndObject();
+  write_views(writer, report);
   writer.EndObject();
   return std::string(buffer.GetString(), buffer.GetSize()) + "\n";
 }
