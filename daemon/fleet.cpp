@@ -39,7 +39,7 @@ std::string http_url(const Cursor& cursor) {
 
 ClusterConfig read_cluster(const Cursor& cursor, const std::string& file) {
   const auto object =
-      cursor.object({"spec", "inline", "interval_seconds", "jitter_seconds", "checks"});
+      cursor.object({"spec", "inline", "interval_seconds", "jitter_seconds", "checks", "schedule"});
   ClusterConfig config;
   const auto path = object.optional("spec");
   const auto inline_spec = object.optional("inline");
@@ -89,6 +89,12 @@ ClusterConfig read_cluster(const Cursor& cursor, const std::string& file) {
     }
   } else {
     config.checks = probes::known_checks();
+  }
+  if (const auto c = object.optional("schedule")) {
+    constexpr std::string_view kSchedule = "\"interval\" or \"external\"";
+    const std::string_view schedule = c->string(kSchedule);
+    if (schedule != "interval" && schedule != "external") c->wrong_value(kSchedule);
+    config.external = schedule == "external";
   }
   return config;
 }

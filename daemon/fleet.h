@@ -8,7 +8,8 @@
 //   {"listen": "127.0.0.1:9470",
 //    "clusters": [{"spec": "path/to/cluster.json" | "inline": {...spec...},
 //                  "interval_seconds": 10, "jitter_seconds": 1,
-//                  "checks": ["canary", "connections", "dns"]}],
+//                  "checks": ["canary", "connections", "dns"],
+//                  "schedule": "interval" | "external"}],
 //    "alerts": {"alertmanager": "http://127.0.0.1:9093", "webhook": "http://...",
 //               "fire_after_rounds": 2, "resolve_after_rounds": 2}}
 //
@@ -33,6 +34,8 @@ struct ClusterConfig {
   std::chrono::milliseconds interval{10000};
   std::chrono::milliseconds jitter{1000};
   std::vector<std::string> checks{};  // in probes::known_checks() order
+  // External: no timer; only GET /probe (Prometheus schedules) and preflight run it.
+  bool external = false;
   const std::string& name() const { return spec.name; }
   friend bool operator==(const ClusterConfig&, const ClusterConfig&) = default;
 };
