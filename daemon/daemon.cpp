@@ -53,7 +53,9 @@ struct Daemon::Impl {
         metrics(std::make_shared<alerts::Metrics>(kVersion)),
         alerting(std::make_shared<Alerting>(fleet.alerts, log, metrics)),
         scheduler(io, log, metrics, alerting),
-        api(scheduler, metrics),
+        api(scheduler, metrics,
+            ApiOptions{[this] { return do_reload(); },
+                       std::chrono::steady_clock::now() + options.ready_timeout}),
         signals(io),
         resend_timer(io) {
     const auto listen = parse_listen(fleet.listen);
@@ -89,8 +91,9 @@ struct Daemon::Impl {
     });
   }
 
-  void do_reload() {
-    if (stopping) return;
+  // SIGHUP and POST /-/reload; the error, or nullopt when the new configuration runs.
+  std::optional<std::string> do_reload() {
+    if (stopping) return std::string("ringwatchd is stopping");
     try {
       auto next = options.source.load();
       alerting->reconfigure(next.alerts);
@@ -104,9 +107,11 @@ struct Daemon::Impl {
       metrics->config_reload(true);
       log->info("reload",
                 {{"outcome", "success"}, {"clusters", std::to_string(fleet.clusters.size())}});
+      return std::nullopt;
     } catch (const std::exception& error) {
       metrics->config_reload(false);
       log->error("reload", {{"outcome", "failure"}, {"error", error.what()}});
+      return std::string(error.what());
     }
   }
 

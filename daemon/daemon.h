@@ -49,6 +49,8 @@ struct DaemonOptions {
   ConfigSource source{};
   LogLevel log_level = LogLevel::info;
   std::chrono::milliseconds shutdown_grace{10000};
+  // /-/ready answers 200 after this long even if a cluster has not finished a round.
+  std::chrono::milliseconds ready_timeout{60000};
   bool handle_signals = true;
 };
 

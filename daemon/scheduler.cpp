@@ -365,6 +365,12 @@ std::optional<ClusterView> Scheduler::cluster(std::string_view name) const {
   return view;
 }
 
+std::optional<spec::ClusterSpec> Scheduler::spec(std::string_view name) const {
+  const auto it = entries_.find(name);
+  if (it == entries_.end()) return std::nullopt;
+  return it->second->worker->config.spec;  // immutable once the worker started
+}
+
 std::optional<std::vector<RoundRecord>> Scheduler::history(std::string_view name) const {
   const auto it = entries_.find(name);
   if (it == entries_.end()) return std::nullopt;

@@ -121,6 +121,8 @@ class Scheduler {
 
   std::vector<ClusterView> clusters() const;
   std::optional<ClusterView> cluster(std::string_view name) const;
+  // The spec the cluster's rounds run against.
+  std::optional<spec::ClusterSpec> spec(std::string_view name) const;
 
   // Runs a fresh round of `checks` (empty: the cluster's checks) now, on the
   // cluster's worker; `done` is called on that worker thread with the report,
