@@ -36,6 +36,7 @@ TEST(FleetTest, InlineClusterWithDefaults) {
   EXPECT_EQ(fleet.clusters[0].interval, std::chrono::seconds(10));
   EXPECT_EQ(fleet.clusters[0].jitter, std::chrono::seconds(1));
   EXPECT_EQ(fleet.clusters[0].checks, probes::known_checks());
+  EXPECT_FALSE(fleet.clusters[0].external);
   EXPECT_TRUE(fleet.alerts.alertmanager.empty());
   EXPECT_EQ(fleet.alerts.fire_after_rounds, 2);
 }
@@ -43,7 +44,7 @@ TEST(FleetTest, InlineClusterWithDefaults) {
 TEST(FleetTest, EverySetting) {
   const auto fleet = parse_fleet(R"({"listen": "127.0.0.1:0", "clusters": [{"inline": )" + kSpec +
                                      R"(, "interval_seconds": 0.5, "jitter_seconds": 0,
-       "checks": ["dns", "canary"]}],
+       "checks": ["dns", "canary"], "schedule": "external"}],
        "alerts": {"alertmanager": "http://127.0.0.1:9093", "webhook": "http://127.0.0.1:1/hook",
                   "fire_after_rounds": 3, "resolve_after_rounds": 1}})",
                                  "fleet.json");
@@ -51,6 +52,7 @@ TEST(FleetTest, EverySetting) {
   EXPECT_EQ(fleet.clusters[0].interval, std::chrono::milliseconds(500));
   EXPECT_EQ(fleet.clusters[0].jitter, std::chrono::milliseconds(0));
   EXPECT_EQ(fleet.clusters[0].checks, (std::vector<std::string>{"canary", "dns"}));
+  EXPECT_TRUE(fleet.clusters[0].external);
   EXPECT_EQ(fleet.alerts.alertmanager, "http://127.0.0.1:9093");
   EXPECT_EQ(fleet.alerts.webhook, "http://127.0.0.1:1/hook");
   EXPECT_EQ(fleet.alerts.fire_after_rounds, 3);
@@ -91,6 +93,8 @@ TEST(FleetTest, ErrorMessages) {
             R"(fleet.json: /clusters/1: duplicate cluster "lab" (first at /clusters/0))");
   EXPECT_EQ(error_of(R"({"clusters": [{"inline": )" + kSpec + R"(}], "alerts": {"webhook": "x"}})"),
             R"(fleet.json: /alerts/webhook: expected an http:// URL, got "x")");
+  EXPECT_EQ(error_of(R"({"clusters": [{"inline": )" + kSpec + R"(, "schedule": "cron"}]})"),
+            R"(fleet.json: /clusters/0/schedule: expected "interval" or "external", got "cron")");
   EXPECT_EQ(error_of(R"({"clusters": [{"inline": )" + kSpec + R"(}], "extra": 1})"),
             "fleet.json: /extra: unknown field (expected one of: listen, clusters, alerts)");
   // An error inside an inline spec points into the fleet file.
