@@ -92,7 +92,7 @@ TEST(FleetTest, ErrorMessages) {
   EXPECT_EQ(error_of(R"({"clusters": [{"inline": )" + kSpec + "}, {\"inline\": " + kSpec + "}]}"),
             R"(fleet.json: /clusters/1: duplicate cluster "lab" (first at /clusters/0))");
   EXPECT_EQ(error_of(R"({"clusters": [{"inline": )" + kSpec + R"(}], "alerts": {"webhook": "x"}})"),
-            R"(fleet.json: /alerts/webhook: expected an http:// URL, got "x")");
+            R"(fleet.json: /alerts/webhook: expected an http:// or https:// URL, got "x")");
   EXPECT_EQ(error_of(R"({"clusters": [{"inline": )" + kSpec + R"(, "schedule": "cron"}]})"),
             R"(fleet.json: /clusters/0/schedule: expected "interval" or "external", got "cron")");
   EXPECT_EQ(error_of(R"({"clusters": [{"inline": )" + kSpec + R"(}], "extra": 1})"),
