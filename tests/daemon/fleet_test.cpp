@@ -70,6 +70,45 @@ TEST(FleetTest, SpecPathIsRelativeToTheFleetFile) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(FleetTest, SinkSecretsComeFromFilesBesideTheFleetFile) {
+  const auto dir = std::filesystem::temp_directory_path() / "ringwatch-fleet-sinks-test";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "am.password") << "pa:ss\n";
+  std::ofstream(dir / "hook.token") << "tok-123\r\n";
+  const std::string spec = R"({"clusters": [{"inline": )" + kSpec + R"(}], "alerts": {)";
+  std::ofstream(dir / "fleet.json")
+      << spec << R"("alertmanager": {"url": "https://am:9093", "ca_file": "ca.pem",
+        "basic_auth": {"username": "ringwatch", "password_file": "am.password"}},
+      "webhook": {"url": "https://hook/x", "bearer_token_file": "hook.token"}}})";
+  const auto fleet = load_fleet((dir / "fleet.json").string());
+  EXPECT_EQ(fleet.alerts.alertmanager, "https://am:9093");
+  EXPECT_EQ(fleet.alerts.alertmanager_access.ca_file, (dir / "ca.pem").string());
+  // base64("ringwatch:pa:ss")
+  EXPECT_EQ(fleet.alerts.alertmanager_access.authorization, "Basic cmluZ3dhdGNoOnBhOnNz");
+  EXPECT_EQ(fleet.alerts.webhook, "https://hook/x");
+  EXPECT_EQ(fleet.alerts.webhook_access.authorization, "Bearer tok-123");
+  EXPECT_TRUE(fleet.alerts.webhook_access.ca_file.empty());
+
+  std::ofstream(dir / "fleet.json")
+      << spec << R"("webhook": {"url": "https://h", "bearer_token_file": "nope"}}})";
+  try {
+    load_fleet((dir / "fleet.json").string());
+    ADD_FAILURE() << "a missing secret file was accepted";
+  } catch (const spec::SpecError& error) {
+    EXPECT_EQ(std::string(error.what()),
+              (dir / "fleet.json").string() + ": /alerts/webhook/bearer_token_file: cannot read " +
+                  (dir / "nope").string() + ": No such file or directory");
+  }
+  std::filesystem::remove_all(dir);
+  EXPECT_EQ(error_of(spec + R"("webhook": {"url": "https://h", "bearer_token_file": "t",
+      "basic_auth": {"username": "u", "password_file": "p"}}}})"),
+            R"(fleet.json: /alerts/webhook: expected at most one of "basic_auth" and )"
+            R"("bearer_token_file", got both)");
+  EXPECT_EQ(error_of(spec + R"("webhook": {"url": "https://h", "password": "inline"}}})"),
+            "fleet.json: /alerts/webhook/password: unknown field (expected one of: url, ca_file, "
+            "basic_auth, bearer_token_file)");
+}
+
 TEST(FleetTest, ErrorMessages) {
   EXPECT_EQ(error_of("{"),
             "fleet.json: invalid JSON at offset 1: Missing a name for object member.");

@@ -60,8 +60,8 @@ class PrometheusProcess {
   Answer query(const std::string& promql) const {
     Answer answer;
     const auto response = http_request(port_, "GET", "/api/v1/query?query=" + escape(promql));
-    answer.body = response.header("transfer-encoding") == "chunked" ? dechunk(response.body)
-                                                                     : response.body;
+    answer.body =
+        response.header("transfer-encoding") == "chunked" ? dechunk(response.body) : response.body;
     rapidjson::Document document;
     document.Parse(answer.body.c_str());
     if (document.HasParseError() || !document.IsObject()) return answer;
