@@ -62,21 +62,6 @@ std::string read_secret(const Cursor& cursor, const std::string& file) {
   return line;
 }
 
-std::string base64(const std::string& text) {
-  static constexpr char kDigits[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  for (std::size_t i = 0; i < text.size(); i += 3) {
-    const std::size_t n = std::min<std::size_t>(3, text.size() - i);
-    unsigned chunk = 0;
-    for (std::size_t k = 0; k < 3; ++k) {
-      chunk = (chunk << 8) | (k < n ? static_cast<unsigned char>(text[i + k]) : 0u);
-    }
-    for (std::size_t k = 0; k < 4; ++k) out += k <= n ? kDigits[(chunk >> (18 - 6 * k)) & 63] : '=';
-  }
-  return out;
-}
-
 // A sink: a URL, or {"url", "ca_file", "basic_auth" | "bearer_token_file"}.
 std::string read_sink(const Cursor& cursor, const std::string& file, SinkAccess& access) {
   if (cursor.value().IsString()) return http_url(cursor);
@@ -98,7 +83,8 @@ std::string read_sink(const Cursor& cursor, const std::string& file, SinkAccess&
       credentials.required("username").wrong_value("a user name without ':'");
     }
     access.authorization =
-        "Basic " + base64(user + ":" + read_secret(credentials.required("password_file"), file));
+        "Basic " +
+        util::base64_encode(user + ":" + read_secret(credentials.required("password_file"), file));
   }
   if (bearer) access.authorization = "Bearer " + read_secret(*bearer, file);
   return url;

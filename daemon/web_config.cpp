@@ -11,6 +11,8 @@
 #include <memory>
 #include <sstream>
 
+#include "lib/util/text.h"
+
 namespace ringwatch::daemon {
 namespace {
 
@@ -116,37 +118,6 @@ bool same(const std::string& a, const std::string& b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
-std::string base64_decode(std::string_view text) {
-  std::string out;
-  unsigned value = 0;
-  int bits = 0;
-  for (const char c : text) {
-    int digit;
-    if (c >= 'A' && c <= 'Z') {
-      digit = c - 'A';
-    } else if (c >= 'a' && c <= 'z') {
-      digit = c - 'a' + 26;
-    } else if (c >= '0' && c <= '9') {
-      digit = c - '0' + 52;
-    } else if (c == '+') {
-      digit = 62;
-    } else if (c == '/') {
-      digit = 63;
-    } else if (c == '=') {
-      break;
-    } else {
-      return {};
-    }
-    value = (value << 6) | static_cast<unsigned>(digit);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((value >> bits) & 0xff);
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 WebConfig parse_web_config(std::string_view yaml, const std::string& source_name) {
@@ -201,11 +172,11 @@ bool BasicAuth::allows(const HttpRequest& request) {
   }
   constexpr std::string_view kScheme = "Basic ";
   if (!request.authorization.starts_with(kScheme)) return false;
-  const std::string decoded =
-      base64_decode(std::string_view(request.authorization).substr(kScheme.size()));
-  const auto colon = decoded.find(':');
+  const auto decoded =
+      util::base64_decode(std::string_view(request.authorization).substr(kScheme.size()));
+  const auto colon = decoded ? decoded->find(':') : std::string::npos;
   if (colon == std::string::npos) return false;
-  return check(decoded.substr(0, colon), decoded.substr(colon + 1));
+  return check(decoded->substr(0, colon), decoded->substr(colon + 1));
 }
 
 bool BasicAuth::check(const std::string& user, const std::string& password) {

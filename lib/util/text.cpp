@@ -1,5 +1,7 @@
 #include "lib/util/text.h"
 
+#include <algorithm>
+
 namespace ringwatch::util {
 namespace {
 
@@ -39,6 +41,42 @@ std::string plural(std::int64_t count, std::string_view one, std::string_view ma
   if (count == 1) return text.append(one);
   if (!many.empty()) return text.append(many);
   return text.append(one).append("s");
+}
+
+namespace {
+constexpr std::string_view kBase64 =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+}  // namespace
+
+std::string base64_encode(std::string_view bytes) {
+  std::string out;
+  for (std::size_t i = 0; i < bytes.size(); i += 3) {
+    const std::size_t n = std::min<std::size_t>(3, bytes.size() - i);
+    unsigned chunk = 0;
+    for (std::size_t k = 0; k < 3; ++k) {
+      chunk = (chunk << 8) | (k < n ? static_cast<unsigned char>(bytes[i + k]) : 0u);
+    }
+    for (std::size_t k = 0; k < 4; ++k) out += k <= n ? kBase64[(chunk >> (18 - 6 * k)) & 63] : '=';
+  }
+  return out;
+}
+
+std::optional<std::string> base64_decode(std::string_view text) {
+  std::string out;
+  unsigned value = 0;
+  int bits = 0;
+  for (const char c : text) {
+    if (c == '=') break;
+    const auto digit = kBase64.find(c);
+    if (digit == std::string_view::npos) return std::nullopt;
+    value = (value << 6) | static_cast<unsigned>(digit);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((value >> bits) & 0xff);
+    }
+  }
+  return out;
 }
 
 }  // namespace ringwatch::util

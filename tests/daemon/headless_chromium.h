@@ -31,6 +31,8 @@
 #include <thread>
 #include <vector>
 
+#include "lib/util/text.h"
+
 namespace ringwatch::testing {
 
 class HeadlessChromium {
@@ -146,7 +148,8 @@ class HeadlessChromium {
                            (full_page ? "true" : "false") + "}",
                        session);
     std::filesystem::create_directories(path.parent_path());
-    std::ofstream(path, std::ios::binary) << base64_decode(result["data"].GetString());
+    std::ofstream(path, std::ios::binary)
+        << util::base64_decode(result["data"].GetString()).value_or("");
   }
 
   std::string log() const {
@@ -168,34 +171,6 @@ class HeadlessChromium {
       out += quote(key) + ":" + quote(value);
     }
     return out + "}";
-  }
-
-  static std::string base64_decode(const std::string& text) {
-    std::string out;
-    unsigned value = 0;
-    int bits = 0;
-    for (const char c : text) {
-      int digit;
-      if (c >= 'A' && c <= 'Z')
-        digit = c - 'A';
-      else if (c >= 'a' && c <= 'z')
-        digit = c - 'a' + 26;
-      else if (c >= '0' && c <= '9')
-        digit = c - '0' + 52;
-      else if (c == '+')
-        digit = 62;
-      else if (c == '/')
-        digit = 63;
-      else
-        continue;  // '=' and whitespace
-      value = (value << 6) | static_cast<unsigned>(digit);
-      bits += 6;
-      if (bits >= 8) {
-        bits -= 8;
-        out += static_cast<char>((value >> bits) & 0xff);
-      }
-    }
-    return out;
   }
 
   // Sends one command and waits for its reply (events in between are

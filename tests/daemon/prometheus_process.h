@@ -18,6 +18,7 @@
 
 #include "tests/daemon/daemon_test_support.h"
 #include "tests/support/child_process.h"
+#include "tests/support/memcached_process.h"  // free_port
 
 namespace ringwatch::testing {
 
@@ -102,18 +103,6 @@ class PrometheusProcess {
   }
 
  private:
-  static std::uint16_t free_port() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-    socklen_t length = sizeof address;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-    ::close(fd);
-    return ntohs(address.sin_port);
-  }
-
   std::filesystem::path dir_;
   std::uint16_t port_ = 0;
   std::unique_ptr<ChildProcess> process_;

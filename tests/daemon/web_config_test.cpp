@@ -16,6 +16,7 @@
 #include "tests/daemon/running_daemon.h"
 #include "tests/daemon/test_certificates.h"
 #include "tests/support/child_process.h"
+#include "tests/support/memcached_process.h"  // free_port
 #include "tests/support/scoped_lab.h"
 
 namespace ringwatch::daemon {
@@ -215,17 +216,7 @@ TEST(WebConfigTest, AlertsReachAnAlertmanagerBehindTlsAndBasicAuth) {
       << "route:\n  receiver: \"null\"\n  group_wait: 1s\n  group_interval: 1s\n"
       << "receivers:\n  - name: \"null\"\n";
   std::ofstream(certs.dir() / "am.password") << password << "\n";
-  const auto am_port = [] {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-    socklen_t length = sizeof address;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-    ::close(fd);
-    return ntohs(address.sin_port);
-  }();
+  const auto am_port = ringwatch::testing::free_port();
   std::filesystem::create_directories(certs.dir() / "am-data");
   ringwatch::testing::ChildProcess alertmanager(
       {binary.string(), "--config.file=" + certs.file("am.yml"),
