@@ -33,12 +33,20 @@ struct CanaryRound {
   // Proxies it could not write through or read from: no canary traffic went
   // through them this round.
   std::set<std::string> unreachable_proxies;
+  // The finding (proxy_unreachable) of each of them.
+  struct UnreachableProxy {
+    std::string proxy;
+    std::size_t finding = 0;
+  };
+  std::vector<UnreachableProxy> unreachable_proxy_findings;
 
   // The backends each reachable proxy routed canaries to.
   std::map<std::string, std::set<std::string>> routed;
 
   // A proxy that routes none of a backend's canaries (ring_divergence): it
-  // routed `routed` of the `canaries` the others put there.
+  // routed `routed` of the `canaries` the others put there. Also the only
+  // proxy of a cluster routing no canary to a backend (backend_not_routed),
+  // with `canaries` those learned there (often 0).
   struct Missing {
     Link link;
     std::int64_t routed = 0;
@@ -53,6 +61,25 @@ struct CanaryRound {
     std::size_t finding = 0;
   };
   std::vector<UnreachableBackend> unreachable_backends;
+
+  // A proxy that routes `canaries` of the `considered` ones to a server that
+  // is not in the spec (routed_outside_spec).
+  struct Outside {
+    std::string proxy;
+    std::int64_t canaries = 0;
+    std::int64_t considered = 0;
+    std::size_t finding = 0;
+  };
+  std::vector<Outside> outside;
+
+  // Canaries the proxies disagree on with no reference route, so the canary
+  // names no proxy (ring_disagreement): the proxies compared, in spec order.
+  struct Disagreement {
+    std::vector<std::string> proxies;
+    std::int64_t canaries = 0;
+    std::size_t finding = 0;
+  };
+  std::optional<Disagreement> disagreement;
 };
 
 // What the connection audit saw.
@@ -73,6 +100,20 @@ struct ConnectionsRound {
     std::size_t finding = 0;
   };
   std::vector<PeerMissing> peers_missing;
+
+  // Proxies whose configured server list the audit read and compared with
+  // the spec's backends.
+  std::set<std::string> server_lists_compared;
+  // One of them whose list differs (proxy_config_drift): the differences in
+  // the finding's words ("lacks b4", "has b9 (not in the spec)"), and the
+  // servers it has that the spec does not list.
+  struct Drift {
+    std::string proxy;
+    std::vector<std::string> differences;
+    std::vector<std::string> extra;
+    std::size_t finding = 0;
+  };
+  std::vector<Drift> drift;
 
   // Every link from both sides: the proxy's stats ("connected", "ejected",
   // "missing", "idle", "unknown") and the backend's peers ("connected",

@@ -38,6 +38,7 @@ inline constexpr char kInconsistentReads[] = "inconsistent_reads";
 inline constexpr char kForeignValues[] = "foreign_values";
 inline constexpr char kTransientDisagreement[] = "transient_disagreement";
 inline constexpr char kCoverageShort[] = "coverage_short";
+inline constexpr char kRoutedOutsideSpec[] = "routed_outside_spec";
 // connections
 inline constexpr char kProxyStatsUnreadable[] = "proxy_stats_unreadable";
 inline constexpr char kStaleStats[] = "stale_stats";
@@ -83,6 +84,7 @@ inline constexpr char kRecheckMs[] = "recheck_ms";
 inline constexpr char kTransientCanaries[] = "transient_canaries";
 inline constexpr char kRoundMs[] = "round_ms";
 inline constexpr char kLearnMs[] = "learn_ms";
+inline constexpr char kUnplacedCanaries[] = "unplaced_canaries";
 inline std::string backends_routed(std::string_view proxy) {
   return "backends_routed/" + std::string(proxy);
 }

@@ -436,11 +436,13 @@ class Audit {
   // Matches the proxy's servers to the spec's backends; the rest is drift.
   void config_drift(std::size_t q, const ProxyView& view) {
     const spec::Proxy& proxy = spec.proxies[q];
-    std::vector<std::string> drift;
+    if (view.lists_servers) facts.server_lists_compared.insert(proxy.name);
+    std::vector<std::string> drift, extra;
     for (const ServerView& server : view.servers) {
       const auto b = match_backend(server, spec);
       if (!b) {
         drift.push_back("has " + server.name + " (not in the spec)");
+        extra.push_back(server.name);
         continue;
       }
       merged[q][*b].add(server);
@@ -465,6 +467,7 @@ class Audit {
         .with("compared_by",
               std::string(names_only ? "names only (the proxy does not report addresses)"
                                      : "names and addresses"));
+    facts.drift.push_back({proxy.name, drift, extra, out.last_index()});
     drift_headlines.push_back(proxy.name + "'s server list differs from the spec");
   }
 
