@@ -18,7 +18,8 @@
 //                                     503 with Retry-After when kMaxProbeWaiters wait
 //   GET  /v1/clusters                 200 [{"name", "status", "age_seconds", "rounds",
 //                                     "skipped", "scheduled", "report"}], in name order;
-//                                     rounds = scheduled rounds completed, skipped =
+//                                     rounds = published rounds (scheduled, and probes
+//                                     of the cluster's own checks), skipped =
 //                                     ticks skipped (overrun), scheduled = ticks; before a
 //                                     cluster's first round: status "PENDING",
 //                                     age_seconds and report null

@@ -37,12 +37,6 @@ report::Report failed_round(const std::string& cluster, const std::string& what)
   return report;
 }
 
-}  // namespace
-
-double ClusterView::age_seconds(SteadyClock::time_point now) const {
-  return std::chrono::duration<double>(now - finished_at).count();
-}
-
 std::size_t findings_above_info(const report::Report& report) {
   return static_cast<std::size_t>(
       std::count_if(report.findings.begin(), report.findings.end(),
@@ -61,6 +55,12 @@ RoundRecord record_of(const report::Report& report) {
   }
   record.findings = findings_above_info(report);
   return record;
+}
+
+}  // namespace
+
+double ClusterView::age_seconds(SteadyClock::time_point now) const {
+  return std::chrono::duration<double>(now - finished_at).count();
 }
 
 // Shared by an Entry (io thread) and its worker thread, which may outlive it.
@@ -162,6 +162,7 @@ ProbeAdmission Worker::admit_probe(std::vector<std::string> checks, PreflightDon
   {
     const std::lock_guard lock(mutex);
     if (stopping || probe_waiters >= kMaxProbeWaiters) return ProbeAdmission::too_many;
+    if (checks == config.checks) checks.clear();  // one job for "the cluster's checks"
     ++probe_waiters;
     const auto same = [&](const std::shared_ptr<Job>& job) {
       return job && job->kind == Kind::probe && job->checks == checks;
