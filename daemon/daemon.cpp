@@ -71,8 +71,12 @@ struct Daemon::Impl {
           io, listen->host, listen->port,
           [this](const HttpRequest& request, Responder respond) {
             log->debug("http_request", {{"method", request.method}, {"target", request.target}});
-            if (!auth->allows(request)) return respond(BasicAuth::challenge());
-            api.handle(request, std::move(respond));
+            auth->check(request, [this, request, respond](BasicAuth::Verdict verdict) {
+              if (verdict == BasicAuth::Verdict::denied) return respond(BasicAuth::challenge());
+              if (verdict == BasicAuth::Verdict::busy) return respond(BasicAuth::busy());
+              // The API runs on the io thread; a bcrypt check ends on auth's.
+              asio::post(io, [this, request, respond] { api.handle(request, respond); });
+            });
           },
           server_options);
     } catch (const TlsSetupError& error) {

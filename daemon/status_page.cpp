@@ -1,6 +1,7 @@
 #include "daemon/status_page.h"
 
 #include <cstdio>
+#include <map>
 
 #include "daemon/web_assets.h"
 #include "lib/report/vocabulary.h"
@@ -15,13 +16,19 @@ std::string_view asset(std::string_view name) {
   return {};
 }
 
-std::string fill(std::string text, std::string_view key, const std::string& value) {
-  const std::string marker = "{{" + std::string(key) + "}}";
-  for (auto at = text.find(marker); at != std::string::npos;
-       at = text.find(marker, at + value.size())) {
-    text.replace(at, marker.size(), value);
+// The template with every {{key}} replaced by its value, in one pass (a value
+// is never searched for markers again).
+std::string fill(std::string_view text, const std::map<std::string_view, std::string>& values) {
+  std::string out;
+  for (std::size_t at = 0;;) {
+    const auto open = text.find("{{", at);
+    const auto close = open == std::string_view::npos ? open : text.find("}}", open);
+    if (close == std::string_view::npos) return out.append(text.substr(at));
+    out.append(text.substr(at, open - at));
+    const auto value = values.find(text.substr(open + 2, close - open - 2));
+    if (value != values.end()) out += value->second;
+    at = close + 2;
   }
-  return text;
 }
 
 struct Page {
@@ -29,17 +36,15 @@ struct Page {
 };
 
 HttpResponse html(const Page& page) {
-  std::string text(asset("page.html"));
-  text = fill(std::move(text), "title", html_escape(page.title));
-  text = fill(std::move(text), "page", page.page);
-  text = fill(std::move(text), "cluster", html_escape(page.cluster));
-  text = fill(std::move(text), "crumb", html_escape(page.crumb));
-  text = fill(std::move(text), "refresh", std::to_string(kPageRefreshSeconds));
-  text = fill(std::move(text), "updated", "");
-  text = fill(std::move(text), "body", page.body);  // last: the body is already HTML
   HttpResponse response;
   response.content_type = "text/html; charset=utf-8";
-  response.body = std::move(text);
+  response.body = fill(asset("page.html"), {{"title", html_escape(page.title)},
+                                            {"page", page.page},
+                                            {"cluster", html_escape(page.cluster)},
+                                            {"crumb", html_escape(page.crumb)},
+                                            {"refresh", std::to_string(kPageRefreshSeconds)},
+                                            {"updated", ""},
+                                            {"body", page.body}});
   response.headers.emplace_back("Cache-Control", "no-store");
   return response;
 }

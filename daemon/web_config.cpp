@@ -162,38 +162,77 @@ WebConfig load_web_config(const std::string& path) {
 }
 
 BasicAuth::BasicAuth(std::map<std::string, std::string> users, bool healthz_without_auth)
-    : users_(std::move(users)), healthz_without_auth_(healthz_without_auth) {}
+    : users_(std::move(users)), healthz_without_auth_(healthz_without_auth) {
+  if (!users_.empty()) verifier_ = std::thread([this] { verify_loop(); });
+}
 
-bool BasicAuth::allows(const HttpRequest& request) {
-  if (users_.empty()) return true;
+BasicAuth::~BasicAuth() {
+  {
+    const std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (verifier_.joinable()) verifier_.join();
+}
+
+void BasicAuth::check(const HttpRequest& request, std::function<void(Verdict)> done) {
+  if (users_.empty()) return done(Verdict::allowed);
   if (healthz_without_auth_) {
     const std::string path = request.target.substr(0, request.target.find('?'));
-    if (path == "/healthz" || path == "/-/healthy") return true;
+    if (path == "/healthz" || path == "/-/healthy") return done(Verdict::allowed);
   }
   constexpr std::string_view kScheme = "Basic ";
-  if (!request.authorization.starts_with(kScheme)) return false;
+  if (!request.authorization.starts_with(kScheme)) return done(Verdict::denied);
   const auto decoded =
       util::base64_decode(std::string_view(request.authorization).substr(kScheme.size()));
   const auto colon = decoded ? decoded->find(':') : std::string::npos;
-  if (colon == std::string::npos) return false;
-  return check(decoded->substr(0, colon), decoded->substr(colon + 1));
-}
-
-bool BasicAuth::check(const std::string& user, const std::string& password) {
-  const auto entry = users_.find(user);
-  if (entry == users_.end()) return false;
-  const std::string digest = sha256(password);
+  if (colon == std::string::npos) return done(Verdict::denied);
+  std::string user = decoded->substr(0, colon), password = decoded->substr(colon + 1);
+  if (!users_.contains(user)) return done(Verdict::denied);
   {
     const std::lock_guard lock(mutex_);
     const auto known = verified_.find(user);
-    if (known != verified_.end() && same(known->second, digest)) return true;
+    if (known != verified_.end() && same(known->second, sha256(password))) {
+      return done(Verdict::allowed);
+    }
+    if (pending_.size() >= kMaxPendingChecks || stopping_) return done(Verdict::busy);
+    pending_.push_back({std::move(user), std::move(password), std::move(done)});
   }
+  wake_.notify_one();
+}
+
+void BasicAuth::verify_loop() {
   auto data = std::make_unique<crypt_data>();
-  const char* hashed = crypt_r(password.c_str(), entry->second.c_str(), data.get());
-  if (hashed == nullptr || !same(hashed, entry->second)) return false;
-  const std::lock_guard lock(mutex_);
-  verified_[user] = digest;
-  return true;
+  for (;;) {
+    Pending next;
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [this] { return stopping_ || !pending_.empty(); });
+      if (stopping_) break;
+      next = std::move(pending_.front());
+      pending_.pop_front();
+    }
+    const std::string& hash = users_.at(next.user);
+    const char* hashed = crypt_r(next.password.c_str(), hash.c_str(), data.get());
+    const bool good = hashed != nullptr && same(hashed, hash);
+    if (good) {
+      const std::lock_guard lock(mutex_);
+      verified_[next.user] = sha256(next.password);
+    }
+    next.done(good ? Verdict::allowed : Verdict::denied);
+  }
+  std::deque<Pending> abandoned;
+  {
+    const std::lock_guard lock(mutex_);
+    abandoned.swap(pending_);
+  }
+  for (auto& pending : abandoned) pending.done(Verdict::busy);
+}
+
+HttpResponse BasicAuth::busy() {
+  auto response = json_error(503, "too many password checks waiting");
+  response.headers.emplace_back("Retry-After", "1");
+  return response;
 }
 
 HttpResponse BasicAuth::challenge() {

@@ -24,16 +24,23 @@
 //
 // BasicAuth checks "Authorization: Basic ..." against the hashes with
 // libxcrypt's crypt_r; a password that matched once is remembered by its
-// SHA-256 so that later requests do not pay bcrypt's cost again.
+// SHA-256 so that later requests do not pay bcrypt's cost again. bcrypt runs
+// on BasicAuth's own thread, never on the caller's (the daemon's io thread,
+// which must not stall on a stream of wrong passwords), behind a bounded
+// queue: when kMaxPendingChecks wait, the next request is answered busy.
 //
-// Thread-safety: load_web_config is pure; BasicAuth::allows is thread-safe.
+// Thread-safety: load_web_config is pure; BasicAuth::check is thread-safe.
 
+#include <condition_variable>
+#include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 
 #include "daemon/http_server.h"
 
@@ -56,20 +63,38 @@ WebConfig parse_web_config(std::string_view yaml, const std::string& source_name
 
 class BasicAuth {
  public:
-  explicit BasicAuth(std::map<std::string, std::string> users, bool healthz_without_auth);
-  // Whether the request may go on: no users configured, an exempt path, or
-  // a valid Authorization header.
-  bool allows(const HttpRequest& request);
-  // The 401 answer, with WWW-Authenticate.
+  enum class Verdict { allowed, denied, busy };
+  static constexpr std::size_t kMaxPendingChecks = 32;
+
+  BasicAuth(std::map<std::string, std::string> users, bool healthz_without_auth);
+  ~BasicAuth();  // pending checks are answered busy
+  BasicAuth(const BasicAuth&) = delete;
+  BasicAuth& operator=(const BasicAuth&) = delete;
+
+  // Whether the request may go on: allowed with no users configured, on an
+  // exempt path, or with a valid Authorization header. `done` is called at
+  // once unless a password must go through bcrypt; then later, from
+  // BasicAuth's thread.
+  void check(const HttpRequest& request, std::function<void(Verdict)> done);
+  // The 401 answer, with WWW-Authenticate; and the busy answer (503).
   static HttpResponse challenge();
+  static HttpResponse busy();
 
  private:
-  bool check(const std::string& user, const std::string& password);
+  struct Pending {
+    std::string user, password;
+    std::function<void(Verdict)> done;
+  };
+  void verify_loop();
 
-  std::map<std::string, std::string> users_;
-  bool healthz_without_auth_;
+  const std::map<std::string, std::string> users_;
+  const bool healthz_without_auth_;
   std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<Pending> pending_;
+  bool stopping_ = false;
   std::map<std::string, std::string> verified_;  // user -> SHA-256 of the password
+  std::thread verifier_;
 };
 
 }  // namespace ringwatch::daemon
