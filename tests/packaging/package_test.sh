@@ -158,9 +158,11 @@ step "the shipped IP-only spec's shape on the lab (backends without DNS names)"
 jq '{name, proxies: [.proxies[] | del(.dns_vantage)], backends: [.backends[] | {name, address, port}],
     canary, timeouts}' "$lab/cluster.json" >"$scratch/ip-only.json"
 fields='[.backends[] | keys] | unique'
-[[ $(jq -c "$fields" "$scratch/ip-only.json") == \
-  $(jq -c "$fields" "$root/usr/share/ringwatch/examples/twemproxy-ip-only.json") ]] ||
-  fail "the IP-only example's backends have other fields than the lab copy"
+lab_fields=$(jq -c "$fields" "$scratch/ip-only.json")
+example_fields=$(jq -c "$fields" "$root/usr/share/ringwatch/examples/twemproxy-ip-only.json")
+# Quoted: unquoted, the right side of == is a glob pattern, and [[...]] is a bracket expression.
+[[ $lab_fields == "$example_fields" ]] ||
+  fail "the IP-only example's backends have fields $example_fields, the lab copy $lab_fields"
 "$ringwatch" probe --cluster "$scratch/ip-only.json" --checks canary,connections --format nagios \
   >"$scratch/ip-only.out" || fail "IP-only probe: $(cat "$scratch/ip-only.out")"
 
