@@ -14,6 +14,7 @@
 #include "lib/util/time.h"
 #include "migration/action.h"
 #include "migration/checks.h"
+#include "migration/engine_records.h"
 #include "migration/notifier.h"
 
 namespace ringwatch::migration {
@@ -68,53 +69,6 @@ std::string describe_structure(const std::map<std::string, std::vector<std::stri
     for (std::size_t i = 0; i < steps.size(); ++i) out += (i ? ", " : "") + steps[i];
   }
   return out;
-}
-
-Record state_record(const ClusterProgress& cluster, Phase phase, int step, std::string detail) {
-  Record record;
-  record.type = Record::Type::state;
-  record.cluster = cluster.name;
-  record.phase = phase;
-  record.step = step;
-  record.detail = std::move(detail);
-  return record;
-}
-
-Record pause_record(const ClusterProgress& cluster, PauseReason reason, Phase resume_to,
-                    std::string detail, std::string diagnosis = {}) {
-  Record record = state_record(cluster, Phase::paused, cluster.step, std::move(detail));
-  record.reason = reason;
-  record.resume_to = resume_to;
-  record.diagnosis = std::move(diagnosis);
-  return record;
-}
-
-std::string step_label(const ClusterProgress& cluster, int step) {
-  if (step < 0 || step >= static_cast<int>(cluster.step_names.size())) return "the end";
-  return "step " + std::to_string(step + 1) + " (" +
-         cluster.step_names[static_cast<std::size_t>(step)] + ")";
-}
-
-// What an operator's request turns into at a cluster's boundary (the top of
-// its loop, or right away when no engine runs); nullopt when nothing is due.
-std::optional<Record> request_record(const ClusterProgress& cluster) {
-  if (cluster.terminal()) return std::nullopt;
-  if (cluster.abort_requested) {
-    return state_record(cluster, Phase::aborted, cluster.step,
-                        "aborted by operator at " + step_label(cluster, cluster.step) + " in " +
-                            to_string(cluster.phase));
-  }
-  if (cluster.pause_requested &&
-      !(cluster.phase == Phase::paused && cluster.reason == PauseReason::operator_request)) {
-    const Phase resume_to = cluster.phase == Phase::paused ? cluster.resume_to : cluster.phase;
-    std::string detail = "paused by operator at " + step_label(cluster, cluster.step);
-    if (cluster.phase == Phase::paused) detail += " (was paused: " + cluster.detail + ")";
-    return pause_record(cluster, PauseReason::operator_request, resume_to, detail);
-  }
-  if (cluster.resume_requested && cluster.phase == Phase::paused) {
-    return state_record(cluster, cluster.resume_to, cluster.step, "resumed by operator");
-  }
-  return std::nullopt;
 }
 
 }  // namespace
@@ -188,9 +142,17 @@ struct Engine::Impl {
       log_line(line);
       notify_transition(from, from_reason, written, cluster);
     } else if (written.type == Record::Type::operator_command) {
-      log_line("operator " + written.command +
-               (written.cluster.empty() ? "" : " " + written.cluster) +
-               (written.outcome == "rejected" ? " rejected: " : ": ") + written.detail);
+      // "operator pause lab", "operator pause lab: <detail>", "operator skip lab rejected: <why>"
+      std::string line = "operator " + written.command +
+                         (written.cluster.empty() ? "" : " " + written.cluster) +
+                         (written.outcome == "rejected" ? " rejected" : "");
+      if (!written.detail.empty()) line += ": " + written.detail;
+      log_line(line);
+    } else if (written.type == Record::Type::observe) {
+      log_line(written.cluster + ": observe " + written.check + " at " +
+               step_label(*state.find(written.cluster), written.step) + " (" +
+               to_string(written.phase) +
+               "): " + (written.outcome == "passed" ? "passed" : "would pause: " + written.detail));
     } else if (written.type == Record::Type::attempt_end) {
       log_line(written.cluster + ": attempt " + std::to_string(written.attempt) + " of " +
                step_label(*state.find(written.cluster), written.step) + " " + written.outcome +
@@ -328,7 +290,7 @@ struct Engine::Impl::ClusterRun {
           pending(progress);
           break;
         case Phase::preflight:
-          preflight(progress, step_at(progress.step));
+          preflight(progress);
           break;
         case Phase::running:
           running(progress, step_at(progress.step));
@@ -351,6 +313,15 @@ struct Engine::Impl::ClusterRun {
 
  private:
   const Step& step_at(int i) const { return plan.steps[static_cast<std::size_t>(i)]; }
+
+  // The checks before step i: before the first, the plan-level preflight,
+  // then the step's own.
+  std::vector<CheckSpec> preflight_checks(int i) const {
+    std::vector<CheckSpec> before = i == 0 ? plan.preflight : std::vector<CheckSpec>{};
+    const auto& own = step_at(i).preflight;
+    before.insert(before.end(), own.begin(), own.end());
+    return before;
+  }
 
   // Attempts a previous engine left without an end (engine.h, "Crash
   // recovery"): first what became of the attempt's process group, then what
@@ -458,13 +429,16 @@ struct Engine::Impl::ClusterRun {
   }
 
   // preflight(i) -> running(i), paused(failed_check) or paused(blackout).
-  void preflight(const ClusterProgress& progress, const Step& step) {
+  void preflight(const ClusterProgress& progress) {
     if (pause_for_blackout(progress, Phase::preflight)) return;
-    if (step.preflight.empty()) {
+    const std::vector<CheckSpec> before = preflight_checks(progress.step);
+    if (!observe(progress, before, Phase::preflight)) return;
+    const std::vector<CheckSpec> gates = checks_in_mode(before, CheckMode::gate);
+    if (gates.empty()) {
       engine.write(state_record(progress, Phase::running, progress.step, ""));
       return;
     }
-    const CheckRound round = checks->run(step.preflight);
+    const CheckRound round = checks->run(gates);
     if (engine.stopping) return;
     if (round.passed) {
       engine.write(
@@ -569,22 +543,33 @@ struct Engine::Impl::ClusterRun {
   // paused(failed_check) once the next round would come after the deadline.
   // An operator's request or a stop ends the polling; the loop takes it.
   void verifying(const ClusterProgress& progress, const Step& step) {
-    if (step.verify.checks.empty()) {
-      engine.write(state_record(progress, Phase::done, progress.step, "no verify checks"));
+    const std::vector<CheckSpec> gates = checks_in_mode(step.verify.checks, CheckMode::gate);
+    if (gates.empty()) {
+      if (!observe(progress, step.verify.checks, Phase::verifying)) return;
+      engine.write(state_record(
+          progress, Phase::done, progress.step,
+          step.verify.checks.empty() ? "no verify checks" : "only observe-mode verify checks"));
       return;
     }
     const auto deadline = SteadyClock::now() + step.verify.deadline;
     for (;;) {
-      const CheckRound round = checks->run(step.verify.checks);
+      const CheckRound round = checks->run(gates);
       if (engine.stopping) return;
       if (round.passed) {
+        if (!observe(progress, step.verify.checks, Phase::verifying)) return;
         engine.write(state_record(progress, Phase::done, progress.step, "verify checks passed"));
         return;
       }
       if (SteadyClock::now() + step.verify.interval > deadline) {
+        if (!observe(progress, step.verify.checks, Phase::verifying)) return;
         pause_for_checks(progress, Phase::verifying, round, "verify");
         return;
       }
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
+      engine.log_line(plan.name + ": verify of " + step_label(progress, progress.step) +
+                      " not passing yet (" + std::to_string(left.count()) +
+                      " ms to its deadline): " + round.failures);
       if (!engine.wait(plan.name, step.verify.interval)) return;
     }
   }
@@ -626,8 +611,10 @@ struct Engine::Impl::ClusterRun {
   void recheck(const ClusterProgress& progress) {
     if (!engine.wait(plan.name, plan.recheck_interval)) return;
     const Step& step = step_at(progress.step);
-    const CheckRound round =
-        checks->run(progress.resume_to == Phase::verifying ? step.verify.checks : step.preflight);
+    const CheckRound round = checks->run(checks_in_mode(progress.resume_to == Phase::verifying
+                                                            ? step.verify.checks
+                                                            : preflight_checks(progress.step),
+                                                        CheckMode::gate));
     if (engine.stopping) return;
     passing_rounds = round.passed ? passing_rounds + 1 : 0;
     const bool automatic = plan.resume == ResumePolicy::automatic;
@@ -641,6 +628,18 @@ struct Engine::Impl::ClusterRun {
       engine.log_line(plan.name + ": checks passed (" + std::to_string(passing_rounds) +
                       " in a row)" + (automatic ? "" : "; waiting for an operator's resume"));
     }
+  }
+
+  // Runs each observe-mode check of `all` in a round of its own and journals
+  // its verdict (with the round's report); never pauses. False when the
+  // engine stopped meanwhile (the round is dropped, as a gate's would be).
+  bool observe(const ClusterProgress& progress, const std::vector<CheckSpec>& all, Phase where) {
+    for (const CheckSpec& check : checks_in_mode(all, CheckMode::observe)) {
+      const CheckRound round = checks->run({check});
+      if (engine.stopping) return false;
+      engine.write(observe_record(progress, check, where, round));
+    }
+    return true;
   }
 
   // A blackout covers now: no new step starts.
@@ -778,60 +777,6 @@ RunSummary Engine::run() {
   std::lock_guard guard(impl.mutex);
   for (const auto& [name, cluster] : impl.state.clusters) summary.clusters[name] = cluster.phase;
   return summary;
-}
-
-std::string submit_command(const fs::path& state_dir, const Command& command,
-                           std::chrono::milliseconds wait) {
-  if (!fs::exists(state_dir / "journal.jsonl")) {
-    throw std::runtime_error("no migration journal in " + state_dir.string());
-  }
-  std::string holder;
-  const auto until = SteadyClock::now() + wait;
-  std::optional<StateLock> lock;
-  // Another operator command holds the lock only for a moment: wait for it.
-  // Only a running engine gets commands through commands.jsonl.
-  while (!(lock = StateLock::try_acquire(state_dir, "ringwatch migrate " + command.command,
-                                         &holder)) &&
-         holder.find("migrate run") == std::string::npos) {
-    if (SteadyClock::now() > until) {
-      throw std::runtime_error("state directory " + state_dir.string() + " stays busy (" + holder +
-                               ")");
-    }
-    std::this_thread::sleep_for(50ms);
-  }
-  if (lock) {
-    // No engine runs: write the journal here, and take the request at once.
-    Journal journal(state_dir);
-    JournalState state = replay(journal.records());
-    if (auto error = check_command(state, command)) throw std::runtime_error(*error);
-    apply(state, journal.append(accept_command(state, command)));
-    std::string said;
-    for (const auto& name : state.cluster_order) {
-      if (!command.cluster.empty() && name != command.cluster) continue;
-      const ClusterProgress& cluster = *state.find(name);
-      if (auto record = request_record(cluster)) {
-        apply(state, journal.append(std::move(*record)));
-      }
-      const ClusterProgress& after = *state.find(name);
-      said += "cluster " + name + ": " + to_string(after.phase);
-      if (after.phase == Phase::paused) said += std::string(" (") + to_string(after.reason) + ")";
-      said += "\n";
-    }
-    return command.command +
-           " recorded; no engine is running (`ringwatch migrate run` continues)\n" + said;
-  }
-  enqueue_command(state_dir, command);
-  while (SteadyClock::now() < until) {
-    for (const Record& record : read_journal(state_dir)) {
-      if (record.type != Record::Type::operator_command || record.command_id != command.id)
-        continue;
-      if (record.outcome == "rejected") throw std::runtime_error(record.detail);
-      return command.command + " accepted by the running engine (" + holder + ")\n";
-    }
-    std::this_thread::sleep_for(100ms);
-  }
-  return command.command + " queued; the running engine (" + holder +
-         ") has not taken it yet, and will when it next reads its commands\n";
 }
 
 }  // namespace ringwatch::migration

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <utility>
 
@@ -29,8 +30,9 @@ constexpr const char* kPhaseNames[] = {"pending", "preflight", "running", "verif
                                        "done",    "paused",    "aborted", "finished"};
 constexpr const char* kReasonNames[] = {"",         "failed_check", "failed_action",
                                         "operator", "blackout",     "interrupted"};
-constexpr const char* kTypeNames[] = {"run",      "state", "attempt", "attempt_end",
-                                      "operator", "skip",  "journal", "repair"};
+constexpr const char* kTypeNames[] = {"run",  "state",   "attempt", "attempt_end", "operator",
+                                      "skip", "journal", "repair",  "observe"};
+constexpr int kTypeCount = static_cast<int>(std::size(kTypeNames));
 
 std::string errno_text() {
   return std::strerror(errno);
@@ -199,9 +201,21 @@ std::string to_json_line(const Record& record) {
       out.Key("step");
       out.Int(record.step);
       break;
+    case Record::Type::observe:
+      out.Key("step");
+      out.Int(record.step);
+      out.Key("phase");
+      out.String(to_string(record.phase));
+      text("check", record.check);
+      text("outcome", record.outcome);
+      break;
   }
   text("detail", record.detail);
   text("diagnosis", record.diagnosis);
+  if (record.type == Record::Type::observe && !record.report.empty()) {
+    out.Key("report");
+    out.RawValue(record.report.data(), record.report.size(), rapidjson::kObjectType);
+  }
   out.EndObject();
   // The body is the object without its closing brace; the checksum covers
   // exactly those bytes and closes the object.
@@ -218,7 +232,7 @@ std::optional<Record> parse_record(std::string_view line) {
   Record record;
   const std::string type = string_member(document, "type");
   bool known = false;
-  for (int i = 0; i < 8; ++i) {
+  for (int i = 0; i < kTypeCount; ++i) {
     if (type == kTypeNames[i]) {
       record.type = static_cast<Record::Type>(i);
       known = true;
@@ -250,7 +264,14 @@ std::optional<Record> parse_record(std::string_view line) {
   record.upgraded_from = int_member(document, "upgraded_from");
   record.truncated_after = uint64_member(document, "truncated_after");
   record.dropped_lines = uint64_member(document, "dropped_lines");
-  if (record.type == Record::Type::state) {
+  record.check = string_member(document, "check");
+  if (const Value* report = member(document, "report"); report && report->IsObject()) {
+    rapidjson::StringBuffer buffer;
+    rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+    report->Accept(writer);
+    record.report.assign(buffer.GetString(), buffer.GetSize());
+  }
+  if (record.type == Record::Type::state || record.type == Record::Type::observe) {
     const auto phase = parse_phase(string_member(document, "phase"));
     if (!phase) return std::nullopt;
     record.phase = *phase;
@@ -405,6 +426,15 @@ void apply(JournalState& state, const Record& record) {
         step->detail = record.detail;
       }
       break;
+    case Record::Type::observe: {
+      ObservedCheck& observed = cluster->observed[record.check];
+      ++observed.rounds;
+      if (record.outcome == "would_pause") {
+        ++observed.would_pause;
+        observed.last_failure = record.detail;
+      }
+      break;
+    }
     default:
       break;
   }

@@ -82,7 +82,19 @@ std::optional<PauseReason> parse_pause_reason(std::string_view text);
 struct Command;
 
 struct Record {
-  enum class Type { run, state, attempt, attempt_end, operator_command, skip, header, repair };
+  // observe: one evaluation of a check in "mode": "observe" (plan.h): never
+  // acted on, kept so operators can tune thresholds before they gate.
+  enum class Type {
+    run,
+    state,
+    attempt,
+    attempt_end,
+    operator_command,
+    skip,
+    header,
+    repair,
+    observe
+  };
   Type type = Type::state;
   std::uint64_t seq = 0;                       // set by Journal::append
   std::chrono::system_clock::time_point at{};  // set by Journal::append
@@ -103,6 +115,11 @@ struct Record {
   std::string outcome;
   // operator: "pause", "resume", "abort", "skip"
   std::string command;
+  // observe: the check (describe_check), where it ran (`phase`: preflight or
+  // verifying), `outcome` "passed" or "would_pause", `detail` its failures,
+  // and the round's report as JSON text ("" when none).
+  std::string check;
+  std::string report;
   std::string command_id;
   // header, run
   std::string plan;
@@ -147,6 +164,14 @@ struct StepProgress {
   std::string detail;                                       // the last thing said about it
 };
 
+// How an observe-mode check fared on one cluster.
+struct ObservedCheck {
+  int rounds = 0;       // evaluations
+  int would_pause = 0;  // evaluations that failed: a gate would have paused
+  std::string last_failure;
+  friend bool operator==(const ObservedCheck&, const ObservedCheck&) = default;
+};
+
 struct ClusterProgress {
   std::string name;
   Phase phase = Phase::pending;
@@ -162,6 +187,7 @@ struct ClusterProgress {
   bool pause_requested = false;
   bool resume_requested = false;
   bool abort_requested = false;
+  std::map<std::string, ObservedCheck> observed;  // by check (describe_check)
   bool terminal() const { return phase == Phase::aborted || phase == Phase::finished; }
 };
 

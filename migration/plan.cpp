@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <iterator>
 #include <utility>
 
 #include "lib/report/vocabulary.h"
@@ -30,6 +31,7 @@ constexpr std::string_view kProgramExpectation = "a non-empty program name";
 constexpr std::string_view kBoolExpectation = "true or false";
 constexpr std::string_view kDollarExpectation = "${NAME} or $$ wherever $ appears";
 constexpr std::string_view kOnlyWithRun = R"(only allowed in a step with "run")";
+constexpr std::string_view kModeExpectation = R"("gate" or "observe")";
 constexpr std::string_view kOnlyWithCanary = R"(only allowed with "check": "canary")";
 
 bool is_name_char(char c) {
@@ -80,6 +82,13 @@ std::string probe_expectation() {
 std::optional<ResumePolicy> parse_resume(std::string_view text) {
   for (const auto policy : {ResumePolicy::automatic, ResumePolicy::operator_only}) {
     if (text == to_string(policy)) return policy;
+  }
+  return std::nullopt;
+}
+
+std::optional<CheckMode> parse_mode(std::string_view text) {
+  for (const auto mode : {CheckMode::gate, CheckMode::observe}) {
+    if (text == to_string(mode)) return mode;
   }
   return std::nullopt;
 }
@@ -264,9 +273,11 @@ std::chrono::milliseconds read_seconds(const Cursor& cursor, double min, double 
 
 CheckSpec read_check(const Cursor& cursor) {
   const auto fields = cursor.object(
-      {"check", "allow_warning", "min_consistency_ratio", "backends", "absent_backends"});
+      {"check", "mode", "allow_warning", "min_consistency_ratio", "backends", "absent_backends"});
   CheckSpec check;
   check.probe = fields.required("check").string_as(probe_expectation(), parse_probe);
+  if (const auto c = fields.optional("mode"))
+    check.mode = c->string_as(kModeExpectation, parse_mode);
   if (const auto c = fields.optional("allow_warning")) check.allow_warning = read_bool(*c);
   if (const auto c = fields.optional("min_consistency_ratio")) {
     if (check.probe != report::checks::kCanary) c->fail(std::string(kOnlyWithCanary));
@@ -448,12 +459,13 @@ std::string shell_word(const std::string& word) {
   return out + "'";
 }
 
-std::string describe_check(const CheckSpec& check) {
+std::string check_text(const CheckSpec& check) {
   std::vector<std::string> details;
   if (check.min_consistency_ratio) {
     details.push_back("consistency >= " + format_number(*check.min_consistency_ratio));
   }
   if (check.allow_warning) details.push_back("warnings allowed");
+  if (check.mode == CheckMode::observe) details.push_back("observe only");
   if (!check.backends.empty()) {
     details.push_back("backends " + util::join(check.backends));
   }
@@ -471,7 +483,7 @@ std::string describe_check(const CheckSpec& check) {
 
 std::string describe_checks(const std::vector<CheckSpec>& checks) {
   std::string out;
-  for (const auto& check : checks) out += (out.empty() ? "" : ", ") + describe_check(check);
+  for (const auto& check : checks) out += (out.empty() ? "" : ", ") + check_text(check);
   return out;
 }
 
@@ -496,6 +508,21 @@ std::string two_digits(int value) {
 }
 
 }  // namespace
+
+const char* to_string(CheckMode mode) {
+  return mode == CheckMode::observe ? "observe" : "gate";
+}
+
+std::vector<CheckSpec> checks_in_mode(const std::vector<CheckSpec>& checks, CheckMode mode) {
+  std::vector<CheckSpec> out;
+  std::copy_if(checks.begin(), checks.end(), std::back_inserter(out),
+               [mode](const CheckSpec& check) { return check.mode == mode; });
+  return out;
+}
+
+std::string describe_check(const CheckSpec& check) {
+  return check_text(check);
+}
 
 const char* to_string(ResumePolicy policy) {
   switch (policy) {
@@ -569,15 +596,17 @@ Plan parse_plan(std::string_view json_text, const std::string& source_name, cons
   substitute_all(document, source_name, vars);
 
   const Cursor root(source_name, document, "");
-  const auto fields = root.object({"schedule", "notifications", "clusters"});
+  const auto fields = root.object({"schedule", "notifications", "preflight", "clusters"});
   Plan plan;
   plan.source = source_name;
   if (const auto c = fields.optional("schedule")) plan.schedule = read_schedule(*c);
   if (const auto c = fields.optional("notifications")) plan.notifications = read_notifications(*c);
+  if (const auto c = fields.optional("preflight")) plan.preflight = read_checks(*c);
   const auto base = std::filesystem::path(source_name).parent_path();
   FirstSeen names("cluster name");
   for (const auto& item : fields.required("clusters").elements(true)) {
     plan.clusters.push_back(read_cluster(item, names, base));
+    plan.clusters.back().preflight = plan.preflight;
   }
   // The plan itself is checked before any spec file is read.
   for (auto& cluster : plan.clusters) cluster.spec = spec::load_cluster_spec(cluster.spec_path);
@@ -613,6 +642,9 @@ std::string describe_plan(const Plan& plan, std::chrono::system_clock::time_poin
                     notifications.alertmanager_url;
   }
   out += "notifications: " + (destinations.empty() ? std::string("none") : destinations) + "\n";
+  if (!plan.preflight.empty()) {
+    out += "before each cluster's first step: preflight: " + describe_checks(plan.preflight) + "\n";
+  }
 
   for (const auto& cluster : plan.clusters) {
     out += "cluster " + cluster.name + " (spec " + cluster.spec_path + ", " +

@@ -34,8 +34,15 @@ using Vars = std::map<std::string, std::string>;
 // One check around a step: a probe run in-process (probes::ProbeSet) and the
 // thresholds its result must meet. A check passes when the probe's status is
 // OK (or WARNING with allow_warning) and every threshold holds.
+enum class CheckMode {
+  gate,     // a failure pauses the cluster
+  observe,  // evaluated and journaled, never pauses (thresholds being tuned)
+};
+const char* to_string(CheckMode mode);  // "gate", "observe"
+
 struct CheckSpec {
   std::string probe;  // "canary" | "connections" | "dns"
+  CheckMode mode = CheckMode::gate;
   bool allow_warning = false;
   // canary only: the round's figure "consistency_ratio" must be >= this.
   std::optional<double> min_consistency_ratio;
@@ -88,6 +95,9 @@ struct ClusterPlan {
   std::string spec_path;    // absolute or relative to the working directory, after resolution
   spec::ClusterSpec spec;   // as loaded when the plan was parsed
   std::vector<Step> steps;  // at least one
+  // The plan-level "preflight": checked before the first step, with and
+  // before that step's own preflight (a cluster already unhealthy never starts).
+  std::vector<CheckSpec> preflight;
   ResumePolicy resume = ResumePolicy::automatic;
   int resume_after_rounds = 3;
   std::chrono::milliseconds recheck_interval{2000};  // between re-checks while paused
@@ -126,10 +136,17 @@ struct Plan {
   std::string source;  // the file name as given
   Schedule schedule;
   Notifications notifications;
+  std::vector<CheckSpec> preflight;   // copied into every ClusterPlan::preflight
   std::vector<ClusterPlan> clusters;  // at least one
   const ClusterPlan* find_cluster(std::string_view name) const;
   friend bool operator==(const Plan&, const Plan&) = default;
 };
+
+// The checks of `checks` in `mode`, in order.
+std::vector<CheckSpec> checks_in_mode(const std::vector<CheckSpec>& checks, CheckMode mode);
+// "canary (consistency >= 0.99; warnings allowed)": how plans, logs and
+// `migrate status` name a check.
+std::string describe_check(const CheckSpec& check);
 
 // Throws spec::SpecError.
 Plan parse_plan(std::string_view json_text, const std::string& source_name, const Vars& vars);

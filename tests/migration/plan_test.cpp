@@ -237,6 +237,30 @@ TEST_F(PlanTest, ParsesEveryField) {
   EXPECT_EQ(plan.find_cluster("nope"), nullptr);
 }
 
+TEST_F(PlanTest, APlanLevelPreflightGoesToEveryCluster) {
+  const Plan plan = parse(R"({"preflight": [{"check": "connections"}, {"check": "dns"}],
+    "clusters": [{"name": "a", "spec": "${dir}/cluster.json", "steps": [{"name": "s", "run": ["true"]}]},
+                 {"name": "b", "spec": "${dir}/cluster.json", "steps": [{"name": "s", "run": ["true"]}]}]})");
+  ASSERT_EQ(plan.preflight.size(), 2u);
+  EXPECT_EQ(plan.preflight[0].probe, "connections");
+  for (const auto& cluster : plan.clusters) EXPECT_EQ(cluster.preflight, plan.preflight);
+  EXPECT_NE(describe_plan(plan, system_clock::now())
+                .find("before each cluster's first step: preflight: connections, dns\n"),
+            std::string::npos);
+}
+
+TEST_F(PlanTest, ReadsACheckMode) {
+  const Plan plan = parse(R"({"clusters": [{"name": "a", "spec": "${dir}/cluster.json",
+    "steps": [{"name": "s", "preflight": [{"check": "dns", "mode": "observe"},
+                                          {"check": "canary", "mode": "gate"}, {"check": "dns"}]}]}]})");
+  const auto& checks = plan.clusters.at(0).steps.at(0).preflight;
+  EXPECT_EQ(checks.at(0).mode, CheckMode::observe);
+  EXPECT_EQ(checks.at(1).mode, CheckMode::gate);
+  EXPECT_EQ(checks.at(2).mode, CheckMode::gate);
+  EXPECT_EQ(checks_in_mode(checks, CheckMode::observe).size(), 1u);
+  EXPECT_EQ(describe_check(checks.at(0)), "dns (observe only)");
+}
+
 TEST_F(PlanTest, AppliesDefaults) {
   const auto plan = parse(R"({"clusters": [{"name": "c", "spec": "${dir}/cluster.json",
       "steps": [{"name": "s", "run": ["true"], "verify": {"checks": [{"check": "dns"}]}}]}]})");
@@ -331,8 +355,11 @@ struct Rejection {
 TEST_F(PlanTest, RejectsInvalidPlans) {
   const std::vector<Rejection> cases = {
       {{{"/colour", "1"}},
-       "/colour: unknown field (expected one of: schedule, notifications, clusters)"},
+       "/colour: unknown field (expected one of: schedule, notifications, preflight, clusters)"},
       {{{"/clusters", nullptr}}, R"(missing required field "clusters")"},
+      {{{"/preflight", "[]"}}, "/preflight: expected a non-empty array, got []"},
+      {{{"/preflight", R"([{"check": "ping"}])"}},
+       R"(/preflight/0/check: expected "canary", "connections" or "dns", got "ping")"},
       {{{"/clusters", "[]"}}, "/clusters: expected a non-empty array, got []"},
       {{{"/clusters", "{}"}}, "/clusters: expected a non-empty array, got an object"},
       {{{"/schedule", "[]"}}, "/schedule: expected an object, got an array"},
@@ -441,8 +468,12 @@ TEST_F(PlanTest, RejectsInvalidPlans) {
       {{{"/clusters/0/steps/0/preflight/0/check", nullptr}},
        R"(/clusters/0/steps/0/preflight/0: missing required field "check")"},
       {{{"/clusters/0/steps/0/preflight/0/thresholds", "{}"}},
-       "/clusters/0/steps/0/preflight/0/thresholds: unknown field (expected one of: check, "
+       "/clusters/0/steps/0/preflight/0/thresholds: unknown field (expected one of: check, mode, "
        "allow_warning, min_consistency_ratio, backends, absent_backends)"},
+      {{{"/clusters/0/steps/0/preflight/0/mode", R"("shadow")"}},
+       R"(/clusters/0/steps/0/preflight/0/mode: expected "gate" or "observe", got "shadow")"},
+      {{{"/clusters/0/steps/0/preflight/0/mode", "true"}},
+       "/clusters/0/steps/0/preflight/0/mode: expected a string, got a boolean"},
       {{{"/clusters/0/steps/0/preflight/1/allow_warning", "1"}},
        "/clusters/0/steps/0/preflight/1/allow_warning: expected true or false, got a number"},
       {{{"/clusters/0/steps/0/preflight/1/backends/1", R"("")"}},
@@ -490,7 +521,8 @@ TEST_F(PlanTest, SubstitutesInDeeplyNestedDocuments) {
   EXPECT_TRUE(message.ends_with("/0: undefined variable \"nope\" (give it with --var nope=VALUE)"))
       << message.substr(message.size() - 80);
   EXPECT_EQ(error_of(R"({"deep": )" + std::string(kDepth, '[') + std::string(kDepth, ']') + "}"),
-            "plan.json: /deep: unknown field (expected one of: schedule, notifications, clusters)");
+            "plan.json: /deep: unknown field (expected one of: schedule, notifications, preflight, "
+            "clusters)");
 }
 
 TEST_F(PlanTest, SpecErrorsNameTheSpecFile) {

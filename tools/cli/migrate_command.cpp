@@ -119,6 +119,12 @@ void print_status_text(const fs::path& dir, const JournalState& state, const std
     if (cluster.pause_requested) out << "  pause requested (taken at the next boundary)\n";
     if (cluster.abort_requested) out << "  abort requested (taken at the next boundary)\n";
     if (cluster.resume_requested) out << "  resume requested\n";
+    for (const auto& [check, observed] : cluster.observed) {
+      out << "  observe " << check << ": would have paused " << observed.would_pause << " of "
+          << observed.rounds << " time" << (observed.rounds == 1 ? "" : "s");
+      if (!observed.last_failure.empty()) out << " (last: " << observed.last_failure << ")";
+      out << "\n";
+    }
     for (std::size_t i = 0; i < cluster.steps.size(); ++i) {
       const StepProgress& step = cluster.steps[i];
       out << "  " << (static_cast<int>(i) == cluster.step && !cluster.terminal() ? "> " : "  ")
@@ -160,11 +166,17 @@ void print_status_json(const fs::path& dir, const JournalState& state, const std
     json.String(name);
     json.Key("phase");
     json.String(to_string(cluster.phase));
+    // Counted from 1, as the text's "step i/N" (docs/migration.md, "Step numbers").
+    const bool past_the_end = cluster.step >= static_cast<int>(cluster.step_names.size());
     json.Key("step");
-    json.Int(cluster.step);
+    if (past_the_end) {
+      json.Null();
+    } else {
+      json.Int(cluster.step + 1);
+    }
     json.Key("steps_total");
     json.Int(static_cast<int>(cluster.step_names.size()));
-    if (cluster.step < static_cast<int>(cluster.step_names.size())) {
+    if (!past_the_end) {
       json.Key("step_name");
       json.String(cluster.step_names[static_cast<std::size_t>(cluster.step)]);
     }
@@ -184,6 +196,21 @@ void print_status_json(const fs::path& dir, const JournalState& state, const std
     json.Bool(cluster.pause_requested);
     json.Key("abort_requested");
     json.Bool(cluster.abort_requested);
+    json.Key("observed");
+    json.StartArray();
+    for (const auto& [check, observed] : cluster.observed) {
+      json.StartObject();
+      json.Key("check");
+      json.String(check);
+      json.Key("evaluations");
+      json.Int(observed.rounds);
+      json.Key("would_have_paused");
+      json.Int(observed.would_pause);
+      json.Key("last_failure");
+      json.String(observed.last_failure);
+      json.EndObject();
+    }
+    json.EndArray();
     json.Key("steps");
     json.StartArray();
     for (std::size_t i = 0; i < cluster.steps.size(); ++i) {
