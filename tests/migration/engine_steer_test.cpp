@@ -6,6 +6,8 @@
 //     cluster's first step; every failing verify round logged while it waits.
 //   - point 5: observe-mode checks are evaluated and journaled on every step,
 //     never pause, and `status` counts how often they would have paused.
+//   - point 6: a dry run says what would run and what would block (a
+//     blackout, a failing preflight), runs no action and writes nothing.
 
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
@@ -17,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "migration/dry_run.h"
 #include "migration/engine.h"
 #include "tests/migration/engine_fixture.h"
 #include "tests/support/command.h"
@@ -226,6 +229,36 @@ TEST_F(EngineSteerTest, PassingObserveChecksAreCountedWithoutAFailure) {
   EXPECT_EQ(canary.rounds, 2);
   EXPECT_EQ(canary.would_pause, 0);
   EXPECT_EQ(canary.last_failure, "");
+}
+
+TEST_F(EngineSteerTest, ADryRunNamesTheBlackoutAndTheFailingPreflightAndRunsNothing) {
+  const std::string text = R"({"schedule": {"blackouts": [{"dates": ["2026-12-24"]}]},
+    "preflight": [{"check": "connections"}],
+    "clusters": [{"name": "c1", "spec": "${dead}",
+      "steps": [{"name": "one", "run": ["sh", "-c", "echo one >> ${root}/ran"],
+                 "verify": {"checks": [{"check": "canary"}]}}]}]})";
+  checks_.script("c1", {Checks::fail("connections: CRITICAL: b1 refused")});
+  DryRunOptions dry;
+  dry.state_dir = state_;
+  dry.make_checks = checks_.factory();
+  dry.now = std::chrono::sys_days{std::chrono::year(2026) / 12 / 24} + std::chrono::hours(3);
+  const DryRunResult result = dry_run(plan(text), dry);
+  EXPECT_EQ(result.would_block, 2) << result.text;
+  EXPECT_EQ(result.would_run, 1);
+  EXPECT_TRUE(contains(result.text,
+                       "  WOULD BLOCK: blackout window 2026-12-24 covers now; no "
+                       "step would start\n"))
+      << result.text;
+  EXPECT_TRUE(contains(result.text, "  1. one: would run `sh -c echo one >> ")) << result.text;
+  EXPECT_TRUE(contains(result.text,
+                       "     preflight connections: WOULD BLOCK (the cluster would "
+                       "pause): connections: CRITICAL: b1 refused\n"))
+      << result.text;
+  EXPECT_TRUE(contains(result.text, "     verify after the action (not run now): canary\n"))
+      << result.text;
+  EXPECT_EQ(checks_.rounds("c1"), std::vector<std::string>{"connections"});  // not the verify
+  EXPECT_FALSE(fs::exists(root_ / "ran"));
+  EXPECT_FALSE(fs::exists(state_));
 }
 
 }  // namespace

@@ -14,7 +14,11 @@
 //   - a blackout covering now holds the cluster paused, a second engine is
 //     refused, and `abort` from another shell ends it where it is;
 //   - two labs migrate in parallel: one pauses on a dead backend, the other
-//     finishes meanwhile, and the first resumes once its backend is back.
+//     finishes meanwhile, and the first resumes once its backend is back;
+//   - issue 16: `run --dry-run` checks the live lab, says what would run and
+//     what would block, and changes nothing in the lab or the state
+//     directory; then the real run: observe-mode checks never pause, and
+//     `status` counts how often they would have.
 
 #include <fcntl.h>
 #include <sched.h>
@@ -543,6 +547,93 @@ TEST(MigrationLabTest, ABlackoutHoldsTheClusterAndAbortFromAnotherShellEndsItWhe
   EXPECT_EQ(backend_names(dirs.spec()),
             (std::vector<std::string>{"b1", "b2", "b3"}));  // nothing ran
   EXPECT_EQ(ringwatch(status).first, 2);
+}
+
+// Every file under `dir` with its bytes, for "nothing changed" (the lab's
+// daemons' logs aside: they grow by themselves).
+std::map<std::string, std::string> snapshot(const fs::path& dir) {
+  std::map<std::string, std::string> files;
+  if (!fs::exists(dir)) return files;
+  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
+    const std::string name = fs::relative(entry.path(), dir).string();
+    if (!entry.is_regular_file()) {
+      files[name] = "(not a regular file)";
+    } else if (entry.path().extension() == ".log") {
+      files[name] = "(log)";
+    } else {
+      files[name] = read(entry.path());
+    }
+  }
+  return files;
+}
+
+constexpr char kSteerPlan[] = R"({
+  "preflight": [{"check": "connections"}],
+  "clusters": [{"name": "lab", "spec": "${lab}/cluster.json",
+    "steps": [
+      {"name": "start-b4",
+       "preflight": [{"check": "dns", "mode": "observe", "backends": ["b4"]}],
+       "run": ["${ringwatch}", "lab", "add-backend", "--dir", "${lab}", "--backend", "b4"]},
+      {"name": "check-b4", "preflight": [{"check": "dns", "backends": ["b4"]}],
+       "verify": {"checks": [{"check": "connections", "mode": "observe", "backends": ["b1"]}]}}
+    ]}]})";
+
+TEST(MigrationLabTest, ADryRunChangesNothingThenObserveChecksNeverPauseTheRealRun) {
+  LabDirs dirs;
+  const fs::path plan_file = dirs.root() / "steer-plan.json";
+  std::ofstream(plan_file) << kSteerPlan;
+  const std::string plan_args =
+      "--plan " + plan_file.string() + " --var lab=" + dirs.lab().string() +
+      " --var ringwatch=" + RINGWATCH_BINARY + " --state " + dirs.state().string();
+  const auto lab_before = snapshot(dirs.lab());
+
+  const auto [dry_code, dry] = ringwatch("migrate run --dry-run " + plan_args);
+  EXPECT_EQ(dry_code, 1) << dry;  // step 2's preflight would block: b4 is not there yet
+  EXPECT_NE(dry.find("  1. start-b4: would run `"), std::string::npos) << dry;
+  EXPECT_NE(dry.find("     preflight connections: passes now\n"), std::string::npos) << dry;
+  EXPECT_NE(dry.find("     observe (preflight) dns (observe only; backends b4): would pause if "
+                     "it gated: "),
+            std::string::npos)
+      << dry;
+  EXPECT_NE(dry.find("  2. check-b4: checks only (no command)\n     preflight dns (backends "
+                     "b4): WOULD BLOCK (the cluster would pause): "),
+            std::string::npos)
+      << dry;
+  EXPECT_NE(dry.find("dry run: 2 steps would run; 1 would block; 1 observe-mode check would "
+                     "pause if they gated\n"),
+            std::string::npos)
+      << dry;
+  EXPECT_FALSE(fs::exists(dirs.state())) << "the dry run wrote " << dirs.state();
+  EXPECT_EQ(snapshot(dirs.lab()), lab_before);
+  EXPECT_EQ(backend_names(dirs.spec()), (std::vector<std::string>{"b1", "b2", "b3"}));
+
+  const auto [run_code, run] = ringwatch("migrate run " + plan_args);
+  EXPECT_EQ(run_code, 0) << run;
+  const auto records = read_journal(dirs.state());
+  for (const Record& r : records) {
+    EXPECT_FALSE(r.type == Record::Type::state && r.phase == Phase::paused) << r.detail;
+  }
+  const auto [status_code, status] = ringwatch("migrate status --state " + dirs.state().string());
+  EXPECT_EQ(status_code, 0) << status;
+  EXPECT_NE(status.find("  observe dns (observe only; backends b4): would have paused 1 of 1 "
+                        "time (last: dns: "),
+            std::string::npos)
+      << status;
+  // b4 is up but the proxies were not rolled onto it: a gate would have
+  // paused here; the observe check only counts it.
+  EXPECT_NE(status.find("  observe connections (observe only; backends b1): would have paused 1 "
+                        "of 1 time (last: connections: CRITICAL: proxy p1 is not connected to b4"),
+            std::string::npos)
+      << status;
+
+  // With the journal: done steps are not checked again, and the state
+  // directory stays as it was, byte for byte.
+  const auto state_before = snapshot(dirs.state());
+  const auto [again_code, again] = ringwatch("migrate run --dry-run " + plan_args);
+  EXPECT_EQ(again_code, 0) << again;
+  EXPECT_NE(again.find("  1. start-b4: done in the journal; not checked\n"), std::string::npos)
+      << again;
+  EXPECT_EQ(snapshot(dirs.state()), state_before);
 }
 
 }  // namespace

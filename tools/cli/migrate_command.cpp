@@ -16,6 +16,7 @@
 #include <iostream>
 
 #include "lib/util/time.h"
+#include "migration/dry_run.h"
 #include "migration/engine.h"
 #include "tools/cli/options.h"
 
@@ -33,6 +34,7 @@ constexpr const char* kMigrateUsage =
     "Subcommands:\n"
     "  plan    --plan FILE [--var NAME=VALUE]...   validate and print the plan\n"
     "  run     --plan FILE --state DIR [--var NAME=VALUE]... [--vantage NAME]\n"
+    "  run     --dry-run --plan FILE [--state DIR] [--var NAME=VALUE]... [--vantage NAME]\n"
     "  status  --state DIR [--format text|json]\n"
     "  pause   --state DIR [--cluster C]\n"
     "  resume  --state DIR [--cluster C]\n"
@@ -41,8 +43,9 @@ constexpr const char* kMigrateUsage =
     "  repair  --state DIR --truncate-after N --reason TEXT [--by NAME]\n"
     "          --state DIR --upgrade [--by NAME]   (a damaged or old journal)\n\n"
     "Exit codes: run: 0 every cluster finished, 2 some aborted, 3 stopped or bad\n"
-    "input; status: 0 nothing paused or aborted, 1 some cluster paused, 2 some\n"
-    "aborted, 3 no journal or a damaged one; plan, repair and the operator commands:\n"
+    "input; run --dry-run: 0 nothing would block, 1 something would, 3 bad input;\n"
+    "status: 0 nothing paused or aborted, 1 some cluster paused, 2 some aborted,\n"
+    "3 no journal or a damaged one; plan, repair and the operator commands:\n"
     "0 done, 3 refused.\n";
 
 Engine* running_engine = nullptr;
@@ -254,6 +257,56 @@ int status_exit_code(const JournalState& state) {
   return code;
 }
 
+// `migrate run`: the engine, until every cluster ended or a signal stops it.
+int run_engine(Plan plan, const fs::path& state_dir, const std::string& vantage, std::ostream& out,
+               std::ostream& err) {
+  EngineOptions engine_options;
+  engine_options.state_dir = state_dir;
+  engine_options.log = &out;
+  engine_options.dns_vantage = vantage;
+  std::unique_ptr<Engine> engine;
+  try {
+    engine = std::make_unique<Engine>(std::move(plan), engine_options);
+  } catch (const std::exception& error) {
+    err << "ringwatch migrate run: " << error.what() << "\n";
+    return kExitUnknown;
+  }
+  running_engine = engine.get();
+  struct ClearRunningEngine {
+    ~ClearRunningEngine() { running_engine = nullptr; }
+  } clear_on_exit;
+  struct sigaction action {};
+  action.sa_handler = on_stop_signal;
+  ::sigemptyset(&action.sa_mask);
+  ::sigaction(SIGINT, &action, nullptr);
+  ::sigaction(SIGTERM, &action, nullptr);
+  // A closed stdout (`| head`) must not kill the engine mid-step.
+  ::signal(SIGPIPE, SIG_IGN);
+  const RunSummary summary = engine->run();
+  out << "migration " << (summary.stopped ? "stopped" : "ended") << ":";
+  for (const auto& [name, phase] : summary.clusters)
+    out << " " << name << " " << to_string(phase) << ";";
+  out << " journal in " << engine_options.state_dir.string() << "\n";
+  return summary.exit_code();
+}
+
+// `migrate run --dry-run`: 0 nothing would block, 1 something would, 3 a
+// damaged journal in the (read-only) state directory.
+int run_dry(const Plan& plan, const fs::path& state_dir, const std::string& vantage,
+            std::ostream& out, std::ostream& err) {
+  DryRunOptions options;
+  options.state_dir = state_dir;
+  options.dns_vantage = vantage;
+  try {
+    const DryRunResult result = dry_run(plan, options);
+    out << result.text;
+    return result.would_block > 0 ? kExitWarning : kExitOk;
+  } catch (const JournalError& damaged) {
+    err << "ringwatch migrate run: " << damaged.what() << "\n";
+    return kExitUnknown;
+  }
+}
+
 }  // namespace
 
 int run_migrate(const Args& args, std::ostream& out, std::ostream& err) {
@@ -268,6 +321,8 @@ int run_migrate(const Args& args, std::ostream& out, std::ostream& err) {
       "var", po::value<std::vector<std::string>>()->value_name("NAME=VALUE"),
       "a value for ${NAME} in the plan (repeatable); ${ringwatch} is this program")(
       "state", po::value<std::string>()->value_name("DIR"), "the state directory (journal, logs)")(
+      "dry-run", po::bool_switch(),
+      "run: check the plan against the live clusters; run nothing, write nothing")(
       "vantage", po::value<std::string>()->value_name("NAME"),
       "run: the dns check from this one vantage point only")(
       "format", po::value<std::string>()->default_value("text")->value_name("FMT"),
@@ -303,34 +358,12 @@ int run_migrate(const Args& args, std::ostream& out, std::ostream& err) {
       out << describe_plan(plan, std::chrono::system_clock::now());
       return kExitOk;
     }
-    EngineOptions engine_options;
-    engine_options.state_dir = need("state");
-    engine_options.log = &out;
-    if (vm.count("vantage")) engine_options.dns_vantage = vm["vantage"].as<std::string>();
-    std::unique_ptr<Engine> engine;
-    try {
-      engine = std::make_unique<Engine>(std::move(plan), engine_options);
-    } catch (const std::exception& error) {
-      err << "ringwatch migrate run: " << error.what() << "\n";
-      return kExitUnknown;
+    const std::string vantage = vm.count("vantage") ? vm["vantage"].as<std::string>() : "";
+    if (vm["dry-run"].as<bool>()) {
+      return run_dry(plan, vm.count("state") ? vm["state"].as<std::string>() : "", vantage, out,
+                     err);
     }
-    running_engine = engine.get();
-    struct ClearRunningEngine {
-      ~ClearRunningEngine() { running_engine = nullptr; }
-    } clear_on_exit;
-    struct sigaction action {};
-    action.sa_handler = on_stop_signal;
-    ::sigemptyset(&action.sa_mask);
-    ::sigaction(SIGINT, &action, nullptr);
-    ::sigaction(SIGTERM, &action, nullptr);
-    // A closed stdout (`| head`) must not kill the engine mid-step.
-    ::signal(SIGPIPE, SIG_IGN);
-    const RunSummary summary = engine->run();
-    out << "migration " << (summary.stopped ? "stopped" : "ended") << ":";
-    for (const auto& [name, phase] : summary.clusters)
-      out << " " << name << " " << to_string(phase) << ";";
-    out << " journal in " << engine_options.state_dir.string() << "\n";
-    return summary.exit_code();
+    return run_engine(std::move(plan), need("state"), vantage, out, err);
   }
 
   const fs::path state_dir = need("state");
