@@ -173,13 +173,19 @@ struct Engine::Impl {
     note.detail = record.detail;
     note.diagnosis = record.diagnosis;
     note.at = options.now();
+    // Awaiting an approval is notified like a pause (reason
+    // "awaiting_approval"), and the approval like a resume.
+    const bool held = from == Phase::paused || from == Phase::awaiting_approval;
     if (record.phase == Phase::paused) {
       if (from == Phase::paused && from_reason == record.reason) return;
       note.event = EventKind::paused;
       note.reason = to_string(record.reason);
-    } else if (from == Phase::paused && record.phase == Phase::aborted) {
+    } else if (record.phase == Phase::awaiting_approval) {
+      note.event = EventKind::paused;
+      note.reason = "awaiting_approval";
+    } else if (held && record.phase == Phase::aborted) {
       note.event = EventKind::aborted;
-    } else if (from == Phase::paused) {
+    } else if (held) {
       note.event = EventKind::resumed;
     } else if (from == Phase::pending && record.phase == Phase::preflight) {
       note.event = EventKind::started;
@@ -303,6 +309,9 @@ struct Engine::Impl::ClusterRun {
           break;
         case Phase::paused:
           paused(progress);
+          break;
+        case Phase::awaiting_approval:
+          awaiting_approval(progress);
           break;
         case Phase::aborted:
         case Phase::finished:
@@ -431,6 +440,14 @@ struct Engine::Impl::ClusterRun {
   // preflight(i) -> running(i), paused(failed_check) or paused(blackout).
   void preflight(const ClusterProgress& progress) {
     if (pause_for_blackout(progress, Phase::preflight)) return;
+    const StepProgress& journaled = progress.steps[static_cast<std::size_t>(progress.step)];
+    if (step_at(progress.step).approval && !journaled.approved) {
+      engine.write(state_record(progress, Phase::awaiting_approval, progress.step,
+                                "waits for an operator's approval (ringwatch migrate approve "
+                                "--cluster " +
+                                    plan.name + " --step " + step_at(progress.step).name + ")"));
+      return;
+    }
     const std::vector<CheckSpec> before = preflight_checks(progress.step);
     if (!observe(progress, before, Phase::preflight)) return;
     const std::vector<CheckSpec> gates = checks_in_mode(before, CheckMode::gate);
@@ -583,6 +600,18 @@ struct Engine::Impl::ClusterRun {
       engine.write(state_record(progress, Phase::finished, static_cast<int>(plan.steps.size()),
                                 "every step done"));
     }
+  }
+
+  // awaiting_approval(i) -> preflight(i) once an operator approved step i
+  // (the `approve` record); the checks then run after the approval.
+  void awaiting_approval(const ClusterProgress& progress) {
+    const StepProgress& step = progress.steps[static_cast<std::size_t>(progress.step)];
+    if (!step.approved) {
+      engine.wait(plan.name, 200ms);
+      return;
+    }
+    engine.write_unless_requested(
+        state_record(progress, Phase::preflight, progress.step, "approved by " + step.approved_by));
   }
 
   // paused(reason) -> its resume phase, when the reason lets it resume by

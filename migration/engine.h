@@ -9,6 +9,13 @@
 //   pending      -- slot free, no blackout -----------> preflight(0)     [started]
 //   preflight(i) -- step i was skipped ---------------> done(i)
 //                   (as do running(i) and verifying(i), resumed into after a skip)
+//   preflight(i) -- step i has "approval" and no `approve` record yet
+//                   --------------------------------> awaiting_approval(i)   [paused
+//                                                         (reason "awaiting_approval")]
+//   awaiting_approval(i) -- an operator's `approve` of step i (who, when:
+//                   an `operator` record) ----------> preflight(i)  [resumed]
+//                   (the checks run after the approval, right before the action;
+//                   an approval of another step, or of a cluster not waiting, is refused)
 //   preflight(i) -- preflight checks pass ------------> running(i)
 //   preflight(i) -- a check fails --------------------> paused(failed_check -> preflight)
 //   running(i)   -- spawn (held), `attempt` record, go, exit 0 --> verifying(i)
@@ -28,6 +35,7 @@
 //                        -- operator pause -----------> paused(operator -> where it was)
 //   any but finished, aborted -- operator abort ------> aborted          [aborted]
 //   pending, preflight(i) -- a blackout covers now ---> paused(blackout -> pending|preflight)
+//   (a blackout is checked before the approval: no cluster waits for one in a blackout)
 //
 // paused(reason -> phase) names the phase a resume returns to.
 // While paused(failed_check) the engine re-runs the checks that failed (the
@@ -37,6 +45,11 @@
 // killed by an operator, and verifying ends with its round. A blackout stops
 // new steps, never a step that has started. Resuming into `verifying` polls
 // the verify checks with a new deadline; into `running` starts a new attempt.
+//
+// Observe-mode checks (plan.h, CheckMode::observe) never take an arrow: in
+// preflight(i) and at the end of verifying(i) each runs in a round of its own
+// and is journaled as an `observe` record; the arrows above read only the
+// gating checks. The plan-level preflight is part of preflight(0).
 //
 // Checks: each cluster's thread gets its own ClusterChecks (checks.h) from
 // EngineOptions::make_checks, by default a CheckRunner probing the cluster's

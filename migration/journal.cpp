@@ -26,8 +26,9 @@ namespace {
 namespace fs = std::filesystem;
 using rapidjson::Value;
 
-constexpr const char* kPhaseNames[] = {"pending", "preflight", "running", "verifying",
-                                       "done",    "paused",    "aborted", "finished"};
+constexpr const char* kPhaseNames[] = {"pending",   "preflight", "running",
+                                       "verifying", "done",      "paused",
+                                       "aborted",   "finished",  "awaiting_approval"};
 constexpr const char* kReasonNames[] = {"",         "failed_check", "failed_action",
                                         "operator", "blackout",     "interrupted"};
 constexpr const char* kTypeNames[] = {"run",  "state",   "attempt", "attempt_end", "operator",
@@ -88,7 +89,7 @@ const char* to_string(Phase phase) {
 }
 
 std::optional<Phase> parse_phase(std::string_view text) {
-  for (int i = 0; i < 8; ++i) {
+  for (int i = 0; i < static_cast<int>(std::size(kPhaseNames)); ++i) {
     if (text == kPhaseNames[i]) return static_cast<Phase>(i);
   }
   return std::nullopt;
@@ -192,10 +193,11 @@ std::string to_json_line(const Record& record) {
       text("command", record.command);
       text("id", record.command_id);
       text("outcome", record.outcome);
-      if (record.command == "skip") {
+      if (record.command == "skip" || record.command == "approve") {
         out.Key("step");
         out.Int(record.step);
       }
+      if (record.command == "approve") text("by", record.by);
       break;
     case Record::Type::skip:
       out.Key("step");
@@ -336,6 +338,12 @@ void apply_operator(ClusterProgress& cluster, const Record& record) {
       step->outcome = StepProgress::Outcome::skipped;
       step->detail = "skipped by operator: " + record.detail;
     }
+  } else if (record.command == "approve") {
+    if (StepProgress* step = step_at(cluster, record.step)) {
+      step->approved = true;
+      step->approved_by = record.by;
+      step->approved_at = record.at;
+    }
   }
 }
 
@@ -446,16 +454,48 @@ JournalState replay(const std::vector<Record>& records) {
   return state;
 }
 
+namespace {
+
+// "step 2 (roll-onto-b4)", counted from 1.
+std::string step_words(const ClusterProgress& cluster, int index) {
+  if (index < 0 || index >= static_cast<int>(cluster.step_names.size())) return "the end";
+  return "step " + std::to_string(index + 1) + " (" +
+         cluster.step_names[static_cast<std::size_t>(index)] + ")";
+}
+
+// An approval is taken only for the step the cluster waits at.
+std::optional<std::string> check_approval(const JournalState& state, const Command& command) {
+  const ClusterProgress* cluster = state.find(command.cluster);
+  if (cluster == nullptr) return "no cluster \"" + command.cluster + "\" in this migration";
+  if (cluster->terminal()) return "cluster " + command.cluster + " is " + to_string(cluster->phase);
+  const int index = step_index(*cluster, command.step);
+  if (index < 0) return "cluster " + command.cluster + " has no step \"" + command.step + "\"";
+  if (command.by.empty()) return std::string("approve needs --by (who approves)");
+  if (cluster->phase != Phase::awaiting_approval) {
+    return "cluster " + command.cluster + " is not waiting for an approval (it is " +
+           to_string(cluster->phase) + " at " + step_words(*cluster, cluster->step) + ")";
+  }
+  if (index != cluster->step) {
+    return "cluster " + command.cluster + " waits for an approval at " +
+           step_words(*cluster, cluster->step) + ", not at " + step_words(*cluster, index);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 std::optional<std::string> check_command(const JournalState& state, const Command& command) {
   if (command.command != "pause" && command.command != "resume" && command.command != "abort" &&
-      command.command != "skip") {
+      command.command != "skip" && command.command != "approve") {
     return "unknown command \"" + command.command + "\"";
   }
   if (state.clusters.empty()) return std::string("no migration has run in this state directory");
   if (command.cluster.empty()) {
-    if (command.command == "skip") return std::string("skip needs --cluster");
+    if (command.command == "skip" || command.command == "approve")
+      return command.command + " needs --cluster";
     return std::nullopt;
   }
+  if (command.command == "approve") return check_approval(state, command);
   const ClusterProgress* cluster = state.find(command.cluster);
   if (cluster == nullptr) return "no cluster \"" + command.cluster + "\" in this migration";
   if (cluster->terminal()) {
@@ -486,7 +526,8 @@ std::optional<std::string> check_command(const JournalState& state, const Comman
 
 Record accept_command(const JournalState& state, const Command& command) {
   Record record;
-  if (command.command == "skip") {
+  record.by = command.by;
+  if (command.command == "skip" || command.command == "approve") {
     if (const ClusterProgress* cluster = state.find(command.cluster)) {
       record.step = step_index(*cluster, command.step);
     }
@@ -561,6 +602,8 @@ void enqueue_command(const fs::path& state_dir, const Command& command) {
   out.String(command.step);
   out.Key("reason");
   out.String(command.reason);
+  out.Key("by");
+  out.String(command.by);
   out.EndObject();
   const std::string line = std::string(buffer.GetString(), buffer.GetSize()) + "\n";
   const fs::path path = state_dir / "commands.jsonl";
@@ -589,6 +632,7 @@ std::vector<Command> read_commands(const fs::path& state_dir, std::uint64_t& off
     command.cluster = string_member(document, "cluster");
     command.step = string_member(document, "step");
     command.reason = string_member(document, "reason");
+    command.by = string_member(document, "by");
     if (!command.id.empty()) commands.push_back(std::move(command));
   }
   return commands;

@@ -63,7 +63,17 @@
 namespace ringwatch::migration {
 
 // A cluster's phase; see engine.h for the state machine.
-enum class Phase { pending, preflight, running, verifying, done, paused, aborted, finished };
+enum class Phase {
+  pending,
+  preflight,
+  running,
+  verifying,
+  done,
+  paused,
+  aborted,
+  finished,
+  awaiting_approval
+};
 const char* to_string(Phase phase);  // "pending", ...
 std::optional<Phase> parse_phase(std::string_view text);
 
@@ -113,7 +123,7 @@ struct Record {
   // attempt_end: "succeeded", "failed", "timed_out", "interrupted", ...;
   // operator: "rejected" for a command that could not be taken (detail: why)
   std::string outcome;
-  // operator: "pause", "resume", "abort", "skip"
+  // operator: "pause", "resume", "abort", "skip", "approve" (`by` who, `step`)
   std::string command;
   // observe: the check (describe_check), where it ran (`phase`: preflight or
   // verifying), `outcome` "passed" or "would_pause", `detail` its failures,
@@ -162,6 +172,9 @@ struct StepProgress {
   std::chrono::system_clock::time_point attempt_started{};  // of the attempt in flight
   std::string last_outcome;                                 // of the last ended attempt
   std::string detail;                                       // the last thing said about it
+  bool approved = false;  // an operator approved it (`approve` record)
+  std::string approved_by;
+  std::chrono::system_clock::time_point approved_at{};
 };
 
 // How an observe-mode check fared on one cluster.
@@ -299,10 +312,11 @@ class StateLock {
 // An operator command as queued in commands.jsonl.
 struct Command {
   std::string id;       // unique; made by make_command_id()
-  std::string command;  // "pause", "resume", "abort", "skip"
+  std::string command;  // "pause", "resume", "abort", "skip", "approve"
   std::string cluster;  // empty: every cluster (pause, resume, abort)
-  std::string step;     // skip: the step's name
+  std::string step;     // skip, approve: the step's name
   std::string reason;   // skip: required; others: optional
+  std::string by;       // approve: who approves
 };
 std::string make_command_id();
 void enqueue_command(const std::filesystem::path& state_dir, const Command& command);

@@ -32,6 +32,8 @@ constexpr std::string_view kBoolExpectation = "true or false";
 constexpr std::string_view kDollarExpectation = "${NAME} or $$ wherever $ appears";
 constexpr std::string_view kOnlyWithRun = R"(only allowed in a step with "run")";
 constexpr std::string_view kModeExpectation = R"("gate" or "observe")";
+constexpr std::string_view kStepApprovalExpectation = R"("before")";
+constexpr std::string_view kPlanApprovalExpectation = R"("every_step")";
 constexpr std::string_view kOnlyWithCanary = R"(only allowed with "check": "canary")";
 
 bool is_name_char(char c) {
@@ -305,8 +307,8 @@ std::vector<CheckSpec> read_checks(const Cursor& cursor) {
 }
 
 Step read_step(const Cursor& cursor, FirstSeen& names) {
-  const auto fields = cursor.object(
-      {"name", "run", "timeout", "retries", "backoff", "safe_to_rerun", "preflight", "verify"});
+  const auto fields = cursor.object({"name", "run", "timeout", "retries", "backoff",
+                                     "safe_to_rerun", "approval", "preflight", "verify"});
   Step step;
   const auto name = fields.required("name");
   step.name = read_name(name);
@@ -331,6 +333,12 @@ Step read_step(const Cursor& cursor, FirstSeen& names) {
   if (const auto c = with_run("backoff")) step.action.backoff = read_seconds(*c, 0, 3600);
   if (const auto c = with_run("safe_to_rerun")) step.safe_to_rerun = read_bool(*c);
 
+  if (const auto c = fields.optional("approval")) {
+    c->string_as(kStepApprovalExpectation, [](std::string_view text) {
+      return text == "before" ? std::optional<bool>(true) : std::nullopt;
+    });
+    step.approval = true;
+  }
   const auto preflight = fields.optional("preflight");
   if (preflight) step.preflight = read_checks(*preflight);
   const auto verify = fields.optional("verify");
@@ -596,17 +604,25 @@ Plan parse_plan(std::string_view json_text, const std::string& source_name, cons
   substitute_all(document, source_name, vars);
 
   const Cursor root(source_name, document, "");
-  const auto fields = root.object({"schedule", "notifications", "preflight", "clusters"});
+  const auto fields =
+      root.object({"schedule", "notifications", "preflight", "approval", "clusters"});
   Plan plan;
   plan.source = source_name;
   if (const auto c = fields.optional("schedule")) plan.schedule = read_schedule(*c);
   if (const auto c = fields.optional("notifications")) plan.notifications = read_notifications(*c);
   if (const auto c = fields.optional("preflight")) plan.preflight = read_checks(*c);
+  if (const auto c = fields.optional("approval")) {
+    c->string_as(kPlanApprovalExpectation, [](std::string_view text) {
+      return text == "every_step" ? std::optional<bool>(true) : std::nullopt;
+    });
+    plan.approve_every_step = true;
+  }
   const auto base = std::filesystem::path(source_name).parent_path();
   FirstSeen names("cluster name");
   for (const auto& item : fields.required("clusters").elements(true)) {
     plan.clusters.push_back(read_cluster(item, names, base));
     plan.clusters.back().preflight = plan.preflight;
+    for (auto& step : plan.clusters.back().steps) step.approval |= plan.approve_every_step;
   }
   // The plan itself is checked before any spec file is read.
   for (auto& cluster : plan.clusters) cluster.spec = spec::load_cluster_spec(cluster.spec_path);
@@ -664,6 +680,7 @@ std::string describe_plan(const Plan& plan, std::chrono::system_clock::time_poin
       const std::string number = std::to_string(i + 1) + ". ";
       const std::string indent(2 + number.size(), ' ');
       out += "  " + number + step.name + ": " + describe_action(step) + "\n";
+      if (step.approval) out += indent + "approval: an operator approves it before its preflight\n";
       if (!step.preflight.empty()) {
         out += indent + "preflight: " + describe_checks(step.preflight) + "\n";
       }

@@ -79,6 +79,9 @@ struct Step {
   Action action;
   // An interrupted attempt (the engine died while it ran) may be run again.
   bool safe_to_rerun = false;
+  // "approval": "before" (or the plan's "every_step"): the cluster waits in
+  // awaiting_approval before the step's preflight until an operator approves.
+  bool approval = false;
   std::vector<CheckSpec> preflight;
   Verify verify;
   friend bool operator==(const Step&, const Step&) = default;
@@ -137,6 +140,7 @@ struct Plan {
   Schedule schedule;
   Notifications notifications;
   std::vector<CheckSpec> preflight;   // copied into every ClusterPlan::preflight
+  bool approve_every_step = false;    // "approval": "every_step": every Step::approval set
   std::vector<ClusterPlan> clusters;  // at least one
   const ClusterPlan* find_cluster(std::string_view name) const;
   friend bool operator==(const Plan&, const Plan&) = default;

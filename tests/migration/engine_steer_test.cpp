@@ -6,6 +6,8 @@
 //     cluster's first step; every failing verify round logged while it waits.
 //   - point 5: observe-mode checks are evaluated and journaled on every step,
 //     never pause, and `status` counts how often they would have paused.
+//   - point 1: an approval gate waits (notified like a pause), survives a
+//     restart, is approved from another shell and refused at the wrong step.
 //   - point 6: a dry run says what would run and what would block (a
 //     blackout, a failing preflight), runs no action and writes nothing.
 
@@ -23,6 +25,7 @@
 #include "migration/engine.h"
 #include "tests/migration/engine_fixture.h"
 #include "tests/support/command.h"
+#include "tests/support/http_test_server.h"
 
 namespace ringwatch::migration {
 namespace {
@@ -259,6 +262,105 @@ TEST_F(EngineSteerTest, ADryRunNamesTheBlackoutAndTheFailingPreflightAndRunsNoth
   EXPECT_EQ(checks_.rounds("c1"), std::vector<std::string>{"connections"});  // not the verify
   EXPECT_FALSE(fs::exists(root_ / "ran"));
   EXPECT_FALSE(fs::exists(state_));
+}
+
+// Three steps; the second waits for an approval; events go to a webhook.
+std::string approval_plan(const std::string& webhook) {
+  return R"({"notifications": {"webhook": ")" + webhook + R"("},
+    "clusters": [{"name": "c1", "spec": "${dead}",
+      "steps": [{"name": "one", "run": ["sh", "-c", "echo one >> ${root}/ran"]},
+                {"name": "two", "approval": "before", "preflight": [{"check": "dns"}],
+                 "run": ["sh", "-c", "echo two >> ${root}/ran"]},
+                {"name": "three", "run": ["sh", "-c", "echo three >> ${root}/ran"]}]}]})";
+}
+
+bool awaiting(const JournalState& s) {
+  return s.find("c1") && s.find("c1")->phase == Phase::awaiting_approval;
+}
+
+TEST_F(EngineSteerTest, AnApprovalGateWaitsSurvivesARestartAndIsTakenOnlyAtItsStep) {
+  testing::TestHttpServer webhook;
+  checks_.script("c1", {Checks::pass()});
+  const std::string text = approval_plan(webhook.url("/hook"));
+  {
+    Engine engine(plan(text), options());
+    auto result = start(engine);
+    ASSERT_TRUE(wait_for(awaiting)) << log();
+    EXPECT_EQ(read_file(root_ / "ran"), "one\n");
+    EXPECT_EQ(state().find("c1")->step, 1);
+    EXPECT_TRUE(checks_.rounds("c1").empty());  // the preflight waits for the approval
+    engine.stop();
+    EXPECT_EQ(result->get().exit_code(), 3);
+  }
+  // Notified like a pause.
+  ASSERT_TRUE(webhook.wait_for_requests(2, std::chrono::seconds(10)));
+  const auto requests = webhook.requests();
+  EXPECT_TRUE(contains(requests[1].body, R"("event":"paused")")) << requests[1].body;
+  EXPECT_TRUE(contains(requests[1].body, R"("reason":"awaiting_approval")")) << requests[1].body;
+  EXPECT_TRUE(contains(requests[1].body, R"("step":"two")")) << requests[1].body;
+
+  // No engine: still waiting, as the journal says; the wrong step is refused.
+  const std::string state_arg = " --state " + state_.string() + " --cluster c1";
+  auto [status_code, status] = ringwatch("migrate status --state " + state_.string());
+  EXPECT_EQ(status_code, 1) << status;
+  EXPECT_TRUE(contains(status, "cluster c1: awaiting_approval at step 2/3 two since ")) << status;
+  EXPECT_TRUE(contains(status, "  waits for an operator's approval of step 2/3 two since "))
+      << status;
+  auto [wrong_code, wrong] = ringwatch("migrate approve" + state_arg + " --step three --by bob");
+  EXPECT_EQ(wrong_code, 3) << wrong;
+  EXPECT_EQ(wrong,
+            "ringwatch migrate approve: cluster c1 waits for an approval at step 2 (two), "
+            "not at step 3 (three)\n");
+
+  // A new engine waits on; the approval comes from another shell.
+  auto engine = std::make_unique<Engine>(plan(text), options());
+  auto result = start(*engine);
+  ASSERT_TRUE(wait_for([](const JournalState& s) { return s.runs == 2 && awaiting(s); }));
+  auto [approve_code, approved] =
+      ringwatch("migrate approve" + state_arg + " --step two --by alice");
+  EXPECT_EQ(approve_code, 0) << approved;
+  EXPECT_TRUE(contains(approved, "approve accepted by the running engine")) << approved;
+  EXPECT_EQ(result->get().exit_code(), 0) << log();
+  result.reset();
+  engine.reset();  // lets go of the state directory
+  EXPECT_EQ(read_file(root_ / "ran"), "one\ntwo\nthree\n");
+  EXPECT_EQ(checks_.rounds("c1"), std::vector<std::string>{"dns"});  // after the approval
+  const ClusterProgress c1 = *state().find("c1");
+  EXPECT_TRUE(c1.steps[1].approved);
+  EXPECT_EQ(c1.steps[1].approved_by, "alice");
+  EXPECT_FALSE(c1.steps[2].approved);
+  EXPECT_TRUE(contains(log(),
+                       "c1: awaiting_approval -> preflight at step 2 (two): approved by "
+                       "alice\n"))
+      << log();
+  auto [late_code, late] = ringwatch("migrate approve" + state_arg + " --step two --by alice");
+  EXPECT_EQ(late_code, 3);
+  EXPECT_EQ(late, "ringwatch migrate approve: cluster c1 is finished\n");
+  EXPECT_TRUE(contains(ringwatch("migrate status --state " + state_.string()).second,
+                       "2. two: done, 1 attempt, approved by alice at "));
+}
+
+TEST_F(EngineSteerTest, EveryStepWaitsForAnApprovalWithThePlansEveryStep) {
+  checks_.script("c1", {Checks::pass()});
+  Engine engine(plan(R"({"approval": "every_step",
+    "clusters": [{"name": "c1", "spec": "${dead}",
+      "steps": [{"name": "one", "run": ["true"]}, {"name": "two", "run": ["true"]}]}]})"),
+                options());
+  auto result = start(engine);
+  for (const char* step : {"one", "two"}) {
+    ASSERT_TRUE(wait_for(awaiting)) << log();
+    Command approve = command("approve", "c1");
+    approve.step = step;
+    approve.by = "carol";
+    EXPECT_EQ(submit_command(state_, approve).rfind("approve accepted", 0), 0u);
+    ASSERT_TRUE(wait_for([&](const JournalState& s) {
+      return !awaiting(s) ||
+             s.find("c1")->step_names[static_cast<std::size_t>(s.find("c1")->step)] != step;
+    }));
+  }
+  EXPECT_EQ(result->get().exit_code(), 0) << log();
+  EXPECT_TRUE(state().find("c1")->steps[0].approved);
+  EXPECT_TRUE(state().find("c1")->steps[1].approved);
 }
 
 }  // namespace

@@ -602,7 +602,7 @@ TEST_F(JournalTest, AnAcceptedSkipMarksTheStepSkippedWithTheOperatorsReason) {
       state_record("c1", Phase::running, 0),
   };
   JournalState s = replay_numbered(base);
-  Command skip{"id-1", "skip", "c1", "three", "done by hand, ticket OPS-1"};
+  Command skip{"id-1", "skip", "c1", "three", "done by hand, ticket OPS-1", ""};
   ASSERT_EQ(check_command(s, skip), std::nullopt);
   const Record accepted = accept_command(s, skip);
   EXPECT_EQ(accepted.type, Record::Type::operator_command);
@@ -626,7 +626,7 @@ TEST_F(JournalTest, AnAcceptedSkipMarksTheStepSkippedWithTheOperatorsReason) {
 TEST_F(JournalTest, CheckCommandSaysWhyACommandCannotBeTaken) {
   auto command = [](const std::string& name, const std::string& cluster,
                     const std::string& step = "", const std::string& reason = "") {
-    return Command{"id", name, cluster, step, reason};
+    return Command{"id", name, cluster, step, reason, ""};
   };
   EXPECT_EQ(check_command(JournalState{}, command("pause", "")),
             "no migration has run in this state directory");
@@ -722,7 +722,7 @@ TEST_F(JournalTest, QueuedCommandsAreReadFromAnOffsetAndOnlyWhenComplete) {
   EXPECT_EQ(offset, 0u);
   // The state directory must exist: the engine made it.
   try {
-    enqueue_command(state_, Command{"id-0", "pause", "", "", ""});
+    enqueue_command(state_, Command{"id-0", "pause", "", "", "", ""});
     ADD_FAILURE() << "queued into a missing directory";
   } catch (const JournalError& error) {
     EXPECT_EQ(std::string(error.what()), "cannot open " + (state_ / "commands.jsonl").string() +
@@ -730,8 +730,8 @@ TEST_F(JournalTest, QueuedCommandsAreReadFromAnOffsetAndOnlyWhenComplete) {
   }
   fs::create_directories(state_);
 
-  const Command pause{make_command_id(), "pause", "c1", "", ""};
-  const Command skip{make_command_id(), "skip", "c2", "two", "by hand: \"OPS-1\"\nsee ticket"};
+  const Command pause{make_command_id(), "pause", "c1", "", "", ""};
+  const Command skip{make_command_id(), "skip", "c2", "two", "by hand: \"OPS-1\"\nsee ticket", ""};
   EXPECT_NE(pause.id, skip.id);
   EXPECT_EQ(pause.id.rfind(std::to_string(::getpid()) + "-", 0), 0u) << pause.id;
   enqueue_command(state_, pause);
@@ -776,7 +776,7 @@ TEST_F(JournalTest, QueuedCommandsAreReadFromAnOffsetAndOnlyWhenComplete) {
   std::ofstream(file, std::ios::app | std::ios::binary) << "garbage\n"
                                                         << R"({"command":"pause"})"
                                                         << "\n";
-  enqueue_command(state_, Command{"id-5", "resume", "", "", ""});
+  enqueue_command(state_, Command{"id-5", "resume", "", "", "", ""});
   commands = read_commands(state_, offset);
   ASSERT_EQ(commands.size(), 1u);
   EXPECT_EQ(commands[0].id, "id-5");

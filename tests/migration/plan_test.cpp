@@ -355,9 +355,15 @@ struct Rejection {
 TEST_F(PlanTest, RejectsInvalidPlans) {
   const std::vector<Rejection> cases = {
       {{{"/colour", "1"}},
-       "/colour: unknown field (expected one of: schedule, notifications, preflight, clusters)"},
+       "/colour: unknown field (expected one of: schedule, notifications, preflight, approval, "
+       "clusters)"},
       {{{"/clusters", nullptr}}, R"(missing required field "clusters")"},
       {{{"/preflight", "[]"}}, "/preflight: expected a non-empty array, got []"},
+      {{{"/approval", R"("always")"}}, R"(/approval: expected "every_step", got "always")"},
+      {{{"/clusters/0/steps/0/approval", "true"}},
+       "/clusters/0/steps/0/approval: expected a string, got a boolean"},
+      {{{"/clusters/0/steps/0/approval", R"("after")"}},
+       R"(/clusters/0/steps/0/approval: expected "before", got "after")"},
       {{{"/preflight", R"([{"check": "ping"}])"}},
        R"(/preflight/0/check: expected "canary", "connections" or "dns", got "ping")"},
       {{{"/clusters", "[]"}}, "/clusters: expected a non-empty array, got []"},
@@ -431,7 +437,7 @@ TEST_F(PlanTest, RejectsInvalidPlans) {
        R"(/clusters/0/steps/1/name: duplicate step name "add-b4" (first at /clusters/0/steps/0/name))"},
       {{{"/clusters/0/steps/0/colour", "1"}},
        "/clusters/0/steps/0/colour: unknown field (expected one of: name, run, timeout, retries, "
-       "backoff, safe_to_rerun, preflight, verify)"},
+       "backoff, safe_to_rerun, approval, preflight, verify)"},
       {{{"/clusters/0/steps/0/run", "[]"}},
        "/clusters/0/steps/0/run: expected a non-empty array, got []"},
       {{{"/clusters/0/steps/0/run", R"("ringwatch lab add-backend")"}},
@@ -522,7 +528,7 @@ TEST_F(PlanTest, SubstitutesInDeeplyNestedDocuments) {
       << message.substr(message.size() - 80);
   EXPECT_EQ(error_of(R"({"deep": )" + std::string(kDepth, '[') + std::string(kDepth, ']') + "}"),
             "plan.json: /deep: unknown field (expected one of: schedule, notifications, preflight, "
-            "clusters)");
+            "approval, clusters)");
 }
 
 TEST_F(PlanTest, SpecErrorsNameTheSpecFile) {

@@ -274,12 +274,12 @@ class Harness {
           cluster.steps[static_cast<std::size_t>(cluster.step)].outcome ==
               migration::StepProgress::Outcome::open) {
         migration::Command skip{migration::make_command_id(), "skip", cluster.name, step,
-                                "its command ended with status 0 (actions.log)"};
+                                "its command ended with status 0 (actions.log)", ""};
         migration::submit_command(options_.dir / "state", skip);
         ++report_.operator_skips;
         log("operator: skip " + step + " (it had completed)");
       }
-      migration::Command resume{migration::make_command_id(), "resume", cluster.name, "", ""};
+      migration::Command resume{migration::make_command_id(), "resume", cluster.name, "", "", ""};
       migration::submit_command(options_.dir / "state", resume);
       ++report_.operator_resumes;
       log("operator: resume at " + step + " (" + migration::to_string(cluster.reason) + ")");

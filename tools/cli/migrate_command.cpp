@@ -40,6 +40,7 @@ constexpr const char* kMigrateUsage =
     "  resume  --state DIR [--cluster C]\n"
     "  abort   --state DIR [--cluster C]\n"
     "  skip    --state DIR --cluster C --step S --reason TEXT\n"
+    "  approve --state DIR --cluster C --step S [--by NAME]\n"
     "  repair  --state DIR --truncate-after N --reason TEXT [--by NAME]\n"
     "          --state DIR --upgrade [--by NAME]   (a damaged or old journal)\n\n"
     "Exit codes: run: 0 every cluster finished, 2 some aborted, 3 stopped or bad\n"
@@ -117,7 +118,14 @@ void print_status_text(const fs::path& dir, const JournalState& state, const std
     }
     out << " at " << position(cluster) << " since " << util::format_rfc3339_ms(cluster.since)
         << "\n";
-    if (!cluster.detail.empty()) out << "  " << cluster.detail << "\n";
+    if (cluster.phase == Phase::awaiting_approval) {
+      out << "  waits for an operator's approval of " << position(cluster) << " since "
+          << util::format_rfc3339_ms(cluster.since) << ": ringwatch migrate approve --state "
+          << dir.string() << " --cluster " << name << " --step "
+          << cluster.step_names[static_cast<std::size_t>(cluster.step)] << " [--by NAME]\n";
+    } else if (!cluster.detail.empty()) {
+      out << "  " << cluster.detail << "\n";
+    }
     if (!cluster.diagnosis.empty()) out << "  diagnosis: " << cluster.diagnosis << "\n";
     if (cluster.pause_requested) out << "  pause requested (taken at the next boundary)\n";
     if (cluster.abort_requested) out << "  abort requested (taken at the next boundary)\n";
@@ -136,6 +144,10 @@ void print_status_text(const fs::path& dir, const JournalState& state, const std
         out << ", " << step.attempts << " attempt" << (step.attempts == 1 ? "" : "s");
       if (step.in_flight) out << ", attempt running or interrupted";
       if (step.outcome == StepProgress::Outcome::skipped) out << " (" << step.detail << ")";
+      if (step.approved) {
+        out << ", approved by " << step.approved_by << " at "
+            << util::format_rfc3339_ms(step.approved_at);
+      }
       out << "\n";
     }
   }
@@ -229,6 +241,12 @@ void print_status_json(const fs::path& dir, const JournalState& state, const std
       json.Bool(step.in_flight);
       json.Key("detail");
       json.String(step.detail);
+      if (step.approved) {
+        json.Key("approved_by");
+        json.String(step.approved_by);
+        json.Key("approved_at");
+        json.String(util::format_rfc3339_ms(step.approved_at));
+      }
       json.EndObject();
     }
     json.EndArray();
@@ -252,7 +270,8 @@ int status_exit_code(const JournalState& state) {
   int code = kExitOk;
   for (const auto& [name, cluster] : state.clusters) {
     if (cluster.phase == Phase::aborted) return kExitCritical;
-    if (cluster.phase == Phase::paused) code = kExitWarning;
+    if (cluster.phase == Phase::paused || cluster.phase == Phase::awaiting_approval)
+      code = kExitWarning;
   }
   return code;
 }
@@ -328,13 +347,13 @@ int run_migrate(const Args& args, std::ostream& out, std::ostream& err) {
       "format", po::value<std::string>()->default_value("text")->value_name("FMT"),
       "status: text or json")("cluster", po::value<std::string>()->value_name("C"),
                               "the cluster (default: every cluster)")(
-      "step", po::value<std::string>()->value_name("S"), "skip: the step to skip")(
+      "step", po::value<std::string>()->value_name("S"), "skip, approve: the step")(
       "reason", po::value<std::string>()->value_name("TEXT"), "why (recorded in the journal)")(
       "truncate-after", po::value<std::uint64_t>()->value_name("N"),
       "repair: keep records 1 to N, cut the rest")("upgrade", po::bool_switch(),
                                                    "repair: convert a version 1 journal")(
       "by", po::value<std::string>()->value_name("NAME"),
-      "repair: who repairs (default: the login name)");
+      "repair, approve: who (default: the login name)");
   po::variables_map vm;
   if (!parse_options(rest, options, {}, vm, out,
                      std::string("ringwatch migrate ") + sub + "\n\n" + kMigrateUsage)) {
@@ -392,7 +411,7 @@ int run_migrate(const Args& args, std::ostream& out, std::ostream& err) {
     }
     return status_exit_code(state);
   }
-  if (sub == "pause" || sub == "resume" || sub == "abort" || sub == "skip") {
+  if (sub == "pause" || sub == "resume" || sub == "abort" || sub == "skip" || sub == "approve") {
     Command command;
     command.id = make_command_id();
     command.command = sub;
@@ -402,6 +421,11 @@ int run_migrate(const Args& args, std::ostream& out, std::ostream& err) {
       command.cluster = need("cluster");
       command.step = need("step");
       command.reason = need("reason");
+    }
+    if (sub == "approve") {
+      command.cluster = need("cluster");
+      command.step = need("step");
+      command.by = vm.count("by") ? vm["by"].as<std::string>() : login_name();
     }
     try {
       out << submit_command(state_dir, command);

@@ -210,7 +210,8 @@ TEST(CliTest, MigratePlanRejectsABadPlanNamingFilePointerAndExpectation) {
   EXPECT_EQ(bad.code, kExitUnknown);
   EXPECT_EQ(bad.err, "ringwatch migrate plan: " + plan +
                          ": /clusters/0/steps/0/colour: unknown field (expected one of: name, "
-                         "run, timeout, retries, backoff, safe_to_rerun, preflight, verify)\n");
+                         "run, timeout, retries, backoff, safe_to_rerun, approval, preflight, "
+                         "verify)\n");
   EXPECT_EQ(bad.out, "");
 
   const std::string unset = dir.file("unset.json", R"({"clusters": [{"name": "c1",
