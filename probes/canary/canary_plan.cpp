@@ -88,6 +88,21 @@ RoundPlan plan_round(const spec::ClusterSpec& spec, const LearnedPools& pools, s
   return plan;
 }
 
+std::vector<Canary> confirmation_canaries(const LearnedPools& pools, const RoundPlan& plan,
+                                          const std::set<std::size_t>& backends) {
+  std::set<std::string> used;
+  for (const Canary& canary : plan.canaries) used.insert(canary.key);
+  std::vector<Canary> extra;
+  for (std::size_t b : backends) {
+    if (b >= pools.by_backend.size() || plan.proxies.empty()) continue;
+    for (const std::string& key : pools.by_backend[b]) {
+      if (!used.insert(key).second) continue;
+      extra.push_back({key, plan.proxies[extra.size() % plan.proxies.size()], b});
+    }
+  }
+  return extra;
+}
+
 std::vector<std::size_t> learning_panel(const spec::ClusterSpec& spec,
                                         const std::vector<std::size_t>& covered) {
   if (spec.canary.coverage == spec::CanaryCoverage::full || covered.size() <= kLearnPanel) {

@@ -85,6 +85,15 @@ std::vector<std::size_t> round_proxies(const spec::ClusterSpec& spec, std::uint6
 RoundPlan plan_round(const spec::ClusterSpec& spec, const LearnedPools& pools, std::uint64_t round,
                      const std::set<std::size_t>& watched);
 
+// More canaries for `backends`, every one of whose canaries this round was
+// off its learned backend: the rest of each one's pool, written in turn by the
+// plan's proxies. With few canaries per backend, all of a backend's can move
+// when the ring moves for everyone (nutcracker re-deals every server's points
+// when it ejects one); the rest of its pool tells that apart from a backend no
+// proxy routes to any more.
+std::vector<Canary> confirmation_canaries(const LearnedPools& pools, const RoundPlan& plan,
+                                          const std::set<std::size_t>& backends);
+
 // The proxies a learning pass reads through: every proxy of `covered` in a
 // full round, at most kLearnPanel of them spread over the list in a linear one.
 std::vector<std::size_t> learning_panel(const spec::ClusterSpec& spec,

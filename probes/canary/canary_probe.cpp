@@ -130,8 +130,10 @@ struct CanaryProbe::State {
   Observation learn(const std::vector<std::size_t>& covered, report::Report& report);
   // Canaries that disagree in `obs` (and are not explained by a backend the
   // probe cannot reach) are written, read through the round's proxies and
-  // looked up on every backend once more, and their verdicts replaced.
-  Recheck recheck(const RoundPlan& plan, const Observation& obs, std::vector<KeyVerdict>& verdicts);
+  // looked up on every backend once more, and their verdicts replaced. For a
+  // backend all of whose canaries disagree, the rest of its pool goes with
+  // them, appended to the plan's canaries and to `verdicts`.
+  Recheck recheck(RoundPlan& plan, const Observation& obs, std::vector<KeyVerdict>& verdicts);
 };
 
 namespace {
@@ -439,20 +441,29 @@ CanaryProbe::CanaryProbe() : state_(std::make_unique<State>()) {
 
 CanaryProbe::~CanaryProbe() = default;
 
-Recheck CanaryProbe::State::recheck(const RoundPlan& plan, const Observation& obs,
+Recheck CanaryProbe::State::recheck(RoundPlan& plan, const Observation& obs,
                                     std::vector<KeyVerdict>& verdicts) {
   const std::vector<Canary>& canaries = plan.canaries;
   std::vector<std::size_t> disagreeing;
+  std::map<std::size_t, std::size_t> checked, moved;  // by learned backend
   for (std::size_t i = 0; i < canaries.size(); ++i) {
     const Canary& canary = canaries[i];
     if (!verdicts[i].written || obs.backend_down(canary.learned)) continue;
+    ++checked[canary.learned];
     const bool off_ring = verdicts[i].consensus == kNone || verdicts[i].consensus != canary.learned;
     if (!verdicts[i].all_ok(obs) || off_ring) disagreeing.push_back(i);
+    if (off_ring) ++moved[canary.learned];
   }
   if (disagreeing.empty()) return {};
   const auto start = Clock::now();
+  std::set<std::size_t> all_moved;
+  for (const auto& [backend, count] : moved) {
+    if (count == checked[backend]) all_moved.insert(backend);
+  }
   std::vector<Canary> subset;
   for (std::size_t i : disagreeing) subset.push_back(canaries[i]);
+  const std::vector<Canary> extra = confirmation_canaries(key_pools, plan, all_moved);
+  subset.insert(subset.end(), extra.begin(), extra.end());
   Observation again = observe(subset, new_round(), plan.proxies, Locate::everywhere);
   std::vector<KeyVerdict> fresh = analyze(subset, again);
   discover_routes(subset, fresh, again);
@@ -462,6 +473,10 @@ Recheck CanaryProbe::State::recheck(const RoundPlan& plan, const Observation& ob
   for (std::size_t j = 0; j < disagreeing.size(); ++j) {
     if (fresh[j].all_ok(again) && fresh[j].consensus == subset[j].learned) ++recheck.transient;
     verdicts[disagreeing[j]] = std::move(fresh[j]);
+  }
+  for (std::size_t j = disagreeing.size(); j < subset.size(); ++j) {
+    plan.canaries.push_back(subset[j]);
+    verdicts.push_back(std::move(fresh[j]));
   }
   // A proxy that failed only on the recheck is still reported via the first pass.
   recheck.ms = ms_since(start);
@@ -545,15 +560,16 @@ void operation_figures(std::size_t keys, const Observation& obs,
 
 // "24 canaries consistent through 3 proxies on 3 backends", or "... through
 // 100 of 1000 proxies ..." in a round that reads through some of them.
-std::string consistent_summary(const spec::ClusterSpec& spec, const RoundPlan& plan) {
+std::string consistent_summary(const spec::ClusterSpec& spec, const RoundPlan& plan,
+                               std::size_t canaries) {
   const auto count = [](std::size_t n) { return static_cast<std::int64_t>(n); };
   const std::string proxies =
       plan.proxies.size() == spec.proxies.size()
           ? util::plural(count(spec.proxies.size()), "proxy", "proxies")
           : std::to_string(plan.proxies.size()) + " of " +
                 util::plural(count(spec.proxies.size()), "proxy", "proxies");
-  return util::plural(count(plan.canaries.size()), "canary", "canaries") + " consistent through " +
-         proxies + " on " + util::plural(count(spec.backends.size()), "backend");
+  return util::plural(count(canaries), "canary", "canaries") + " consistent through " + proxies +
+         " on " + util::plural(count(spec.backends.size()), "backend");
 }
 
 }  // namespace
@@ -568,7 +584,7 @@ void CanaryProbe::run(const spec::ClusterSpec& spec, RoundContext& round, report
   if (st.key_pools.empty() || st.relearn) {
     learning = st.learn(round_proxies(spec, number, st.watched), report);
   }
-  const RoundPlan plan = plan_round(spec, st.key_pools, number, st.watched);
+  RoundPlan plan = plan_round(spec, st.key_pools, number, st.watched);
   const Locate locate = spec.canary.coverage == spec::CanaryCoverage::full
                             ? Locate::everywhere
                             : Locate::learned_backend;
@@ -579,6 +595,7 @@ void CanaryProbe::run(const spec::ClusterSpec& spec, RoundContext& round, report
                               : st.observe(plan.canaries, st.new_round(), plan.proxies, locate);
   std::vector<KeyVerdict> verdicts = st.analyze(plan.canaries, obs);
   const ReadTally first_pass = tally_reads(plan.canaries, verdicts, obs);
+  const std::size_t first_pass_canaries = plan.canaries.size();
   const Recheck recheck = st.recheck(plan, obs, verdicts);
   settle_references(plan.canaries, verdicts, obs);
 
@@ -586,11 +603,12 @@ void CanaryProbe::run(const spec::ClusterSpec& spec, RoundContext& round, report
                                     round.canary.emplace());
   if (judgement.relearn) st.relearn = true;
   st.watched = judgement.watch;
-  const std::string summary =
-      judgement.headlines.empty() ? consistent_summary(spec, plan) : judgement.headlines.front();
+  const std::string summary = judgement.headlines.empty()
+                                  ? consistent_summary(spec, plan, first_pass_canaries)
+                                  : judgement.headlines.front();
   read_figures(first_pass, judgement, plan.per_backend, obs.proxies_read() - judgement.proxies_down,
                report.figures);
-  operation_figures(plan.canaries.size(), obs, report.figures);
+  operation_figures(first_pass_canaries, obs, report.figures);
   report.figures[figures::kRecheckMs] = recheck.ms;
   report.figures[figures::kTransientCanaries] = static_cast<double>(recheck.transient);
   report.figures[figures::kRoundMs] = out.finish(summary, judgement.status);

@@ -136,6 +136,21 @@ TEST(CanaryPlanTest, AKeyInTwoBackendsPoolsIsOneCanary) {
   EXPECT_EQ(learned_on["out"], kOutside);
 }
 
+// When every canary of a backend moved, the rest of its pool is asked too.
+TEST(CanaryPlanTest, ConfirmationCanariesAreTheRestOfAMovedBackendsPool) {
+  const spec::ClusterSpec spec = cluster(12, 48);
+  const LearnedPools pools = learned(spec);
+  const RoundPlan plan = plan_round(spec, pools, 3, {});
+  const std::vector<Canary> extra = confirmation_canaries(pools, plan, {24});
+  ASSERT_EQ(extra.size(), (kPoolRounds - 1) * plan.per_backend);
+  std::set<std::string> in_plan;
+  for (const Canary& canary : plan.canaries) in_plan.insert(canary.key);
+  for (const Canary& canary : extra) {
+    EXPECT_EQ(canary.learned, 24u);
+    EXPECT_FALSE(in_plan.contains(canary.key)) << canary.key;
+  }
+}
+
 TEST(CanaryPlanTest, ProxiesPerRoundCoversEveryProxyWithinCeilPOverNRounds) {
   for (const auto& [proxies, per_round] :
        {std::pair<std::size_t, std::size_t>{10, 3}, {1000, 100}, {1000, 50}, {12, 5}}) {
