@@ -22,6 +22,10 @@ using report::Severity;
 struct Fact {
   std::size_t finding = 0;
   std::string text;  // "canary: 0/6 routed", "twemproxy: ejected at 14:02:11 UTC, 3 errors"
+  // The proxy still routes the backend's keys and fails them (it does not
+  // route around the backend): the link is one it "cannot reach", not one it
+  // "is missing".
+  bool still_routed = false;
 };
 
 void sort_by_finding(std::vector<Fact>& facts) {
@@ -60,11 +64,19 @@ std::map<Link, std::vector<Fact>> broken_links(const spec::ClusterSpec& spec,
                                 : "canary: " + std::to_string(missing.routed) + "/" +
                                       std::to_string(missing.canaries) + " routed"});
     }
+    for (const auto& failing : round.canary->failing) {
+      links[failing.link].push_back({failing.finding,
+                                     "canary: " + std::to_string(failing.failed) + "/" +
+                                         std::to_string(failing.canaries) + " failed with " +
+                                         failing.error,
+                                     true});
+    }
   }
   if (round.connections) {
     for (const auto& missing : round.connections->missing) {
-      links[missing.link].push_back(
-          {missing.finding, proxy_source(spec, missing.link.proxy) + ": " + missing.why});
+      links[missing.link].push_back({missing.finding,
+                                     proxy_source(spec, missing.link.proxy) + ": " + missing.why,
+                                     missing.still_routed});
     }
   }
   std::erase_if(links, [&](const auto& entry) { return node_unreachable(round, entry.first); });
@@ -120,7 +132,9 @@ Diagnosis tied(Severity severity, report::Subject subject, std::string summary,
 
 // "p2 is missing b3 (canary: 0/6 routed; twemproxy: ejected at 14:02:11 UTC) —
 // b3's name resolves to 127.200.0.13, outside 127.10.0.0/16, at the vantage
-// point used by p2"
+// point used by p2", or "p2 cannot reach b3 (canary: 6/6 failed with
+// SERVER_ERROR backend failure; memcached-proxy: marked bad by 2 of 2 worker
+// threads)" when the proxy keeps the backend's keys and fails them.
 void diagnose_missing_links(const spec::ClusterSpec& spec, const RoundContext& round,
                             report::Report& report) {
   for (auto& [link, facts] : broken_links(spec, round)) {
@@ -134,11 +148,14 @@ void diagnose_missing_links(const spec::ClusterSpec& spec, const RoundContext& r
     }
     std::vector<std::size_t> indexes;
     std::vector<std::string> texts;
+    bool still_routed = false;
     for (const Fact& fact : facts) {
       indexes.push_back(fact.finding);
       texts.push_back(fact.text);
+      still_routed = still_routed || fact.still_routed;
     }
-    std::string summary = link.proxy + " is missing " + link.backend;
+    std::string summary =
+        link.proxy + (still_routed ? " cannot reach " : " is missing ") + link.backend;
     if (!texts.empty()) summary += " (" + util::join(texts, "; ") + ")";
     const std::vector<Fact> causes = dns_causes(spec, round, link);
     for (std::size_t j = 0; j < causes.size(); ++j) {

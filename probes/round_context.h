@@ -51,6 +51,19 @@ struct CanaryRound {
   };
   std::vector<Missing> missing;
 
+  // A proxy that answers errors for every canary of a backend the probe
+  // reaches (proxy_backend_errors): it routes them there and cannot reach it
+  // (memcached's proxy keeps a backend it cannot connect to and answers
+  // SERVER_ERROR for its keys, where twemproxy would eject it).
+  struct Failing {
+    Link link;
+    std::int64_t failed = 0;
+    std::int64_t canaries = 0;
+    std::string error;  // the proxy's words, e.g. "SERVER_ERROR backend failure"
+    std::size_t finding = 0;
+  };
+  std::vector<Failing> failing;
+
   // A backend the canary could not reach (backend_unreachable, backend_timeout).
   struct UnreachableBackend {
     std::string backend;
@@ -81,11 +94,14 @@ struct CanaryRound {
 // What the connection audit saw.
 struct ConnectionsRound {
   // A proxy without a connection to a backend (proxy_missing_backend); `why`
-  // in a few words, e.g. "ejected at 14:02:11 UTC, 3 errors".
+  // in a few words, e.g. "ejected at 14:02:11 UTC, 3 errors". `still_routed`:
+  // the proxy keeps the backend's keys and fails them (memcached's proxy
+  // marks it bad, mcrouter's connection is down) instead of routing around it.
   struct Missing {
     Link link;
     std::string why;
     std::size_t finding = 0;
+    bool still_routed = false;
   };
   std::vector<Missing> missing;
 

@@ -33,6 +33,7 @@ inline constexpr char kBackendUnreachable[] = "backend_unreachable";
 inline constexpr char kBackendTimeout[] = "backend_timeout";
 inline constexpr char kRingDivergence[] = "ring_divergence";
 inline constexpr char kRingDisagreement[] = "ring_disagreement";
+inline constexpr char kProxyBackendErrors[] = "proxy_backend_errors";
 inline constexpr char kBackendNotRouted[] = "backend_not_routed";
 inline constexpr char kInconsistentReads[] = "inconsistent_reads";
 inline constexpr char kForeignValues[] = "foreign_values";
@@ -58,6 +59,7 @@ inline constexpr char kDnsUnexpectedAddress[] = "dns_unexpected_address";
 inline constexpr char kDnsTimeout[] = "dns_timeout";
 inline constexpr char kDnsUnreachable[] = "dns_unreachable";
 inline constexpr char kDnsDisagreement[] = "dns_disagreement";
+inline constexpr char kDnsNotApplicable[] = "dns_not_applicable";
 }  // namespace codes
 
 // Figure names (Report::figures). A figure about one proxy, backend or

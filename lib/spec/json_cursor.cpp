@@ -80,9 +80,15 @@ std::string read_file(const std::string& path) {
 }
 
 void parse_document(rapidjson::Document& document, std::string_view text,
-                    const std::string& source_name) {
-  document.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(
-      text.data(), text.size());
+                    const std::string& source_name, Dialect dialect) {
+  constexpr unsigned kStrict =
+      rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;
+  if (dialect == Dialect::strict) {
+    document.Parse<kStrict>(text.data(), text.size());
+  } else {
+    document.Parse<kStrict | rapidjson::kParseCommentsFlag | rapidjson::kParseTrailingCommasFlag>(
+        text.data(), text.size());
+  }
   if (document.HasParseError()) {
     throw SpecError(source_name, "",
                     "invalid JSON at offset " + std::to_string(document.GetErrorOffset()) + ": " +

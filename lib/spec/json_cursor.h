@@ -35,10 +35,12 @@ const char* type_phrase(const Value& value);   // "a string", "an object", ...
 
 // A file's whole text; an unreadable file is SpecError(path, "", "cannot read file: ...").
 std::string read_file(const std::string& path);
+// strict: JSON. relaxed: also // and /* */ comments and trailing commas (mcrouter's configs).
+enum class Dialect { strict, relaxed };
 // Parses `text` into `document` (iteratively: a deeply nested file must not
 // exhaust the stack); a syntax error is SpecError(source_name, "", "invalid JSON at offset ...").
 void parse_document(rapidjson::Document& document, std::string_view text,
-                    const std::string& source_name);
+                    const std::string& source_name, Dialect dialect = Dialect::strict);
 
 class Object;
 

@@ -1,6 +1,6 @@
 #pragma once
-// Small text helpers shared by every part: joining lists, counting nouns and
-// reading integers, each written once.
+// Small text helpers shared by every part: joining lists, counting nouns,
+// reading integers and fitting text into columns, each written once.
 //
 // Pure and thread-safe.
 
@@ -34,5 +34,12 @@ std::optional<Int> parse_int(std::string_view text, int base = 10) {
   if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
   return value;
 }
+
+// The terminal columns of UTF-8 text, one per code point ("·" and "—" are
+// one column each; no wide characters occur in what ringwatch prints).
+std::size_t columns(std::string_view text);
+// `text` in at most `width` columns, its end replaced by "…" when it does not
+// fit; never splits a UTF-8 sequence.
+std::string cut_to(std::string_view text, std::size_t width);
 
 }  // namespace ringwatch::util

@@ -69,6 +69,16 @@ std::string error_reason(const mc::Error& error) {
   return "error";
 }
 
+// The server's reply in a client error message ("127.10.1.2:4001: server
+// error: backend failure" -> "SERVER_ERROR backend failure"), or "errors"
+// when it carries none.
+std::string server_words(const std::string& message) {
+  constexpr std::string_view kServerError = "server error: ";
+  const auto at = message.find(kServerError);
+  if (at == std::string::npos) return "errors";
+  return "SERVER_ERROR " + message.substr(at + kServerError.size());
+}
+
 // Turns one round's verdicts into findings and headlines, one method per kind
 // of finding. Canaries learned on a backend the probe cannot reach are left to
 // that backend's finding.
@@ -277,6 +287,55 @@ class RoundFindings {
     }
   }
 
+  // A proxy that fails every canary of a backend the probe reaches: it routes
+  // them there and cannot reach the backend (memcached's proxy answers
+  // SERVER_ERROR for a backend it has marked bad instead of routing around it).
+  void proxy_backend_errors() {
+    for (std::size_t q = 0; q < proxies; ++q) {
+      if (obs.proxy_down(q)) continue;
+      for (std::size_t b = 0; b < backends; ++b) {
+        if (obs.backend_down(b)) continue;
+        std::size_t canaries_there = 0, failed = 0;
+        std::string error;
+        std::set<std::string> readers;  // other proxies that read them
+        for (std::size_t i = 0; i < canaries.size(); ++i) {
+          if (canaries[i].learned != b || !verdicts[i].written) continue;
+          ++canaries_there;
+          if (verdicts[i].cls[q] != ReadClass::error) continue;
+          ++failed;
+          if (error.empty() && !obs.reads[q].empty()) error = obs.reads[q][i].value;
+          for (std::size_t r = 0; r < proxies; ++r)
+            if (r != q && !obs.proxy_down(r) && verdicts[i].cls[r] == ReadClass::ok)
+              readers.insert(proxy_name(r));
+        }
+        if (canaries_there == 0 || failed != canaries_there) continue;
+        const std::string words = server_words(error);
+        std::string summary = "proxy " + proxy_name(q) + " cannot reach backend " +
+                              backend_name(b) + ": " + words + " on " + std::to_string(failed) +
+                              " of " + std::to_string(canaries_there) + " canaries";
+        summary +=
+            readers.empty()
+                ? " (the probe reaches " + backend_name(b) + ")"
+                : " (" + util::join_and(std::vector<std::string>(readers.begin(), readers.end())) +
+                      " read them)";
+        finding(codes::kProxyBackendErrors, Severity::critical,
+                {.proxy = proxy_name(q), .backend = backend_name(b)}, summary)
+            .with("failed_canaries", static_cast<std::int64_t>(failed))
+            .with("canaries_for_backend", static_cast<std::int64_t>(canaries_there))
+            .with("error", error);
+        facts.failing.push_back({{proxy_name(q), backend_name(b)},
+                                 static_cast<std::int64_t>(failed),
+                                 static_cast<std::int64_t>(canaries_there),
+                                 words,
+                                 out.last_index()});
+        headlines.push_back(proxy_name(q) + " cannot reach " + backend_name(b) + " (" + words +
+                            " on " + std::to_string(failed) + " of " +
+                            std::to_string(canaries_there) + " canaries)");
+        at_fault.insert(q);
+      }
+    }
+  }
+
   // Canaries a proxy routes to a server that is not in the spec: read back
   // through it, held by no backend of the spec, all of which answered.
   void routed_outside_spec() {
@@ -375,7 +434,7 @@ class RoundFindings {
         learned_here += canaries[i].learned == b;
         for (std::size_t q : responsive) routed = routed || verdicts[i].route[q] == b;
       }
-      if (routed) continue;
+      if (routed || every_proxy_fails(b)) continue;
       const bool one = responsive.size() == 1;
       const std::string who =
           one ? "proxy " + proxy_name(responsive[0]) + " routes no canaries"
@@ -383,8 +442,15 @@ class RoundFindings {
           : responsive.size() == read
               ? "none of the " + std::to_string(read) + " proxies read this round routes canaries"
               : "no reachable proxy routes canaries";
-      const std::string summary =
+      std::string summary =
           who + " to backend " + backend_name(b) + " (configured, reachable from the probe)";
+      // Keys no proxy could place because each answered an error (a backend
+      // the proxies route to and cannot reach) may be this backend's.
+      if (obs.learn_failed_everywhere > 0) {
+        summary += "; every reachable proxy answered errors for " +
+                   std::to_string(obs.learn_failed_everywhere) + " of " +
+                   std::to_string(obs.learn_candidates) + " candidate canaries";
+      }
       report::Subject subject{.backend = backend_name(b)};
       if (one) subject.proxy = proxy_name(responsive[0]);
       finding(codes::kBackendNotRouted, Severity::critical, subject, summary)
@@ -605,6 +671,23 @@ class RoundFindings {
            (same_count ? std::to_string(agreeing_count) : std::string("theirs")) + " there";
   }
 
+  // proxy_backend_errors found every reachable proxy failing backend b's
+  // canaries: they route there, so "no proxy routes to it" would be false.
+  bool every_proxy_fails(std::size_t b) const {
+    bool any = false;
+    for (std::size_t q = 0; q < proxies; ++q) {
+      if (obs.proxy_down(q)) continue;
+      const bool failing =
+          std::any_of(facts.failing.begin(), facts.failing.end(), [&](const auto& failing_link) {
+            return failing_link.link.proxy == proxy_name(q) &&
+                   failing_link.link.backend == backend_name(b);
+          });
+      if (!failing) return false;
+      any = true;
+    }
+    return any;
+  }
+
   std::string proxy_name(std::size_t q) const { return spec.proxies[q].name; }
   std::string backend_name(std::size_t b) const {
     if (b == kOutside) return "a server not in the spec";
@@ -645,6 +728,7 @@ Judgement judge_round(const spec::ClusterSpec& spec, const RoundPlan& plan,
   found.ring_divergence();
   found.routed_outside_spec();
   found.ring_disagreement();
+  found.proxy_backend_errors();
   found.unrouted_backends();
   found.inconsistent_reads();
   found.transient_disagreement(transient);

@@ -40,6 +40,17 @@ double ms_since(Clock::time_point start) {
 // backend it was learned on (a key learned outside the spec, everywhere).
 enum class Locate { everywhere, learned_backend };
 
+// Every proxy the probe reaches answered an error for the canary.
+bool failed_everywhere(const KeyVerdict& verdict, const Observation& obs) {
+  bool any = false;
+  for (std::size_t q = 0; q < verdict.cls.size(); ++q) {
+    if (obs.proxy_down(q)) continue;
+    if (verdict.cls[q] != ReadClass::error) return false;
+    any = true;
+  }
+  return any;
+}
+
 std::string spec_fingerprint(const spec::ClusterSpec& spec) {
   std::string text = spec.name + "|" + spec.canary.key_prefix + "|" +
                      std::to_string(spec.canary.keys_per_backend) + "|" +
@@ -73,6 +84,7 @@ struct CanaryProbe::State {
   std::uint64_t learned_generation = 0;
   std::uint64_t rounds = 0;       // probe rounds since reset: the rotation's clock
   std::set<std::size_t> watched;  // proxies the last round found diverging or unreachable
+  std::size_t learn_candidates = 0, learn_failed_everywhere = 0;  // see Observation
 
   const spec::ClusterSpec* spec = nullptr;
 
@@ -113,8 +125,11 @@ struct CanaryProbe::State {
   Observation observe(const std::vector<Canary>& keys, std::uint64_t round,
                       const std::vector<std::size_t>& readers, Locate locate);
   void write(const std::vector<Canary>& keys, Observation& obs);
-  void read_back(std::size_t q, const std::vector<Canary>& keys,
+  // Proxy q reads every canary back, one multi-get; false when the proxy
+  // failed it on a SERVER_ERROR and must be asked again by backend.
+  bool read_back(std::size_t q, const std::vector<Canary>& keys,
                  const std::vector<std::string>& all_keys, Observation& obs);
+  void read_by_backend(std::size_t q, const std::vector<Canary>& keys, Observation& obs);
   void look_up(const std::vector<Canary>& keys, Locate locate, Observation& obs);
   // For canaries a proxy misses, or reads another value of that no backend
   // holds, even on recheck: that proxy writes the canary itself, reads it
@@ -145,46 +160,64 @@ std::vector<std::string> key_list(const std::vector<Canary>& keys) {
   return list;
 }
 
+std::vector<std::size_t> all_indexes(std::size_t count) {
+  std::vector<std::size_t> indexes(count);
+  for (std::size_t i = 0; i < count; ++i) indexes[i] = i;
+  return indexes;
+}
+
+// What one proxy read for the canaries at `indexes`.
+void fill_cells(const std::vector<Canary>& keys, const mc::Values& values,
+                const std::vector<std::size_t>& indexes, std::vector<Cell>& cells) {
+  for (std::size_t i : indexes) {
+    auto found = values.find(keys[i].key);
+    if (found != values.end()) cells[i] = {Cell::Kind::value, found->second};
+  }
+}
+
 }  // namespace
 
-// Proxy q reads every canary back, one multi-get; into obs.reads[q].
-void CanaryProbe::State::read_back(std::size_t q, const std::vector<Canary>& keys,
+bool CanaryProbe::State::read_back(std::size_t q, const std::vector<Canary>& keys,
                                    const std::vector<std::string>& all_keys, Observation& obs) {
-  std::vector<Cell>& cells = obs.reads[q];
-  cells.assign(keys.size(), Cell{});
+  obs.reads[q].assign(keys.size(), Cell{});
   if (obs.write_error[q]) {
     obs.read_error[q] = obs.write_error[q];  // unreachable: don't wait twice
-    return;
+    return true;
   }
-  auto fill = [&](const std::vector<std::size_t>& indexes, const mc::Values& values) {
-    for (std::size_t i : indexes) {
-      auto found = values.find(keys[i].key);
-      if (found != values.end()) cells[i] = {Cell::Kind::value, found->second};
-    }
-  };
-  std::vector<std::size_t> everything(keys.size());
-  for (std::size_t i = 0; i < keys.size(); ++i) everything[i] = i;
   auto result = proxy_client(q).get_many(all_keys);
   if (result.ok()) {
-    fill(everything, result.value());
-    return;
+    fill_cells(keys, result.value(), all_indexes(keys.size()), obs.reads[q]);
+    return true;
   }
-  const mc::Error error = result.error();
   proxy_clients[q].reset();
-  if (error.kind != mc::ErrorKind::server_error && error.kind != mc::ErrorKind::protocol) {
-    obs.read_error[q] = error;
-    return;
+  const mc::Error& error = result.error();
+  if (error.kind == mc::ErrorKind::server_error || error.kind == mc::ErrorKind::protocol) {
+    return false;
   }
-  // A proxy fails a whole multi-get when one backend fails; ask again per
-  // learned backend so only that backend's canaries count as errors.
+  obs.read_error[q] = error;
+  return true;
+}
+
+// A proxy fails a whole multi-get when one backend fails (memcached's proxy
+// answers SERVER_ERROR in place of that backend's keys, without naming them):
+// ask again per backend, learned or, while learning, where the locate found
+// the canary, so only that backend's canaries count as errors.
+void CanaryProbe::State::read_by_backend(std::size_t q, const std::vector<Canary>& keys,
+                                         Observation& obs) {
   std::map<std::size_t, std::vector<std::size_t>> groups;
-  for (std::size_t i = 0; i < keys.size(); ++i) groups[keys[i].learned].push_back(i);
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    std::size_t backend = keys[i].learned;
+    for (std::size_t b = 0; backend == kNone && b < obs.held.size(); ++b)
+      if (obs.held[b].contains(keys[i].key)) backend = b;
+    groups[backend].push_back(i);
+  }
+  std::vector<Cell>& cells = obs.reads[q];
   for (const auto& [backend, indexes] : groups) {
     std::vector<std::string> group_keys;
     for (std::size_t i : indexes) group_keys.push_back(keys[i].key);
     auto group = proxy_client(q).get_many(group_keys);
     if (group.ok()) {
-      fill(indexes, group.value());
+      fill_cells(keys, group.value(), indexes, cells);
     } else {
       proxy_clients[q].reset();
       for (std::size_t i : indexes) cells[i] = {Cell::Kind::error, group.error().message};
@@ -268,12 +301,24 @@ Observation CanaryProbe::State::observe(const std::vector<Canary>& keys, std::ui
   write(keys, obs);
 
   const std::vector<std::string> all_keys = key_list(keys);
-  const auto start = Clock::now();
-  pool->run_all(readers.size(), [&](std::size_t r) { read_back(readers[r], keys, all_keys, obs); });
+  auto start = Clock::now();
+  // Proxies whose whole multi-get failed on a SERVER_ERROR: asked again per
+  // backend once the locate says where each canary is.
+  std::vector<char> split(readers.size(), 0);
+  pool->run_all(readers.size(),
+                [&](std::size_t r) { split[r] = !read_back(readers[r], keys, all_keys, obs); });
   for (std::size_t q : readers) obs.reads_issued += obs.read_error[q] ? 0 : obs.reads[q].size();
   obs.read_ms = ms_since(start);
 
   look_up(keys, locate, obs);
+
+  if (std::find(split.begin(), split.end(), 1) != split.end()) {
+    start = Clock::now();
+    pool->run_all(readers.size(), [&](std::size_t r) {
+      if (split[r]) read_by_backend(readers[r], keys, obs);
+    });
+    obs.read_ms += ms_since(start);
+  }
   return obs;
 }
 
@@ -397,6 +442,7 @@ Observation CanaryProbe::State::learn(const std::vector<std::size_t>& covered,
   std::vector<std::size_t> panel = learning_panel(*spec, covered);
   LearnedPools learned(backends);
   std::size_t next_index = 0;
+  learn_candidates = learn_failed_everywhere = 0;
   auto count = static_cast<std::size_t>(kLearnOversample * static_cast<double>(wanted * backends));
   Observation last;
   for (int attempt = 0; attempt < kLearnAttempts && !panel.empty(); ++attempt) {
@@ -408,8 +454,10 @@ Observation CanaryProbe::State::learn(const std::vector<std::size_t>& covered,
     last = observe(candidates, new_round(), panel, Locate::everywhere);
     std::vector<KeyVerdict> verdicts = analyze(candidates, last);
     settle_references(candidates, verdicts, last);
+    learn_candidates += candidates.size();
     for (std::size_t i = 0; i < candidates.size(); ++i) {
       learned.add(candidates[i].key, verdicts[i], last);
+      learn_failed_everywhere += failed_everywhere(verdicts[i], last);
     }
     std::size_t shortfall = 0;  // of the shortest backend the probe reaches
     for (std::size_t b = 0; b < backends; ++b) {
@@ -590,9 +638,11 @@ void CanaryProbe::run(const spec::ClusterSpec& spec, RoundContext& round, report
                             : Locate::learned_backend;
 
   // With nothing learned, the learning pass is the round's word on who answered.
-  const Observation obs = plan.canaries.empty() && learning
-                              ? who_answered(*learning)
-                              : st.observe(plan.canaries, st.new_round(), plan.proxies, locate);
+  Observation obs = plan.canaries.empty() && learning
+                        ? who_answered(*learning)
+                        : st.observe(plan.canaries, st.new_round(), plan.proxies, locate);
+  obs.learn_candidates = st.learn_candidates;
+  obs.learn_failed_everywhere = st.learn_failed_everywhere;
   std::vector<KeyVerdict> verdicts = st.analyze(plan.canaries, obs);
   const ReadTally first_pass = tally_reads(plan.canaries, verdicts, obs);
   const std::size_t first_pass_canaries = plan.canaries.size();

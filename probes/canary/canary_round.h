@@ -55,6 +55,10 @@ struct Observation {
   std::vector<char> learned_only;
   double write_ms = 0, read_ms = 0, locate_ms = 0;
   std::size_t reads_issued = 0, locates_issued = 0, writes_issued = 0;
+  // The learning that placed the canaries: the candidates it tried, and those
+  // every reachable proxy answered with an error, which it could place
+  // nowhere (memcached's proxy fails the keys of a backend it cannot reach).
+  std::size_t learn_candidates = 0, learn_failed_everywhere = 0;
 
   // The pass has no word from this proxy: it could not be reached, or it
   // was not read through (skipped).

@@ -100,7 +100,10 @@ class TwemproxyAdapter final : public ProxyAdapter {
       if (!second) return with_context(from_tcp(second.error()), "stats");
       document = std::move(second).value();
     }
-    auto view = parse_twemproxy_stats(document, cluster.name);
+    auto view = parse_twemproxy_stats(document, cluster.pool_of(proxy));
+    // A missing pool is the spec's word against the proxy's config, the same
+    // whichever endpoint said it: no transport context.
+    if (!view && view.error().kind == ViewErrorKind::no_pool) return view.error();
     if (!view) return with_context(view.error(), label);
     if (!note.empty()) {
       view.value().freshness = Freshness::unconfirmed;

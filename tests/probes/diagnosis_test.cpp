@@ -84,6 +84,37 @@ TEST(DiagnosisTest, FactsFollowTheirFindingsAndOtherVantagePointsAreNamed) {
   EXPECT_EQ(report.diagnoses[0].finding_indexes, (Indexes{0, 1, 3, 4}));
 }
 
+TEST(DiagnosisTest, AProxyThatKeepsABackendsKeysAndFailsThemCannotReachIt) {
+  // memcached's proxy: the canary's errors and the audit's "marked bad".
+  spec::ClusterSpec spec = cluster();
+  for (auto& proxy : spec.proxies) proxy.kind = spec::ProxyKind::memcached_proxy;
+  Report report = with_findings(3);
+  RoundContext round;
+  round.canary.emplace().failing.push_back({{"p2", "b3"}, 6, 6, "SERVER_ERROR backend failure", 0});
+  round.connections.emplace().missing.push_back(
+      {{"p2", "b3"}, "marked bad by 2 of 2 worker threads", 2, true});
+  round.dns.emplace().outside.push_back(
+      {"b3", "p2-resolver", {"127.200.0.13"}, "127.10.0.0/16", 1});
+
+  diagnose(spec, round, report);
+  ASSERT_EQ(report.diagnoses.size(), 1u);
+  EXPECT_EQ(report.diagnoses[0].summary,
+            "p2 cannot reach b3 (canary: 6/6 failed with SERVER_ERROR backend failure; "
+            "memcached-proxy: marked bad by 2 of 2 worker threads) — b3's name resolves to "
+            "127.200.0.13, outside 127.10.0.0/16, at the vantage point used by p2");
+  EXPECT_EQ(report.diagnoses[0].finding_indexes, (Indexes{0, 1, 2}));
+
+  // The audit alone says so too, when the proxy still routes there.
+  Report audit_only = with_findings(1);
+  RoundContext connections_only;
+  connections_only.connections.emplace().missing.push_back(
+      {{"p1", "b1"}, "connection down", 0, true});
+  diagnose(spec, connections_only, audit_only);
+  ASSERT_EQ(audit_only.diagnoses.size(), 1u);
+  EXPECT_EQ(audit_only.diagnoses[0].summary,
+            "p1 cannot reach b1 (memcached-proxy: connection down)");
+}
+
 TEST(DiagnosisTest, LinksAreDiagnosedInTheOrderOfProxyThenBackend) {
   Report report = with_findings(3);
   RoundContext round;
