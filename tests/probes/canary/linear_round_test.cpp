@@ -210,6 +210,33 @@ TEST(LinearRoundLabTest, EveryFaultIsFoundInTheFirstRoundAsInAFullRoundOn12x48) 
   every_fault_in_both_coverages(12, 48);
 }
 
+// A partial divergence: p2 weighs b1 at 2 instead of 1, so only part of the
+// key space routes differently through p2. Each coverage finds it within 3
+// rounds (README, "Partial divergences": with n >= 22 fresh canaries a round,
+// a divergence of 10% is missed for 3 rounds with probability < 0.1%; this
+// one moves more), naming p2 and nothing else.
+TEST(LinearRoundLabTest, AWeightDifferenceOnOneProxyIsFoundWithinThreeRoundsInBothModes) {
+  ScopedLab lab;
+  BothCoverages modes(lab);
+  modes.expect_healthy();
+  lab.inject({lab::FaultKind::weight, "p2", "b1", "", ""});
+  for (const auto coverage : {spec::CanaryCoverage::linear, spec::CanaryCoverage::full}) {
+    SCOPED_TRACE(spec::to_string(coverage));
+    const spec::ClusterSpec spec = with_coverage(lab.spec(), coverage);
+    ProbeSet probes({"canary"});
+    int found_in = 0;
+    Report last;
+    for (int round = 1; round <= 3 && found_in == 0; ++round) {
+      last = probes.run_round(spec);
+      if (has(last, "ring_divergence", "p2")) found_in = round;
+    }
+    ASSERT_GT(found_in, 0) << "not found within 3 rounds\n" << describe(last);
+    for (const auto& [check, code, proxy, backend] : subjects(last, "canary")) {
+      EXPECT_EQ(proxy, "p2") << code << " " << backend << "\n" << describe(last);
+    }
+  }
+}
+
 // 200 rounds of every check while the writers and the keys rotate: nothing
 // above info, and every proxy agrees every round.
 TEST(LinearRoundLabTest, TwoHundredHealthyRoundsFindNothing) {
