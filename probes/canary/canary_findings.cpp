@@ -1,6 +1,7 @@
 #include "probes/canary/canary_findings.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <set>
 #include <tuple>
@@ -242,8 +243,15 @@ class RoundFindings {
       }
       // Missing means the rest of its ring is the reference's: a proxy that
       // routes most other canaries elsewhere too (another hash) happened to
-      // route none of a few canaries to a backend it has.
-      if (2 * (diverging - missing_diverging) > considered - missing_canaries) missing.clear();
+      // route none of a few canaries to a backend it has. Unless it read so
+      // many that a hash spreading them over B backends would leave one empty
+      // with a chance below 1% (B·(1 − 1/B)^n): a proxy lacking a backend
+      // whose hash then moves every key (jump hash over a shorter list).
+      const double spread = static_cast<double>(total_on.size());
+      const bool too_many_to_miss =
+          spread > 1 && spread * std::pow(1 - 1 / spread, static_cast<double>(considered)) < 0.01;
+      if (!too_many_to_miss && 2 * (diverging - missing_diverging) > considered - missing_canaries)
+        missing.clear();
       const std::size_t lead = missing.empty() ? sent.begin()->first : missing.front();
       auto destinations = [&](std::size_t consensus) { return describe_sent(sent[consensus]); };
       std::string summary = "proxy " + proxy_name(q) + " routes " +
