@@ -457,7 +457,7 @@ int run_migrate(const Args& args, std::ostream& out, std::ostream& err) {
     return kExitOk;
   }
   throw UsageError("unknown subcommand \"" + sub +
-                   "\" (plan, run, status, pause, resume, abort, skip or repair)");
+                   "\" (plan, run, status, pause, resume, abort, skip, approve or repair)");
 }
 
 }  // namespace ringwatch::cli

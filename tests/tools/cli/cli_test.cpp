@@ -252,7 +252,7 @@ TEST(CliTest, MigrateUsageErrors) {
   EXPECT_EQ(unknown.code, kExitUnknown);
   EXPECT_EQ(unknown.err,
             "ringwatch migrate: unknown subcommand \"rollback\" (plan, run, status, pause, "
-            "resume, abort, skip or repair)\n" +
+            "resume, abort, skip, approve or repair)\n" +
                 hint);
 }
 
