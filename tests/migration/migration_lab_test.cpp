@@ -18,7 +18,8 @@
 //   - issue 16: `run --dry-run` checks the live lab, says what would run and
 //     what would block, and changes nothing in the lab or the state
 //     directory; then the real run: observe-mode checks never pause, and
-//     `status` counts how often they would have.
+//     `status` counts how often they would have; an approval gate survives
+//     kill -9 of the engine while it waits and is approved from another shell.
 
 #include <fcntl.h>
 #include <sched.h>
@@ -634,6 +635,39 @@ TEST(MigrationLabTest, ADryRunChangesNothingThenObserveChecksNeverPauseTheRealRu
   EXPECT_NE(again.find("  1. start-b4: done in the journal; not checked\n"), std::string::npos)
       << again;
   EXPECT_EQ(snapshot(dirs.state()), state_before);
+}
+
+TEST(MigrationLabTest, AnApprovalSurvivesKillNineAndIsGivenFromAnotherShell) {
+  LabDirs dirs;
+  const fs::path plan_file = dirs.root() / "approval-plan.json";
+  std::ofstream(plan_file) << R"({"clusters": [{"name": "lab", "spec": "${lab}/cluster.json",
+    "steps": [{"name": "start-b4", "approval": "before",
+               "run": ["${ringwatch}", "lab", "add-backend", "--dir", "${lab}", "--backend", "b4"]}]}]})";
+  auto args = run_args(dirs, plan_file);
+  args.insert(args.end(), {"--var", std::string("ringwatch=") + RINGWATCH_BINARY});
+  const std::string status = "migrate status --state " + dirs.state().string();
+  auto waiting = [&] {
+    return ringwatch(status).second.find("cluster lab: awaiting_approval at step 1/1 start-b4") !=
+           std::string::npos;
+  };
+  {
+    Spawned engine(args, dirs.root() / "run1.log");
+    ASSERT_TRUE(wait_until(waiting, 30s)) << engine.output();
+    engine.kill9();
+  }
+  EXPECT_TRUE(waiting()) << ringwatch(status).second;  // the journal still says so
+  EXPECT_EQ(backend_names(dirs.spec()), (std::vector<std::string>{"b1", "b2", "b3"}));
+
+  Spawned engine(args, dirs.root() / "run2.log");
+  ASSERT_TRUE(wait_until(
+      [&] { return ringwatch(status).second.find("engine: pid") != std::string::npos; }, 30s));
+  const auto [code, said] = ringwatch("migrate approve --state " + dirs.state().string() +
+                                      " --cluster lab --step start-b4 --by alice");
+  EXPECT_EQ(code, 0) << said;
+  EXPECT_EQ(engine.wait(60s), 0) << engine.output();
+  EXPECT_EQ(backend_names(dirs.spec()), (std::vector<std::string>{"b1", "b2", "b3", "b4"}));
+  EXPECT_NE(ringwatch(status).second.find("1. start-b4: done, 1 attempt, approved by alice at "),
+            std::string::npos);
 }
 
 }  // namespace
