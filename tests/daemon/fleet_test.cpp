@@ -70,7 +70,7 @@ TEST(FleetTest, SpecPathIsRelativeToTheFleetFile) {
 
 TEST(FleetTest, ErrorMessages) {
   EXPECT_EQ(error_of("{"),
-            "fleet.json: invalid JSON at offset 1: Missing a name for object member.");
+            "fleet.json: invalid JSON at line 1, column 2: Missing a name for object member.");
   EXPECT_EQ(error_of("{}"), R"(fleet.json: missing required field "clusters")");
   EXPECT_EQ(error_of(R"({"clusters": []})"),
             "fleet.json: /clusters: expected a non-empty array, got []");
@@ -97,6 +97,18 @@ TEST(FleetTest, ErrorMessages) {
   EXPECT_EQ(error_of(R"({"clusters": [{"inline": {"name": "lab", "proxies": 1}}]})")
                 .rfind("fleet.json: /clusters/0/inline/", 0),
             0u);
+}
+
+// Issue 12, point 2: an inline spec nesting 100,000 arrays crashed ringwatchd
+// (at start and on SIGHUP) in the writer that re-renders the inline spec; it
+// is now refused as the fleet file is read.
+TEST(FleetTest, DeeplyNestedInlineSpecIsRefusedAtParseTime) {
+  const std::string nested = std::string(100000, '[') + std::string(100000, ']');
+  std::string pointer = "/clusters/0/inline/x";
+  for (int level = 5; level <= 32; ++level) pointer += "/0";
+  EXPECT_EQ(error_of(R"({"clusters": [{"inline": {"x": )" + nested + "}}]}"),
+            "fleet.json: " + pointer +
+                ": expected at most 32 levels of nesting, got an array at level 33");
 }
 
 TEST(FleetTest, UnreadableFile) {

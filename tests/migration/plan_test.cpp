@@ -471,7 +471,8 @@ TEST_F(PlanTest, RejectsWholeDocumentProblems) {
   EXPECT_EQ(error_of("[]"), "plan.json: expected an object, got an array");
   EXPECT_EQ(error_of(R"({"clusters": [], "clusters": []})"),
             R"(plan.json: duplicate field "clusters")");
-  EXPECT_EQ(error_of(R"({"clusters": )"), "plan.json: invalid JSON at offset 13: Invalid value.");
+  EXPECT_EQ(error_of(R"({"clusters": )"),
+            "plan.json: invalid JSON at line 1, column 14: Invalid value.");
   EXPECT_THROW(load_plan(dir_ + "/nope.json", vars_), spec::SpecError);
   try {
     load_plan(dir_ + "/nope.json", vars_);
