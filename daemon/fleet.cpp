@@ -12,8 +12,10 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <stdexcept>
 #include <system_error>
 
+#include "lib/http/client.h"
 #include "lib/spec/json_cursor.h"
 #include "lib/util/text.h"
 #include "probes/registry.h"
@@ -34,6 +36,15 @@ std::chrono::milliseconds to_ms(double seconds) {
 std::string http_url(const Cursor& cursor) {
   const std::string url(cursor.string("an http:// URL"));
   if (!url.starts_with("http://") || url.size() <= 7) cursor.wrong_value("an http:// URL");
+  // Checked here, where the file and the pointer are known, not when the
+  // sink is made from it.
+  try {
+    http::parse_url(url);
+  } catch (const std::invalid_argument& error) {
+    const std::string_view why = std::string_view(error.what()).substr(url.size() + 2);
+    cursor.fail("expected an http:// URL, got " + spec::json::echo_value(cursor.value()) + " (" +
+                std::string(why) + ")");
+  }
   return url;
 }
 

@@ -93,6 +93,12 @@ TEST(FleetTest, ErrorMessages) {
             R"(fleet.json: /alerts/webhook: expected an http:// URL, got "x")");
   EXPECT_EQ(error_of(R"({"clusters": [{"inline": )" + kSpec + R"(}], "extra": 1})"),
             "fleet.json: /extra: unknown field (expected one of: listen, clusters, alerts)");
+  // Issue 12, point 8: a bad port used to fail only when the sink was made,
+  // without the file or the pointer.
+  EXPECT_EQ(error_of(R"({"clusters": [{"inline": )" + kSpec +
+                     R"(}], "alerts": {"alertmanager": "http://127.0.0.1:99999"}})"),
+            "fleet.json: /alerts/alertmanager: expected an http:// URL, got "
+            "\"http://127.0.0.1:99999\" (expected a port from 1 to 65535, got \"99999\")");
   // An error inside an inline spec points into the fleet file.
   EXPECT_EQ(error_of(R"({"clusters": [{"inline": {"name": "lab", "proxies": 1}}]})")
                 .rfind("fleet.json: /clusters/0/inline/", 0),
