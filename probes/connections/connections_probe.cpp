@@ -411,7 +411,7 @@ class Audit {
   void stale_stats(const spec::Proxy& proxy, const ProxyView& view, SystemTime read_at) {
     std::optional<double> age_s;
     if (view.stats_time) {
-      age_s = std::chrono::duration<double>(read_at - *view.stats_time).count();
+      age_s = util::seconds_between(read_at, *view.stats_time);  // any peer's time
       report_figures[figures::proxy_stats_age_s(proxy.name)] = *age_s;
     }
     const bool skewed =

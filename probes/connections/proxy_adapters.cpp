@@ -1,9 +1,9 @@
 #include "probes/connections/proxy_adapters.h"
+#include "lib/spec/json_cursor.h"
 #include "lib/util/text.h"
 #include "lib/util/time.h"
 
 #include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
 
 #include <algorithm>
 #include <charconv>
@@ -146,6 +146,8 @@ Result<StatList, ViewError> parse_stat_lines(std::string_view text) {
 
 namespace {
 
+constexpr std::size_t kMaxStatsDepth = 8;
+
 // Header members of the stats document; every other object member is a pool.
 bool is_header(std::string_view name) {
   static const std::set<std::string_view> kHeader = {
@@ -169,16 +171,20 @@ ViewResult parse_twemproxy_stats(std::string_view json, std::string_view pool_na
     trimmed.remove_suffix(1);
   }
   if (trimmed.empty()) return truncated("empty stats reply");
+  // Iterative and depth-bounded: a peer's million nested arrays must not
+  // exhaust the stack (the document nests 3 levels).
   rapidjson::Document document;
-  document.Parse(json.data(), json.size());
-  if (document.HasParseError()) {
+  if (const auto failure = spec::json::parse_bounded(document, json, kMaxStatsDepth)) {
+    if (failure->kind == spec::json::ParseFailure::Kind::too_deep) {
+      return malformed("stats JSON nests deeper than " + std::to_string(kMaxStatsDepth) +
+                       " levels");
+    }
     // An error at the very end of the input means the document stopped early.
-    if (document.GetErrorOffset() >= trimmed.size()) {
+    if (failure->offset >= trimmed.size()) {
       return truncated("stats JSON ends early after " + std::to_string(trimmed.size()) + " bytes");
     }
-    return malformed(std::string("stats JSON does not parse at byte ") +
-                     std::to_string(document.GetErrorOffset()) + ": " +
-                     rapidjson::GetParseError_En(document.GetParseError()));
+    return malformed("stats JSON does not parse at byte " + std::to_string(failure->offset) + ": " +
+                     failure->message);
   }
   if (!document.IsObject()) return malformed("stats JSON is not an object");
   const auto timestamp = int_member(document, "timestamp");
@@ -189,8 +195,7 @@ ViewResult parse_twemproxy_stats(std::string_view json, std::string_view pool_na
     const std::string_view name(member.name.GetString(), member.name.GetStringLength());
     if (is_header(name)) continue;
     if (!member.value.IsObject()) {
-      return malformed("stats JSON member \"" + std::string(name) +
-                       "\" is neither a header nor a pool");
+      return malformed("stats JSON member " + quoted(name) + " is neither a header nor a pool");
     }
     pools.push_back(&member);
   }
@@ -208,13 +213,18 @@ ViewResult parse_twemproxy_stats(std::string_view json, std::string_view pool_na
     for (const auto* candidate : pools) {
       names += (names.empty() ? "" : ", ") + std::string(candidate->name.GetString());
     }
-    return malformed("stats JSON has " + std::to_string(pools.size()) + " pools (" + names +
-                     ") and none is named \"" + std::string(pool_name) + "\"");
+    return malformed("stats JSON has " + std::to_string(pools.size()) + " pools (" +
+                     util::printable(names) + ") and none is named \"" + std::string(pool_name) +
+                     "\"");
   }
 
   ProxyView view;
   view.pool = pool->name.GetString();
   view.stats_time = util::from_unix_seconds(*timestamp);
+  if (!view.stats_time) {
+    return malformed("stats JSON \"timestamp\" " + std::to_string(*timestamp) +
+                     " is beyond any clock's range");
+  }
   view.freshness = Freshness::confirmed;
   for (const auto& member : pool->value.GetObject()) {
     if (!member.value.IsObject()) continue;  // a pool counter
@@ -230,14 +240,19 @@ ViewResult parse_twemproxy_stats(std::string_view json, std::string_view pool_na
     for (const char* field : kRequired) {
       const auto value = int_member(stats, field);
       if (!value) {
-        return malformed("server \"" + server.name + "\" in pool \"" + view.pool +
-                         "\" has no integer \"" + field + "\"");
+        return malformed("server " + quoted(server.name) + " in pool " + quoted(view.pool) +
+                         " has no integer \"" + field + "\"");
       }
       values[field] = *value;
     }
     server.connections = values["server_connections"];
     if (values["server_ejected_at"] > 0) {
-      server.ejected_at = SystemTime(std::chrono::microseconds(values["server_ejected_at"]));
+      server.ejected_at = util::from_unix_microseconds(values["server_ejected_at"]);
+      if (!server.ejected_at) {
+        return malformed("server " + quoted(server.name) + " has server_ejected_at " +
+                         std::to_string(values["server_ejected_at"]) +
+                         ", beyond any clock's range");
+      }
     }
     // twemproxy never clears server_ejected_at (measured: it keeps the last
     // ejection after the server is back), so an ejection is current only
@@ -339,8 +354,8 @@ ViewResult parse_mcrouter_stats(const StatList& servers, const StatList& suspect
   view.keeps_idle_connections = false;  // --reset-inactive-connection-interval, 60 s by default
   if (const std::string* time = find_stat(basic, "time")) {
     const auto seconds = util::parse_int(*time);
-    if (!seconds) return malformed("mcrouter stats: bad time " + quoted(*time));
-    view.stats_time = util::from_unix_seconds(*seconds);
+    view.stats_time = seconds ? util::from_unix_seconds(*seconds) : std::nullopt;
+    if (!view.stats_time) return malformed("mcrouter stats: bad time " + quoted(*time));
   }
   for (const auto& [key, value] : servers) {
     auto server = parse_mcrouter_server(key, value);
@@ -389,8 +404,8 @@ ViewResult parse_memcached_proxy_stats(const StatList& basic, const StatList& pr
   }
   if (const std::string* time = find_stat(basic, "time")) {
     const auto seconds = util::parse_int(*time);
-    if (!seconds) return malformed("memcached stats: bad time " + quoted(*time));
-    view.stats_time = util::from_unix_seconds(*seconds);
+    view.stats_time = seconds ? util::from_unix_seconds(*seconds) : std::nullopt;
+    if (!view.stats_time) return malformed("memcached stats: bad time " + quoted(*time));
   }
   std::map<std::string, std::int64_t> bad;  // label -> bad connections
   for (const auto& [key, value] : proxybe) {
