@@ -113,7 +113,6 @@ struct Client::Impl {
   Result<Stats, Error> stats(Call& call, std::string_view group);
 
   std::optional<Error> connect();
-  bool kept_connection_usable();
   std::optional<Error> send(Call& call, std::string_view data);
   std::optional<Error> fill(Call& call, std::size_t bytes);
   Result<std::string, Error> read_line(Call& call);
@@ -190,14 +189,6 @@ std::optional<Error> Client::Impl::connect() {
   return std::nullopt;
 }
 
-// A kept connection with bytes waiting before we asked anything carries a
-// stale or unsolicited reply; one the peer closed is of no use either.
-bool Client::Impl::kept_connection_usable() {
-  std::string early;
-  auto got = stream.receive(early, 1, Clock::now());
-  return !got.ok() && got.error().kind == net::TcpErrorKind::timeout;
-}
-
 std::optional<Error> Client::Impl::send(Call& call, std::string_view data) {
   auto failed = stream.send_all(data, call.io_deadline);
   if (!failed) return std::nullopt;
@@ -265,8 +256,10 @@ Result<std::string, Error> Client::Impl::read_data(Call& call, std::size_t lengt
 
 template <class Op>
 auto Client::Impl::call(std::size_t reply_cap, Op op) -> decltype(op(std::declval<Call&>())) {
+  // A kept connection with bytes waiting before we asked anything carries a
+  // stale or unsolicited reply; one the peer closed is of no use either.
   bool reused = stream.is_open();
-  if (reused && !kept_connection_usable()) {
+  if (reused && !stream.idle()) {
     discard();
     reused = false;
   }

@@ -165,6 +165,7 @@ Result<TcpStream, TcpError> TcpStream::open(const Endpoint& endpoint,
 
 std::optional<TcpError> TcpStream::send_all(std::string_view data, Clock::time_point deadline) {
   while (!data.empty()) {
+    if (Clock::now() >= deadline) return deadline_passed(label_);
     const ssize_t sent = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
     if (sent > 0) {
       data.remove_prefix(static_cast<std::size_t>(sent));
@@ -187,6 +188,7 @@ Result<std::size_t, TcpError> TcpStream::receive(std::string& out, std::size_t m
   char buffer[64 * 1024];
   const std::size_t want = std::clamp<std::size_t>(max_bytes, 1, sizeof buffer);
   for (;;) {
+    if (Clock::now() >= deadline) return deadline_passed(label_);
     const ssize_t got = ::recv(fd_, buffer, want, 0);
     if (got > 0) {
       out.append(buffer, static_cast<std::size_t>(got));
@@ -199,6 +201,12 @@ Result<std::size_t, TcpError> TcpStream::receive(std::string& out, std::size_t m
     if (ready == 0) return deadline_passed(label_);
     if (ready < 0) return errno_error("poll", errno);
   }
+}
+
+bool TcpStream::idle() const {
+  char byte = 0;
+  const ssize_t got = ::recv(fd_, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
 Endpoint TcpStream::local() const {

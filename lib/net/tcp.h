@@ -67,9 +67,14 @@ class TcpStream {
   // kind timeout whose message the caller replaces with its own words.
   std::optional<TcpError> send_all(std::string_view data, Clock::time_point deadline);
   // Waits by `deadline` for bytes and appends at most `max_bytes` of them to
-  // `out`; returns how many (0: the peer closed the connection).
+  // `out`; returns how many (0: the peer closed the connection). Once the
+  // deadline has passed it fails even if bytes are waiting, so a peer that
+  // never stops sending cannot keep a reader busy past it either.
   Result<std::size_t, TcpError> receive(std::string& out, std::size_t max_bytes,
                                         Clock::time_point deadline);
+  // Without waiting: true when the connection is open and idle (no bytes
+  // waiting, not closed or reset by the peer).
+  bool idle() const;
 
  private:
   TcpStream(int fd, std::string label) : fd_(fd), label_(std::move(label)) {}

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -108,6 +109,18 @@ TEST(HostileRepliesTest, AnEndlessReplyStopsAtTheReplyCap) {
   ASSERT_TRUE(outcome.error);
   EXPECT_EQ(outcome.error->kind, ErrorKind::protocol);
   EXPECT_EQ(outcome.error->message, prefix(peer) + "reply larger than 1048576 bytes");
+}
+
+// Bytes that never stop coming do not keep the call past its deadline either.
+TEST(HostileRepliesTest, AnEndlessReplyStopsAtTheDeadlineWhateverTheCap) {
+  FakePeer peer;
+  peer.on("get", PeerReply::endless("", repeated("VALUE a 0 1\r\nx\r\n", 4096)));
+  const Outcome outcome =
+      get_from(peer, {"a"}, Limits{.max_reply_bytes = std::numeric_limits<std::size_t>::max()});
+  ASSERT_TRUE(outcome.error);
+  EXPECT_EQ(outcome.error->kind, ErrorKind::timeout);
+  EXPECT_EQ(outcome.error->message, prefix(peer) + "no reply within 500 ms");
+  EXPECT_LT(outcome.elapsed, kHangBound);
 }
 
 TEST(HostileRepliesTest, AnEndlessLineStopsAtTheLineLimit) {
