@@ -99,6 +99,9 @@ class RoundFindings {
       ++proxies_down;
       facts.unreachable_proxies.insert(proxy_name(q));
       const mc::Error& error = obs.write_error[q] ? *obs.write_error[q] : *obs.read_error[q];
+      if (error.kind == mc::ErrorKind::timeout) {
+        facts.stalled.push_back({spec.proxies[q].client, error.message});
+      }
       const std::string summary =
           "proxy " + proxy_name(q) + " unreachable (" + error_reason(error) + ")";
       finding(codes::kProxyUnreachable, Severity::critical, {.proxy = proxy_name(q)}, summary)
@@ -153,6 +156,9 @@ class RoundFindings {
           .with("proxies_failing", erroring)
           .with("proxies_routing_elsewhere", rerouting);
       facts.unreachable_backends.push_back({backend_name(b), out.last_index()});
+      if (error.kind == mc::ErrorKind::timeout) {
+        facts.stalled.push_back({spec.backends[b].endpoint(), error.message});
+      }
       headlines.push_back(summary);
     }
   }

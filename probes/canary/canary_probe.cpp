@@ -77,6 +77,25 @@ struct CanaryProbe::State {
 
   const spec::ClusterSpec* spec = nullptr;
 
+  // Peers given up on for the rest of this round, with the error: those
+  // that did not answer in time (a stall costs the io deadline) or did not
+  // speak the protocol (garbage, or a reply past the client's bounds). The
+  // round's later passes (learning attempts, the recheck, discovery) take the
+  // error as given instead of asking again; a refused connection is cheap and
+  // may heal within the round, so it is asked again. Per index, so the
+  // pool's threads each write their own slot.
+  std::vector<std::optional<mc::Error>> stalled_proxies, stalled_backends;
+
+  void start_round() {
+    stalled_proxies.assign(spec->proxies.size(), std::nullopt);
+    stalled_backends.assign(spec->backends.size(), std::nullopt);
+  }
+  static void note_stall(std::optional<mc::Error>& slot, const mc::Error& error) {
+    if (error.kind == mc::ErrorKind::timeout || error.kind == mc::ErrorKind::protocol) {
+      slot = error;
+    }
+  }
+
   std::uint64_t new_round() { return (session << 24) | next_round++; }
 
   void reset(const spec::ClusterSpec& cluster) {
@@ -154,8 +173,13 @@ Observation CanaryProbe::State::observe(const std::vector<Canary>& keys, std::ui
                                                 spec->canary.value_size)});
     }
     if (items.empty()) return;
+    if (stalled_proxies[q]) {
+      obs.write_error[q] = stalled_proxies[q];
+      return;
+    }
     auto result = proxy_client(q).set_many(items, spec->canary.ttl);
     if (!result.ok()) {
+      note_stall(stalled_proxies[q], result.error());
       proxy_clients[q].reset();  // reconnect next time
       // Some sets refused by the proxy (its backend failed) is the backend's
       // story, told by the reads; only a proxy we cannot talk to is down.
@@ -170,8 +194,9 @@ Observation CanaryProbe::State::observe(const std::vector<Canary>& keys, std::ui
     pool->run_all(proxies, [&](std::size_t q) {
       std::vector<Cell>& cells = obs.reads[q];
       cells.assign(keys.size(), Cell{});
-      if (obs.write_error[q]) {
-        obs.read_error[q] = obs.write_error[q];  // unreachable: don't wait twice
+      if (obs.write_error[q] || stalled_proxies[q]) {
+        // Unreachable: don't wait twice.
+        obs.read_error[q] = obs.write_error[q] ? obs.write_error[q] : stalled_proxies[q];
         return;
       }
       auto fill = [&](const std::vector<std::size_t>& indexes, const mc::Values& values) {
@@ -188,8 +213,11 @@ Observation CanaryProbe::State::observe(const std::vector<Canary>& keys, std::ui
         return;
       }
       const mc::Error error = result.error();
+      note_stall(stalled_proxies[q], error);
       proxy_clients[q].reset();
-      if (error.kind != mc::ErrorKind::server_error && error.kind != mc::ErrorKind::protocol) {
+      // A reply that is not memcached protocol is the proxy's own failure:
+      // it is down, named, like one that does not answer.
+      if (error.kind != mc::ErrorKind::server_error) {
         obs.read_error[q] = error;
         return;
       }
@@ -200,10 +228,12 @@ Observation CanaryProbe::State::observe(const std::vector<Canary>& keys, std::ui
       for (const auto& [backend, indexes] : groups) {
         std::vector<std::string> group_keys;
         for (std::size_t i : indexes) group_keys.push_back(keys[i].key);
-        auto group = proxy_client(q).get_many(group_keys);
+        auto group = stalled_proxies[q] ? Result<mc::Values, mc::Error>(*stalled_proxies[q])
+                                        : proxy_client(q).get_many(group_keys);
         if (group.ok()) {
           fill(indexes, group.value());
         } else {
+          note_stall(stalled_proxies[q], group.error());
           proxy_clients[q].reset();
           for (std::size_t i : indexes) cells[i] = {Cell::Kind::error, group.error().message};
         }
@@ -216,10 +246,15 @@ Observation CanaryProbe::State::observe(const std::vector<Canary>& keys, std::ui
 
   start = Clock::now();
   pool->run_all(backends, [&](std::size_t b) {
+    if (stalled_backends[b]) {
+      obs.locate_error[b] = stalled_backends[b];
+      return;
+    }
     auto result = backend_client(b).get_many(all_keys);
     if (result.ok()) {
       obs.held[b] = std::move(result).value();
     } else {
+      note_stall(stalled_backends[b], result.error());
       obs.locate_error[b] = result.error();
       backend_clients[b].reset();
     }
@@ -445,6 +480,7 @@ void CanaryProbe::run(const spec::ClusterSpec& spec, RoundContext& round, report
   State& st = *state_;
   st.spec = &spec;
   if (st.fingerprint != spec_fingerprint(spec)) st.reset(spec);
+  st.start_round();
   if (st.canaries.empty() || st.relearn) st.learn(report);
 
   const Observation obs = st.observe(st.canaries, st.new_round());

@@ -38,6 +38,8 @@ const char* to_string(ViewErrorKind kind) {
       return "unsupported";
     case ViewErrorKind::no_endpoint:
       return "no_endpoint";
+    case ViewErrorKind::not_checked:
+      return "not_checked";
   }
   return "malformed";
 }
@@ -242,6 +244,10 @@ ViewResult parse_twemproxy_stats(std::string_view json, std::string_view pool_na
       if (!value) {
         return malformed("server " + quoted(server.name) + " in pool " + quoted(view.pool) +
                          " has no integer \"" + field + "\"");
+      }
+      if (*value < 0) {
+        return malformed("server " + quoted(server.name) + " in pool " + quoted(view.pool) +
+                         " has a negative \"" + field + "\": " + std::to_string(*value));
       }
       values[field] = *value;
     }
