@@ -7,10 +7,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <initializer_list>
+#include <optional>
+#include <string_view>
 
 #include "alerts/metrics.h"
 #include "daemon/scheduler.h"
 #include "lib/report/render.h"
+#include "lib/util/text.h"
 #include "probes/registry.h"
 
 namespace ringwatch::daemon {
@@ -40,6 +44,28 @@ std::vector<std::string> split(std::string_view text, char separator) {
     start = end + 1;
   }
   return out;
+}
+
+// A query's parameters, refused unless each is one the route takes and has a
+// value: an ignored parameter would let a typo (?chekcs=dns) run every check.
+// `taken` empty: the route takes none. Names are echoed bounded.
+std::optional<HttpResponse> unexpected_parameters(const std::string& query,
+                                                  std::initializer_list<std::string_view> taken) {
+  if (query.empty()) return std::nullopt;
+  const std::string expected =
+      taken.size() == 0 ? "this endpoint takes none" : "expected: " + util::join(taken);
+  for (const auto& parameter : split(query, '&')) {
+    const std::string_view name = std::string_view(parameter).substr(0, parameter.find('='));
+    if (std::find(taken.begin(), taken.end(), name) == taken.end()) {
+      return json_error(
+          400, "unknown query parameter \"" + util::printable(name) + "\" (" + expected + ")");
+    }
+    if (parameter.find('=') == std::string::npos) {
+      return json_error(400, "query parameter \"" + std::string(name) +
+                                 "\" needs a value, e.g. ?checks=canary,dns");
+    }
+  }
+  return std::nullopt;
 }
 
 std::string clusters_json(const std::vector<ClusterView>& views) {
@@ -103,6 +129,7 @@ void Api::handle(const HttpRequest& request, Responder respond) {
 
   if (path == "/healthz") {
     if (!get) return respond(method_not_allowed("GET, HEAD", request.method));
+    if (auto refused = unexpected_parameters(query, {})) return respond(std::move(*refused));
     HttpResponse response;
     response.content_type = "text/plain; charset=utf-8";
     response.body = "ok\n";
@@ -110,6 +137,7 @@ void Api::handle(const HttpRequest& request, Responder respond) {
   }
   if (path == "/metrics") {
     if (!get) return respond(method_not_allowed("GET, HEAD", request.method));
+    if (auto refused = unexpected_parameters(query, {})) return respond(std::move(*refused));
     HttpResponse response;
     response.content_type = "text/plain; version=0.0.4; charset=utf-8";
     response.body = metrics_ ? metrics_->serialize() : std::string();
@@ -117,24 +145,28 @@ void Api::handle(const HttpRequest& request, Responder respond) {
   }
   if (path == "/v1/clusters" || path == "/v1/clusters/") {
     if (!get) return respond(method_not_allowed("GET, HEAD", request.method));
+    if (auto refused = unexpected_parameters(query, {})) return respond(std::move(*refused));
     HttpResponse response;
     response.body = clusters_json(scheduler_.clusters());
     return respond(std::move(response));
   }
   constexpr std::string_view kPrefix = "/v1/clusters/";
-  if (!path.starts_with(kPrefix)) return respond(json_error(404, "no such endpoint: " + path));
+  if (!path.starts_with(kPrefix)) {
+    return respond(json_error(404, "no such endpoint: " + util::printable(path)));
+  }
   const auto rest = path.substr(kPrefix.size());
   const auto slash = rest.find('/');
   const std::string name = rest.substr(0, slash);
   const std::string action = slash == std::string::npos ? std::string() : rest.substr(slash + 1);
   if (action != "" && action != "preflight") {
-    return respond(json_error(404, "no such endpoint: " + path));
+    return respond(json_error(404, "no such endpoint: " + util::printable(path)));
   }
   const auto view = scheduler_.cluster(name);
-  if (!view) return respond(json_error(404, "unknown cluster \"" + name + "\""));
+  if (!view) return respond(json_error(404, "unknown cluster \"" + util::printable(name) + "\""));
 
   if (action.empty()) {
     if (!get) return respond(method_not_allowed("GET, HEAD", request.method));
+    if (auto refused = unexpected_parameters(query, {})) return respond(std::move(*refused));
     if (!view->latest) {
       auto response = json_error(503, "cluster \"" + name + "\" has no finished round yet");
       response.headers.emplace_back("Retry-After", "1");
@@ -147,16 +179,12 @@ void Api::handle(const HttpRequest& request, Responder respond) {
   }
 
   if (request.method != "POST") return respond(method_not_allowed("POST", request.method));
+  if (auto refused = unexpected_parameters(query, {"checks"})) return respond(std::move(*refused));
   // Normalized (the registry's order, each once), so equal sets share a ProbeSet.
   std::vector<std::string> checks;
   if (!query.empty()) {
     std::vector<std::string> named;
     for (const auto& parameter : split(query, '&')) {
-      if (!parameter.starts_with("checks=")) {
-        return respond(json_error(400, "unknown query parameter \"" +
-                                           parameter.substr(0, parameter.find('=')) +
-                                           "\" (expected: checks)"));
-      }
       for (auto& check : split(std::string_view(parameter).substr(7), ',')) {
         named.push_back(std::move(check));
       }
