@@ -7,9 +7,12 @@
 #include <boost/asio/post.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <limits>
 #include <list>
 #include <optional>
 #include <stdexcept>
+
+#include "lib/util/text.h"
 
 namespace ringwatch::daemon {
 
@@ -19,11 +22,14 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
 HttpResponse json_error(int status, const std::string& message) {
+  // A message may carry a piece of the request (a path, a parameter): the
+  // body is valid UTF-8 JSON whatever the request held.
+  const std::string text = util::printable(message, std::numeric_limits<std::size_t>::max());
   rapidjson::StringBuffer buffer;
   rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
   w.StartObject();
   w.Key("error");
-  w.String(message.c_str(), static_cast<rapidjson::SizeType>(message.size()));
+  w.String(text.c_str(), static_cast<rapidjson::SizeType>(text.size()));
   w.EndObject();
   HttpResponse response;
   response.status = status;
