@@ -22,6 +22,7 @@
 //   Limits::max_reply_bytes (stats: 8 MiB). A peer that breaks these gets a
 //   `protocol` error and is read no further.
 // Errors are typed values (ErrorKind); nothing throws for what a peer does.
+// The reading and checking of replies is reply_reader.h, apart from the I/O.
 //
 // The connection is kept between calls and dropped after any failed call (the
 // next call connects afresh). A call that finds a kept connection closed or
