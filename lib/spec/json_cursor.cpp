@@ -157,7 +157,13 @@ std::string read_file(const std::string& path) {
   std::string text;
   char buffer[1 << 16];
   std::size_t n = 0;
-  while ((n = std::fread(buffer, 1, sizeof buffer, file.get())) > 0) text.append(buffer, n);
+  while ((n = std::fread(buffer, 1, sizeof buffer, file.get())) > 0) {
+    text.append(buffer, n);
+    if (text.size() > kMaxFileBytes) {
+      throw SpecError(path, "", "cannot read file: larger than " +
+                                    std::to_string(kMaxFileBytes >> 20) + " MiB");
+    }
+  }
   if (std::ferror(file.get())) throw cannot_read(errno);
   return text;
 }

@@ -63,7 +63,9 @@ struct ParseFailure {
 std::optional<ParseFailure> parse_bounded(rapidjson::Document& document, std::string_view text,
                                           std::size_t max_depth = kMaxDepth);
 
-// A file's whole text; an unreadable file is SpecError(path, "", "cannot read file: ...").
+// A file's whole text; an unreadable file is SpecError(path, "", "cannot read file: ..."),
+// and so is one larger than kMaxFileBytes (a path naming /dev/zero, say).
+inline constexpr std::size_t kMaxFileBytes = 16 << 20;
 std::string read_file(const std::string& path);
 // parse_bounded() for a file, which throws: a syntax error is
 // SpecError(source_name, "", "invalid JSON at line L, column C: <parser message>"),

@@ -120,6 +120,15 @@ TEST(JsonCursorTest, ValuesInMessagesAreBounded) {
   EXPECT_NE(unknown_message.find("...: unknown field (expected one of: "), std::string::npos);
 }
 
+TEST(JsonCursorTest, AFileWithoutEndIsRefused) {
+  try {
+    json::read_file("/dev/zero");
+    FAIL() << "read an endless file";
+  } catch (const SpecError& error) {
+    EXPECT_STREQ(error.what(), "/dev/zero: cannot read file: larger than 16 MiB");
+  }
+}
+
 TEST(JsonCursorTest, QuotedTextIsBoundedInsideItsQuotes) {
   EXPECT_EQ(json::quoted("p1"), "\"p1\"");
   EXPECT_EQ(json::quoted("tab\there"), "\"tab\\there\"");
