@@ -41,7 +41,58 @@ namespace {
 
 class Session;
 
+// The answer to a failed read, or nullopt when the connection just closes
+// (the peer went away, idled out, or the server stops).
+std::optional<HttpResponse> read_error_response(const beast::error_code& error,
+                                                const HttpServerOptions& options) {
+  if (error == http::error::body_limit) {
+    return json_error(413, "request body exceeds " + std::to_string(options.body_limit) + " bytes");
+  }
+  if (error == http::error::header_limit) {
+    return json_error(431,
+                      "request headers exceed " + std::to_string(options.header_limit) + " bytes");
+  }
+  if (error.category() == http::make_error_code(http::error::bad_target).category() ||
+      error == http::error::partial_message) {
+    return json_error(400, "malformed request: " + error.message());
+  }
+  return std::nullopt;
+}
+
+HttpRequest to_request(http::request<http::string_body>& message) {
+  HttpRequest request;
+  request.method = std::string(message.method_string());
+  request.target = std::string(message.target());
+  request.body = std::move(message.body());
+  return request;
+}
+
 }  // namespace
+
+std::variant<HttpRequest, HttpResponse, std::monostate> parse_request(
+    std::string_view bytes, const HttpServerOptions& options) {
+  if (bytes.empty()) return std::monostate{};  // end_of_stream: a connection closes
+  http::request_parser<http::string_body> parser;
+  parser.body_limit(options.body_limit);
+  parser.header_limit(static_cast<std::uint32_t>(options.header_limit));
+  beast::error_code error;
+  while (!bytes.empty() && !parser.is_done() && !error) {
+    const std::size_t used = parser.put(asio::buffer(bytes.data(), bytes.size()), error);
+    if (error == http::error::need_more) break;
+    if (used == 0 && !error) break;
+    bytes.remove_prefix(used);
+  }
+  if (!parser.is_done() && (!error || error == http::error::need_more)) {
+    error = {};
+    parser.put_eof(error);  // the connection ends here
+  }
+  if (error) {
+    if (auto response = read_error_response(error, options)) return std::move(*response);
+    return std::monostate{};
+  }
+  if (!parser.is_done()) return std::monostate{};
+  return to_request(parser.get());
+}
 
 struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   Impl(asio::io_context& context, HttpHandler h, HttpServerOptions o)
@@ -88,30 +139,16 @@ class Session : public std::enable_shared_from_this<Session> {
         error == asio::error::operation_aborted || server_->stopped) {
       return close();
     }
-    if (error == http::error::body_limit) {
-      return write(json_error(413, "request body exceeds " +
-                                       std::to_string(server_->options.body_limit) + " bytes"),
-                   false);
-    }
-    if (error == http::error::header_limit) {
-      return write(json_error(431, "request headers exceed " +
-                                       std::to_string(server_->options.header_limit) + " bytes"),
-                   false);
-    }
     if (error) {
-      if (error.category() == http::make_error_code(http::error::bad_target).category() ||
-          error == http::error::partial_message) {
-        return write(json_error(400, "malformed request: " + error.message()), false);
+      if (auto response = read_error_response(error, server_->options)) {
+        return write(std::move(*response), false);
       }
       return close();
     }
     auto& message = parser_->get();
     keep_alive_ = message.keep_alive();
     head_ = message.method() == http::verb::head;
-    HttpRequest request;
-    request.method = std::string(message.method_string());
-    request.target = std::string(message.target());
-    request.body = std::move(message.body());
+    HttpRequest request = to_request(message);
     stream_.expires_never();
     auto self = shared_from_this();
     auto* io = &server_->io;
