@@ -391,7 +391,8 @@ Cursor Object::required(std::string_view name) const {
 void FirstSeen::add(const Cursor& at, const std::string& key) {
   const auto [it, inserted] = first_.emplace(key, at.pointer());
   if (!inserted) {
-    at.fail("duplicate " + what_ + " " + quoted(key) + " (first at " + it->second + ")");
+    at.fail("duplicate " + what_ + " " + quoted(key) + " (first at " +
+            bounded_pointer(it->second) + ")");
   }
 }
 
