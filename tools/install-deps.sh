@@ -12,6 +12,8 @@ build_packages=(
   # (tools/build-memcached-proxy.sh): apt-get source, then configure and make.
   dpkg-dev libevent-dev
 )
+# Fuzzing (issue 12): tools/test.sh builds the libFuzzer targets in fuzz/ with clang.
+build_packages+=(clang-14 libfuzzer-14-dev)
 # Programs the lab, the tests and the benchmarks start on loopback.
 # dnsmasq-base is the binary without the system service (we never want a
 # resolver taking over port 53 on the host).
