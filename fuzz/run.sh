@@ -31,10 +31,14 @@ findings=$build/fuzz-findings
 run_one() {
   local name=$1 dir=$scratch/$1
   mkdir -p "$dir/corpus" "$dir/artifacts"
+  # The regressions are read as seeds too: under clang's sanitizers, which
+  # catch what the GCC replay tests may not (fuzz/regressions/spec).
+  local seeds=("$root/fuzz/corpus/$name")
+  [[ -d $root/fuzz/regressions/$name ]] && seeds+=("$root/fuzz/regressions/$name")
   local status=0
   "$build/fuzz/fuzz_$name" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
     -max_len=65536 -print_final_stats=1 -artifact_prefix="$dir/artifacts/" \
-    "$dir/corpus" "$root/fuzz/corpus/$name" >"$dir/log" 2>&1 || status=$?
+    "$dir/corpus" "${seeds[@]}" >"$dir/log" 2>&1 || status=$?
   local runs
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$dir/log" | tail -n 1)
   if [[ $status -eq 0 ]]; then
