@@ -351,8 +351,9 @@ void Metrics::observe(const spec::ClusterSpec& spec, const report::Report& repor
   // Per (node, vantage).
   std::set<std::pair<std::string, std::string>> pairs;
   for (const spec::Backend& backend : spec.backends) {
+    if (!backend.dns_name) continue;  // known by address only: no DNS series
     for (const spec::DnsServer& vantage : spec.dns_servers) {
-      pairs.emplace(backend.dns_name, vantage.name);
+      pairs.emplace(*backend.dns_name, vantage.name);
     }
   }
   s.dns_answer_expected.remove_if([&](const Labels& labels) {
@@ -360,9 +361,10 @@ void Metrics::observe(const spec::ClusterSpec& spec, const report::Report& repor
   });
   if (ran.contains(checks::kDns)) {
     for (const spec::Backend& backend : spec.backends) {
+      if (!backend.dns_name) continue;
       for (const spec::DnsServer& vantage : spec.dns_servers) {
         const Labels labels{
-            {"cluster", cluster}, {"node", backend.dns_name}, {"vantage", vantage.name}};
+            {"cluster", cluster}, {"node", *backend.dns_name}, {"vantage", vantage.name}};
         const double* value =
             figure(report, figures::dns_answer_expected(backend.name, vantage.name));
         if (value != nullptr) {

@@ -16,6 +16,7 @@
 #include "daemon/api.h"
 #include "daemon/http_server.h"
 #include "daemon/scheduler.h"
+#include "lib/util/text.h"
 #include "lib/util/version.h"
 #include "probes/registry.h"
 
@@ -179,8 +180,8 @@ namespace {
 
 constexpr const char* kUsage =
     "Usage: ringwatchd --fleet FILE [options]\n"
-    "       ringwatchd --cluster SPEC [--cluster SPEC ...] [--interval S] [--alertmanager URL]\n"
-    "                  [--listen ADDR] [options]\n"
+    "   or: ringwatchd --cluster SPEC [--cluster SPEC]... [--interval S] [options]\n"
+    "\n"
     "Probes a fleet of memcached clusters on a schedule and serves /metrics, /healthz\n"
     "and /v1/clusters. SIGHUP reloads the configuration; SIGTERM stops.\n";
 
@@ -194,20 +195,26 @@ std::chrono::milliseconds seconds_option(double seconds, const char* name) {
 }  // namespace
 
 int run_ringwatchd(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  po::options_description described("Options");
+  const std::string checks_help =
+      "checks with --cluster, comma-separated: " + util::join(probes::known_checks(), "|") +
+      " (default: all)";
+  // Options longer than the first column go on a line of their own, so every
+  // description is two spaces or more from its option (help2man, man/).
+  po::options_description described("Options", 80, 54);
   // clang-format off
   described.add_options()
     ("help,h", "print this help")
-    ("fleet", po::value<std::string>(), "the fleet file (JSON)")
-    ("cluster", po::value<std::vector<std::string>>(), "a cluster spec file (repeatable; no --fleet)")
-    ("interval", po::value<double>(), "seconds between rounds with --cluster (default 10)")
-    ("jitter", po::value<double>(), "up to this many seconds of delay per round (default min(1, interval/10))")
-    ("checks", po::value<std::string>(), "checks with --cluster, comma-separated (default: all)")
-    ("alertmanager", po::value<std::string>(), "Alertmanager base URL with --cluster")
-    ("webhook", po::value<std::string>(), "webhook URL with --cluster")
-    ("listen", po::value<std::string>(), "address:port to serve HTTP on (default 127.0.0.1:9470)")
-    ("log-level", po::value<std::string>()->default_value("info"), "debug|info|warn|error")
-    ("shutdown-grace", po::value<double>()->default_value(10), "seconds rounds in flight get at stop");
+    ("version", "print the version and exit")
+    ("fleet", po::value<std::string>()->value_name("FILE"), "the fleet file (JSON)")
+    ("cluster", po::value<std::vector<std::string>>()->value_name("SPEC"), "a cluster spec file (repeatable; no --fleet)")
+    ("interval", po::value<double>()->value_name("S"), "seconds between rounds with --cluster (default 10)")
+    ("jitter", po::value<double>()->value_name("S"), "up to this many seconds of delay per round (default min(1, interval/10))")
+    ("checks", po::value<std::string>()->value_name("LIST"), checks_help.c_str())
+    ("alertmanager", po::value<std::string>()->value_name("URL"), "Alertmanager base URL with --cluster")
+    ("webhook", po::value<std::string>()->value_name("URL"), "webhook URL with --cluster")
+    ("listen", po::value<std::string>()->value_name("ADDR"), "address:port to serve HTTP on (default 127.0.0.1:9470)")
+    ("log-level", po::value<std::string>()->default_value("info")->value_name("LEVEL"), "debug|info|warn|error")
+    ("shutdown-grace", po::value<double>()->default_value(10)->value_name("S"), "seconds rounds in flight get at stop");
   // clang-format on
   DaemonOptions options;
   try {
@@ -216,6 +223,10 @@ int run_ringwatchd(const std::vector<std::string>& args, std::ostream& out, std:
     po::notify(vm);
     if (vm.count("help")) {
       out << kUsage << "\n" << described;
+      return kExitOk;
+    }
+    if (vm.count("version")) {
+      out << "ringwatchd " << kVersion << "\n";
       return kExitOk;
     }
     auto& source = options.source;

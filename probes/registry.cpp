@@ -78,13 +78,17 @@ ProbeSet::ProbeSet(const std::vector<std::string>& checks, const ProbeOptions& o
   for (const std::string& check : checks_) probes_.push_back(make_probe(check, options));
 }
 
-report::Report ProbeSet::run_round(const spec::ClusterSpec& spec) {
+report::Report ProbeSet::run_round(const spec::ClusterSpec& spec, const RoundProgress& progress) {
   report::Report report;
   report.cluster = spec.name;
   report.started_at = std::chrono::system_clock::now();
   const auto start = std::chrono::steady_clock::now();
   RoundContext round;
-  for (auto& probe : probes_) probe->run(spec, round, report);
+  for (auto& probe : probes_) {
+    if (progress.started) progress.started(probe->name());
+    probe->run(spec, round, report);
+    if (progress.finished) progress.finished(probe->name());
+  }
   diagnose(spec, round, report);
   report.duration_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();

@@ -6,6 +6,7 @@
 // too: the callers do not order or validate names themselves.
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -42,6 +43,14 @@ struct ProbeOptions {
 // nullptr for an unknown name.
 std::unique_ptr<Probe> make_probe(std::string_view check, const ProbeOptions& options = {});
 
+// Told as each check of a round starts and finishes, on the thread that runs
+// the check: what a caller with a deadline of its own (`ringwatch probe -t`)
+// needs to say what was still running. Either may be empty.
+struct RoundProgress {
+  std::function<void(std::string_view check)> started;
+  std::function<void(std::string_view check)> finished;
+};
+
 // The probes for one cluster, kept across rounds.
 class ProbeSet {
  public:
@@ -49,7 +58,7 @@ class ProbeSet {
   // std::invalid_argument with UnknownCheck::message() for an unknown name.
   explicit ProbeSet(const std::vector<std::string>& checks, const ProbeOptions& options = {});
   // One round of every probe; the report's status is the worst check's.
-  report::Report run_round(const spec::ClusterSpec& spec);
+  report::Report run_round(const spec::ClusterSpec& spec, const RoundProgress& progress = {});
   // The checks a round runs, normalized.
   const std::vector<std::string>& checks() const { return checks_; }
 

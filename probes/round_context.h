@@ -34,9 +34,17 @@ struct CanaryRound {
   // Proxies it could not write through or read from: no canary traffic went
   // through them this round.
   std::set<std::string> unreachable_proxies;
+  // The finding (proxy_unreachable) of each of them.
+  struct UnreachableProxy {
+    std::string proxy;
+    std::size_t finding = 0;
+  };
+  std::vector<UnreachableProxy> unreachable_proxy_findings;
 
   // A proxy that routes none of a backend's canaries (ring_divergence): it
-  // routed `routed` of the `canaries` the others put there.
+  // routed `routed` of the `canaries` the others put there. Also the only
+  // proxy of a cluster routing no canary to a backend (backend_not_routed),
+  // with `canaries` those learned there (often 0).
   struct Missing {
     Link link;
     std::int64_t routed = 0;
@@ -44,6 +52,19 @@ struct CanaryRound {
     std::size_t finding = 0;
   };
   std::vector<Missing> missing;
+
+  // A proxy that answers errors for every canary of a backend the probe
+  // reaches (proxy_backend_errors): it routes them there and cannot reach it
+  // (memcached's proxy keeps a backend it cannot connect to and answers
+  // SERVER_ERROR for its keys, where twemproxy would eject it).
+  struct Failing {
+    Link link;
+    std::int64_t failed = 0;
+    std::int64_t canaries = 0;
+    std::string error;  // the proxy's words, e.g. "SERVER_ERROR backend failure"
+    std::size_t finding = 0;
+  };
+  std::vector<Failing> failing;
 
   // A backend the canary could not reach (backend_unreachable, backend_timeout).
   struct UnreachableBackend {
@@ -68,16 +89,37 @@ struct CanaryRound {
     }
     return nullptr;
   }
+  // A proxy that routes `canaries` of the `considered` ones to a server that
+  // is not in the spec (routed_outside_spec).
+  struct Outside {
+    std::string proxy;
+    std::int64_t canaries = 0;
+    std::int64_t considered = 0;
+    std::size_t finding = 0;
+  };
+  std::vector<Outside> outside;
+
+  // Canaries the proxies disagree on with no reference route, so the canary
+  // names no proxy (ring_disagreement): the proxies compared, in spec order.
+  struct Disagreement {
+    std::vector<std::string> proxies;
+    std::int64_t canaries = 0;
+    std::size_t finding = 0;
+  };
+  std::optional<Disagreement> disagreement;
 };
 
 // What the connection audit saw.
 struct ConnectionsRound {
   // A proxy without a connection to a backend (proxy_missing_backend); `why`
-  // in a few words, e.g. "ejected at 14:02:11 UTC, 3 errors".
+  // in a few words, e.g. "ejected at 14:02:11 UTC, 3 errors". `still_routed`:
+  // the proxy keeps the backend's keys and fails them (memcached's proxy
+  // marks it bad, mcrouter's connection is down) instead of routing around it.
   struct Missing {
     Link link;
     std::string why;
     std::size_t finding = 0;
+    bool still_routed = false;
   };
   std::vector<Missing> missing;
 
@@ -88,6 +130,20 @@ struct ConnectionsRound {
     std::size_t finding = 0;
   };
   std::vector<PeerMissing> peers_missing;
+
+  // Proxies whose configured server list the audit read and compared with
+  // the spec's backends.
+  std::set<std::string> server_lists_compared;
+  // One of them whose list differs (proxy_config_drift): the differences in
+  // the finding's words ("lacks b4", "has b9 (not in the spec)"), and the
+  // servers it has that the spec does not list.
+  struct Drift {
+    std::string proxy;
+    std::vector<std::string> differences;
+    std::vector<std::string> extra;
+    std::size_t finding = 0;
+  };
+  std::vector<Drift> drift;
 };
 
 // What the DNS audit saw.

@@ -8,9 +8,17 @@ build_packages=(
   build-essential cmake ninja-build pkg-config clang-format
   libboost-dev libboost-program-options-dev libmemcached-dev rapidjson-dev prometheus-cpp-dev libc-ares-dev
   libgtest-dev libgmock-dev
+  # `ringwatch spec import` reads nutcracker's YAML configs (issue 11).
+  libyaml-cpp-dev
   # memcached's built-in proxy is built from Debian's source package
   # (tools/build-memcached-proxy.sh): apt-get source, then configure and make.
   dpkg-dev libevent-dev
+  # Packaging (issue 14): man pages from the programs' --help; CPack finds the
+  # binaries for dpkg-shlibdeps (dpkg-dev) with file.
+  help2man file
+  # The migration journal's header names the plan file by its SHA-256
+  # (OpenSSL's libcrypto; issue 12, the engine's journal integrity).
+  libssl-dev
 )
 # Fuzzing (issue 12): tools/test.sh builds the libFuzzer targets in fuzz/ with clang.
 build_packages+=(clang-14 libfuzzer-14-dev)
@@ -20,6 +28,9 @@ build_packages+=(clang-14 libfuzzer-14-dev)
 runtime_packages=(
   memcached nutcracker dnsmasq-base prometheus prometheus-alertmanager
   iproute2 procps curl
+  # Packaging tests (issue 14): the completion with bash-completion loaded,
+  # groff to check the man pages, jq and systemd-analyze in the package test.
+  bash-completion groff-base jq systemd
 )
 
 missing=()

@@ -5,10 +5,6 @@
 #include <rapidjson/writer.h>
 
 #include <cmath>
-#include <cstdio>
-#include <ctime>
-#include <map>
-#include <sstream>
 
 #include "lib/report/vocabulary.h"
 #include "lib/util/time.h"
@@ -23,33 +19,6 @@ std::optional<Format> parse_format(std::string_view name) {
 }
 
 namespace {
-
-// Figures are doubles; print integers without a fraction, others with 3 decimals.
-std::string format_number(double value) {
-  char buffer[64];
-  if (std::isfinite(value) && value == std::floor(value) && std::fabs(value) < 1e15) {
-    std::snprintf(buffer, sizeof buffer, "%.0f", value);
-  } else {
-    std::snprintf(buffer, sizeof buffer, "%.3f", value);
-  }
-  return buffer;
-}
-
-std::string evidence_text(const EvidenceValue& value) {
-  struct Visitor {
-    std::string operator()(std::int64_t v) const { return std::to_string(v); }
-    std::string operator()(double v) const { return format_number(v); }
-    std::string operator()(const std::string& v) const { return v; }
-    std::string operator()(const std::vector<std::string>& list) const {
-      std::string text;
-      const std::size_t shown = std::min<std::size_t>(list.size(), 8);
-      for (std::size_t i = 0; i < shown; ++i) text += (i ? ", " : "") + list[i];
-      if (list.size() > shown) text += ", ... (" + std::to_string(list.size()) + " in all)";
-      return text;
-    }
-  };
-  return std::visit(Visitor{}, value);
-}
 
 template <class Writer>
 void write_subject(Writer& writer, const Subject& subject) {
@@ -82,40 +51,8 @@ void write_evidence(Writer& writer, const EvidenceValue& value) {
   std::visit(Visitor{writer}, value);
 }
 
-const char* color_of(Severity severity) {
-  switch (severity) {
-    case Severity::info:
-      return "\033[36m";
-    case Severity::warning:
-      return "\033[33m";
-    case Severity::critical:
-      return "\033[1;31m";
-    case Severity::unknown:
-      return "\033[35m";
-  }
-  return "";
-}
-
-const char* color_of(Status status) {
-  switch (status) {
-    case Status::ok:
-      return "\033[1;32m";
-    case Status::warning:
-      return "\033[1;33m";
-    case Status::critical:
-      return "\033[1;31m";
-    case Status::unknown:
-      return "\033[1;35m";
-  }
-  return "";
-}
-
-}  // namespace
-
-std::string render_json(const Report& report) {
-  rapidjson::StringBuffer buffer;
-  rapidjson::PrettyWriter<rapidjson::StringBuffer> writer(buffer);
-  writer.SetIndent(' ', 2);
+template <class Writer>
+void write_report(Writer& writer, const Report& report) {
   writer.StartObject();
   writer.Key("schema");
   writer.String("ringwatch.report/v1");
@@ -183,7 +120,7 @@ std::string render_json(const Report& report) {
     writer.Key("evidence");
     writer.StartObject();
     for (const auto& [key, value] : finding.evidence) {
-      writer.Key(key);
+      writer.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
       write_evidence(writer, value);
     }
     writer.EndObject();
@@ -194,102 +131,38 @@ std::string render_json(const Report& report) {
   writer.Key("figures");
   writer.StartObject();
   for (const auto& [name, value] : report.figures) {
-    writer.Key(name);
+    writer.Key(name.data(), static_cast<rapidjson::SizeType>(name.size()));
     writer.Double(std::isfinite(value) ? value : 0.0);
   }
   writer.EndObject();
   writer.EndObject();
+}
+
+}  // namespace
+
+std::string render_json(const Report& report, JsonLayout layout) {
+  rapidjson::StringBuffer buffer;
+  if (layout == JsonLayout::compact) {
+    rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+    write_report(writer, report);
+  } else {
+    rapidjson::PrettyWriter<rapidjson::StringBuffer> writer(buffer);
+    writer.SetIndent(' ', 2);
+    write_report(writer, report);
+  }
   return std::string(buffer.GetString(), buffer.GetSize()) + "\n";
 }
 
-std::string render_text(const Report& report, const TextOptions& options) {
-  const char* reset = options.color ? "\033[0m" : "";
-  const char* bold = options.color ? "\033[1m" : "";
-  std::ostringstream out;
-  const Status overall = report.status();
-  out << (options.color ? color_of(overall) : "") << report.summary_line() << reset << "\n";
-  out << "cluster " << report.cluster << " · round " << format_number(report.duration_ms) << " ms";
-  if (auto ratio = report.figures.find(figures::kConsistencyRatio); ratio != report.figures.end()) {
-    out << " · consistency " << format_number(ratio->second);
-  }
-  out << "\n";
-
-  if (!report.diagnoses.empty()) {
-    out << "\n" << bold << "Diagnosis" << reset << "\n";
-    for (const Diagnosis& diagnosis : report.diagnoses) {
-      out << "  " << (options.color ? color_of(diagnosis.severity) : "")
-          << to_string(diagnosis.severity) << reset << " " << diagnosis.summary << "\n";
-    }
-  }
-
-  // Findings grouped by subject, subjects in order of first appearance.
-  std::vector<std::string> order;
-  std::map<std::string, std::vector<const Finding*>> by_subject;
-  for (const Finding& finding : report.findings) {
-    const std::string key = finding.subject.describe();
-    if (!by_subject.contains(key)) order.push_back(key);
-    by_subject[key].push_back(&finding);
-  }
-  if (!order.empty()) out << "\n" << bold << "Findings" << reset << "\n";
-  for (const std::string& subject : order) {
-    out << "  " << bold << subject << reset << "\n";
-    for (const Finding* finding : by_subject[subject]) {
-      out << "    " << (options.color ? color_of(finding->severity) : "")
-          << to_string(finding->severity) << reset << " " << finding->check << "/" << finding->code
-          << ": " << finding->summary << "\n";
-      for (const auto& [key, value] : finding->evidence) {
-        out << "        " << key << ": " << evidence_text(value) << "\n";
-      }
-    }
-  }
-
-  out << "\n" << bold << "Checks" << reset << "\n";
-  for (const CheckResult& check : report.checks) {
-    out << "  " << check.name << " " << (options.color ? color_of(check.status) : "")
-        << to_string(check.status) << reset << " (" << format_number(check.duration_ms) << " ms)";
-    if (!check.summary.empty()) out << " " << check.summary;
-    out << "\n";
-  }
-  if (!report.figures.empty()) {
-    out << "\n" << bold << "Figures" << reset << "\n ";
-    for (const auto& [name, value] : report.figures)
-      out << " " << name << "=" << format_number(value);
-    out << "\n";
-  }
-  return out.str();
-}
-
-std::string render_nagios(const Report& report) {
-  std::string line = "RINGWATCH " + std::string(to_string(report.status())) + " - ";
-  const std::string summary = report.summary_line();
-  // summary_line() starts with "<STATUS>: "; nagios repeats the status already.
-  const auto colon = summary.find(": ");
-  line += colon == std::string::npos ? summary : summary.substr(colon + 2);
-  // Perfdata: 'label'=value[UOM];warn;crit;min;max. '|' would end the text part.
-  for (char& c : line) {
-    if (c == '|') c = '/';
-  }
-  line += " |";
-  for (const auto& [name, value] : report.figures) {
-    std::string uom;
-    std::string bounds = ";;;0";
-    if (name.size() > 3 && name.ends_with("_ms")) uom = "ms";
-    if (name.ends_with("_ratio")) bounds = ";;;0;1";
-    line += " '" + name + "'=" + format_number(value) + uom + bounds;
-  }
-  return line + "\n";
-}
-
-std::string render(const Report& report, Format format, const TextOptions& options) {
+std::string render(const Report& report, Format format, const RenderOptions& options) {
   switch (format) {
     case Format::text:
-      return render_text(report, options);
+      return render_text(report, options.text);
     case Format::json:
-      return render_json(report);
+      return render_json(report, options.json);
     case Format::nagios:
-      return render_nagios(report);
+      return render_nagios(report, options.nagios);
   }
-  return render_text(report, options);
+  return render_text(report, options.text);
 }
 
 }  // namespace ringwatch::report

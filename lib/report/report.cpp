@@ -1,6 +1,8 @@
 #include "lib/report/report.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <utility>
 
 namespace ringwatch::report {
@@ -19,8 +21,6 @@ const char* to_string(Status status) {
   return "UNKNOWN";
 }
 
-namespace {
-// Urgency order for combining: OK < WARNING < UNKNOWN < CRITICAL.
 int urgency(Status status) {
   switch (status) {
     case Status::ok:
@@ -34,7 +34,6 @@ int urgency(Status status) {
   }
   return 2;
 }
-}  // namespace
 
 Status worst(Status a, Status b) {
   return urgency(a) >= urgency(b) ? a : b;
@@ -106,6 +105,16 @@ std::string Report::summary_line() const {
     }
   }
   return to_string(overall);
+}
+
+std::string format_figure(double value) {
+  char buffer[64];
+  if (std::isfinite(value) && value == std::floor(value) && std::fabs(value) < 1e15) {
+    std::snprintf(buffer, sizeof buffer, "%.0f", value);
+  } else {
+    std::snprintf(buffer, sizeof buffer, "%.3f", value);
+  }
+  return buffer;
 }
 
 }  // namespace ringwatch::report

@@ -20,10 +20,16 @@ const char* to_string(Status status);  // "OK", "WARNING", "CRITICAL", "UNKNOWN"
 // Worse-of, where CRITICAL outranks UNKNOWN (a decided fault is more urgent
 // than an undecided check) and UNKNOWN outranks WARNING.
 Status worst(Status a, Status b);
+// That order as a number, higher is more urgent: OK 0, WARNING 1, UNKNOWN 2,
+// CRITICAL 3. For sorting (most urgent first).
+int urgency(Status status);
 
 enum class Severity { info, warning, critical, unknown };
 const char* to_string(Severity severity);  // "info", "warning", "critical", "unknown"
 Status status_of(Severity severity);       // info -> OK
+inline int urgency(Severity severity) {
+  return urgency(status_of(severity));
+}
 
 // What a finding is about. Empty fields do not apply.
 struct Subject {
@@ -84,5 +90,9 @@ struct Report {
   std::string summary_line() const;
   void add(Finding finding) { findings.push_back(std::move(finding)); }
 };
+
+// A figure or evidence number as every renderer prints it: integers without a
+// fraction ("1152"), others with three decimals ("0.993").
+std::string format_figure(double value);
 
 }  // namespace ringwatch::report

@@ -33,11 +33,13 @@ inline constexpr char kBackendUnreachable[] = "backend_unreachable";
 inline constexpr char kBackendTimeout[] = "backend_timeout";
 inline constexpr char kRingDivergence[] = "ring_divergence";
 inline constexpr char kRingDisagreement[] = "ring_disagreement";
+inline constexpr char kProxyBackendErrors[] = "proxy_backend_errors";
 inline constexpr char kBackendNotRouted[] = "backend_not_routed";
 inline constexpr char kInconsistentReads[] = "inconsistent_reads";
 inline constexpr char kForeignValues[] = "foreign_values";
 inline constexpr char kTransientDisagreement[] = "transient_disagreement";
 inline constexpr char kCoverageShort[] = "coverage_short";
+inline constexpr char kRoutedOutsideSpec[] = "routed_outside_spec";
 // connections
 inline constexpr char kProxyStatsUnreadable[] = "proxy_stats_unreadable";
 inline constexpr char kStaleStats[] = "stale_stats";
@@ -57,6 +59,7 @@ inline constexpr char kDnsUnexpectedAddress[] = "dns_unexpected_address";
 inline constexpr char kDnsTimeout[] = "dns_timeout";
 inline constexpr char kDnsUnreachable[] = "dns_unreachable";
 inline constexpr char kDnsDisagreement[] = "dns_disagreement";
+inline constexpr char kDnsNotApplicable[] = "dns_not_applicable";
 }  // namespace codes
 
 // Figure names (Report::figures). A figure about one proxy, backend or
@@ -83,6 +86,7 @@ inline constexpr char kRecheckMs[] = "recheck_ms";
 inline constexpr char kTransientCanaries[] = "transient_canaries";
 inline constexpr char kRoundMs[] = "round_ms";
 inline constexpr char kLearnMs[] = "learn_ms";
+inline constexpr char kUnplacedCanaries[] = "unplaced_canaries";
 inline std::string backends_routed(std::string_view proxy) {
   return "backends_routed/" + std::string(proxy);
 }

@@ -29,7 +29,6 @@ using json::quoted;
 
 // --- Field vocabulary -----------------------------------------------------
 
-constexpr std::string_view kNameExpectation = "a name of 1 to 64 characters from [A-Za-z0-9._-]";
 constexpr std::string_view kAddressExpectation =
     "an IP address literal like 10.0.0.1 or ::1 (names are not allowed)";
 constexpr std::string_view kEndpointExpectation =
@@ -46,11 +45,7 @@ bool is_alnum(char c) {
 }
 
 std::optional<std::string> parse_name(std::string_view text) {
-  const bool ok =
-      !text.empty() && text.size() <= 64 && std::all_of(text.begin(), text.end(), [](char c) {
-        return is_alnum(c) || c == '.' || c == '_' || c == '-';
-      });
-  if (!ok) return std::nullopt;
+  if (!is_name(text)) return std::nullopt;
   return std::string(text);
 }
 
@@ -114,7 +109,7 @@ struct Checks {
 
 Proxy read_proxy(const Cursor& cursor, Checks& checks) {
   const auto fields =
-      cursor.object({"name", "kind", "client", "stats", "source_addresses", "dns_vantage"});
+      cursor.object({"name", "kind", "client", "stats", "pool", "source_addresses", "dns_vantage"});
   Proxy proxy;
   const auto name = fields.required("name");
   proxy.name = read_name(name);
@@ -124,6 +119,7 @@ Proxy read_proxy(const Cursor& cursor, Checks& checks) {
   proxy.client = read_endpoint(client);
   checks.proxy_clients.add(client, endpoint_key(proxy.client));
   if (const auto stats = fields.optional("stats")) proxy.stats = read_endpoint(*stats);
+  if (const auto pool = fields.optional("pool")) proxy.pool = read_name(*pool);
   if (const auto sources = fields.optional("source_addresses")) {
     for (const auto& source : sources->elements(false)) {
       proxy.source_addresses.push_back(read_address(source));
@@ -145,11 +141,15 @@ Backend read_backend(const Cursor& cursor, Checks& checks) {
   const auto address = fields.required("address");
   backend.address = read_address(address);
   backend.port = static_cast<std::uint16_t>(fields.required("port").integer(1, 65535));
-  backend.dns_name = fields.required("dns_name").string_as(kDnsNameExpectation, parse_dns_name);
-  backend.expected_cidr =
-      fields.required("expected_cidr").string_as(kCidrExpectation, net::Cidr::parse);
-  if (!backend.expected_cidr.contains(backend.address)) {
-    address.wrong_value("an address inside expected_cidr " + backend.expected_cidr.to_string());
+  if (const auto dns_name = fields.optional("dns_name")) {
+    backend.dns_name = dns_name->string_as(kDnsNameExpectation, parse_dns_name);
+  }
+  // The range DNS answers must lie in: required with a name, optional without.
+  const auto cidr = backend.dns_name ? std::optional(fields.required("expected_cidr"))
+                                     : fields.optional("expected_cidr");
+  if (cidr) backend.expected_cidr = cidr->string_as(kCidrExpectation, net::Cidr::parse);
+  if (backend.expected_cidr && !backend.expected_cidr->contains(backend.address)) {
+    address.wrong_value("an address inside expected_cidr " + backend.expected_cidr->to_string());
   }
   checks.backend_endpoints.add(cursor, backend.endpoint().to_string());
   return backend;
@@ -243,6 +243,12 @@ std::string format_error(const std::string& file, const std::string& pointer,
 
 }  // namespace
 
+bool is_name(std::string_view text) {
+  return !text.empty() && text.size() <= 64 && std::all_of(text.begin(), text.end(), [](char c) {
+    return is_alnum(c) || c == '.' || c == '_' || c == '-';
+  });
+}
+
 const char* to_string(ProxyKind kind) {
   switch (kind) {
     case ProxyKind::twemproxy:
@@ -314,6 +320,7 @@ std::string to_json(const ClusterSpec& spec) {
     field("kind", to_string(proxy.kind));
     field("client", proxy.client.to_string());
     if (proxy.stats) field("stats", proxy.stats->to_string());
+    if (proxy.pool) field("pool", *proxy.pool);
     w.Key("source_addresses");
     w.StartArray();
     for (const auto& source : proxy.source_addresses) w.String(source.to_string());
@@ -330,8 +337,8 @@ std::string to_json(const ClusterSpec& spec) {
     field("name", backend.name);
     field("address", backend.address.to_string());
     number("port", backend.port);
-    field("dns_name", backend.dns_name);
-    field("expected_cidr", backend.expected_cidr.to_string());
+    if (backend.dns_name) field("dns_name", *backend.dns_name);
+    if (backend.expected_cidr) field("expected_cidr", backend.expected_cidr->to_string());
     w.EndObject();
   }
   w.EndArray();

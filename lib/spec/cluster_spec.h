@@ -19,6 +19,11 @@
 
 namespace ringwatch::spec {
 
+// Every name in a spec (cluster, proxy, backend, dns server, pool) has this form.
+inline constexpr std::string_view kNameExpectation =
+    "a name of 1 to 64 characters from [A-Za-z0-9._-]";
+bool is_name(std::string_view text);
+
 enum class ProxyKind { twemproxy, mcrouter, memcached_proxy };
 const char* to_string(ProxyKind kind);  // "twemproxy", "mcrouter", "memcached-proxy"
 std::optional<ProxyKind> parse_proxy_kind(std::string_view text);
@@ -28,6 +33,9 @@ struct Proxy {
   ProxyKind kind = ProxyKind::twemproxy;
   net::Endpoint client;                // where clients (and the canary) talk memcached
   std::optional<net::Endpoint> stats;  // the proxy's stats endpoint, if it has one
+  // The pool of the proxy's own config this spec describes (twemproxy: the
+  // pool whose stats are read). Unset: the cluster's name (ClusterSpec::pool_of).
+  std::optional<std::string> pool;
   // Addresses this proxy connects to backends from, used to recognise it in a
   // backend's `stats conns`. Empty: it cannot be told apart there.
   std::vector<net::IpAddress> source_addresses;
@@ -39,10 +47,13 @@ struct Proxy {
 
 struct Backend {
   std::string name;
-  net::IpAddress address;  // what the probe connects to; always inside expected_cidr
+  net::IpAddress address;  // what the probe connects to; inside expected_cidr when given
   std::uint16_t port = 0;
-  std::string dns_name;     // the name proxies resolve
-  net::Cidr expected_cidr;  // every DNS answer for dns_name must lie in here
+  // The name proxies resolve; unset for a backend the proxies know by address
+  // only (the DNS check does not apply to it).
+  std::optional<std::string> dns_name;
+  // Every DNS answer for dns_name must lie in here; always set when dns_name is.
+  std::optional<net::Cidr> expected_cidr;
   net::Endpoint endpoint() const { return {address.to_string(), port}; }
   friend bool operator==(const Backend&, const Backend&) = default;
 };
@@ -79,6 +90,8 @@ struct ClusterSpec {
 
   const Proxy* find_proxy(std::string_view proxy_name) const;
   const Backend* find_backend(std::string_view backend_name) const;
+  // The pool `proxy` serves: its `pool`, else the cluster's name.
+  const std::string& pool_of(const Proxy& proxy) const { return proxy.pool ? *proxy.pool : name; }
   friend bool operator==(const ClusterSpec&, const ClusterSpec&) = default;
 };
 

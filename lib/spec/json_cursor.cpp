@@ -160,8 +160,9 @@ std::string read_file(const std::string& path) {
   while ((n = std::fread(buffer, 1, sizeof buffer, file.get())) > 0) {
     text.append(buffer, n);
     if (text.size() > kMaxFileBytes) {
-      throw SpecError(path, "", "cannot read file: larger than " +
-                                    std::to_string(kMaxFileBytes >> 20) + " MiB");
+      throw SpecError(
+          path, "",
+          "cannot read file: larger than " + std::to_string(kMaxFileBytes >> 20) + " MiB");
     }
   }
   if (std::ferror(file.get())) throw cannot_read(errno);
@@ -262,17 +263,20 @@ std::pair<std::size_t, std::size_t> line_and_column(std::string_view text, std::
 }  // namespace
 
 std::optional<ParseFailure> parse_bounded(rapidjson::Document& document, std::string_view text,
-                                          std::size_t max_depth) {
-  constexpr unsigned kFlags = rapidjson::kParseIterativeFlag |
-                              rapidjson::kParseValidateEncodingFlag |
-                              rapidjson::kParseFullPrecisionFlag;
+                                          std::size_t max_depth, Dialect dialect) {
+  constexpr unsigned kStrict = rapidjson::kParseIterativeFlag |
+                               rapidjson::kParseValidateEncodingFlag |
+                               rapidjson::kParseFullPrecisionFlag;
+  constexpr unsigned kRelaxed =
+      kStrict | rapidjson::kParseCommentsFlag | rapidjson::kParseTrailingCommasFlag;
   DepthLimit limit(document, max_depth);
   rapidjson::ParseResult result;
   auto generate = [&](rapidjson::Document&) {
     rapidjson::MemoryStream bytes(text.data(), text.size());
     rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> stream(bytes);
     rapidjson::Reader reader;
-    result = reader.Parse<kFlags>(stream, limit);
+    result = dialect == Dialect::strict ? reader.Parse<kStrict>(stream, limit)
+                                        : reader.Parse<kRelaxed>(stream, limit);
     return !result.IsError();
   };
   document.SetNull();
@@ -294,8 +298,8 @@ std::optional<ParseFailure> parse_bounded(rapidjson::Document& document, std::st
 }
 
 void parse_document(rapidjson::Document& document, std::string_view text,
-                    const std::string& source_name) {
-  auto failure = parse_bounded(document, text);
+                    const std::string& source_name, Dialect dialect) {
+  auto failure = parse_bounded(document, text, kMaxDepth, dialect);
   if (!failure) return;
   if (failure->kind == ParseFailure::Kind::too_deep) {
     throw SpecError(source_name, bounded_pointer(failure->pointer), failure->message);
@@ -391,8 +395,8 @@ Cursor Object::required(std::string_view name) const {
 void FirstSeen::add(const Cursor& at, const std::string& key) {
   const auto [it, inserted] = first_.emplace(key, at.pointer());
   if (!inserted) {
-    at.fail("duplicate " + what_ + " " + quoted(key) + " (first at " +
-            bounded_pointer(it->second) + ")");
+    at.fail("duplicate " + what_ + " " + quoted(key) + " (first at " + bounded_pointer(it->second) +
+            ")");
   }
 }
 

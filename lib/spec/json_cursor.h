@@ -57,11 +57,14 @@ struct ParseFailure {
   std::string pointer;     // too_deep: the JSON pointer of the value nested too deep
   std::string message;     // syntax: the parser's words; too_deep: "expected at most ..."
 };
+// strict: JSON. relaxed: also // and /* */ comments and trailing commas (mcrouter's configs).
+enum class Dialect { strict, relaxed };
 // Parses `text` into `document` iteratively (the parser never recurses),
 // validating UTF-8, and refuses nesting deeper than `max_depth` (the root
 // object or array is level 1) as soon as the parser meets it.
 std::optional<ParseFailure> parse_bounded(rapidjson::Document& document, std::string_view text,
-                                          std::size_t max_depth = kMaxDepth);
+                                          std::size_t max_depth = kMaxDepth,
+                                          Dialect dialect = Dialect::strict);
 
 // A file's whole text; an unreadable file is SpecError(path, "", "cannot read file: ..."),
 // and so is one larger than kMaxFileBytes (a path naming /dev/zero, say).
@@ -72,7 +75,7 @@ std::string read_file(const std::string& path);
 // nesting too deep is SpecError(source_name, <pointer>, "expected at most 32
 // levels of nesting, got an array at level 33").
 void parse_document(rapidjson::Document& document, std::string_view text,
-                    const std::string& source_name);
+                    const std::string& source_name, Dialect dialect = Dialect::strict);
 
 class Object;
 

@@ -96,4 +96,26 @@ std::string plural(std::int64_t count, std::string_view one, std::string_view ma
   return text.append(one).append("s");
 }
 
+namespace {
+bool starts_code_point(char c) {
+  return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+}
+}  // namespace
+
+std::size_t columns(std::string_view text) {
+  std::size_t count = 0;
+  for (char c : text) count += starts_code_point(c);
+  return count;
+}
+
+std::string cut_to(std::string_view text, std::size_t width) {
+  if (columns(text) <= width) return std::string(text);
+  if (width == 0) return {};
+  std::size_t bytes = 0;
+  for (std::size_t seen = 0; bytes < text.size(); ++bytes) {
+    if (starts_code_point(text[bytes]) && seen++ == width - 1) break;
+  }
+  return std::string(text.substr(0, bytes)) + "…";
+}
+
 }  // namespace ringwatch::util

@@ -1,6 +1,7 @@
 #pragma once
 // Small text helpers shared by every part: joining lists, counting nouns,
-// reading integers and echoing outside text in messages, each written once.
+// reading integers, fitting text into columns and echoing outside text in
+// messages, each written once.
 //
 // Pure and thread-safe.
 
@@ -44,5 +45,11 @@ std::optional<Int> parse_int(std::string_view text, int base = 10) {
 // invalid UTF-8.
 inline constexpr std::size_t kEchoBytes = 120;
 std::string printable(std::string_view text, std::size_t max_bytes = kEchoBytes);
+// The terminal columns of UTF-8 text, one per code point ("·" and "—" are
+// one column each; no wide characters occur in what ringwatch prints).
+std::size_t columns(std::string_view text);
+// `text` in at most `width` columns, its end replaced by "…" when it does not
+// fit; never splits a UTF-8 sequence.
+std::string cut_to(std::string_view text, std::size_t width);
 
 }  // namespace ringwatch::util

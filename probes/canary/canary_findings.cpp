@@ -7,6 +7,7 @@
 
 #include "lib/report/vocabulary.h"
 #include "lib/util/text.h"
+#include "probes/canary/canary_routes.h"
 
 namespace ringwatch::probes::canary {
 
@@ -68,6 +69,16 @@ std::string error_reason(const mc::Error& error) {
   return "error";
 }
 
+// The server's reply in a client error message ("127.10.1.2:4001: server
+// error: backend failure" -> "SERVER_ERROR backend failure"), or "errors"
+// when it carries none.
+std::string server_words(const std::string& message) {
+  constexpr std::string_view kServerError = "server error: ";
+  const auto at = message.find(kServerError);
+  if (at == std::string::npos) return "errors";
+  return "SERVER_ERROR " + message.substr(at + kServerError.size());
+}
+
 // Turns one round's verdicts into findings and headlines, one method per kind
 // of finding. Canaries learned on a backend the probe cannot reach are left to
 // that backend's finding.
@@ -86,18 +97,25 @@ class RoundFindings {
         facts(round_facts),
         proxies(cluster.proxies.size()),
         backends(cluster.backends.size()),
-        per_backend(proxies * cluster.canary.keys_per_backend) {}
+        per_backend(proxies * cluster.canary.keys_per_backend),
+        whole(whole_proxies(round_canaries, round_verdicts, observation)) {}
 
   std::vector<std::string> headlines;  // most urgent first
   std::size_t proxies_down = 0;
   bool relearn = false;  // learn the placement again next round
+  std::set<std::size_t> unplaced_backends;
+  std::optional<report::Status> status;
 
-  // Proxies the probe cannot use.
+  // Proxies the probe cannot use. When it can use none, the headline says
+  // so, naming each: then nothing routes anywhere and no other finding about
+  // routing is made. That is CRITICAL while the probe reaches a backend (the
+  // proxies are down), UNKNOWN when it reaches nothing at all (the probe may
+  // be the one cut off).
   void unreachable_proxies() {
+    std::map<std::string, std::vector<std::string>> by_reason;
     for (std::size_t q = 0; q < proxies; ++q) {
       if (!obs.proxy_down(q)) continue;
       ++proxies_down;
-      facts.unreachable_proxies.insert(proxy_name(q));
       const mc::Error& error = obs.write_error[q] ? *obs.write_error[q] : *obs.read_error[q];
       if (error.kind == mc::ErrorKind::timeout) {
         facts.stalled.push_back({spec.proxies[q].client, error.message});
@@ -107,8 +125,24 @@ class RoundFindings {
       finding(codes::kProxyUnreachable, Severity::critical, {.proxy = proxy_name(q)}, summary)
           .with("error", error.message)
           .with("phase", std::string(obs.write_error[q] ? "write" : "read"));
+      facts.unreachable_proxies.insert(proxy_name(q));
+      facts.unreachable_proxy_findings.push_back({proxy_name(q), out.last_index()});
       headlines.push_back(summary);
+      by_reason[error_reason(error)].push_back(proxy_name(q));
     }
+    if (proxies == 0 || proxies_down < proxies) return;
+    std::vector<std::string> parts;
+    for (const auto& [reason, names] : by_reason) {
+      parts.push_back(util::join(names) + " (" + reason + ")");
+    }
+    std::string headline = "no proxy reachable: " + util::join(parts);
+    bool any_backend_answered = false;
+    for (std::size_t b = 0; b < backends; ++b) any_backend_answered |= !obs.backend_down(b);
+    if (!any_backend_answered) {
+      headline += "; no backend either: the probe itself may be cut off";
+      status = report::Status::unknown;
+    }
+    headlines.assign(1, headline);
   }
 
   // Backends the probe cannot reach: their canaries' disagreements are theirs.
@@ -159,6 +193,7 @@ class RoundFindings {
       if (error.kind == mc::ErrorKind::timeout) {
         facts.stalled.push_back({spec.backends[b].endpoint(), error.message});
       }
+      unplaced_backends.insert(b);
       headlines.push_back(summary);
     }
   }
@@ -171,15 +206,19 @@ class RoundFindings {
       std::map<std::size_t, std::map<std::size_t, std::size_t>> sent;  // consensus -> where q sent
       std::vector<std::string> keys;
       std::set<std::size_t> routed_backends;
+      std::set<Reference> references;
       for (std::size_t i = 0; i < canaries.size(); ++i) {
         const KeyVerdict& verdict = verdicts[i];
         if (!verdict.written || affected_by_down_backend(canaries[i])) continue;
-        if (verdict.route[q] != kNone) routed_backends.insert(verdict.route[q]);
+        if (verdict.route[q] < backends) routed_backends.insert(verdict.route[q]);
         if (verdict.consensus == kNone) continue;
         ++total_on[verdict.consensus];
         if (verdict.route[q] == verdict.consensus) {
           ++routed_on[verdict.consensus];
+        } else if (verdict.route[q] == kOutside) {
+          continue;  // routed_outside_spec's
         } else if (verdict.route[q] != kNone || verdict.cls[q] != ReadClass::error) {
+          references.insert(verdict.reference);
           ++sent[verdict.consensus][verdict.route[q]];
           if (keys.size() < kMaxListedKeys) keys.push_back(canaries[i].key);
         }
@@ -226,7 +265,9 @@ class RoundFindings {
           .with("missing_backends", missing_names)
           .with("routed_backends", routed_names)
           .with("by_backend", per_backend_detail)
+          .with("reference", reference_words(references))
           .with("keys", keys);
+      at_fault.insert(q);
       if (!missing.empty()) {  // then `lead` is the first backend it misses
         facts.missing.push_back({{proxy_name(q), backend_name(lead)},
                                  static_cast<std::int64_t>(routed_on[lead]),
@@ -241,15 +282,101 @@ class RoundFindings {
     }
   }
 
-  // Canaries with no majority route at all (e.g. two proxies that disagree).
+  // A proxy that fails every canary of a backend the probe reaches: it routes
+  // them there and cannot reach the backend (memcached's proxy answers
+  // SERVER_ERROR for a backend it has marked bad instead of routing around it).
+  void proxy_backend_errors() {
+    for (std::size_t q = 0; q < proxies; ++q) {
+      if (obs.proxy_down(q)) continue;
+      for (std::size_t b = 0; b < backends; ++b) {
+        if (obs.backend_down(b)) continue;
+        std::size_t canaries_there = 0, failed = 0;
+        std::string error;
+        std::set<std::string> readers;  // other proxies that read them
+        for (std::size_t i = 0; i < canaries.size(); ++i) {
+          if (canaries[i].learned != b || !verdicts[i].written) continue;
+          ++canaries_there;
+          if (verdicts[i].cls[q] != ReadClass::error) continue;
+          ++failed;
+          if (error.empty() && !obs.reads[q].empty()) error = obs.reads[q][i].value;
+          for (std::size_t r = 0; r < proxies; ++r)
+            if (r != q && !obs.proxy_down(r) && verdicts[i].cls[r] == ReadClass::ok)
+              readers.insert(proxy_name(r));
+        }
+        if (canaries_there == 0 || failed != canaries_there) continue;
+        const std::string words = server_words(error);
+        std::string summary = "proxy " + proxy_name(q) + " cannot reach backend " +
+                              backend_name(b) + ": " + words + " on " + std::to_string(failed) +
+                              " of " + std::to_string(canaries_there) + " canaries";
+        summary +=
+            readers.empty()
+                ? " (the probe reaches " + backend_name(b) + ")"
+                : " (" + util::join_and(std::vector<std::string>(readers.begin(), readers.end())) +
+                      " read them)";
+        finding(codes::kProxyBackendErrors, Severity::critical,
+                {.proxy = proxy_name(q), .backend = backend_name(b)}, summary)
+            .with("failed_canaries", static_cast<std::int64_t>(failed))
+            .with("canaries_for_backend", static_cast<std::int64_t>(canaries_there))
+            .with("error", error);
+        facts.failing.push_back({{proxy_name(q), backend_name(b)},
+                                 static_cast<std::int64_t>(failed),
+                                 static_cast<std::int64_t>(canaries_there),
+                                 words,
+                                 out.last_index()});
+        headlines.push_back(proxy_name(q) + " cannot reach " + backend_name(b) + " (" + words +
+                            " on " + std::to_string(failed) + " of " +
+                            std::to_string(canaries_there) + " canaries)");
+        at_fault.insert(q);
+      }
+    }
+  }
+
+  // Canaries a proxy routes to a server that is not in the spec: read back
+  // through it, held by no backend of the spec, all of which answered.
+  void routed_outside_spec() {
+    for (std::size_t q = 0; q < proxies; ++q) {
+      if (obs.proxy_down(q)) continue;
+      std::size_t outside = 0, considered = 0;
+      std::map<std::size_t, std::size_t> reference;  // where the others put them
+      std::vector<std::string> keys;
+      for (std::size_t i = 0; i < canaries.size(); ++i) {
+        if (!verdicts[i].written || affected_by_down_backend(canaries[i])) continue;
+        ++considered;
+        if (verdicts[i].route[q] != kOutside) continue;
+        ++outside;
+        if (verdicts[i].consensus != kNone) ++reference[verdicts[i].consensus];
+        if (keys.size() < kMaxListedKeys) keys.push_back(canaries[i].key);
+      }
+      if (outside == 0) continue;
+      const std::string share = std::to_string(outside) + " of " + std::to_string(considered);
+      const std::string summary =
+          "proxy " + proxy_name(q) + " routes " + share +
+          " canaries to a server not in the spec (no configured backend holds them; all " +
+          std::to_string(backends) + " answered)";
+      finding(codes::kRoutedOutsideSpec, Severity::critical, {.proxy = proxy_name(q)}, summary)
+          .with("outside_canaries", static_cast<std::int64_t>(outside))
+          .with("considered_canaries", static_cast<std::int64_t>(considered))
+          .with("reference_routes", describe_sent(reference))
+          .with("keys", keys);
+      facts.outside.push_back({proxy_name(q), static_cast<std::int64_t>(outside),
+                               static_cast<std::int64_t>(considered), out.last_index()});
+      divergence_headlines.push_back(proxy_name(q) + " routes " + share +
+                                     " canaries outside the spec");
+      at_fault.insert(q);
+    }
+  }
+
+  // Canaries with no reference route at all (e.g. two proxies that disagree
+  // and are both whole, or neither is): no proxy is named, but each proxy
+  // that routes no canary to a backend the others use is.
   void ring_disagreement() {
-    {
+    if (proxies - proxies_down >= 2) {
       std::vector<std::string> keys;
       std::size_t count = 0;
       for (std::size_t i = 0; i < canaries.size(); ++i) {
         const KeyVerdict& verdict = verdicts[i];
         if (!verdict.written || affected_by_down_backend(canaries[i]) ||
-            verdict.consensus != kNone || proxies - proxies_down < 2) {
+            verdict.consensus != kNone) {
           continue;
         }
         std::set<std::size_t> routes;
@@ -261,37 +388,75 @@ class RoundFindings {
         if (keys.size() < kMaxListedKeys) keys.push_back(canaries[i].key);
       }
       if (count > 0) {
-        const std::string summary =
+        const std::vector<std::string> unused = backends_unused_by_some();
+        std::string summary =
             "proxies disagree on " + std::to_string(count) + " canaries with no majority route";
-        finding(codes::kRingDisagreement, Severity::critical, {}, summary).with("keys", keys);
+        if (!unused.empty()) summary += ": " + util::join(unused, "; ");
+        finding(codes::kRingDisagreement, Severity::critical, {}, summary)
+            .with("proxies_missing_backends", unused)
+            .with("keys", keys);
+        // Assigned, not emplace()d: clang 14 does not see a nested struct with
+        // member initializers as default-constructible inside its own class.
+        facts.disagreement = CanaryRound::Disagreement{};
+        CanaryRound::Disagreement& fact = *facts.disagreement;
+        for (std::size_t q = 0; q < proxies; ++q) {
+          if (!obs.proxy_down(q)) fact.proxies.push_back(proxy_name(q));
+        }
+        fact.canaries = static_cast<std::int64_t>(count);
+        fact.finding = out.last_index();
         divergence_headlines.push_back(summary);
       }
     }
     if (!divergence_headlines.empty()) {
-      std::string headline = "ring divergence: ";
-      for (std::size_t i = 0; i < divergence_headlines.size(); ++i) {
-        headline += (i ? "; " : "") + divergence_headlines[i];
-      }
-      headlines.insert(headlines.begin(), headline);
+      headlines.insert(headlines.begin(),
+                       "ring divergence: " + util::join(divergence_headlines, "; "));
     }
   }
 
-  // Backends no proxy routes to although the probe reaches them.
+  // Reachable backends no responsive proxy routes any canary to. With one
+  // proxy, that proxy is named: it is the one at fault.
   void unrouted_backends() {
+    std::vector<std::size_t> responsive;
+    for (std::size_t q = 0; q < proxies; ++q) {
+      if (!obs.proxy_down(q)) responsive.push_back(q);
+    }
+    if (responsive.empty()) return;  // nothing routes when no proxy answers
     for (std::size_t b = 0; b < backends; ++b) {
       if (obs.backend_down(b)) continue;
-      std::size_t learned_here = 0, consensus_here = 0;
+      std::size_t learned_here = 0;
+      bool routed = false;
       for (std::size_t i = 0; i < canaries.size(); ++i) {
         learned_here += canaries[i].learned == b;
-        consensus_here += verdicts[i].consensus == b;
+        for (std::size_t q : responsive) routed = routed || verdicts[i].route[q] == b;
       }
-      if (consensus_here > 0) continue;
-      std::string summary = "no proxy routes canaries to backend " + backend_name(b) +
-                            " (configured, reachable from the probe)";
-      finding(codes::kBackendNotRouted, Severity::critical, {.backend = backend_name(b)}, summary)
+      if (routed || every_proxy_fails(b)) continue;
+      const bool one = responsive.size() == 1;
+      const std::string who = one ? "proxy " + proxy_name(responsive[0]) + " routes no canaries"
+                              : responsive.size() == proxies ? "no proxy routes canaries"
+                                                             : "no reachable proxy routes canaries";
+      std::string summary =
+          who + " to backend " + backend_name(b) + " (configured, reachable from the probe)";
+      // Keys no proxy could place because each answered an error (a backend
+      // the proxies route to and cannot reach) may be this backend's.
+      if (obs.learn_failed_everywhere > 0) {
+        summary += "; every reachable proxy answered errors for " +
+                   std::to_string(obs.learn_failed_everywhere) + " of " +
+                   std::to_string(obs.learn_candidates) + " candidate canaries";
+      }
+      report::Subject subject{.backend = backend_name(b)};
+      if (one) subject.proxy = proxy_name(responsive[0]);
+      finding(codes::kBackendNotRouted, Severity::critical, subject, summary)
           .with("canaries_learned_there", static_cast<std::int64_t>(learned_here))
           .with("canaries_needed", static_cast<std::int64_t>(per_backend));
+      if (one) {
+        facts.missing.push_back({{proxy_name(responsive[0]), backend_name(b)},
+                                 0,
+                                 static_cast<std::int64_t>(learned_here),
+                                 out.last_index()});
+        at_fault.insert(responsive[0]);
+      }
       headlines.push_back(summary);
+      unplaced_backends.insert(b);
       relearn = true;  // coverage may come back when the proxies do
     }
   }
@@ -334,11 +499,8 @@ class RoundFindings {
           detail.push_back("written via " + proxy_name(w) + ", read via " + proxy_name(r) + ": " +
                            to_string(c) + " x" + std::to_string(count));
         }
-        const auto most =
-            std::max_element(involvement.begin(), involvement.end(),
-                             [](const auto& x, const auto& y) { return x.second < y.second; });
-        finding(codes::kInconsistentReads, Severity::critical, {.proxy = proxy_name(most->first)},
-                summary)
+        finding(codes::kInconsistentReads, Severity::critical,
+                {.proxy = most_involved(involvement)}, summary)
             .with("inconsistent_canaries", static_cast<std::int64_t>(bad_keys.size()))
             .with("considered_canaries", static_cast<std::int64_t>(considered))
             .with("groups", detail)
@@ -379,9 +541,7 @@ class RoundFindings {
 
   // The ring changed for everyone (a migration step): learn it again next round.
   void ring_moved() {
-    bool any_backend_down = false;
-    for (std::size_t b = 0; b < backends; ++b) any_backend_down |= obs.backend_down(b);
-    if (!any_backend_down) {
+    if (!obs.any_backend_down()) {
       for (std::size_t i = 0; i < canaries.size(); ++i) {
         const KeyVerdict& verdict = verdicts[i];
         if (!verdict.written || verdict.consensus == kNone) continue;
@@ -398,6 +558,56 @@ class RoundFindings {
   }
 
  private:
+  // "p1 routes none to b3": each proxy that routes no canary to a backend
+  // another proxy routes canaries to.
+  std::vector<std::string> backends_unused_by_some() const {
+    const std::vector<std::set<std::size_t>> routed = routed_backends(canaries, verdicts, obs);
+    std::set<std::size_t> used;
+    for (const auto& set : routed) used.insert(set.begin(), set.end());
+    std::vector<std::string> lines;
+    for (std::size_t q = 0; q < proxies; ++q) {
+      if (obs.proxy_down(q)) continue;
+      std::vector<std::string> unused;
+      for (std::size_t b : used) {
+        if (!routed[q].contains(b)) unused.push_back(backend_name(b));
+      }
+      if (!unused.empty())
+        lines.push_back(proxy_name(q) + " routes none to " + util::join_and(unused));
+    }
+    return lines;
+  }
+
+  // How the routes a divergence is judged against were decided.
+  std::string reference_words(const std::set<Reference>& references) const {
+    std::vector<std::string> words;
+    if (references.contains(Reference::majority)) words.emplace_back("a majority of the proxies");
+    if (references.contains(Reference::whole_proxies)) {
+      std::vector<std::string> names;
+      for (std::size_t q = 0; q < proxies; ++q) {
+        if (whole[q]) names.push_back(proxy_name(q));
+      }
+      words.push_back("no majority; " + util::join_and(names) + " route" +
+                      (names.size() == 1 ? "s" : "") +
+                      " canaries to every backend any proxy uses and none outside the spec");
+    }
+    return util::join(words, "; ");
+  }
+
+  // The proxy most involved in inconsistent reads, as writer or reader; on a
+  // tie, the one the ring findings named, else none.
+  std::string most_involved(const std::map<std::size_t, std::size_t>& involvement) const {
+    std::size_t top = 0;
+    for (const auto& [q, count] : involvement) top = std::max(top, count);
+    std::vector<std::size_t> leaders, named;
+    for (const auto& [q, count] : involvement) {
+      if (count != top) continue;
+      leaders.push_back(q);
+      if (at_fault.contains(q)) named.push_back(q);
+    }
+    if (leaders.size() == 1) return proxy_name(leaders[0]);
+    return named.size() == 1 ? proxy_name(named[0]) : std::string();
+  }
+
   // Where one proxy sent canaries, most first: "b2 (4) and nowhere it can be found (2)".
   std::string describe_sent(const std::map<std::size_t, std::size_t>& sent_to) const {
     std::vector<std::pair<std::size_t, std::size_t>> list(sent_to.begin(), sent_to.end());
@@ -437,12 +647,30 @@ class RoundFindings {
            (same_count ? std::to_string(agreeing_count) : std::string("theirs")) + " there";
   }
 
+  // proxy_backend_errors found every reachable proxy failing backend b's
+  // canaries: they route there, so "no proxy routes to it" would be false.
+  bool every_proxy_fails(std::size_t b) const {
+    bool any = false;
+    for (std::size_t q = 0; q < proxies; ++q) {
+      if (obs.proxy_down(q)) continue;
+      const bool failing =
+          std::any_of(facts.failing.begin(), facts.failing.end(), [&](const auto& failing_link) {
+            return failing_link.link.proxy == proxy_name(q) &&
+                   failing_link.link.backend == backend_name(b);
+          });
+      if (!failing) return false;
+      any = true;
+    }
+    return any;
+  }
+
   std::string proxy_name(std::size_t q) const { return spec.proxies[q].name; }
   std::string backend_name(std::size_t b) const {
-    return b == kNone ? std::string("an unknown backend") : spec.backends[b].name;
+    if (b == kOutside) return "a server not in the spec";
+    return b < backends ? spec.backends[b].name : std::string("an unknown backend");
   }
   bool affected_by_down_backend(const Canary& canary) const {
-    return canary.learned != kNone && obs.backend_down(canary.learned);
+    return obs.backend_down(canary.learned);
   }
   Finding& finding(const char* code, Severity severity, report::Subject subject,
                    std::string summary) {
@@ -457,6 +685,8 @@ class RoundFindings {
   CheckFindings& out;
   CanaryRound& facts;
   const std::size_t proxies, backends, per_backend;
+  const std::vector<bool> whole;   // per proxy, see canary_routes.h
+  std::set<std::size_t> at_fault;  // proxies a ring finding named
   std::vector<std::string> divergence_headlines;
 };
 
@@ -470,13 +700,16 @@ Judgement judge_round(const spec::ClusterSpec& spec, const std::vector<Canary>& 
   found.unreachable_proxies();
   found.unreachable_backends();
   found.ring_divergence();
+  found.routed_outside_spec();
   found.ring_disagreement();
+  found.proxy_backend_errors();
   found.unrouted_backends();
   found.inconsistent_reads();
   found.transient_disagreement(transient);
   found.coverage();
   found.ring_moved();
-  return Judgement{std::move(found.headlines), found.proxies_down, found.relearn};
+  return Judgement{std::move(found.headlines), found.proxies_down, found.relearn,
+                   std::move(found.unplaced_backends), found.status};
 }
 
 }  // namespace ringwatch::probes::canary

@@ -3,6 +3,8 @@
 // method per kind of finding (canary_findings.cpp). Pure: no I/O.
 
 #include <cstddef>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -19,6 +21,11 @@ struct Judgement {
   std::vector<std::string> headlines;  // most urgent first
   std::size_t proxies_down = 0;
   bool relearn = false;  // learn the placement again next round
+  // Backends that could hold no canary this round: the probe cannot reach
+  // them, or no proxy routes canaries to them.
+  std::set<std::size_t> unplaced_backends;
+  // The check's status when it is not the worst finding's.
+  std::optional<report::Status> status;
 };
 
 // Adds the findings of a round to `out`, what later checks need of them to

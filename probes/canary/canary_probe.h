@@ -5,29 +5,40 @@
 // A round, with M proxies and N backends:
 //   learn   (first round, or when the placement stops matching) write a pool
 //           of candidate keys, read them through every proxy and locate them
-//           on every backend; a key's learned backend is where a strict
-//           majority of proxies routes it. Keep, for every backend, M x
+//           on every backend; a key's learned backend is its reference route
+//           (canary_routes.h: a strict majority of proxies, else the proxies
+//           that route to every backend in use and nowhere outside the spec),
+//           else one some proxy routes it to. Keep, for every backend, M x
 //           keys_per_backend keys, so every proxy writes keys_per_backend
-//           canaries to every backend under a healthy ring.
+//           canaries to every backend under a healthy ring; and as many keys
+//           that some proxy routes outside the spec and none into it.
 //   write   every proxy writes its own canaries (value = writer, round, key),
 //           one pipelined batch per proxy, proxies in parallel;
 //   read    every proxy reads every canary, one pipelined multi-get each;
 //   locate  every backend is asked for every canary, one multi-get each;
 //   classify each (canary, reading proxy): ok, miss, stale, foreign, error;
 //           infer each proxy's route for each canary (where the value it read
-//           is held) and the consensus route (strict majority of proxies);
+//           is held; outside the spec when no backend holds a value read back
+//           and every backend answered);
 //   recheck canaries that disagree are written, read and located once more,
-//           and a proxy that still misses one writes it itself so the probe
-//           sees where it sends it; only what survives the recheck is
-//           CRITICAL.
+//           and a proxy that still misses one (or reads an older value no
+//           backend holds) writes it itself so the probe sees where it sends
+//           it; only what survives the recheck is
+//           CRITICAL. Then each canary's reference route is settled and each
+//           proxy's routes are judged against it.
 // Disagreements on canaries learned on a backend the probe cannot reach are
 // that backend's fault (backend unreachable), never a divergence naming a
 // healthy proxy. A proxy the probe cannot reach is reported and left out;
-// the others are still checked.
+// the others are still checked; when it can reach none, that is the headline,
+// naming each. Backends that can hold no canary this round (unreachable, or
+// routed to by no proxy) count against the consistency ratio
+// (unplaced_canaries).
 //
 // It tells the round (RoundContext::canary) which proxies and backends it could
-// not reach and which proxy misses which backend; the connection audit and the
-// diagnosis read that.
+// not reach, which proxy misses which backend, which routes outside the spec
+// and what it could not decide; the connection audit and the diagnosis read
+// that. (It runs first, so it cannot read the proxies' own server lists; the
+// diagnosis, which runs last, ties the two.)
 //
 // Thread-safety: one thread at a time per CanaryProbe (see probes/probe.h).
 

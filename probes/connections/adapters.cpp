@@ -100,7 +100,10 @@ class TwemproxyAdapter final : public ProxyAdapter {
       if (!second) return with_context(from_tcp(second.error()), "stats");
       document = std::move(second).value();
     }
-    auto view = parse_twemproxy_stats(document, cluster.name);
+    auto view = parse_twemproxy_stats(document, cluster.pool_of(proxy));
+    // A missing pool is the spec's word against the proxy's config, the same
+    // whichever endpoint said it: no transport context.
+    if (!view && view.error().kind == ViewErrorKind::no_pool) return view.error();
     if (!view) return with_context(view.error(), label);
     if (!note.empty()) {
       view.value().freshness = Freshness::unconfirmed;
@@ -130,8 +133,8 @@ class McrouterAdapter final : public ProxyAdapter {
   }
 };
 
-// memcached's built-in proxy: `stats` and `stats proxybe` through mc::Client
-// (these values are single words, which libmemcached keeps whole).
+// memcached's built-in proxy: `stats` and `stats proxybe` through mc::Client,
+// on one connection.
 class MemcachedProxyAdapter final : public ProxyAdapter {
  public:
   ViewResult read(const spec::Proxy& proxy, const spec::ClusterSpec& cluster,

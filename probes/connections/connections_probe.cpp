@@ -58,6 +58,7 @@ struct Merged {
   std::optional<std::int64_t> connections;
   bool ejected = false;
   bool connect_failing = false;
+  std::string failing_state;
   std::optional<SystemTime> ejected_at;
   std::int64_t errors = 0, timeouts = 0, requests = 0;
   std::vector<std::string> details;
@@ -68,6 +69,7 @@ struct Merged {
     if (server.connections) connections = connections.value_or(0) + *server.connections;
     ejected = ejected || server.ejected;
     connect_failing = connect_failing || server.connect_failing;
+    if (failing_state.empty()) failing_state = server.failing_state;
     if (server.ejected_at && (!ejected_at || *server.ejected_at > *ejected_at)) {
       ejected_at = server.ejected_at;
     }
@@ -85,7 +87,19 @@ bool same_endpoint(const net::Endpoint& a, const net::Endpoint& b) {
   return x && y ? *x == *y : a.host == b.host;
 }
 
-// The spec backend a proxy's server entry stands for: by name, else by address.
+// twemproxy keys a server given by host name, not address, as "host" on port
+// 11211 and "host:port" on another port (as it keys addresses, which the
+// adapter turns into ServerView::address).
+bool is_twemproxy_host_key(std::string_view key, const spec::Backend& backend) {
+  constexpr std::uint16_t kDefaultPort = 11211;
+  if (!backend.dns_name) return false;
+  const std::string& host = *backend.dns_name;
+  if (key == host) return backend.port == kDefaultPort;
+  return key == host + ":" + std::to_string(backend.port);
+}
+
+// The spec backend a proxy's server entry stands for: by name, else by
+// address, else by the DNS name the proxy was configured with.
 std::optional<std::size_t> match_backend(const ServerView& server, const spec::ClusterSpec& spec) {
   for (std::size_t b = 0; b < spec.backends.size(); ++b) {
     if (server.name == spec.backends[b].name) return b;
@@ -95,13 +109,17 @@ std::optional<std::size_t> match_backend(const ServerView& server, const spec::C
       if (same_endpoint(*server.address, spec.backends[b].endpoint())) return b;
     }
   }
+  for (std::size_t b = 0; b < spec.backends.size(); ++b) {
+    if (is_twemproxy_host_key(server.name, spec.backends[b])) return b;
+  }
   return std::nullopt;
 }
 
 std::string reason_of(const ViewError& error) {
-  // The same words as to_string(kind), but a sentence for those that are names.
+  // The same words as to_string(kind), but a sentence for the ones that are names.
   if (error.kind == ViewErrorKind::no_endpoint) return "no stats endpoint";
   if (error.kind == ViewErrorKind::not_checked) return "not checked";
+  if (error.kind == ViewErrorKind::no_pool) return "no such pool";
   return to_string(error.kind);
 }
 
@@ -128,8 +146,11 @@ Cell proxy_cell(const ProxyView& view, const Merged& merged, bool traffic_seen) 
     }
     return {CellState::ejected, "ejected" + count_text};
   }
+  if (merged.connect_failing) {
+    return {CellState::missing,
+            (merged.failing_state.empty() ? "connection down" : merged.failing_state) + count_text};
+  }
   if (!merged.connections) return {CellState::connected, "not marked bad"};
-  if (merged.connect_failing) return {CellState::missing, "connection down" + count_text};
   if (view.keeps_idle_connections &&
       (merged.requests > 0 || merged.errors > 0 || merged.timeouts > 0)) {
     return {CellState::missing, "0 connections, " + util::plural(merged.requests, "request") +
@@ -359,7 +380,8 @@ class Audit {
     }
   }
 
-  // Proxies that disagree on the set of backends they use.
+  // Proxies that disagree on the set of backends they use: those they are
+  // connected to, and those they still route to and fail (connect_failing).
   void backend_sets() {
     std::map<std::vector<std::string>, std::vector<std::string>> by_set;
     for (std::size_t q = 0; q < proxies; ++q) {
@@ -369,7 +391,9 @@ class Audit {
       for (std::size_t b = 0; b < backends; ++b) {
         const CellState state = by_proxy[q][b].state;
         decided = decided && state != CellState::unknown && state != CellState::idle;
-        if (state == CellState::connected) used.push_back(spec.backends[b].name);
+        if (state == CellState::connected ||
+            (state == CellState::missing && merged[q][b].connect_failing))
+          used.push_back(spec.backends[b].name);
       }
       if (decided) by_set[used].push_back(spec.proxies[q].name);
     }
@@ -400,10 +424,12 @@ class Audit {
         .with("backend_peers", peer_lines);
   }
 
-  // The check's headline: missing backends, disagreeing sets, config drift,
-  // then everything below CRITICAL; the first three of them.
+  // The check's headline: a pool the spec names and the proxies lack (the
+  // audit cannot start there), missing backends, disagreeing sets, config
+  // drift, then everything below CRITICAL; the first three of them.
   std::string summary() const {
-    std::vector<std::string> all = headlines;
+    std::vector<std::string> all = pool_headlines();
+    all.insert(all.end(), headlines.begin(), headlines.end());
     for (const auto* more : {&sets_headlines, &drift_headlines, &warnings}) {
       all.insert(all.end(), more->begin(), more->end());
     }
@@ -425,10 +451,28 @@ class Audit {
     for (auto& cell : by_proxy[q]) cell = {CellState::unknown, "stats unreadable"};
     const std::string summary =
         "stats of proxy " + proxy.name + " unreadable (" + reason_of(error) + "): " + error.message;
-    out.add(codes::kProxyStatsUnreadable, Severity::unknown, {.proxy = proxy.name}, summary)
-        .with("reason", std::string(to_string(error.kind)))
-        .with("kind", std::string(spec::to_string(proxy.kind)));
+    Finding& f =
+        out.add(codes::kProxyStatsUnreadable, Severity::unknown, {.proxy = proxy.name}, summary)
+            .with("reason", std::string(to_string(error.kind)))
+            .with("kind", std::string(spec::to_string(proxy.kind)));
+    if (error.kind == ViewErrorKind::no_pool) {
+      // The cause, said once for every proxy it applies to (pool_headlines).
+      f.with("pool", spec.pool_of(proxy));
+      pools_missing[error.message].push_back(proxy.name);
+      return;
+    }
     warnings.push_back(proxy.name + "'s stats unreadable (" + reason_of(error) + ")");
+  }
+
+  // 'stats JSON has 2 pools (objects, sessions) and none is named "eu1"
+  // (proxies tw1 and tw2: set "pool" in the spec)', once per distinct cause.
+  std::vector<std::string> pool_headlines() const {
+    std::vector<std::string> lines;
+    for (const auto& [message, names] : pools_missing) {
+      lines.push_back(message + " (" + (names.size() == 1 ? "proxy " : "proxies ") +
+                      util::join_and(names) + ": set \"pool\" in the spec)");
+    }
+    return lines;
   }
 
   // Freshness: the stats' own timestamp against our clock, and the barrier.
@@ -457,11 +501,13 @@ class Audit {
   // Matches the proxy's servers to the spec's backends; the rest is drift.
   void config_drift(std::size_t q, const ProxyView& view) {
     const spec::Proxy& proxy = spec.proxies[q];
-    std::vector<std::string> drift;
+    if (view.lists_servers) facts.server_lists_compared.insert(proxy.name);
+    std::vector<std::string> drift, extra;
     for (const ServerView& server : view.servers) {
       const auto b = match_backend(server, spec);
       if (!b) {
         drift.push_back("has " + server.name + " (not in the spec)");
+        extra.push_back(server.name);
         continue;
       }
       merged[q][*b].add(server);
@@ -486,6 +532,7 @@ class Audit {
         .with("compared_by",
               std::string(names_only ? "names only (the proxy does not report addresses)"
                                      : "names and addresses"));
+    facts.drift.push_back({proxy.name, drift, extra, out.last_index()});
     drift_headlines.push_back(proxy.name + "'s server list differs from the spec");
   }
 
@@ -529,7 +576,10 @@ class Audit {
           .with("proxy_stats", m.details);
       if (m.ejected_at) f.with("ejected_at", util::format_rfc3339(*m.ejected_at));
     }
-    facts.missing.push_back({{proxy_name, backend_name}, why, out.last_index()});
+    facts.missing.push_back({{proxy_name, backend_name},
+                             why,
+                             out.last_index(),
+                             proxy_says_missing(from_proxy) && m.connect_failing && !m.ejected});
     headlines.push_back(summary);
   }
 
@@ -626,6 +676,7 @@ class Audit {
   std::vector<std::string> matrix;
   // Headlines for the check's summary, by kind (see summary()).
   std::vector<std::string> headlines, sets_headlines, drift_headlines, warnings;
+  std::map<std::string, std::vector<std::string>> pools_missing;  // message -> proxies
 };
 
 }  // namespace

@@ -40,6 +40,8 @@ const char* to_string(ViewErrorKind kind) {
       return "no_endpoint";
     case ViewErrorKind::not_checked:
       return "not_checked";
+    case ViewErrorKind::no_pool:
+      return "no_pool";
   }
   return "malformed";
 }
@@ -158,6 +160,17 @@ bool is_header(std::string_view name) {
   return kHeader.contains(name);
 }
 
+// An unnamed server is keyed by its host alone when its port is 11211 and by
+// "host:port" otherwise (measured, fixture twemproxy_unnamed.json); a named
+// one by its name, which carries no address.
+std::optional<net::Endpoint> twemproxy_server_address(const std::string& key) {
+  constexpr std::uint16_t kDefaultPort = 11211;
+  if (const auto address = net::IpAddress::parse(key)) {
+    return net::Endpoint{address->to_string(), kDefaultPort};
+  }
+  return net::Endpoint::parse(key);
+}
+
 std::optional<std::int64_t> int_member(const rapidjson::Value& object, const char* name) {
   const auto found = object.FindMember(name);
   if (found == object.MemberEnd() || !found->value.IsInt64()) return std::nullopt;
@@ -215,9 +228,10 @@ ViewResult parse_twemproxy_stats(std::string_view json, std::string_view pool_na
     for (const auto* candidate : pools) {
       names += (names.empty() ? "" : ", ") + std::string(candidate->name.GetString());
     }
-    return malformed("stats JSON has " + std::to_string(pools.size()) + " pools (" +
-                     util::printable(names) + ") and none is named \"" + std::string(pool_name) +
-                     "\"");
+    return ViewError{ViewErrorKind::no_pool, "stats JSON has " + std::to_string(pools.size()) +
+                                                 " pools (" + util::printable(names) +
+                                                 ") and none is named \"" +
+                                                 util::printable(pool_name) + "\""};
   }
 
   ProxyView view;
@@ -232,8 +246,7 @@ ViewResult parse_twemproxy_stats(std::string_view json, std::string_view pool_na
     if (!member.value.IsObject()) continue;  // a pool counter
     ServerView server;
     server.name = member.name.GetString();
-    // Unnamed servers are listed as "host:port" (measured), named ones by name.
-    server.address = net::Endpoint::parse(server.name);
+    server.address = twemproxy_server_address(server.name);
     const rapidjson::Value& stats = member.value;
     static constexpr const char* kRequired[] = {"server_eof",        "server_err",
                                                 "server_timedout",   "server_connections",
@@ -398,6 +411,24 @@ ViewResult parse_mcrouter_stats(const StatList& servers, const StatList& suspect
 
 // ---- memcached proxy --------------------------------------------------------
 
+namespace {
+
+// A backend `stats proxybe` lists as bad: the proxy keeps routing its keys to
+// it and answers SERVER_ERROR for them (measured on memcached 1.6.38), so it
+// is connect_failing, never ejected. `threads`: the proxy's worker threads,
+// each of which has its own connection and marks it bad on its own.
+ServerView marked_bad(ServerView server, const std::string& label, std::int64_t bad,
+                      const std::string* threads) {
+  server.connect_failing = true;
+  server.failing_state = "marked bad by " + std::to_string(bad) +
+                         (threads ? " of " + *threads : std::string()) + " worker " +
+                         (bad == 1 && !threads ? "thread" : "threads");
+  server.detail = "bad_" + label + " " + std::to_string(bad) + " (" + server.failing_state + ")";
+  return server;
+}
+
+}  // namespace
+
 ViewResult parse_memcached_proxy_stats(const StatList& basic, const StatList& proxybe,
                                        const spec::ClusterSpec& cluster) {
   ProxyView view;
@@ -413,27 +444,33 @@ ViewResult parse_memcached_proxy_stats(const StatList& basic, const StatList& pr
     view.stats_time = seconds ? util::from_unix_seconds(*seconds) : std::nullopt;
     if (!view.stats_time) return malformed("memcached stats: bad time " + quoted(*time));
   }
-  std::map<std::string, std::int64_t> bad;  // label -> bad connections
+  const std::string* threads = find_stat(basic, "threads");
+  if (threads && !util::parse_int(*threads)) {
+    return malformed("memcached stats: bad threads " + quoted(*threads));
+  }
+  std::map<std::string, std::int64_t> bad;  // label -> worker threads that see it bad
   for (const auto& [key, value] : proxybe) {
     if (!key.starts_with("bad_") || key.size() == 4) {
       return malformed("stats proxybe: unexpected " + quoted(key));
     }
     const auto count = util::parse_int(value);
-    if (!count) return malformed("stats proxybe: bad count " + quoted(value));
+    if (!count || *count < 1) return malformed("stats proxybe: bad count " + quoted(value));
     bad[key.substr(4)] = *count;
   }
+  // The proxy does not list its backends: the spec's, by label (the lab's
+  // and routelib's "host:port name" form) or by routelib's default label
+  // "host:port".
   for (const spec::Backend& backend : cluster.backends) {
     ServerView server;
     server.name = backend.name;
     server.address = backend.endpoint();
-    auto found = bad.find(backend.name);
-    if (found == bad.end()) found = bad.find(backend.endpoint().to_string());
-    if (found != bad.end()) {
-      server.ejected = true;
-      server.detail = "marked bad (" + std::to_string(found->second) + " connections)";
+    server.detail = "not marked bad";
+    for (const std::string& label : {backend.name, backend.endpoint().to_string()}) {
+      const auto found = bad.find(label);
+      if (found == bad.end()) continue;
+      server = marked_bad(std::move(server), label, found->second, threads);
       bad.erase(found);
-    } else {
-      server.detail = "not marked bad";
+      break;
     }
     view.servers.push_back(std::move(server));
   }
@@ -442,9 +479,7 @@ ViewResult parse_memcached_proxy_stats(const StatList& basic, const StatList& pr
     ServerView server;
     server.name = label;
     server.address = leading_endpoint(label);
-    server.ejected = true;
-    server.detail = "marked bad (" + std::to_string(count) + " connections)";
-    view.servers.push_back(std::move(server));
+    view.servers.push_back(marked_bad(std::move(server), label, count, threads));
   }
   return view;
 }

@@ -5,7 +5,8 @@
 //
 //   twemproxy        the stats port's JSON document (measured, nutcracker 0.5.0)
 //   mcrouter         `stats servers` and `stats suspect_servers` (from source/docs)
-//   memcached proxy  `stats` (proxy_backend_*) and `stats proxybe` (from source/docs)
+//   memcached proxy  `stats` (proxy_backend_*, threads) and `stats proxybe` (measured,
+//                    memcached 1.6.38)
 
 #include <string>
 #include <string_view>
@@ -30,7 +31,7 @@ bool stats_reply_complete(std::string_view text);
 
 // twemproxy: the stats JSON. The pool is `pool_name` when the document has a
 // pool of that name, else the only pool; several pools and none named
-// `pool_name` is malformed (the spec describes one pool per proxy).
+// `pool_name` is `no_pool` (the spec describes one pool per proxy).
 // `stats_time` is the document's "timestamp"; freshness is left `confirmed`
 // for the fetch to adjust.
 ViewResult parse_twemproxy_stats(std::string_view json, std::string_view pool_name);
@@ -40,11 +41,15 @@ ViewResult parse_twemproxy_stats(std::string_view json, std::string_view pool_na
 ViewResult parse_mcrouter_stats(const StatList& servers, const StatList& suspect_servers,
                                 const StatList& basic);
 
-// memcached's built-in proxy: the basic `stats` (proxy_backend_total,
-// proxy_backend_marked_bad, proxy_backend_failed, time) and `stats proxybe`
-// ("bad_<label> <n>"). The proxy does not list its backends, so the view's
-// servers are `cluster`'s backends, named by spec name; a backend is ejected
-// when proxybe lists its name (or its "host:port") as bad.
+// memcached's built-in proxy: the basic `stats` (proxy_backend_total tells a
+// proxy from a plain memcached; time; threads) and `stats proxybe`, which
+// lists only the backends marked bad now, as "bad_<label> <n>", n the worker
+// threads that see it bad (proxy_backend_marked_bad and _failed in `stats`
+// are counters since start, not the present). The proxy does not list its
+// backends, so the view's servers are `cluster`'s backends, named by spec
+// name; a backend proxybe lists by its name (or its "host:port") is
+// connect_failing: the proxy keeps its keys and fails them, it never routes
+// around it.
 ViewResult parse_memcached_proxy_stats(const StatList& basic, const StatList& proxybe,
                                        const spec::ClusterSpec& cluster);
 

@@ -28,18 +28,21 @@ using SystemTime = std::chrono::system_clock::time_point;
 
 // One server as one proxy sees it.
 struct ServerView {
-  // The proxy's own name for it: twemproxy's server name (or "host:port" when
-  // the config names none), mcrouter's "host:port:protocol:...", the memcached
-  // proxy's backend label.
+  // The proxy's own name for it: twemproxy's server name (or, when the config
+  // names none, "host" on port 11211 and "host:port" on another port),
+  // mcrouter's "host:port:protocol:...", the memcached proxy's backend label.
   std::string name;
   std::optional<net::Endpoint> address;     // when the proxy reports it
   std::optional<std::int64_t> connections;  // open connections; nullopt: not reported
   // The proxy routes around it right now (twemproxy: ejected and not
-  // reconnected; mcrouter: TKO; memcached proxy: marked bad).
+  // reconnected; mcrouter: TKO).
   bool ejected = false;
   // The proxy's last attempt to connect failed and it holds no connection
-  // (mcrouter state "down"), without routing around the server.
+  // (mcrouter state "down"; memcached proxy: marked bad), without routing
+  // around the server: the server's keys fail.
   bool connect_failing = false;
+  // How the proxy puts connect_failing, in a few words; empty: "connection down".
+  std::string failing_state;
   std::optional<SystemTime> ejected_at;  // last ejection, when the proxy reports one
   std::int64_t errors = 0;               // connection errors and EOFs
   std::int64_t timeouts = 0;
@@ -80,6 +83,7 @@ enum class ViewErrorKind {
   unsupported,  // the proxy rejected the stats command
   no_endpoint,  // the spec gives no stats endpoint for a kind that needs one
   not_checked,  // not asked: it did not answer an earlier check of this round in time
+  no_pool,      // the stats have several pools and none is the spec's (spec::ClusterSpec::pool_of)
 };
 const char* to_string(ViewErrorKind kind);  // "refused", "timeout", ...
 

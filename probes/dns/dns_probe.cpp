@@ -128,19 +128,39 @@ std::vector<std::string> proxies_resolving_at(const spec::ClusterSpec& spec,
   return names;
 }
 
-// The backends' distinct names, in backend order; backends sharing a name
-// share a lookup (`lookup_of[b]` indexes `names`).
+// A backend the audit checks has a DNS name and its range (the spec requires
+// the range with the name); the others are not applicable.
+bool has_name(const spec::Backend& backend) {
+  return backend.dns_name.has_value() && backend.expected_cidr.has_value();
+}
+const std::string& name_of(const spec::Backend& audited) {
+  return *audited.dns_name;
+}
+const net::Cidr& range_of(const spec::Backend& audited) {
+  return *audited.expected_cidr;
+}
+
+// The backends with a DNS name (`audited`, in backend order) and their
+// distinct names; backends sharing a name share a lookup (`lookup_of[i]`
+// indexes `names` for `audited[i]`).
 struct Names {
+  std::vector<const spec::Backend*> audited;
   std::vector<std::string> names;
   std::vector<std::size_t> lookup_of;
+  std::vector<std::string> without_name;  // backends the check does not apply to
 };
 
 Names distinct_names(const spec::ClusterSpec& spec) {
   Names result;
   for (const spec::Backend& backend : spec.backends) {
-    const auto found = std::find(result.names.begin(), result.names.end(), backend.dns_name);
+    if (!has_name(backend)) {
+      result.without_name.push_back(backend.name);
+      continue;
+    }
+    result.audited.push_back(&backend);
+    const auto found = std::find(result.names.begin(), result.names.end(), name_of(backend));
     result.lookup_of.push_back(static_cast<std::size_t>(found - result.names.begin()));
-    if (found == result.names.end()) result.names.push_back(backend.dns_name);
+    if (found == result.names.end()) result.names.push_back(name_of(backend));
   }
   return result;
 }
@@ -154,7 +174,7 @@ struct AnswerSplit {
 AnswerSplit split_answers(const Lookup& lookup, const spec::Backend& backend) {
   AnswerSplit split;
   for (const rdns::Answer& answer : lookup.answers()) {
-    if (!backend.expected_cidr.contains(answer.address)) {
+    if (!range_of(backend).contains(answer.address)) {
       split.outside.push_back(answer.address.to_string());
     } else if (!(answer.address == backend.address)) {
       split.inside_other.push_back(answer.address.to_string());
@@ -185,11 +205,11 @@ class DnsAudit {
           if (outside.empty()) return;
           Finding& f = add(codes::kDnsOutsideRange, Severity::critical, vantage, backend,
                            whose(backend) + " resolves to " + util::join_and(outside) + " at " +
-                               vantage.name + ", outside " + backend.expected_cidr.to_string());
+                               vantage.name + ", outside " + range_of(backend).to_string());
           common_evidence(f, vantage, backend, lookup);
           f.with("outside_answers", outside);
           facts.outside.push_back({backend.name, vantage.name, outside,
-                                   backend.expected_cidr.to_string(), out.last_index()});
+                                   range_of(backend).to_string(), out.last_index()});
         });
   }
 
@@ -208,11 +228,11 @@ class DnsAudit {
   // where the server replied to both types take part.
   void disagreement() {
     if (vantages.size() < 2) return;
-    for (std::size_t b = 0; b < spec.backends.size(); ++b) {
-      const spec::Backend& backend = spec.backends[b];
+    for (std::size_t i = 0; i < names.audited.size(); ++i) {
+      const spec::Backend& backend = *names.audited[i];
       std::vector<std::pair<std::string, std::vector<std::string>>> groups;  // view -> vantages
       for (std::size_t v = 0; v < vantages.size(); ++v) {
-        const Lookup& lookup = lookups[v][names.lookup_of[b]];
+        const Lookup& lookup = lookups[v][names.lookup_of[i]];
         if (!fully_replied(lookup)) continue;
         const std::string view = view_of(lookup);
         auto group = std::find_if(groups.begin(), groups.end(),
@@ -228,10 +248,10 @@ class DnsAudit {
         for (const std::string& vantage : where_seen) detail.push_back(vantage + ": " + view);
       }
       out.add(codes::kDnsDisagreement, Severity::critical,
-              {.backend = backend.name, .node = backend.dns_name},
+              {.backend = backend.name, .node = name_of(backend)},
               "vantage points disagree on " + whose(backend) + ": " + util::join(parts, "; "))
           .with("answers_by_vantage", detail)
-          .with("expected_cidr", backend.expected_cidr.to_string())
+          .with("expected_cidr", range_of(backend).to_string())
           .with("configured_address", backend.address.to_string());
     }
   }
@@ -262,7 +282,7 @@ class DnsAudit {
       if (verdict_of(lookup) != Verdict::answered) return;
       for (const std::string& address : split_answers(lookup, backend).inside_other) {
         std::string summary = whose(backend) + " resolves to " + address + " at " + vantage.name +
-                              ", inside " + backend.expected_cidr.to_string() + " but not " +
+                              ", inside " + range_of(backend).to_string() + " but not " +
                               backend.name + "'s address " + backend.address.to_string();
         std::string owner;
         for (const spec::Backend& other : spec.backends) {
@@ -313,12 +333,38 @@ class DnsAudit {
     fig[figures::kDnsAnswersOutside] = static_cast<double>(answers_outside);
   }
 
-  // The most urgent finding's summary, or what was checked.
+  // Backends the check does not apply to: no DNS name, or no vantage point to
+  // ask. Information, not a fault: the status stays what the names decide.
+  void not_applicable() {
+    const std::vector<std::string>& unnamed = names.without_name;
+    if (!unnamed.empty()) {
+      const bool one = unnamed.size() == 1;
+      out.add(codes::kDnsNotApplicable, Severity::info,
+              {.backend = one ? unnamed.front() : std::string()},
+              util::join_and(unnamed) + (one ? " has" : " have") +
+                  " no dns_name: the DNS check does not apply to " + (one ? "it" : "them"))
+          .with("backends", unnamed);
+    }
+    if (vantages.empty() && !names.audited.empty()) {
+      std::vector<std::string> named;
+      for (const spec::Backend* backend : names.audited) named.push_back(backend->name);
+      out.add(codes::kDnsNotApplicable, Severity::info, {},
+              "the spec lists no dns servers, so no name is checked (add dns.servers, e.g. "
+              "{\"name\": \"system\", \"system\": true} for this host's resolver)")
+          .with("backends", named);
+    }
+  }
+
+  // The most urgent finding's summary, or what was checked (or why nothing was).
   std::string summary(const std::optional<std::string>& only_vantage) const {
     const report::Status status = out.worst();
     for (const Finding& f : out.findings()) {
-      if (report::status_of(f.severity) == status) return f.summary;
+      if (status != report::Status::ok && report::status_of(f.severity) == status) {
+        return f.summary;
+      }
     }
+    if (names.audited.empty()) return "not applicable: no backend has a dns_name";
+    if (vantages.empty()) return "not applicable: the spec lists no dns servers";
     const std::size_t count = names.names.size();
     std::vector<std::string> vantage_names;
     for (const spec::DnsServer& vantage : vantages) vantage_names.push_back(vantage.name);
@@ -328,9 +374,13 @@ class DnsAudit {
                                      util::plural(static_cast<std::int64_t>(vantages.size()),
                                                   "vantage point", "vantage points") +
                                      " (" + util::join_and(vantage_names) + ")";
-    if (count == 0) return "no backend names to check";
-    if (count == 1) return "1 name resolves inside its expected range " + at;
-    return std::to_string(count) + " names resolve inside their expected ranges " + at;
+    const std::string unnamed =
+        names.without_name.empty()
+            ? ""
+            : "; " + util::plural(static_cast<std::int64_t>(names.without_name.size()), "backend") +
+                  " without a dns_name not checked";
+    if (count == 1) return "1 name resolves inside its expected range " + at + unnamed;
+    return std::to_string(count) + " names resolve inside their expected ranges " + at + unnamed;
   }
 
  private:
@@ -338,20 +388,20 @@ class DnsAudit {
   template <class Visit>
   void for_each_lookup(Visit visit) const {
     for (std::size_t v = 0; v < vantages.size(); ++v) {
-      for (std::size_t b = 0; b < spec.backends.size(); ++b) {
-        visit(vantages[v], spec.backends[b], lookups[v][names.lookup_of[b]]);
+      for (std::size_t i = 0; i < names.audited.size(); ++i) {
+        visit(vantages[v], *names.audited[i], lookups[v][names.lookup_of[i]]);
       }
     }
   }
 
   static std::string whose(const spec::Backend& backend) {
-    return backend.name + "'s name " + backend.dns_name;
+    return backend.name + "'s name " + name_of(backend);
   }
 
   Finding& add(const char* code, Severity severity, const spec::DnsServer& vantage,
                const spec::Backend& backend, std::string summary) {
     return out.add(code, severity,
-                   {.backend = backend.name, .node = backend.dns_name, .vantage = vantage.name},
+                   {.backend = backend.name, .node = name_of(backend), .vantage = vantage.name},
                    std::move(summary));
   }
 
@@ -362,7 +412,7 @@ class DnsAudit {
         .with("answers", answer_list(lookup))
         .with("rcode_a", std::string(rdns::to_string(lookup.a.outcome)))
         .with("rcode_aaaa", std::string(rdns::to_string(lookup.aaaa.outcome)))
-        .with("expected_cidr", backend.expected_cidr.to_string())
+        .with("expected_cidr", range_of(backend).to_string())
         .with("configured_address", backend.address.to_string())
         .with("lookup_ms", std::chrono::duration<double, std::milli>(lookup.elapsed).count());
     const std::vector<std::string> proxies_here = proxies_resolving_at(spec, vantage.name);
@@ -385,10 +435,10 @@ class DnsAudit {
                                           short_reason(first_failure) + "): " + left;
     report::Subject subject{.vantage = vantage.name};
     if (failed.size() == 1) {
-      for (const spec::Backend& backend : spec.backends) {
-        if (failed.front().starts_with(backend.dns_name + ":")) {
-          subject.backend = backend.name;
-          subject.node = backend.dns_name;
+      for (const spec::Backend* backend : names.audited) {
+        if (failed.front().starts_with(name_of(*backend) + ":")) {
+          subject.backend = backend->name;
+          subject.node = name_of(*backend);
           break;
         }
       }
@@ -417,16 +467,16 @@ class DnsAudit {
 
 std::vector<spec::DnsServer> vantage_points(const spec::ClusterSpec& spec,
                                             const std::optional<std::string>& only_vantage) {
-  std::vector<spec::DnsServer> all = spec.dns_servers;
-  if (all.empty()) all.push_back({"system", std::nullopt});
+  const std::vector<spec::DnsServer>& all = spec.dns_servers;
   if (!only_vantage) return all;
   for (const spec::DnsServer& server : all) {
     if (server.name == *only_vantage) return {server};
   }
   std::vector<std::string> known;
   for (const spec::DnsServer& server : all) known.push_back(server.name);
-  throw std::invalid_argument("no DNS vantage point named \"" + *only_vantage +
-                              "\" in the spec (known: " + util::join(known) + ")");
+  throw std::invalid_argument(
+      "no DNS vantage point named \"" + *only_vantage + "\" in the spec " +
+      (known.empty() ? "(it lists no dns servers)" : "(known: " + util::join(known) + ")"));
 }
 
 DnsProbe::DnsProbe(std::optional<std::string> only_vantage,
@@ -496,6 +546,7 @@ void DnsProbe::run(const spec::ClusterSpec& spec, RoundContext& round, report::R
   audit.disagreement();
   audit.transport_failures();
   audit.unexpected_addresses();
+  audit.not_applicable();
   audit.figures(report.figures);
   report.figures[figures::kDnsMs] = out.finish(audit.summary(only_vantage_));
 }

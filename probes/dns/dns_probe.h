@@ -1,9 +1,13 @@
 #pragma once
 // The DNS audit (invariant 4): every backend's dns_name, asked for A and AAAA
-// at every vantage point (spec.dns_servers; the system resolver, named
-// "system", when the spec lists none), must resolve inside the backend's
-// expected_cidr, to its configured address, and the same at every vantage
-// point. The audit only resolves: it never connects to an answer.
+// at every vantage point (spec.dns_servers), must resolve inside the
+// backend's expected_cidr, to its configured address, and the same at every
+// vantage point. The audit only resolves: it never connects to an answer.
+//
+// Not applicable (an INFO finding, the status unchanged): a backend without a
+// dns_name (the proxies know it by address), and every name when the spec
+// lists no dns servers. With neither names nor servers the check says so in
+// its summary and is OK.
 //
 // Findings (check "dns"; subject.backend = backend, subject.node = DNS name,
 // subject.vantage = vantage point):
@@ -21,6 +25,9 @@
 //                                    refused, or another transport error), its
 //                                    names left unchecked there
 //   dns_unknown_vantage    UNKNOWN   only_vantage names no vantage point
+//   dns_not_applicable     INFO      backends without a dns_name (one finding
+//                                    naming them; subject.backend when one),
+//                                    or names and no dns servers to ask
 // A name counts as answered when at least one type has records; a SERVFAIL or
 // REFUSED on the other type is then only evidence (dnsmasq REFUSEs AAAA for
 // names it holds only A records for unless it is authoritative).
@@ -82,10 +89,11 @@ class DnsProbe final : public Probe {
   std::unique_ptr<WorkerPool> pool_;
 };
 
-// The vantage points a round asks: spec.dns_servers, or one system resolver
-// named "system" when the spec lists none; only `only_vantage` if given.
-// Throws std::invalid_argument if `only_vantage` names none of them:
+// The vantage points a round asks: spec.dns_servers (none when the spec
+// lists none: the check is then not applicable); only `only_vantage` if
+// given. Throws std::invalid_argument if `only_vantage` names none of them:
 //   no DNS vantage point named "x" in the spec (known: lab-dns, system)
+//   no DNS vantage point named "x" in the spec (it lists no dns servers)
 std::vector<spec::DnsServer> vantage_points(const spec::ClusterSpec& spec,
                                             const std::optional<std::string>& only_vantage);
 

@@ -40,6 +40,7 @@
 #include "lib/mc/client.h"
 #include "migration/engine.h"
 #include "probes/registry.h"
+#include "tests/support/command.h"
 #include "tests/support/http_test_server.h"
 #include "tools/lab/lab.h"
 #include "tools/lab/netns.h"
@@ -218,12 +219,7 @@ std::vector<std::string> run_args(const LabDirs& dirs, const fs::path& plan) {
 
 // `ringwatch <args>`: exit status and everything it printed.
 std::pair<int, std::string> ringwatch(const std::string& args) {
-  FILE* pipe = ::popen((std::string(RINGWATCH_BINARY) + " " + args + " 2>&1").c_str(), "r");
-  std::string output;
-  char buffer[4096];
-  while (std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
-  const int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+  return testing::run_command(std::string(RINGWATCH_BINARY) + " " + args);
 }
 
 bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {

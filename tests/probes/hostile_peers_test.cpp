@@ -182,13 +182,20 @@ const std::vector<MemcachedCase>& proxy_set_cases() {
   return cases;
 }
 
+spec::Proxy proxy_at(const std::string& name, const net::Endpoint& client) {
+  spec::Proxy proxy;
+  proxy.name = name;
+  proxy.kind = spec::ProxyKind::twemproxy;
+  proxy.client = client;
+  return proxy;
+}
+
 spec::ClusterSpec cluster_around(const MemcachedProcess& memcached) {
   spec::ClusterSpec spec;
   spec.name = "hostile";
   spec.timeouts = kTimeouts;
   spec.canary.keys_per_backend = 1;
-  spec.proxies.push_back(
-      {"p1", spec::ProxyKind::twemproxy, memcached.endpoint(), std::nullopt, {}, std::nullopt});
+  spec.proxies.push_back(proxy_at("p1", memcached.endpoint()));
   spec.backends.push_back({"b1", *net::IpAddress::parse(memcached.endpoint().host),
                            memcached.endpoint().port, "b1.hostile.test",
                            *net::Cidr::parse("127.0.0.0/8")});
@@ -209,8 +216,7 @@ void expect_hostile_proxy_reported(const MemcachedProcess& memcached, const Memc
   FakePeer peer;
   peer.on(c.command, c.reply);
   spec::ClusterSpec spec = cluster_around(memcached);
-  spec.proxies.push_back(
-      {"p2", spec::ProxyKind::twemproxy, peer.endpoint(), std::nullopt, {}, std::nullopt});
+  spec.proxies.push_back(proxy_at("p2", peer.endpoint()));
   expect_contained(run_round(spec, {"canary"}), "p2");
 }
 
@@ -425,8 +431,7 @@ TEST_P(HostileDnsServer, IsReportedByTheVantagePointsName) {
   spec::ClusterSpec spec;
   spec.name = "hostile";
   spec.timeouts = kTimeouts;
-  spec.proxies.push_back(
-      {"p1", spec::ProxyKind::twemproxy, {"127.0.0.1", 1}, std::nullopt, {}, std::nullopt});
+  spec.proxies.push_back(proxy_at("p1", {"127.0.0.1", 1}));
   spec.backends.push_back(backend_at("b1", {"127.0.0.1", 1}));
   spec.dns_servers.push_back({"fake", fake.endpoint()});
   const Round round = run_round(spec, {"dns"});

@@ -278,7 +278,7 @@ TEST(IncidentTest, ANewBackendsPublicAnswerAtOneVantagePointLeavesThatProxyMissi
   bool propagated = false;
   for (auto deadline = added_at + kPublicFor + 5s; !propagated && Clock::now() < deadline;) {
     lab::run_in_netns(probe_ns, [&] {
-      auto reply = lab::query_a("127.10.1.2", 53, b4->dns_name, 200ms);
+      auto reply = lab::query_a("127.10.1.2", 53, b4->dns_name.value(), 200ms);
       propagated = reply && reply->addresses == std::vector<std::string>{"127.10.0.14"};
     });
     if (!propagated) std::this_thread::sleep_for(50ms);

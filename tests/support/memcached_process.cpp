@@ -52,6 +52,8 @@ SocketAddress socket_address(const std::string& address, std::uint16_t port) {
 
 using Fd = util::UniqueFd;
 
+}  // namespace
+
 bool accepts_connections(const std::string& address, std::uint16_t port) {
   const SocketAddress target = socket_address(address, port);
   Fd fd(::socket(target.family, SOCK_STREAM | SOCK_CLOEXEC, 0));
@@ -60,7 +62,12 @@ bool accepts_connections(const std::string& address, std::uint16_t port) {
          0;
 }
 
-}  // namespace
+bool port_is_free(const std::string& address, std::uint16_t port) {
+  const SocketAddress target = socket_address(address, port);
+  Fd fd(::socket(target.family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (fd.get() < 0) return false;
+  return ::bind(fd.get(), reinterpret_cast<const sockaddr*>(&target.storage), target.length) == 0;
+}
 
 std::uint16_t free_port(const std::string& address) {
   const SocketAddress any_port = socket_address(address, 0);

@@ -26,6 +26,10 @@ namespace ringwatch::testing {
 // port 0, reads the port the kernel chose, closes. Throws std::runtime_error
 // if the address cannot be bound.
 std::uint16_t free_port(const std::string& address = "127.0.0.1");
+// True if `port` on `address` can be bound right now (nothing listens there).
+bool port_is_free(const std::string& address, std::uint16_t port);
+// True if a TCP connection to address:port succeeds right now.
+bool accepts_connections(const std::string& address, std::uint16_t port);
 
 class MemcachedProcess {
  public:

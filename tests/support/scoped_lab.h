@@ -15,13 +15,18 @@ namespace ringwatch::testing {
 
 class ScopedLab {
  public:
-  explicit ScopedLab(int proxies = 3, int backends = 3, const std::string& name = "lab") {
+  explicit ScopedLab(int proxies = 3, int backends = 3, const std::string& name = "lab",
+                     lab::LabProxyKind kind = lab::LabProxyKind::twemproxy, bool netns = false) {
     std::string pattern =
         (std::filesystem::temp_directory_path() / ("ringwatch-test-XXXXXX")).string();
     if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
     root_ = pattern;
     dir_ = root_ / name;
-    lab::up({dir_, proxies, backends});
+    lab::up({.dir = dir_,
+             .proxies = proxies,
+             .backends = backends,
+             .netns = netns,
+             .proxy_kind = kind});
   }
   ~ScopedLab() {
     try {
@@ -36,6 +41,8 @@ class ScopedLab {
   ScopedLab& operator=(const ScopedLab&) = delete;
 
   const std::filesystem::path& dir() const { return dir_; }
+  // A directory beside the lab's, removed with it (e.g. a migration's state).
+  std::filesystem::path sibling(const std::string& name) const { return root_ / name; }
   spec::ClusterSpec spec() const { return spec::load_cluster_spec(lab::spec_path(dir_).string()); }
   void inject(const lab::Fault& fault) const { lab::inject(dir_, fault); }
   void heal() const { lab::heal(dir_); }

@@ -1,5 +1,6 @@
 // Canary probe benchmark: for labs of 3x3, 6x12 and 12x48 (proxies x
-// backends), measures in the same run
+// backends), each with nutcracker (twemproxy) and with memcached's built-in
+// proxy, measures in the same run
 //   round  one full steady-state probe round (placement already learned),
 //   naive  the same writes, reads and locates one key at a time through the
 //          same client, as a shell script with memcp/memcat would do them,
@@ -8,7 +9,8 @@
 // and prints the round time with its ratios to both. Figures only; nothing
 // here asserts a speed.
 //
-// Usage: probe_bench [--sizes 3x3,6x12,12x48] [--rounds N] [--dir DIR]
+// Usage: probe_bench [--sizes 3x3,6x12,12x48] [--proxy-kinds twemproxy,memcached]
+//                    [--rounds N] [--dir DIR]
 
 #include <algorithm>
 #include <chrono>
@@ -45,20 +47,37 @@ struct Size {
   int proxies, backends;
 };
 
-std::vector<Size> parse_sizes(const std::string& text) {
-  std::vector<Size> sizes;
+std::vector<std::string> split_commas(const std::string& text) {
+  std::vector<std::string> items;
   std::size_t start = 0;
   while (start < text.size()) {
     const std::size_t comma = text.find(',', start);
-    const std::string item =
-        text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    const auto x = item.find('x');
-    if (x == std::string::npos) throw std::runtime_error("bad size " + item + " (want PxB)");
-    sizes.push_back({std::stoi(item.substr(0, x)), std::stoi(item.substr(x + 1))});
+    items.push_back(
+        text.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
     if (comma == std::string::npos) break;
     start = comma + 1;
   }
+  return items;
+}
+
+std::vector<Size> parse_sizes(const std::string& text) {
+  std::vector<Size> sizes;
+  for (const std::string& item : split_commas(text)) {
+    const auto x = item.find('x');
+    if (x == std::string::npos) throw std::runtime_error("bad size " + item + " (want PxB)");
+    sizes.push_back({std::stoi(item.substr(0, x)), std::stoi(item.substr(x + 1))});
+  }
   return sizes;
+}
+
+std::vector<lab::LabProxyKind> parse_kinds(const std::string& text) {
+  std::vector<lab::LabProxyKind> kinds;
+  for (const std::string& item : split_commas(text)) {
+    const auto kind = lab::parse_lab_proxy_kind(item);
+    if (!kind) throw std::runtime_error("bad proxy kind " + item + " (twemproxy or memcached)");
+    kinds.push_back(*kind);
+  }
+  return kinds;
 }
 
 // The round's key set, rebuilt from the probe's own naming so that naive and
@@ -138,51 +157,70 @@ Figures measure(const spec::ClusterSpec& spec, int rounds) {
   return figures;
 }
 
+// One lab of `size` and `kind`: started, measured and stopped. False if any
+// of it failed (said on stderr).
+bool bench_one(const std::filesystem::path& dir, Size size, lab::LabProxyKind kind, int rounds) {
+  const std::string name = std::to_string(size.proxies) + "x" + std::to_string(size.backends);
+  const auto lab_dir = dir / (name + "-" + lab::to_string(kind));
+  std::filesystem::remove_all(lab_dir);
+  bool ok = true;
+  try {
+    lab::up(
+        {.dir = lab_dir, .proxies = size.proxies, .backends = size.backends, .proxy_kind = kind});
+    const auto spec = spec::load_cluster_spec(lab::spec_path(lab_dir).string());
+    const Figures f = measure(spec, rounds);
+    std::printf("%-7s %-10s %6.0f %10.2f %10.1f %10.2f %7.1fx %8.1fx\n", name.c_str(),
+                lab::to_string(kind), f.keys, f.round_ms, f.naive_ms, f.floor_ms,
+                f.naive_ms / f.round_ms, f.round_ms / f.floor_ms);
+    std::fflush(stdout);
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "%s %s: %s\n", name.c_str(), lab::to_string(kind), error.what());
+    ok = false;
+  }
+  try {
+    lab::down(lab_dir);
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "lab down %s: %s\n", lab_dir.c_str(), error.what());
+    ok = false;
+  }
+  return ok;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string sizes_text = "3x3,6x12,12x48";
+  std::string kinds_text = "twemproxy,memcached";
   int rounds = 20;
   std::filesystem::path dir = std::filesystem::temp_directory_path() / "ringwatch-bench";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--sizes")
       sizes_text = argv[i + 1];
+    else if (flag == "--proxy-kinds")
+      kinds_text = argv[i + 1];
     else if (flag == "--rounds")
       rounds = std::atoi(argv[i + 1]);
     else if (flag == "--dir")
       dir = argv[i + 1];
     else {
       std::fprintf(stderr,
-                   "usage: probe_bench [--sizes 3x3,6x12,12x48] [--rounds N] [--dir DIR]\n");
+                   "usage: probe_bench [--sizes 3x3,6x12,12x48] [--proxy-kinds "
+                   "twemproxy,memcached] [--rounds N] [--dir DIR]\n");
       return 3;
     }
   }
-  std::printf("%-7s %6s %10s %10s %10s %8s %9s\n", "size", "keys", "round_ms", "naive_ms",
-              "floor_ms", "naive/x", "x/floor");
+  std::printf("%-7s %-10s %6s %10s %10s %10s %8s %9s\n", "size", "proxy", "keys", "round_ms",
+              "naive_ms", "floor_ms", "naive/x", "x/floor");
   int status = 0;
-  for (const Size& size : parse_sizes(sizes_text)) {
-    const auto lab_dir = dir / (std::to_string(size.proxies) + "x" + std::to_string(size.backends));
-    std::filesystem::remove_all(lab_dir);
-    try {
-      lab::up({lab_dir, size.proxies, size.backends});
-      const auto spec = spec::load_cluster_spec(lab::spec_path(lab_dir).string());
-      const Figures f = measure(spec, rounds);
-      std::printf("%-7s %6.0f %10.2f %10.1f %10.2f %7.1fx %8.1fx\n",
-                  (std::to_string(size.proxies) + "x" + std::to_string(size.backends)).c_str(),
-                  f.keys, f.round_ms, f.naive_ms, f.floor_ms, f.naive_ms / f.round_ms,
-                  f.round_ms / f.floor_ms);
-      std::fflush(stdout);
-    } catch (const std::exception& error) {
-      std::fprintf(stderr, "%dx%d: %s\n", size.proxies, size.backends, error.what());
-      status = 1;
-    }
-    try {
-      lab::down(lab_dir);
-    } catch (const std::exception& error) {
-      std::fprintf(stderr, "lab down %s: %s\n", lab_dir.c_str(), error.what());
-      status = 1;
-    }
+  try {
+    const auto kinds = parse_kinds(kinds_text);
+    for (const Size& size : parse_sizes(sizes_text))
+      for (const lab::LabProxyKind kind : kinds)
+        if (!bench_one(dir, size, kind, rounds)) status = 1;
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "probe_bench: %s\n", error.what());
+    return 3;
   }
   return status;
 }

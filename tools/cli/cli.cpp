@@ -1,5 +1,6 @@
 #include "tools/cli/cli.h"
 
+#include <cstdlib>
 #include <iostream>
 #include <string_view>
 
@@ -22,8 +23,14 @@ Commands:
            inject the faults ringwatch must catch, heal them, stop it
   migrate  run a migration plan step by step, each step gated on the probes;
            pauses on a failed check, survives a crash (plan, run, status,
-           pause, resume, abort, skip)
+           pause, resume, abort, skip, repair)
+  spec     cluster specs: `spec import` writes one from the proxies' own
+           configs (nutcracker YAML, mcrouter JSON)
   version  print the version
+
+Options:
+  -h [ --help ]   print this help
+  --version       print the version
 
 Run `ringwatch <command> --help` for the options of a command.
 )";
@@ -40,10 +47,8 @@ int run_version(const Args&, std::ostream& out, std::ostream&) {
 
 // The command table: one line per subcommand.
 constexpr Command kCommands[] = {
-    {"probe", run_probe},
-    {"lab", run_lab},
-    {"migrate", run_migrate},
-    {"version", run_version},
+    {"probe", run_probe}, {"lab", run_lab},         {"migrate", run_migrate},
+    {"spec", run_spec},   {"version", run_version},
 };
 
 }  // namespace
@@ -75,7 +80,13 @@ int run(const Args& args, std::ostream& out, std::ostream& err) {
 int run(int argc, char** argv) {
   Args args;
   for (int i = 1; i < argc; ++i) args.emplace_back(argv[i]);
-  return run(args, std::cout, std::cerr);
+  const int code = run(args, std::cout, std::cerr);
+  if (work_left_running()) {
+    std::cout.flush();
+    std::cerr.flush();
+    std::_Exit(code);
+  }
+  return code;
 }
 
 }  // namespace ringwatch::cli

@@ -29,5 +29,11 @@ int run(const Args& args, std::ostream& out, std::ostream& err);  // args[0] = s
 int run_probe(const Args& args, std::ostream& out, std::ostream& err);
 int run_lab(const Args& args, std::ostream& out, std::ostream& err);
 int run_migrate(const Args& args, std::ostream& out, std::ostream& err);
+int run_spec(const Args& args, std::ostream& out, std::ostream& err);
+
+// True while a probe round abandoned at `probe --timeout` still runs on its
+// own thread (it ends within the spec's own deadlines). run(argc, argv) then
+// ends the process without static destructors, which that thread may use.
+bool work_left_running();
 
 }  // namespace ringwatch::cli

@@ -23,13 +23,14 @@ constexpr const char* kOverview =
     "Usage: ringwatch lab <subcommand> --dir DIR [options]\n"
     "\n"
     "Starts a real memcached cluster on loopback (memcached backends on 127.10.0.x,\n"
-    "nutcracker proxies on 127.10.1.x, a dnsmasq on 127.10.2.53), writes its\n"
-    "cluster spec to DIR/cluster.json, injects the faults ringwatch must catch,\n"
-    "heals them and stops exactly the processes it started.\n"
+    "proxies on 127.10.1.x: nutcracker or memcached's built-in proxy, a dnsmasq on\n"
+    "127.10.2.53), writes its cluster spec to DIR/cluster.json, injects the faults\n"
+    "ringwatch must catch, heals them and stops exactly the processes it started.\n"
     "\n"
     "Subcommands:\n"
-    "  up      --dir DIR [--proxies M] [--backends N] [--netns]\n"
-    "          start a lab in DIR (default 3 proxies, 3 backends); --netns: one\n"
+    "  up      --dir DIR [--proxies M] [--backends N] [--proxy-kind K] [--netns]\n"
+    "          start a lab in DIR (default 3 proxies, 3 backends, twemproxy);\n"
+    "          --proxy-kind memcached: memcached's built-in proxy; --netns: one\n"
     "          network namespace per node, each proxy with its own resolver (root)\n"
     "  status  --dir DIR\n"
     "          show every process; exit 0 if all are running, 2 if not\n"
@@ -46,23 +47,28 @@ constexpr const char* kOverview =
     "  remove-backend --dir DIR --backend B\n"
     "          stop a backend and remove it from DNS and the spec\n"
     "  roll-proxies   --dir DIR [--proxy P]... [--pause S]\n"
-    "          restart the proxies one at a time with the lab's current backends\n"
+    "          give the proxies, one at a time, configs with the lab's current backends\n"
     "\n"
     "`ringwatch lab <subcommand> --help` describes each one.\n"
     "Exit codes: 0 OK, 2 (status) some process is not running, 3 bad usage or lab error.\n";
 
 constexpr const char* kFaultKinds =
-    "Fault kinds:\n"
+    "Fault kinds (a proxy takes a new config as its kind does: nutcracker is\n"
+    "restarted, memcached's proxy reloads it on SIGHUP):\n"
     "  eject   --proxy P --backend B\n"
     "          P's config points server B (same name and port) at B's public\n"
-    "          address 127.200.0.x where nothing listens; P is restarted, fails to\n"
-    "          connect, ejects B and routes its keys to other backends\n"
+    "          address 127.200.0.x where nothing listens. nutcracker fails to\n"
+    "          connect, ejects B and routes its keys to other backends; memcached's\n"
+    "          proxy marks B bad (`stats proxybe`) and answers SERVER_ERROR for B's keys\n"
+    "  omit    --proxy P --backend B\n"
+    "          P's config lacks backend B: P hashes keys over the others\n"
     "  dns     --backend B --answer IP\n"
     "          the lab's DNS server answers IP for B's name (IP inside 127.0.0.0/8)\n"
     "  hash    --proxy P --hash NAME\n"
-    "          P is restarted with another hash function (one_at_a_time, md5,\n"
+    "          P takes another hash function: nutcracker one_at_a_time, md5,\n"
     "          crc16, crc32, crc32a, fnv1_64, fnv1a_64, fnv1_32, fnv1a_32, hsieh,\n"
-    "          murmur, jenkins)\n"
+    "          murmur, jenkins; memcached ring (ring hash), ketama (ring hash with\n"
+    "          ketama's key hash), seeded (jump hash with a key hash seed)\n"
     "  kill    --backend B    SIGKILL backend B (heal starts it again)\n"
     "  stall   --backend B    SIGSTOP backend B (heal continues it)\n"
     "  restart --backend B    restart backend B empty on the same address and port\n";
@@ -97,7 +103,9 @@ void print_faults(const lab::LabStatus& status, std::ostream& out) {
 
 void up_options(po::options_description& options) {
   options.add_options()("proxies", po::value<int>()->default_value(3)->value_name("M"),
-                        "number of nutcracker proxies, 1-200")(
+                        "number of proxies, 1-200")(
+      "proxy-kind", po::value<std::string>()->default_value("twemproxy")->value_name("K"),
+      "twemproxy (nutcracker) or memcached (memcached's built-in proxy)")(
       "netns", "one network namespace per node, each proxy with its own resolver (root)")(
       "backends", po::value<int>()->default_value(3)->value_name("N"),
       "number of memcached backends, 1-200");
@@ -105,13 +113,13 @@ void up_options(po::options_description& options) {
 
 void fault_options(po::options_description& options) {
   options.add_options()("proxy", po::value<std::string>()->value_name("P"),
-                        "proxy name (eject, hash), e.g. p1")(
+                        "proxy name (eject, omit, hash), e.g. p1")(
       "backend", po::value<std::string>()->value_name("B"),
-      "backend name (eject, dns, kill, stall, restart), e.g. b2")(
+      "backend name (eject, omit, dns, kill, stall, restart), e.g. b2")(
       "answer", po::value<std::string>()->value_name("IP"),
       "dns: the address B's name now resolves to, inside 127.0.0.0/8")(
       "hash", po::value<std::string>()->value_name("NAME"),
-      "hash: the nutcracker hash function P now uses, e.g. murmur");
+      "hash: the hash P now uses, e.g. murmur (nutcracker), ring (memcached)");
 }
 
 void add_backend_options(po::options_description& options) {
@@ -153,12 +161,12 @@ std::string get(const po::variables_map& vm, const char* name) {
 
 lab::Fault fault_from(const po::variables_map& vm) {
   if (!vm.count("kind"))
-    throw UsageError("fault: missing KIND (eject, dns, hash, kill, stall or restart)");
+    throw UsageError("fault: missing KIND (eject, omit, dns, hash, kill, stall or restart)");
   std::string kind_text = get(vm, "kind");
   auto kind = lab::parse_fault_kind(kind_text);
   if (!kind)
     throw UsageError("fault: unknown KIND '" + kind_text +
-                     "' (eject, dns, hash, kill, stall or restart)");
+                     "' (eject, omit, dns, hash, kill, stall or restart)");
   lab::Fault fault;
   fault.kind = *kind;
   fault.proxy = get(vm, "proxy");
@@ -169,6 +177,7 @@ lab::Fault fault_from(const po::variables_map& vm) {
   std::vector<std::string> wanted;
   switch (fault.kind) {
     case lab::FaultKind::eject:
+    case lab::FaultKind::omit:
       wanted = {"proxy", "backend"};
       break;
     case lab::FaultKind::dns:
@@ -199,9 +208,15 @@ int run_up(const po::variables_map& vm, const std::filesystem::path& dir, std::o
   up.proxies = vm["proxies"].as<int>();
   up.backends = vm["backends"].as<int>();
   up.netns = vm.count("netns") > 0;
+  const std::string kind = vm["proxy-kind"].as<std::string>();
+  const auto proxy_kind = lab::parse_lab_proxy_kind(kind);
+  if (!proxy_kind)
+    throw UsageError("up: unknown --proxy-kind '" + kind + "' (twemproxy or memcached)");
+  up.proxy_kind = *proxy_kind;
   // The ranges are the lab's to check (LabError, exit 3): one place for them.
   lab::LabStatus status = lab::up(up);
-  out << "lab '" << status.name << "' is up in " << status.dir.string() << "\n"
+  out << "lab '" << status.name << "' is up in " << status.dir.string() << " ("
+      << lab::to_string(status.proxy_kind) << " proxies)\n"
       << "spec: " << status.spec_path.string() << "\n";
   print_netns_hint(status, out);
   out << "\n";
@@ -212,7 +227,8 @@ int run_up(const po::variables_map& vm, const std::filesystem::path& dir, std::o
 int run_status(const po::variables_map&, const std::filesystem::path& dir, std::ostream& out) {
   lab::LabStatus status = lab::status(dir);
   out << "lab '" << status.name << "' in " << status.dir.string() << ": "
-      << (status.is_up ? "up" : "down") << "\n"
+      << (status.is_up ? "up" : "down") << " (" << lab::to_string(status.proxy_kind)
+      << " proxies)\n"
       << "spec: " << status.spec_path.string() << "\n";
   if (status.is_up) print_netns_hint(status, out);
   if (status.mode == "netns") {
@@ -298,7 +314,8 @@ int run_roll_proxies(const po::variables_map& vm, const std::filesystem::path& d
     throw UsageError("roll-proxies: --pause must be between 0 and 3600 seconds");
   roll.pause = std::chrono::milliseconds(static_cast<std::int64_t>(pause * 1000));
   lab::restart_proxies(dir, roll);
-  out << "proxies restarted: "
+  const bool reloads = lab::status(dir).proxy_kind == lab::LabProxyKind::memcached;
+  out << (reloads ? "proxies reloaded: " : "proxies restarted: ")
       << (roll.proxies.empty() ? std::string("all") : std::to_string(roll.proxies.size())) << "\n";
   return kExitOk;
 }
@@ -316,11 +333,18 @@ struct Subcommand {
 
 // The subcommand table: one entry per subcommand.
 const Subcommand kSubcommands[] = {
-    {"up", "ringwatch lab up --dir DIR [--proxies M] [--backends N] [--netns]",
-     "Starts N memcached backends, M nutcracker proxies and a dnsmasq on loopback,\n"
-     "each on a free port, waits until all accept connections, and writes the\n"
-     "cluster spec DIR/cluster.json and the lab state DIR/lab.json. Fails if DIR\n"
-     "already holds a running lab.\n"
+    {"up", "ringwatch lab up --dir DIR [--proxies M] [--backends N] [--proxy-kind K] [--netns]",
+     "Starts N memcached backends, M proxies and a dnsmasq on loopback, each on a\n"
+     "free port, waits until all accept connections, and writes the cluster spec\n"
+     "DIR/cluster.json and the lab state DIR/lab.json. Fails if DIR already holds\n"
+     "a running lab.\n"
+     "\n"
+     "--proxy-kind twemproxy (default): nutcracker, ketama over named servers,\n"
+     "auto_eject_hosts on, a stats port of its own. --proxy-kind memcached:\n"
+     "memcached's built-in proxy (built by tools/install-deps.sh into\n"
+     "/var/cache/ringwatch/memcached-proxy-1.6.38; RINGWATCH_MEMCACHED_PROXY\n"
+     "overrides the path) with a routelib config DIR/conf/p<i>.lua: jump hash over\n"
+     "the backends in order, stats on its client port, reloaded on SIGHUP.\n"
      "\n"
      "--netns (needs root): every node in its own network namespace with its own\n"
      "address on one bridge (backends 127.10.0.(10+i), proxies 127.10.1.i), each\n"
@@ -340,8 +364,9 @@ const Subcommand kSubcommands[] = {
      run_fault, "kind", kFaultKinds},
     {"heal", "ringwatch lab heal --dir DIR",
      "Restores every proxy config and the DNS answers, continues stopped and\n"
-     "starts killed backends, restarts proxies that may have ejected a backend,\n"
-     "and waits until everything accepts connections again.\n",
+     "starts killed backends, restarts proxies that may have ejected (or marked\n"
+     "bad) a backend, reloads or restarts those whose config changed, and waits\n"
+     "until everything accepts connections again.\n",
      nullptr, run_heal},
     {"down", "ringwatch lab down --dir DIR",
      "Stops exactly the processes recorded in DIR/lab.json (SIGCONT, SIGTERM, then\n"
@@ -371,10 +396,11 @@ const Subcommand kSubcommands[] = {
      "also its namespace). Proxies keep it until `roll-proxies`.\n",
      remove_backend_options, run_remove_backend},
     {"roll-proxies", "ringwatch lab roll-proxies --dir DIR [--proxy P]... [--pause S]",
-     "Restarts the proxies (all, or those named) one at a time, each with a config\n"
-     "written from the lab's current backends, on the same ports, and drives client\n"
-     "traffic through each until it answers cleanly (a backend it cannot reach is\n"
-     "then ejected). --pause: seconds between two proxies.\n",
+     "Gives the proxies (all, or those named) one at a time a config written from\n"
+     "the lab's current backends. nutcracker is restarted on the same ports and\n"
+     "driven with client traffic until it answers cleanly (a backend it cannot\n"
+     "reach is then ejected); memcached's proxy reloads it on SIGHUP (a backend it\n"
+     "cannot reach is then marked bad). --pause: seconds between two proxies.\n",
      roll_proxies_options, run_roll_proxies},
 };
 

@@ -9,6 +9,7 @@
 #include "lib/util/text.h"
 #include "lib/util/time.h"
 #include "tools/lab/nodes.h"
+#include "tools/lab/proxies.h"
 
 namespace ringwatch::lab {
 namespace {
@@ -31,6 +32,7 @@ void check_fault_fields(const Fault& fault) {
   };
   switch (fault.kind) {
     case FaultKind::eject:
+    case FaultKind::omit:
       need(!fault.proxy.empty() && !fault.backend.empty(), "a proxy and a backend");
       break;
     case FaultKind::dns:
@@ -47,17 +49,23 @@ void check_fault_fields(const Fault& fault) {
   }
 }
 
-// eject and hash: the fault goes into the proxy's config, and it restarts.
+// eject, omit and hash: the fault goes into the proxy's config, and the
+// proxy takes it (a reload or a restart, tools/lab/proxies.h).
 void add_proxy_fault(State& state, Node& proxy, FaultRecord record) {
   record.proxy = proxy.name;
   state.faults.push_back(std::move(record));
-  restart_proxy_with_current_faults(state, proxy);
+  apply_proxy_config(state, proxy, false);
+  settle_ejections(state, proxy);
 }
 
-void inject_eject(State& state, const Fault& fault, FaultRecord record) {
+// eject and omit: one backend in one proxy's config.
+void inject_backend_fault(State& state, const Fault& fault, FaultRecord record) {
   Node& proxy = find_node(state, "proxy", fault.proxy);
   find_node(state, "backend", fault.backend);
-  if (find_fault(state, FaultKind::eject, proxy.name, fault.backend)) return;
+  if (find_fault(state, fault.kind, proxy.name, fault.backend)) return;
+  // A backend left out of the config is not also pointed elsewhere.
+  const FaultKind other = fault.kind == FaultKind::eject ? FaultKind::omit : FaultKind::eject;
+  remove_faults(state, other, proxy.name, fault.backend);
   record.backend = fault.backend;
   add_proxy_fault(state, proxy, std::move(record));
 }
@@ -149,23 +157,27 @@ bool wake_backends(State& state) {
   return disturbed;
 }
 
-// A proxy that saw a backend down may have ejected it and keeps routing
-// around it for server_retry_timeout; a restart forgets that.
+// A proxy that saw a backend down may have ejected it (nutcracker: and keeps
+// routing around it for server_retry_timeout) or marked it bad (memcached:
+// until its next retry); a restart forgets that. A proxy whose config alone
+// changed takes the healthy one as its kind does (memcached: a reload).
 void restart_proxies_healthy(State& state, bool backends_disturbed) {
-  std::vector<Node*> to_restart;
+  std::vector<Node*> to_restart, to_reconfigure;
   for (Node* proxy : nodes_with_role(state, "proxy")) {
     bool changed =
-        read_file(config_path(state.dir, proxy->name)) != proxy_config_text(state, *proxy, true);
+        read_file(config_path(state, proxy->name)) != proxy_config_text(state, *proxy, true);
     // netns mode: every proxy, so that each resolves every name afresh (one
     // may have resolved a name while its answer was wrong, and ejected it).
-    if (changed || backends_disturbed || state.netns ||
-        probe(proxy->process) != ProcState::running) {
+    if (backends_disturbed || state.netns || probe(proxy->process) != ProcState::running) {
       write_proxy_config(state, *proxy, true);
       to_restart.push_back(proxy);
+    } else if (changed) {
+      to_reconfigure.push_back(proxy);
     }
   }
   state.faults.clear();
   restart_nodes(state, to_restart);
+  for (Node* proxy : to_reconfigure) apply_proxy_config(state, *proxy, true);
 }
 
 }  // namespace
@@ -184,13 +196,15 @@ const char* to_string(FaultKind kind) {
       return "stall";
     case FaultKind::restart:
       return "restart";
+    case FaultKind::omit:
+      return "omit";
   }
   return "eject";
 }
 
 std::optional<FaultKind> parse_fault_kind(std::string_view name) {
-  for (const auto kind : {FaultKind::eject, FaultKind::dns, FaultKind::hash, FaultKind::kill,
-                          FaultKind::stall, FaultKind::restart})
+  for (const auto kind : {FaultKind::eject, FaultKind::omit, FaultKind::dns, FaultKind::hash,
+                          FaultKind::kill, FaultKind::stall, FaultKind::restart})
     if (name == to_string(kind)) return kind;
   return std::nullopt;
 }
@@ -205,9 +219,13 @@ std::string describe(const State& state, const FaultRecord& fault) {
                          " to its public address " +
                          (b ? b->public_address + ":" + std::to_string(b->port) : "?");
       if (fault.settle_ms >= 0)
-        text += " (ejected after " + std::to_string(fault.settle_ms) + " ms)";
+        text += proxy_kind(state).unreachable_backend() == UnreachableBackend::ejected
+                    ? " (ejected after " + std::to_string(fault.settle_ms) + " ms)"
+                    : " (marked bad after " + std::to_string(fault.settle_ms) + " ms)";
       return text;
     }
+    case FaultKind::omit:
+      return "omit: " + fault.proxy + "'s config lacks " + fault.backend;
     case FaultKind::dns: {
       std::string text =
           "dns: " + (b ? b->dns_name : fault.backend) + " resolves to " + fault.answer;
@@ -238,7 +256,8 @@ void inject(const fs::path& dir, const Fault& fault) {
     record.at = util::format_rfc3339(std::chrono::system_clock::now());
     switch (fault.kind) {
       case FaultKind::eject:
-        return inject_eject(state, fault, record);
+      case FaultKind::omit:
+        return inject_backend_fault(state, fault, record);
       case FaultKind::hash:
         return inject_hash(state, fault, record);
       case FaultKind::dns:

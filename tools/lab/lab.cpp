@@ -68,12 +68,11 @@ void clear_previous_lab(const fs::path& dir) {
 
 // Programs are looked up first so that a missing one fails before anything starts.
 void find_programs(const State& state) {
-  for (const char* program : {"memcached", proxy_kind(state).program(), "dnsmasq"}) {
-    try {
-      find_program(program);
-    } catch (const std::runtime_error& e) {
-      throw LabError(e.what());
-    }
+  try {
+    for (const char* program : {"memcached", "dnsmasq"}) find_program(program);
+    proxy_kind(state).locate();
+  } catch (const std::runtime_error& e) {
+    throw LabError(e.what());
   }
 }
 
@@ -135,13 +134,13 @@ ProcessStatus status_of(const fs::path& dir, const Node& node) {
   ps.role = node.role;
   ps.pid = node.process.pid;
   ps.endpoint = node.endpoint();
-  if (node.role == "proxy")
+  if (node.role == "proxy" && node.stats_port != 0)
     ps.stats_endpoint = node.address + ":" + std::to_string(node.stats_port);
   ProcState st = probe(node.process);
   ps.alive = st == ProcState::running;
   ps.state = to_string(st);
   ps.detail = ps.endpoint;
-  if (node.role == "proxy") ps.detail += " (stats " + ps.stats_endpoint + ")";
+  if (!ps.stats_endpoint.empty()) ps.detail += " (stats " + ps.stats_endpoint + ")";
   if (!node.netns.empty()) ps.detail += " in netns " + node.netns;
   if (node.draining) ps.detail += ", draining (out of the spec and new proxy configs)";
   if (st == ProcState::stopped) ps.detail += ", stopped (SIGSTOP)";
@@ -174,6 +173,7 @@ LabStatus up(const UpOptions& options) {
   state.dir = dir;
   state.name = lab_name_for(dir);
   state.up = true;
+  state.proxy_kind = options.proxy_kind;
   state.created_at = util::format_rfc3339(std::chrono::system_clock::now());
   find_programs(state);
   try {
@@ -200,6 +200,7 @@ LabStatus status(const fs::path& dir) {
   out.spec_path = spec_path(dir);
   out.name = state.name;
   out.is_up = state.up;
+  out.proxy_kind = state.proxy_kind;
   for (const auto& node : state.nodes) out.processes.push_back(status_of(dir, node));
   for (const auto& fault : state.faults) out.faults.push_back(describe(state, fault));
   if (state.netns) {

@@ -2,25 +2,35 @@
 // The lab: a real memcached cluster on this machine, on loopback.
 //
 //   N memcached backends, each on its own "private" address 127.10.0.(10+i)
-//   M nutcracker (twemproxy) proxies on 127.10.1.(i+1), ketama,
-//     auto_eject_hosts on, a 1 s stats interval
+//   M proxies on 127.10.1.(i+1), of one kind (UpOptions::proxy_kind,
+//     tools/lab/proxy_kind.h): nutcracker (twemproxy; ketama, auto_eject_hosts
+//     on, a 1 s stats interval, a stats port) or memcached's built-in proxy
+//     (routelib, jump hash over the backends in order, stats on its client
+//     port, a config it reloads on SIGHUP)
 //   one dnsmasq on 127.10.2.53 serving b<i>.<lab>.ringwatch.test -> private address
 // every port chosen free at start. A backend's "public" stand-in address is
 // 127.200.0.(10+i), where nothing listens. Nothing outside 127.0.0.0/8 is ever
 // written into a config or the spec.
 //
-// Faults (inject) are recorded in lab.json and all undone by heal:
-//   eject P B    P's config points server B (same name, same port) at B's
-//                public address; P is restarted on its ports, then driven with
-//                one multi-get until it has ejected B and routes around it.
+// Faults (inject) are recorded in lab.json and all undone by heal. A fault
+// in a proxy's config reaches the proxy as its kind takes a new config:
+// nutcracker is restarted on its ports, memcached's proxy reloads it.
+//   eject P B    P's config points server B (same name, same port, same place
+//                in the list) at B's public address. nutcracker is then
+//                driven with multi-gets until it has ejected B and routes
+//                B's keys to the others; memcached's proxy marks B bad (`stats
+//                proxybe`) and keeps B's keys, answering SERVER_ERROR for them.
+//   omit P B     P's config lacks backend B: P hashes over the others.
 //   dns B IP     the DNS server answers IP (inside 127.0.0.0/8) for B's name.
-//   hash P NAME  P is restarted with `hash: NAME`.
+//   hash P NAME  P takes another hash (nutcracker: `hash: NAME`; memcached:
+//                ring, ketama or seeded instead of jump).
 //   kill B       SIGKILL; stall B: SIGSTOP; restart B: stopped and started
 //                empty on the same address and port (done at once).
 // heal restores every config, continues stopped and starts dead backends,
-// restores DNS, and restarts every proxy whose config changed or that may
-// have ejected a backend (any kill, stall or restart), so it routes over
-// every backend again at once instead of after server_retry_timeout.
+// restores DNS, and restarts every proxy that may have ejected or marked bad
+// a backend (any kill, stall or restart), so it routes over every backend
+// again at once instead of after its retry time; a proxy whose config alone
+// changed takes the healthy one as its kind does.
 //
 // State lives in DIR: DIR/lab.json (every process started, with pid and start
 // time, the current faults), DIR/cluster.json (the cluster spec), and per-node
@@ -35,8 +45,9 @@
 // netns mode (UpOptions::netns, see tools/lab/netns.h): each node in its own
 // network namespace with its own address on one bridge, each proxy with its
 // own resolver; `ringwatch probe` must then run in the probe's namespace
-// (LabStatus::probe_netns). There proxies name their servers by DNS name and
-// resolve them once, at start, so heal restarts every proxy. add_backend,
+// (LabStatus::probe_netns). There proxies name their servers by DNS name
+// (nutcracker resolves them once, at start; memcached's proxy at every
+// connect), and heal restarts every proxy. add_backend,
 // drain_backend, remove_backend and restart_proxies are migration steps, in
 // both modes.
 //
@@ -45,8 +56,10 @@
 //
 // Inside: lab.cpp (up, status, down), state.h (lab.json and DIR's files),
 // nodes.h (the nodes, their configs and processes), proxy_kind.h (how a
-// proxy is configured and started), faults.cpp (inject, heal) and
-// migration_steps.cpp (add, drain and remove a backend, roll the proxies).
+// proxy is configured and started: nutcracker.cpp, memcached_proxy.cpp),
+// proxies.h (a running proxy taking a new config), faults.cpp (inject,
+// heal) and migration_steps.cpp (add, drain and remove a backend, roll the
+// proxies).
 
 #include <chrono>
 #include <filesystem>
@@ -63,6 +76,12 @@ class LabError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The proxy program the lab runs (`--proxy-kind`): nutcracker, or
+// memcached's built-in proxy (tools/lab/proxy_kind.h).
+enum class LabProxyKind { twemproxy, memcached };
+const char* to_string(LabProxyKind kind);  // "twemproxy", "memcached"
+std::optional<LabProxyKind> parse_lab_proxy_kind(std::string_view name);
+
 struct UpOptions {
   std::filesystem::path dir;
   int proxies = 3;
@@ -70,18 +89,19 @@ struct UpOptions {
   // One network namespace per node, each proxy with its own resolver; needs
   // CAP_NET_ADMIN. The layout is specified in tools/lab/netns.h.
   bool netns = false;
+  LabProxyKind proxy_kind = LabProxyKind::twemproxy;
 };
 
-enum class FaultKind { eject, dns, hash, kill, stall, restart };
+enum class FaultKind { eject, dns, hash, kill, stall, restart, omit };
 const char* to_string(FaultKind kind);  // "eject", "dns", ...
 std::optional<FaultKind> parse_fault_kind(std::string_view name);
 
 struct Fault {
   FaultKind kind = FaultKind::eject;
-  std::string proxy;    // eject, hash
-  std::string backend;  // eject, dns, kill, stall, restart
+  std::string proxy;    // eject, hash, omit
+  std::string backend;  // eject, omit, dns, kill, stall, restart
   std::string answer;   // dns: the address the name now resolves to (127.0.0.0/8 only)
-  std::string hash;     // hash: a nutcracker hash name, e.g. "murmur"
+  std::string hash;     // hash: one of the proxy kind's, e.g. "murmur" (nutcracker)
 };
 
 struct ProcessStatus {
@@ -105,6 +125,7 @@ struct LabStatus {
   std::vector<ProcessStatus> processes;
   std::vector<std::string> faults;  // human-readable active faults
   std::string mode = "loopback";    // "loopback" | "netns"
+  LabProxyKind proxy_kind = LabProxyKind::twemproxy;
   // netns mode: the namespace to run `ringwatch probe` in, and those that exist.
   std::string probe_netns;
   std::vector<std::string> namespaces;
@@ -153,10 +174,11 @@ void drain_backend(const std::filesystem::path& dir, const std::string& backend)
 // Stops a backend and removes it from DNS, the spec and (netns) the network;
 // proxies keep it in their configs until restarted.
 void remove_backend(const std::filesystem::path& dir, const std::string& backend);
-// Restarts proxies one at a time with configs written from the lab's current
-// backends (and faults); each is then driven with client traffic until it
-// answers cleanly, so a backend it cannot reach has been ejected when this
-// returns (the lab's `eject` mechanics). Ports stay the same.
+// Gives the proxies one at a time configs written from the lab's current
+// backends (and faults), as their kind takes them (nutcracker: restarted on
+// the same ports, then driven with client traffic until it answers cleanly;
+// memcached: reloaded), so a backend a proxy cannot reach has been ejected or
+// marked bad when this returns (the lab's `eject` mechanics).
 void restart_proxies(const std::filesystem::path& dir, const RestartProxiesOptions& options = {});
 
 }  // namespace ringwatch::lab

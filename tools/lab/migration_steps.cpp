@@ -7,6 +7,7 @@
 
 #include "lib/util/time.h"
 #include "tools/lab/nodes.h"
+#include "tools/lab/proxies.h"
 
 namespace ringwatch::lab {
 namespace {
@@ -171,10 +172,9 @@ void restart_proxies(const fs::path& dir, const RestartProxiesOptions& options) 
     for (Node* proxy : proxies) {
       if (!first && options.pause > 0ms) std::this_thread::sleep_for(options.pause);
       first = false;
-      write_proxy_config(state, *proxy, false);
-      restart_nodes(state, {proxy});
+      apply_proxy_config(state, *proxy, false);
       save(state);
-      settle_after_restart(state, *proxy);
+      settle_proxy(state, *proxy);
     }
   });
 }

@@ -8,9 +8,8 @@
 #include <thread>
 #include <utility>
 
-#include "lib/net/tcp.h"
+#include "lib/net/address.h"
 #include "lib/spec/cluster_spec.h"
-#include "lib/util/deadlines.h"
 #include "lib/util/time.h"
 #include "tools/lab/dns_query.h"
 
@@ -60,9 +59,11 @@ ProxyConfig proxy_config(const State& state, const Node& proxy, bool healthy) {
       config.hash = fault->hash;
   for (const Node* backend : nodes_with_role(state, "backend")) {
     if (backend->draining) continue;
+    if (!healthy && find_fault(state, FaultKind::omit, proxy.name, backend->name)) continue;
     bool ejected = !healthy && find_fault(state, FaultKind::eject, proxy.name, backend->name);
-    // netns mode: the backend's DNS name, which the proxy resolves once at
-    // start through its own resolver (its resolv.conf).
+    // netns mode: the backend's DNS name, which the proxy resolves through
+    // its own resolver (its resolv.conf): nutcracker once at start,
+    // memcached's proxy at every connect.
     const std::string& host = state.netns ? backend->dns_name : backend->address;
     config.servers.push_back(
         {backend->name, ejected ? backend->public_address : host, backend->port});
@@ -111,8 +112,8 @@ std::vector<std::string> build_argv(const State& state, const Node& node) {
     argv = memcached_argv(node);
   } else if (node.role == "proxy") {
     const ProxyKind& kind = proxy_kind(state);
-    argv = kind.argv(find_program(kind.program()), proxy_config(state, node, false),
-                     config_path(state.dir, node.name), log_path(state.dir, node.name));
+    argv = kind.argv(kind.locate(), proxy_config(state, node, false), config_path(state, node.name),
+                     log_path(state.dir, node.name));
   } else {
     argv = dnsmasq_argv(state, node);
   }
@@ -134,7 +135,8 @@ bool is_ready(const State& state, const Node& node) {
     if (node.role == "dns")
       return query_a(node.address, node.port, first_backend_name(state), kProbeTimeout).has_value();
     if (!tcp_accepts(node.address, node.port, kProbeTimeout)) return false;
-    return node.role != "proxy" || tcp_accepts(node.address, node.stats_port, kProbeTimeout);
+    return node.role != "proxy" || node.stats_port == 0 ||
+           tcp_accepts(node.address, node.stats_port, kProbeTimeout);
   });
 }
 
@@ -179,59 +181,10 @@ std::vector<Node*> wait_ready(const State& state, const std::vector<Node*>& node
   return died;
 }
 
-// ---- proxies ----------------------------------------------------------
-
-// One multi-get over many keys through the proxy; the raw reply ("" if the
-// exchange failed).
-std::string multi_get(const Node& proxy, int attempt) {
-  // Keys vary in front: twemproxy's fnv1a_64 is 32-bit FNV with a truncated
-  // prime, so keys differing only at the end cluster on one server.
-  std::string request = "get";
-  for (int i = 0; i < 200; ++i)
-    request += " " + std::to_string(i) + "." + std::to_string(attempt) + "-ringwatch-lab-settle";
-  request += "\r\n";
-  const auto done = net::exchange(
-      net::Endpoint{proxy.address, proxy.port}, request,
-      [](std::string_view reply) {
-        return reply.ends_with("END\r\n") || reply.find("ERROR") != std::string_view::npos;
-      },
-      util::Deadlines{500ms, 500ms});
-  return done.ok() ? done.value().reply : std::string();
-}
-
-// twemproxy connects lazily (preconnect: false), so after a restart it has not
-// yet noticed that a server is unreachable. Drive multi-gets over many keys
-// through the proxy, as clients would, until one has failed (the proxy tried
-// the server and ejected it) and a later one completes cleanly (it routes
-// around it). Returns the time that took, or -1 if it did not settle in time.
-// With `must_fail_first` false it returns at the first clean reply: a proxy
-// that reaches every backend settles at once.
-std::int64_t settle_ejection(const Node& proxy, bool must_fail_first) {
-  auto start = Clock::now();
-  bool failed_once = false;
-  for (int attempt = 0; Clock::now() - start < kEjectSettleTimeout; ++attempt) {
-    std::string reply = multi_get(proxy, attempt);
-    if (reply.find("ERROR") != std::string::npos) {
-      failed_once = true;
-    } else if ((failed_once || !must_fail_first) && reply.ends_with("END\r\n")) {
-      return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
-    }
-    std::this_thread::sleep_for(5ms);
-  }
-  return -1;
-}
-
-void settle_ejections(State& state, Node& proxy) {
-  if (!find_fault(state, FaultKind::eject, proxy.name, "")) return;
-  std::int64_t ms = from_probe_vantage(state, [&] { return settle_ejection(proxy, true); });
-  for (auto& fault : state.faults)
-    if (fault.kind == FaultKind::eject && fault.proxy == proxy.name) fault.settle_ms = ms;
-}
-
 }  // namespace
 
-const ProxyKind& proxy_kind(const State&) {
-  return nutcracker();
+const ProxyKind& proxy_kind(const State& state) {
+  return proxy_kind(state.proxy_kind);
 }
 
 Node backend_node(State& state, int index) {
@@ -288,9 +241,10 @@ std::string proxy_config_text(const State& state, const Node& proxy, bool health
 
 void write_proxy_config(const State& state, const Node& proxy, bool healthy) {
   const ProxyKind& kind = proxy_kind(state);
-  fs::path path = config_path(state.dir, proxy.name);
+  fs::path path = config_path(state, proxy.name);
   write_atomically(path, proxy_config_text(state, proxy, healthy));
-  std::vector<std::string> argv = kind.check_argv(find_program(kind.program()), path);
+  std::vector<std::string> argv = kind.check_argv(kind.locate(), path);
+  if (argv.empty()) return;
   // netns mode: the check resolves the servers' names, as the proxy will.
   if (!proxy.netns.empty()) argv = in_netns_argv(proxy.netns, std::move(argv));
   int rc = run_to_completion(argv, log_path(state.dir, proxy.name), state.dir, 5s);
@@ -344,15 +298,14 @@ void choose_ports(const State& state, Node& node) {
     // config names its servers by DNS name and is written (and checked by
     // nutcracker, which resolves them) once its resolver answers.
     node.port = node.role == "backend" ? 11211 : node.role == "proxy" ? 22121 : 53;
-    if (node.role == "proxy") node.stats_port = 22222;
+    if (node.role == "proxy" && proxy_kind(state).has_stats_port()) node.stats_port = 22222;
     return;
   }
-  auto ports = free_ports(node.address, node.role == "proxy" ? 2 : 1, node.role == "dns");
+  const bool stats_port = node.role == "proxy" && proxy_kind(state).has_stats_port();
+  auto ports = free_ports(node.address, stats_port ? 2 : 1, node.role == "dns");
   node.port = ports[0];
-  if (node.role == "proxy") {
-    node.stats_port = ports[1];
-    write_proxy_config(state, node, false);
-  }
+  if (stats_port) node.stats_port = ports[1];
+  if (node.role == "proxy") write_proxy_config(state, node, false);
 }
 
 void start_nodes(State& state, const std::vector<Node*>& nodes, bool may_change_ports) {
@@ -469,24 +422,6 @@ void stop_everything(State& state) {
   save(state);
 }
 
-void restart_proxy_with_current_faults(State& state, Node& proxy) {
-  write_proxy_config(state, proxy, false);
-  restart_nodes(state, {&proxy});
-  settle_ejections(state, proxy);
-}
-
-void settle_after_restart(State& state, Node& proxy) {
-  if (find_fault(state, FaultKind::eject, proxy.name, "")) {
-    settle_ejections(state, proxy);
-    return;
-  }
-  if (from_probe_vantage(state, [&] { return settle_ejection(proxy, false); }) < 0)
-    throw LabError(proxy.name + " (" + proxy.endpoint() +
-                   ") did not answer a multi-get cleanly within " +
-                   std::to_string(kEjectSettleTimeout.count()) + " s after its restart; see " +
-                   log_path(state.dir, proxy.name).string());
-}
-
 void write_spec(const State& state) {
   auto ip = [](const std::string& text) {
     auto parsed = net::IpAddress::parse(text);
@@ -500,7 +435,8 @@ void write_spec(const State& state) {
     proxy.name = node->name;
     proxy.kind = proxy_kind(state).spec_kind();
     proxy.client = net::Endpoint{node->address, node->port};
-    proxy.stats = net::Endpoint{node->address, node->stats_port};
+    // memcached's proxy answers stats on its client port: no endpoint of its own.
+    if (node->stats_port != 0) proxy.stats = net::Endpoint{node->address, node->stats_port};
     proxy.dns_vantage = kDnsVantage;
     if (state.netns) {
       // Its own address (backends see it in `stats conns`) and its own resolver.

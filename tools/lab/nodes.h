@@ -7,8 +7,7 @@
 // (migration_steps.cpp) and up/status/down (lab.cpp) are built from these.
 //
 // A proxy is configured and started through its ProxyKind
-// (tools/lab/proxy_kind.h), chosen in proxy_kind(): the one place a second
-// kind of proxy plugs in.
+// (tools/lab/proxy_kind.h), the lab's as recorded in lab.json.
 //
 // Failures throw LabError naming the node and its log. Functions that start
 // processes fork: call them from a thread that holds no locks others need.
@@ -28,7 +27,6 @@ namespace ringwatch::lab {
 inline constexpr int kMaxBackends = 200;  // 127.10.0.(10+i) stays inside 127.10.0.0/24
 inline constexpr int kMaxProxies = 200;
 inline constexpr const char* kDnsAddress = "127.10.2.53";  // the loopback lab's one resolver
-inline constexpr std::chrono::seconds kEjectSettleTimeout{3};
 
 const ProxyKind& proxy_kind(const State& state);
 
@@ -84,14 +82,6 @@ int count_alive(const State& state);
 void stop_timers(State& state, const std::string& backend = "");
 // Stops every process (and, netns mode, removes the namespaces); the lab is down.
 void stop_everything(State& state);
-
-// ---- proxies ----
-// Restarts a proxy with a config from the current faults; an eject fault
-// records how long the proxy took to route around its backend.
-void restart_proxy_with_current_faults(State& state, Node& proxy);
-// Drives client traffic through a restarted proxy until it answers cleanly
-// (having ejected what it cannot reach); LabError if it does not in time.
-void settle_after_restart(State& state, Node& proxy);
 
 // DIR/cluster.json, from the lab's nodes (draining backends left out).
 void write_spec(const State& state);

@@ -3,6 +3,7 @@
 
 #include <sstream>
 
+#include "tools/lab/process.h"
 #include "tools/lab/proxy_kind.h"
 
 namespace ringwatch::lab {
@@ -11,7 +12,10 @@ namespace {
 class Nutcracker final : public ProxyKind {
  public:
   const char* program() const override { return "nutcracker"; }
+  std::filesystem::path locate() const override { return find_program("nutcracker"); }
   spec::ProxyKind spec_kind() const override { return spec::ProxyKind::twemproxy; }
+  const char* config_extension() const override { return ".yml"; }
+  bool has_stats_port() const override { return true; }
   const char* healthy_hash() const override { return "fnv1a_64"; }
 
   const std::vector<std::string>& hashes() const override {
@@ -59,6 +63,9 @@ class Nutcracker final : public ProxyKind {
             // Debian's nutcracker otherwise logs to /var/log/nutcracker/.
             "-o", log.string()};
   }
+
+  std::optional<ConfigReload> reload() const override { return std::nullopt; }
+  UnreachableBackend unreachable_backend() const override { return UnreachableBackend::ejected; }
 };
 
 }  // namespace

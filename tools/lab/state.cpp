@@ -14,6 +14,7 @@
 
 #include "lib/spec/json_cursor.h"
 #include "tools/lab/json_fields.h"
+#include "tools/lab/proxy_kind.h"
 
 namespace ringwatch::lab {
 namespace {
@@ -36,7 +37,7 @@ void write_node(JsonWriter& w, const State& state, const Node& node) {
   field(w, "port", node.port);
   if (node.role == "proxy") {
     field(w, "stats_port", node.stats_port);
-    field(w, "config", fs::relative(config_path(state.dir, node.name), state.dir).string());
+    field(w, "config", fs::relative(config_path(state, node.name), state.dir).string());
   }
   if (node.role == "backend") {
     field(w, "public_address", node.public_address);
@@ -84,6 +85,7 @@ std::string to_json(const State& state) {
   field(w, "created_at", state.created_at);
   field(w, "spec", "cluster.json");
   field(w, "mode", state.netns ? "netns" : "loopback");
+  field(w, "proxy_kind", to_string(state.proxy_kind));
   if (state.netns) {
     w.Key("netns");
     write_netns_json(w, *state.netns);
@@ -161,7 +163,7 @@ FaultRecord read_fault(const Cursor& cursor) {
                                 "until_ms", "timer_pid", "timer_start_time", "at"});
   FaultRecord fault;
   fault.kind = o.required("kind").string_as(
-      "a fault kind (eject, dns, hash, kill, stall or restart)", parse_fault_kind);
+      "a fault kind (eject, omit, dns, hash, kill, stall or restart)", parse_fault_kind);
   fault.proxy = optional_text(o, "proxy");
   fault.backend = optional_text(o, "backend");
   fault.answer = optional_text(o, "answer");
@@ -187,12 +189,15 @@ void check_format(const Cursor& root) {
 
 State read_state(const fs::path& dir, const Cursor& root) {
   check_format(root);
-  const auto o = root.object(
-      {"format", "name", "state", "created_at", "spec", "mode", "netns", "nodes", "faults"});
+  const auto o = root.object({"format", "name", "state", "created_at", "spec", "mode", "proxy_kind",
+                              "netns", "nodes", "faults"});
   State state;
   state.dir = dir;
   state.name = text(o.required("name"));
   state.up = o.required("state").string_as(R"("up" or "down")", parse_up);
+  // Labs written before there were two kinds ran nutcracker.
+  if (const auto kind = o.optional("proxy_kind"))
+    state.proxy_kind = kind->string_as(R"("twemproxy" or "memcached")", parse_lab_proxy_kind);
   state.created_at = text(o.required("created_at"));
   if (const auto netns = o.optional("netns")) state.netns = netns_from_json(*netns);
   for (const auto& node : o.required("nodes").elements(false))
@@ -223,8 +228,8 @@ fs::path state_path(const fs::path& dir) {
 fs::path log_path(const fs::path& dir, const std::string& node) {
   return dir / "logs" / (node + ".log");
 }
-fs::path config_path(const fs::path& dir, const std::string& proxy) {
-  return dir / "conf" / (proxy + ".yml");
+fs::path config_path(const State& state, const std::string& proxy) {
+  return state.dir / "conf" / (proxy + proxy_kind(state.proxy_kind).config_extension());
 }
 fs::path hosts_path(const fs::path& dir) {
   return dir / "dns" / "hosts";

@@ -68,6 +68,7 @@ struct State {
   std::filesystem::path dir;
   std::string name;
   bool up = false;
+  LabProxyKind proxy_kind = LabProxyKind::twemproxy;
   std::string created_at;
   std::vector<Node> nodes;
   std::vector<FaultRecord> faults;
@@ -79,7 +80,8 @@ std::int64_t now_ms();  // since the epoch
 // ---- DIR's files ----
 std::filesystem::path state_path(const std::filesystem::path& dir);  // DIR/lab.json
 std::filesystem::path log_path(const std::filesystem::path& dir, const std::string& node);
-std::filesystem::path config_path(const std::filesystem::path& dir, const std::string& proxy);
+// A proxy's config file, named for its kind (conf/p1.yml, conf/p1.lua).
+std::filesystem::path config_path(const State& state, const std::string& proxy);
 std::filesystem::path hosts_path(const std::filesystem::path& dir);  // the loopback lab's DNS
 std::filesystem::path dnsmasq_log_path(const std::filesystem::path& dir);
 // netns mode: each resolver reads every hosts file in its own directory

@@ -19,7 +19,7 @@ constexpr char kExample[] = R"({
   "name": "lab",
   "proxies": [
     {"name": "p1", "kind": "twemproxy", "client": "127.10.1.1:22121", "stats": "127.10.1.1:22222",
-     "source_addresses": ["127.10.1.1"], "dns_vantage": "lab-dns"},
+     "pool": "objects", "source_addresses": ["127.10.1.1"], "dns_vantage": "lab-dns"},
     {"name": "p2", "kind": "mcrouter", "client": "127.10.1.2:22121"}
   ],
   "backends": [
@@ -70,6 +70,8 @@ TEST(ClusterSpecTest, ParsesEveryField) {
   EXPECT_EQ(p1.kind, ProxyKind::twemproxy);
   EXPECT_EQ(p1.client, (net::Endpoint{"127.10.1.1", 22121}));
   EXPECT_EQ(p1.stats, (net::Endpoint{"127.10.1.1", 22222}));
+  EXPECT_EQ(p1.pool, "objects");
+  EXPECT_EQ(spec.pool_of(p1), "objects");
   ASSERT_EQ(p1.source_addresses.size(), 1u);
   EXPECT_EQ(p1.source_addresses[0].to_string(), "127.10.1.1");
   EXPECT_EQ(p1.dns_vantage, "lab-dns");
@@ -78,6 +80,8 @@ TEST(ClusterSpecTest, ParsesEveryField) {
   EXPECT_EQ(p2.stats, std::nullopt);
   EXPECT_TRUE(p2.source_addresses.empty());
   EXPECT_EQ(p2.dns_vantage, std::nullopt);
+  EXPECT_EQ(p2.pool, std::nullopt);
+  EXPECT_EQ(spec.pool_of(p2), "lab");  // the cluster's name
 
   ASSERT_EQ(spec.backends.size(), 3u);
   const auto& b1 = spec.backends[0];
@@ -85,7 +89,7 @@ TEST(ClusterSpecTest, ParsesEveryField) {
   EXPECT_EQ(b1.address.to_string(), "127.10.0.11");
   EXPECT_EQ(b1.port, 11211);
   EXPECT_EQ(b1.dns_name, "b1.lab.ringwatch.test");
-  EXPECT_EQ(b1.expected_cidr.to_string(), "127.10.0.0/16");
+  EXPECT_EQ(b1.expected_cidr->to_string(), "127.10.0.0/16");
   EXPECT_EQ(b1.endpoint(), (net::Endpoint{"127.10.0.11", 11211}));
   EXPECT_EQ(spec.backends[2].endpoint().to_string(), "[::1]:11213");
   EXPECT_EQ(spec.backends[2].dns_name, "b3.lab.ringwatch.test.");
@@ -135,8 +139,35 @@ TEST(ClusterSpecTest, PartialSectionsKeepTheOtherDefaults) {
                   .dns_servers.empty());
 }
 
+// Most twemproxy configs name backends by address only: no dns_name, and then
+// no expected_cidr either.
+constexpr char kAddressesOnly[] = R"({
+  "name": "eu1",
+  "proxies": [{"name": "tw1", "kind": "twemproxy", "client": "10.0.1.1:22121"}],
+  "backends": [{"name": "10.0.0.1-11211", "address": "10.0.0.1", "port": 11211},
+               {"name": "mc-b", "address": "10.0.0.2", "port": 11211, "expected_cidr": "10.0.0.0/24"}]
+})";
+
+TEST(ClusterSpecTest, BackendsWithoutDnsNames) {
+  const auto spec = parse_cluster_spec(kAddressesOnly, "cluster.json");
+  ASSERT_EQ(spec.backends.size(), 2u);
+  EXPECT_EQ(spec.backends[0].dns_name, std::nullopt);
+  EXPECT_EQ(spec.backends[0].expected_cidr, std::nullopt);
+  EXPECT_EQ(spec.backends[0].endpoint(), (net::Endpoint{"10.0.0.1", 11211}));
+  // A range without a name still bounds the address.
+  EXPECT_EQ(spec.backends[1].dns_name, std::nullopt);
+  EXPECT_EQ(spec.backends[1].expected_cidr->to_string(), "10.0.0.0/24");
+  EXPECT_EQ(
+      error_of(std::string(kAddressesOnly)
+                   .replace(std::string(kAddressesOnly).find("10.0.0.2"), 8, "10.0.9.2")),
+      R"(cluster.json: /backends/1/address: expected an address inside expected_cidr 10.0.0.0/24, got "10.0.9.2")");
+  const std::string json = to_json(spec);
+  EXPECT_EQ(json.find("dns_name"), std::string::npos) << json;
+  EXPECT_EQ(parse_cluster_spec(json, "round-trip.json"), spec);
+}
+
 TEST(ClusterSpecTest, RoundTrips) {
-  for (const char* text : {kExample, kMinimal}) {
+  for (const char* text : {kExample, kMinimal, kAddressesOnly}) {
     const auto spec = parse_cluster_spec(text, "cluster.json");
     const auto json = to_json(spec);
     EXPECT_EQ(parse_cluster_spec(json, "round-trip.json"), spec) << json;
@@ -194,7 +225,7 @@ TEST(ClusterSpecTest, WritesEveryFieldExplicitly) {
 TEST(ClusterSpecTest, WritesNormalisedCidr) {
   const auto spec = parse_cluster_spec(
       patched({{"/backends/0/expected_cidr", R"("127.10.3.4/16")"}}), "cluster.json");
-  EXPECT_EQ(spec.backends[0].expected_cidr.to_string(), "127.10.0.0/16");
+  EXPECT_EQ(spec.backends[0].expected_cidr->to_string(), "127.10.0.0/16");
   EXPECT_NE(to_json(spec).find(R"("expected_cidr": "127.10.0.0/16")"), std::string::npos);
 }
 
@@ -325,6 +356,10 @@ INSTANTIATE_TEST_SUITE_P(
         PatchCase{"MissingCidr",
                   {{"/backends/2/expected_cidr", nullptr}},
                   R"(cluster.json: /backends/2: missing required field "expected_cidr")"},
+        PatchCase{
+            "CidrWithoutNameIsStillChecked",
+            {{"/backends/0/dns_name", nullptr}, {"/backends/0/expected_cidr", R"("10/8")"}},
+            R"(cluster.json: /backends/0/expected_cidr: expected a CIDR like 10.0.0.0/16, got "10/8")"},
         PatchCase{"MissingDnsServerName",
                   {{"/dns/servers/1/name", nullptr}},
                   R"(cluster.json: /dns/servers/1: missing required field "name")"},
@@ -345,7 +380,7 @@ INSTANTIATE_TEST_SUITE_P(
         PatchCase{"UnknownProxyField",
                   {{"/proxies/1/weight", "1"}},
                   "cluster.json: /proxies/1/weight: unknown field (expected one of: name, kind, "
-                  "client, stats, source_addresses, dns_vantage)"},
+                  "client, stats, pool, source_addresses, dns_vantage)"},
         PatchCase{
             "UnknownDnsServerField",
             {{"/dns/servers/0/port", "53"}},
@@ -376,6 +411,13 @@ INSTANTIATE_TEST_SUITE_P(
             {{"/backends/0/name",
               R"("b12345678901234567890123456789012345678901234567890123456789012345")"}},
             R"(cluster.json: /backends/0/name: expected a name of 1 to 64 characters from [A-Za-z0-9._-], got "b12345678901234567890123456789012345678901234567890123456789012345")"},
+        PatchCase{
+            "PoolNotAName",
+            {{"/proxies/0/pool", R"("eu1 sessions")"}},
+            R"(cluster.json: /proxies/0/pool: expected a name of 1 to 64 characters from [A-Za-z0-9._-], got "eu1 sessions")"},
+        PatchCase{"PoolNotAString",
+                  {{"/proxies/0/pool", "1"}},
+                  "cluster.json: /proxies/0/pool: expected a string, got a number"},
         PatchCase{
             "DnsVantageNotAName",
             {{"/proxies/0/dns_vantage", R"("lab/dns")"}},

@@ -1,4 +1,4 @@
-// The shared text helpers: join, join_and, plural, parse_int, printable.
+// The shared text helpers: join, join_and, plural, parse_int, columns, cut_to, printable.
 #include "lib/util/text.h"
 
 #include <gtest/gtest.h>
@@ -19,6 +19,17 @@ TEST(TextTest, JoinsForSentences) {
   EXPECT_EQ(join_and({"p1"}), "p1");
   EXPECT_EQ(join_and({"p1", "p2"}), "p1 and p2");
   EXPECT_EQ(join_and({"p1", "p2", "p3"}), "p1, p2 and p3");
+}
+
+TEST(TextTest, CountsColumnsByCodePointAndCutsWithAnEllipsis) {
+  EXPECT_EQ(columns(""), 0u);
+  EXPECT_EQ(columns("lab · round"), 11u);
+  EXPECT_EQ(columns("p2 — b3"), 7u);
+  EXPECT_EQ(cut_to("abcdef", 6), "abcdef");
+  EXPECT_EQ(cut_to("abcdef", 4), "abc…");
+  EXPECT_EQ(columns(cut_to("abcdef", 4)), 4u);
+  EXPECT_EQ(cut_to("a—b—c", 3), "a—…") << "never splits a UTF-8 sequence";
+  EXPECT_EQ(cut_to("abc", 0), "");
 }
 
 TEST(TextTest, CountsNouns) {

@@ -1,7 +1,8 @@
 // The proxy adapters' parsers against fixtures (tests/fixtures/connections,
 // see its README.md for which are measured and which come from docs), the
-// backend `stats conns` reader against a real memcached, and the fetches'
-// deadlines against sockets that refuse or stay silent.
+// memcached-proxy adapter against the live program in a lab, the backend
+// `stats conns` reader against a real memcached, and the fetches' deadlines
+// against sockets that refuse or stay silent.
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -22,6 +23,7 @@
 #include "probes/connections/proxy_adapters.h"
 #include "probes/connections/proxy_view.h"
 #include "tests/support/memcached_process.h"
+#include "tests/support/scoped_lab.h"
 
 namespace ringwatch::probes::connections {
 namespace {
@@ -142,6 +144,31 @@ TEST(TwemproxyStatsTest, UnnamedServersCarryTheirAddress) {
   EXPECT_EQ(view.value().servers[0].address->to_string(), "127.10.0.91:39251");
 }
 
+// Measured: an unnamed server is keyed by its host alone on port 11211 and by
+// host:port on another port; both carry their address, a named one none.
+TEST(TwemproxyStatsTest, UnnamedServersAreKeyedByHostOnPort11211AndByHostAndPortElsewhere) {
+  auto view = parse_twemproxy_stats(fixture("twemproxy_unnamed.json"), "objects");
+  ASSERT_TRUE(view.ok()) << view.error().message;
+  EXPECT_EQ(view.value().pool, "objects");
+  ASSERT_EQ(view.value().servers.size(), 3u);
+  const ServerView* on_default = server(view.value(), "127.30.0.5");
+  ASSERT_NE(on_default, nullptr);
+  ASSERT_TRUE(on_default->address.has_value());
+  EXPECT_EQ(*on_default->address, (net::Endpoint{"127.30.0.5", 11211}));
+  const ServerView* on_other = server(view.value(), "127.30.0.5:11299");
+  ASSERT_NE(on_other, nullptr);
+  EXPECT_EQ(*on_other->address, (net::Endpoint{"127.30.0.5", 11299}));
+  const ServerView* named = server(view.value(), "named");
+  ASSERT_NE(named, nullptr);
+  EXPECT_FALSE(named->address.has_value());
+  EXPECT_EQ(named->connections, 1);
+
+  auto sessions = parse_twemproxy_stats(fixture("twemproxy_unnamed.json"), "sessions");
+  ASSERT_TRUE(sessions.ok()) << sessions.error().message;
+  ASSERT_EQ(sessions.value().servers.size(), 1u);
+  EXPECT_EQ(*sessions.value().servers[0].address, (net::Endpoint{"127.30.0.5", 11211}));
+}
+
 TEST(TwemproxyStatsTest, SeveralPoolsNeedTheClusterName) {
   const std::string pool =
       R"({"client_eof":0, "s1": {"server_eof":0, "server_err":0, "server_timedout":0, )"
@@ -153,7 +180,8 @@ TEST(TwemproxyStatsTest, SeveralPoolsNeedTheClusterName) {
   EXPECT_EQ(chosen.value().pool, "two");
   auto ambiguous = parse_twemproxy_stats(json, "three");
   ASSERT_FALSE(ambiguous.ok());
-  EXPECT_EQ(ambiguous.error().kind, ViewErrorKind::malformed);
+  EXPECT_EQ(ambiguous.error().kind, ViewErrorKind::no_pool);
+  EXPECT_STREQ(to_string(ViewErrorKind::no_pool), "no_pool");
   EXPECT_EQ(ambiguous.error().message,
             "stats JSON has 2 pools (one, two) and none is named \"three\"");
 }
@@ -353,47 +381,127 @@ TEST(McrouterStatsTest, BrokenRepliesAreClearErrors) {
   EXPECT_EQ(bad_time.error().message, "mcrouter stats: bad time \"soon\"");
 }
 
-// ---- memcached proxy (format from its source; see the fixtures' README) ----
+// ---- memcached proxy (measured on memcached 1.6.38; see the fixtures' README) ----
 
-TEST(MemcachedProxyStatsTest, BadBackendIsEjectedOthersAreNotReportedBad) {
+TEST(MemcachedProxyStatsTest, ABackendItCannotReachIsMarkedBadAndStillRouted) {
+  // p2 of a lab whose config points b3 at its public address: `stats proxybe`
+  // lists only b3, by its label, with the 2 worker threads that see it bad.
   const spec::ClusterSpec cluster = fixture_cluster();
   auto view = parse_memcached_proxy_stats(stat_fixture("memcached_proxy_stats.txt"),
                                           stat_fixture("memcached_proxybe_bad.txt"), cluster);
   ASSERT_TRUE(view.ok()) << view.error().message;
   EXPECT_FALSE(view.value().lists_servers);
+  EXPECT_EQ(view.value().freshness, Freshness::live);
+  ASSERT_TRUE(view.value().stats_time.has_value());
+  EXPECT_EQ(std::chrono::system_clock::to_time_t(*view.value().stats_time), 1796095420);
   ASSERT_EQ(view.value().servers.size(), 3u);
-  EXPECT_FALSE(view.value().servers[0].ejected);
-  EXPECT_FALSE(view.value().servers[0].connections.has_value());
-  EXPECT_EQ(view.value().servers[0].detail, "not marked bad");
-  EXPECT_TRUE(view.value().servers[2].ejected);
-  EXPECT_EQ(view.value().servers[2].detail, "marked bad (1 connections)");
+  for (std::size_t b = 0; b < 2; ++b) {
+    const ServerView& entry = view.value().servers[b];
+    EXPECT_FALSE(entry.ejected || entry.connect_failing) << entry.name;
+    EXPECT_FALSE(entry.connections.has_value());
+    EXPECT_EQ(entry.detail, "not marked bad");
+  }
+  const ServerView& b3 = view.value().servers[2];
+  EXPECT_EQ(b3.name, "b3");
+  // Its keys fail with SERVER_ERROR: the proxy does not route around it.
+  EXPECT_FALSE(b3.ejected);
+  EXPECT_TRUE(b3.connect_failing);
+  EXPECT_EQ(b3.failing_state, "marked bad by 2 of 2 worker threads");
+  EXPECT_EQ(b3.detail, "bad_b3 2 (marked bad by 2 of 2 worker threads)");
 }
 
-TEST(MemcachedProxyStatsTest, HealthyAndUnknownLabels) {
+TEST(MemcachedProxyStatsTest, HealthyDefaultAndUnknownLabels) {
   const spec::ClusterSpec cluster = fixture_cluster();
   auto healthy =
       parse_memcached_proxy_stats(stat_fixture("memcached_proxy_stats.txt"),
                                   stat_fixture("memcached_proxybe_healthy.txt"), cluster);
   ASSERT_TRUE(healthy.ok()) << healthy.error().message;
-  for (const ServerView& entry : healthy.value().servers) EXPECT_FALSE(entry.ejected);
+  ASSERT_EQ(healthy.value().servers.size(), 3u);
+  for (const ServerView& entry : healthy.value().servers) {
+    EXPECT_FALSE(entry.ejected || entry.connect_failing) << entry.name;
+  }
+  // routelib labels a backend written without one "host:port" (measured).
+  auto by_address =
+      parse_memcached_proxy_stats(stat_fixture("memcached_proxy_stats.txt"),
+                                  stat_fixture("memcached_proxybe_default_labels.txt"), cluster);
+  ASSERT_TRUE(by_address.ok()) << by_address.error().message;
+  ASSERT_EQ(by_address.value().servers.size(), 3u);
+  EXPECT_TRUE(by_address.value().servers[2].connect_failing);
+  EXPECT_EQ(by_address.value().servers[2].detail,
+            "bad_127.10.0.13:40003 2 (marked bad by 2 of 2 worker threads)");
+  // A label the spec does not know is a backend the proxy has beyond it.
   auto stranger = parse_memcached_proxy_stats(stat_fixture("memcached_proxy_stats.txt"),
-                                              {{"bad_b9", "2"}}, cluster);
+                                              {{"bad_b9", "1"}}, cluster);
   ASSERT_TRUE(stranger.ok()) << stranger.error().message;
   ASSERT_EQ(stranger.value().servers.size(), 4u);
   EXPECT_EQ(stranger.value().servers[3].name, "b9");
+  EXPECT_EQ(stranger.value().servers[3].failing_state, "marked bad by 1 of 2 worker threads");
 }
 
-TEST(MemcachedProxyStatsTest, PlainMemcachedIsUnsupported) {
+TEST(MemcachedProxyStatsTest, PlainMemcachedAndOddRepliesAreErrors) {
+  // Debian's memcached 1.6.18, measured: no proxy counters at all.
   auto view =
       parse_memcached_proxy_stats(stat_fixture("memcached_plain_stats.txt"), {}, fixture_cluster());
   ASSERT_FALSE(view.ok());
   EXPECT_EQ(view.error().kind, ViewErrorKind::unsupported);
   EXPECT_EQ(view.error().message,
             "memcached stats have no proxy_backend_total: not running as a proxy");
+  // `stats proxy` holds per-command counters, not the backends (measured).
+  const StatList commands = stat_fixture("memcached_proxy_cmd_stats.txt");
+  for (const auto& [name, value] : commands) {
+    EXPECT_FALSE(name.starts_with("proxy_backend") || name.starts_with("bad_")) << name;
+  }
+  auto as_basic = parse_memcached_proxy_stats(commands, {}, fixture_cluster());
+  ASSERT_FALSE(as_basic.ok());
+  EXPECT_EQ(as_basic.error().kind, ViewErrorKind::unsupported);
   auto odd = parse_memcached_proxy_stats(stat_fixture("memcached_proxy_stats.txt"),
                                          {{"good_b1", "1"}}, fixture_cluster());
   ASSERT_FALSE(odd.ok());
   EXPECT_EQ(odd.error().message, "stats proxybe: unexpected \"good_b1\"");
+  auto zero = parse_memcached_proxy_stats(stat_fixture("memcached_proxy_stats.txt"),
+                                          {{"bad_b1", "0"}}, fixture_cluster());
+  ASSERT_FALSE(zero.ok());
+  EXPECT_EQ(zero.error().message, "stats proxybe: bad count \"0\"");
+  StatList bad_threads = stat_fixture("memcached_proxy_stats.txt");
+  for (auto& [name, value] : bad_threads) {
+    if (name == "threads") value = "two";
+  }
+  auto threads = parse_memcached_proxy_stats(bad_threads, {}, fixture_cluster());
+  ASSERT_FALSE(threads.ok());
+  EXPECT_EQ(threads.error().message, "memcached stats: bad threads \"two\"");
+}
+
+TEST(MemcachedProxyStatsTest, TheAdapterReadsTheLiveProgram) {
+  // memcached 1.6.38's proxy in a lab: what the fixtures above were taken from.
+  testing::ScopedLab lab(3, 3, "lab", lab::LabProxyKind::memcached);
+  const spec::ClusterSpec cluster = lab.spec();
+  const ProxyAdapter& adapter = adapter_for(spec::ProxyKind::memcached_proxy);
+  for (const spec::Proxy& proxy : cluster.proxies) {
+    EXPECT_FALSE(proxy.stats.has_value()) << "stats are on the client port";
+    auto view = adapter.read(proxy, cluster, cluster.timeouts.deadlines());
+    ASSERT_TRUE(view.ok()) << proxy.name << ": " << view.error().message;
+    ASSERT_EQ(view.value().servers.size(), 3u);
+    for (const ServerView& entry : view.value().servers) {
+      EXPECT_EQ(entry.detail, "not marked bad") << proxy.name << " " << entry.name;
+    }
+  }
+
+  lab.inject({lab::FaultKind::eject, "p2", "b3", "", ""});
+  for (const spec::Proxy& proxy : cluster.proxies) {
+    auto view = adapter.read(proxy, cluster, cluster.timeouts.deadlines());
+    ASSERT_TRUE(view.ok()) << proxy.name << ": " << view.error().message;
+    const ServerView* b3 = server(view.value(), "b3");
+    ASSERT_NE(b3, nullptr);
+    EXPECT_EQ(b3->connect_failing, proxy.name == "p2") << proxy.name;
+    EXPECT_FALSE(b3->ejected);
+    if (proxy.name == "p2") {
+      EXPECT_EQ(b3->detail, "bad_b3 2 (marked bad by 2 of 2 worker threads)");
+    }
+  }
+  lab.heal();
+  auto healed = adapter.read(cluster.proxies[1], cluster, cluster.timeouts.deadlines());
+  ASSERT_TRUE(healed.ok()) << healed.error().message;
+  EXPECT_FALSE(server(healed.value(), "b3")->connect_failing);
 }
 
 // ---- memcached stats conns ----

@@ -496,7 +496,7 @@ TEST_F(DnsProbeTest, AnUnknownVantagePointIsUnknownWithTheKnownOnes) {
   EXPECT_TRUE(resolver->calls().empty());
 }
 
-TEST(DnsVantagePointsTest, ListsTheSpecsServersOrTheSystemResolver) {
+TEST(DnsVantagePointsTest, ListsTheSpecsServersOnly) {
   spec::ClusterSpec spec = lab_spec(2);
   EXPECT_EQ(vantage_points(spec, std::nullopt), spec.dns_servers);
   EXPECT_EQ(vantage_points(spec, "p2-resolver"), std::vector<spec::DnsServer>{spec.dns_servers[1]});
@@ -507,23 +507,87 @@ TEST(DnsVantagePointsTest, ListsTheSpecsServersOrTheSystemResolver) {
     EXPECT_STREQ(error.what(),
                  "no DNS vantage point named \"p9\" in the spec (known: lab-dns, p2-resolver)");
   }
+  // No dns block: no vantage point, not even the system resolver (docs/spec.md).
   spec.dns_servers.clear();
-  EXPECT_EQ(vantage_points(spec, std::nullopt),
-            (std::vector<spec::DnsServer>{{"system", std::nullopt}}));
-  EXPECT_EQ(vantage_points(spec, "system").size(), 1u);
+  EXPECT_TRUE(vantage_points(spec, std::nullopt).empty());
+  try {
+    vantage_points(spec, "system");
+    FAIL() << "no throw";
+  } catch (const std::invalid_argument& error) {
+    EXPECT_STREQ(error.what(),
+                 "no DNS vantage point named \"system\" in the spec (it lists no dns servers)");
+  }
 }
 
-TEST_F(DnsProbeTest, WithoutDnsServersTheSystemResolverIsTheVantagePoint) {
+// --- Not applicable: no dns servers, backends known by address only ---------
+
+TEST_F(DnsProbeTest, WithoutDnsServersNoNameIsAskedAndTheCheckIsNotApplicable) {
   spec.dns_servers.clear();
   const report::Report report = run();
+  EXPECT_TRUE(resolver->calls().empty());
   EXPECT_EQ(report.checks[0].status, Status::ok);
+  EXPECT_EQ(report.checks[0].summary, "not applicable: the spec lists no dns servers");
+  ASSERT_EQ(report.findings.size(), 1u);
+  EXPECT_EQ(report.findings[0].code, "dns_not_applicable");
+  EXPECT_EQ(report.findings[0].severity, report::Severity::info);
+  EXPECT_TRUE(report.findings[0].subject.empty());
+  EXPECT_EQ(report.findings[0].summary,
+            "the spec lists no dns servers, so no name is checked (add dns.servers, e.g. "
+            "{\"name\": \"system\", \"system\": true} for this host's resolver)");
+  EXPECT_EQ(report.figures.at("dns_lookups"), 0);
+  EXPECT_EQ(report.figures.count("dns_answer_expected/b1/system"), 0u);
+}
+
+TEST_F(DnsProbeTest, BackendsWithoutNamesAreNotApplicableAndTheOthersAreChecked) {
+  spec.backends[1].dns_name.reset();
+  spec.backends[1].expected_cidr.reset();
+  resolver->script[{"lab-dns", "b3.lab.ringwatch.test"}] = lookup_a({"127.200.0.13"});
+  const report::Report report = run();
+  EXPECT_EQ(resolver->calls().size(), 2u);
+  for (const auto& [vantage, name] : resolver->calls()) EXPECT_NE(name, "b2.lab.ringwatch.test");
+  // b3's wrong answer is still CRITICAL; b2 is only named as not checked.
+  EXPECT_EQ(report.checks[0].status, Status::critical);
   EXPECT_EQ(report.checks[0].summary,
-            "3 names resolve inside their expected ranges at 1 vantage point (system)");
-  for (const spec::DnsServer& server : resolver->servers()) {
-    EXPECT_EQ(server.name, "system");
-    EXPECT_FALSE(server.address.has_value());
+            "b3's name b3.lab.ringwatch.test resolves to 127.200.0.13 at lab-dns, outside "
+            "127.10.0.0/16");
+  const auto not_applicable =
+      std::find_if(report.findings.begin(), report.findings.end(),
+                   [](const report::Finding& f) { return f.code == "dns_not_applicable"; });
+  ASSERT_NE(not_applicable, report.findings.end());
+  EXPECT_EQ(not_applicable->severity, report::Severity::info);
+  EXPECT_EQ(not_applicable->subject, (report::Subject{.backend = "b2"}));
+  EXPECT_EQ(not_applicable->summary, "b2 has no dns_name: the DNS check does not apply to it");
+  EXPECT_EQ(report.figures.count("dns_answer_expected/b2/lab-dns"), 0u);
+  EXPECT_EQ(report.figures.at("dns_names"), 2);
+
+  resolver->script.clear();
+  const report::Report healthy = run();
+  EXPECT_EQ(healthy.checks[0].status, Status::ok);
+  EXPECT_EQ(healthy.checks[0].summary,
+            "2 names resolve inside their expected ranges at 1 vantage point (lab-dns); 1 backend "
+            "without a dns_name not checked");
+}
+
+TEST_F(DnsProbeTest, WithNoNamesTheCheckIsNotApplicable) {
+  for (auto& b : spec.backends) {
+    b.dns_name.reset();
+    b.expected_cidr.reset();
   }
-  EXPECT_EQ(report.figures.at("dns_answer_expected/b1/system"), 1);
+  const report::Report report = run();
+  EXPECT_TRUE(resolver->calls().empty());
+  EXPECT_EQ(report.checks[0].status, Status::ok);
+  EXPECT_EQ(report.checks[0].summary, "not applicable: no backend has a dns_name");
+  ASSERT_EQ(report.findings.size(), 1u);
+  EXPECT_EQ(report.findings[0].summary,
+            "b1, b2 and b3 have no dns_name: the DNS check does not apply to them");
+  EXPECT_TRUE(report.findings[0].subject.empty());
+  EXPECT_EQ(report.findings[0].severity, report::Severity::info);
+
+  // The same without a dns block: one finding, not two.
+  spec.dns_servers.clear();
+  const report::Report bare = run();
+  EXPECT_EQ(bare.checks[0].summary, "not applicable: no backend has a dns_name");
+  EXPECT_EQ(bare.findings.size(), 1u);
 }
 
 TEST_F(DnsProbeTest, EachVantagePointGetsOneDnsDeadlineAndTheyRunInParallel) {
@@ -566,7 +630,8 @@ TEST_F(DnsProbeTest, ASpecWithoutBackendsHasNothingToCheck) {
   spec.backends.clear();
   const report::Report report = run();
   EXPECT_EQ(report.checks[0].status, Status::ok);
-  EXPECT_EQ(report.checks[0].summary, "no backend names to check");
+  EXPECT_EQ(report.checks[0].summary, "not applicable: no backend has a dns_name");
+  EXPECT_TRUE(report.findings.empty());
   EXPECT_TRUE(resolver->calls().empty());
 }
 
@@ -647,9 +712,9 @@ TEST(DnsProbeLabTest, HealthyThenAWrongAnswerThenHealed) {
   ASSERT_NE(outside, nullptr) << describe(report);
   const spec::Backend& b3 = *spec.find_backend("b3");
   EXPECT_EQ(outside->subject,
-            (report::Subject{.backend = "b3", .node = b3.dns_name, .vantage = vantage}));
-  EXPECT_EQ(outside->summary, "b3's name " + b3.dns_name + " resolves to 127.200.0.13 at " +
-                                  vantage + ", outside " + b3.expected_cidr.to_string());
+            (report::Subject{.backend = "b3", .node = *b3.dns_name, .vantage = vantage}));
+  EXPECT_EQ(outside->summary, "b3's name " + *b3.dns_name + " resolves to 127.200.0.13 at " +
+                                  vantage + ", outside " + b3.expected_cidr->to_string());
   EXPECT_EQ(report.checks[0].summary, outside->summary);
   EXPECT_EQ(report.figures.at("dns_answer_expected/b3/" + vantage), 0);
   EXPECT_EQ(report.figures.at("dns_answer_expected/b1/" + vantage), 1);

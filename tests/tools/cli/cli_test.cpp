@@ -15,21 +15,15 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/cli_run.h"
 #include "tests/support/scoped_lab.h"
 
 namespace ringwatch::cli {
 namespace {
 
-struct Outcome {
-  int code;
-  std::string out, err;
-};
-
-Outcome run_cli(const Args& args) {
-  std::ostringstream out, err;
-  const int code = run(args, out, err);
-  return {code, out.str(), err.str()};
-}
+using testing::lines_of;
+using Outcome = testing::CliOutcome;
+using testing::run_cli;
 
 std::filesystem::path write_temp(const std::string& name, const std::string& text) {
   const auto path = std::filesystem::temp_directory_path() / name;
@@ -50,7 +44,9 @@ TEST(CliTest, ProbeHelpExplainsEveryOption) {
   const Outcome help = run_cli({"probe", "--help"});
   EXPECT_EQ(help.code, kExitOk);
   for (const char* option :
-       {"--cluster", "--checks", "--format", "--rounds", "--interval", "--vantage", "--color"}) {
+       {"--cluster", "--checks", "--format", "--rounds", "--interval", "--vantage", "--color",
+        "-t [ --timeout ]", "-v [ --verbose ]", "-w [ --warning ]", "-c [ --critical ]",
+        "--perfdata", "@10:20", "NO_COLOR", "JSON Lines"}) {
     EXPECT_NE(help.out.find(option), std::string::npos) << option;
   }
 }
@@ -164,13 +160,6 @@ class TempDir {
   std::filesystem::path path_;
 };
 
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
-}
-
 TEST(CliTest, MigrateHelpListsEverySubcommand) {
   const Outcome help = run_cli({"migrate", "--help"});
   EXPECT_EQ(help.code, kExitOk);
@@ -243,7 +232,7 @@ TEST(CliTest, MigrateUsageErrors) {
   EXPECT_EQ(unknown.code, kExitUnknown);
   EXPECT_EQ(unknown.err,
             "ringwatch migrate: unknown subcommand \"rollback\" (plan, run, status, pause, "
-            "resume, abort or skip)\n" +
+            "resume, abort, skip or repair)\n" +
                 hint);
 }
 

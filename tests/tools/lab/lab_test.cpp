@@ -276,7 +276,7 @@ TEST(LabTest, UpStartsEveryNodeAndEveryProxyReachesEveryBackend) {
   EXPECT_EQ(spec.proxies[1].dns_vantage, "lab-dns");
   EXPECT_EQ(spec.backends[2].endpoint(), rec.at("b3").endpoint());
   EXPECT_EQ(spec.backends[2].dns_name, rec.at("b3").dns_name);
-  EXPECT_EQ(spec.backends[2].expected_cidr.to_string(), "127.10.0.0/16");
+  EXPECT_EQ(spec.backends[2].expected_cidr->to_string(), "127.10.0.0/16");
   ASSERT_EQ(spec.dns_servers.size(), 1u);
   EXPECT_EQ(spec.dns_servers[0].name, "lab-dns");
   EXPECT_EQ(spec.dns_servers[0].address, (net::Endpoint{"127.10.2.53", rec.at("dns").port}));
@@ -646,7 +646,7 @@ TEST(LabTest, ADamagedStateFileNamesTheFileAndThePointer) {
   EXPECT_EQ(
       error_with({{"/faults", R"([{"kind": "melt", "at": ""}])"}}),
       at +
-          R"(/faults/0/kind: expected a fault kind (eject, dns, hash, kill, stall or restart), got "melt")");
+          R"(/faults/0/kind: expected a fault kind (eject, omit, dns, hash, kill, stall or restart), got "melt")");
   EXPECT_EQ(error_with({{"/format", "2"}}),
             at + "/format: expected format 1 (the one this ringwatch reads), got 2");
   EXPECT_EQ(error_with({{"/netns", "[]"}}), at + "/netns: expected an object, got an array");

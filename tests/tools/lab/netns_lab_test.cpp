@@ -292,11 +292,12 @@ TEST(NetnsLabTest, EveryNodeHasItsOwnNamespaceAddressAndResolver) {
                   .find("nameserver " + address + "\n"),
               std::string::npos);
     // The proxy's config names the backends by DNS name.
-    EXPECT_NE(read_text(lab.dir() / "conf" / (proxy.name + ".yml")).find(spec.backends[0].dns_name),
+    EXPECT_NE(read_text(lab.dir() / "conf" / (proxy.name + ".yml"))
+                  .find(spec.backends[0].dns_name.value()),
               std::string::npos);
   }
   for (const auto& backend : spec.backends) {
-    EXPECT_EQ(backend.expected_cidr.to_string(), "127.10.0.0/16");
+    EXPECT_EQ(backend.expected_cidr->to_string(), "127.10.0.0/16");
     EXPECT_EQ(backend.port, 11211);
   }
 
@@ -327,7 +328,8 @@ TEST(NetnsLabTest, EveryNodeHasItsOwnNamespaceAddressAndResolver) {
   // Each proxy resolved the names through its own resolver.
   for (const auto& proxy : spec.proxies) {
     std::string queries = read_text(lab.dir() / "logs" / (proxy.name + "-resolver.queries.log"));
-    EXPECT_NE(queries.find("query[A] " + spec.backends[0].dns_name + " from " + proxy.client.host),
+    EXPECT_NE(queries.find("query[A] " + spec.backends[0].dns_name.value() + " from " +
+                           proxy.client.host),
               std::string::npos)
         << queries;
   }
