@@ -13,6 +13,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <memory>
 #include <system_error>
@@ -186,8 +187,32 @@ class DepthLimit {
   bool Int64(std::int64_t i) { return element() && document_.Int64(i); }
   bool Uint64(std::uint64_t u) { return element() && document_.Uint64(u); }
   bool Double(double d) { return element() && document_.Double(d); }
-  bool RawNumber(const char* text, rapidjson::SizeType length, bool copy) {
-    return element() && document_.RawNumber(text, length, copy);
+  // Numbers arrive as text (kParseNumbersAsStringsFlag) and are converted
+  // here, as the reader would, but without RapidJSON 1.1's full-precision
+  // strtod: it normalizes a zero significand with clz(0), undefined
+  // behaviour on inputs as short as "0e88" (fuzz/regressions/spec). glibc's
+  // strtod rounds correctly too.
+  bool RawNumber(const char* text, rapidjson::SizeType length, bool) {
+    element();
+    const std::string number(text, length);
+    if (number.find_first_of(".eE") == std::string::npos) {
+      if (number.starts_with('-')) {
+        if (const auto i = util::parse_int<std::int64_t>(number)) {
+          return *i >= std::numeric_limits<int>::min() ? document_.Int(static_cast<int>(*i))
+                                                       : document_.Int64(*i);
+        }
+      } else if (const auto u = util::parse_int<std::uint64_t>(number)) {
+        return *u <= std::numeric_limits<unsigned>::max()
+                   ? document_.Uint(static_cast<unsigned>(*u))
+                   : document_.Uint64(*u);
+      }
+    }
+    const double d = std::strtod(number.c_str(), nullptr);  // beyond 64 bits: a double
+    if (std::isinf(d)) {
+      number_too_big_ = true;
+      return false;
+    }
+    return document_.Double(d);
   }
   bool String(const char* text, rapidjson::SizeType length, bool copy) {
     return element() && document_.String(text, length, copy);
@@ -210,6 +235,8 @@ class DepthLimit {
   // The pointer to the first value nested too deep, once the parse stopped there.
   const std::optional<std::string>& too_deep() const { return too_deep_; }
   bool too_deep_array() const { return too_deep_array_; }
+  // Whether the parse stopped at a number no double holds.
+  bool number_too_big() const { return number_too_big_; }
 
  private:
   struct Open {
@@ -243,6 +270,7 @@ class DepthLimit {
   std::vector<Open> open_;
   std::optional<std::string> too_deep_;
   bool too_deep_array_ = false;
+  bool number_too_big_ = false;
 };
 
 // 1-based line and column of `offset`; the column counts UTF-8 characters.
@@ -266,7 +294,7 @@ std::optional<ParseFailure> parse_bounded(rapidjson::Document& document, std::st
                                           std::size_t max_depth, Dialect dialect) {
   constexpr unsigned kStrict = rapidjson::kParseIterativeFlag |
                                rapidjson::kParseValidateEncodingFlag |
-                               rapidjson::kParseFullPrecisionFlag;
+                               rapidjson::kParseNumbersAsStringsFlag;
   constexpr unsigned kRelaxed =
       kStrict | rapidjson::kParseCommentsFlag | rapidjson::kParseTrailingCommasFlag;
   DepthLimit limit(document, max_depth);
@@ -292,7 +320,8 @@ std::optional<ParseFailure> parse_bounded(rapidjson::Document& document, std::st
                       (limit.too_deep_array() ? "an array" : "an object") + " at level " +
                       std::to_string(max_depth + 1);
   } else {
-    failure.message = rapidjson::GetParseError_En(result.Code());
+    failure.message = rapidjson::GetParseError_En(
+        limit.number_too_big() ? rapidjson::kParseErrorNumberTooBig : result.Code());
   }
   return failure;
 }
