@@ -6,7 +6,7 @@ set -euo pipefail
 
 build_packages=(
   build-essential cmake ninja-build pkg-config clang-format
-  libboost-dev libboost-program-options-dev libmemcached-dev rapidjson-dev prometheus-cpp-dev libc-ares-dev
+  libboost-dev libboost-program-options-dev rapidjson-dev prometheus-cpp-dev libc-ares-dev
   libgtest-dev libgmock-dev
   # `ringwatch spec import` reads nutcracker's YAML configs (issue 11).
   libyaml-cpp-dev
