@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <filesystem>
+#include <fstream>
 #include <sstream>
 #include <thread>
 
@@ -112,6 +114,47 @@ TEST(DaemonApiTest, BadRequests) {
 
   // The daemon still serves after all that.
   EXPECT_EQ(http_request(port, "GET", "/healthz").status, 200);
+}
+
+// Issue 12, point 8: query parameters a route does not take are refused, not
+// ignored; echoed pieces of a request are bounded and never raw invalid UTF-8.
+TEST(DaemonApiTest, QueryParametersAndEchoesAreChecked) {
+  const auto dir = std::filesystem::temp_directory_path() / "ringwatch-api-test";
+  std::filesystem::create_directories(dir);
+  const auto spec = (dir / "tiny.json").string();
+  std::ofstream(spec) << R"({"name": "tiny",
+    "proxies": [{"name": "p1", "kind": "twemproxy", "client": "127.0.0.1:1"}],
+    "backends": [{"name": "b1", "address": "127.0.0.1", "port": 1, "dns_name": "b1.test",
+                  "expected_cidr": "127.0.0.0/8"}]})";
+  RunningDaemon daemon({spec}, std::chrono::seconds(30));
+  const auto port = daemon.port();
+  std::filesystem::remove_all(dir);
+
+  for (const char* target :
+       {"/healthz?x=1", "/metrics?format=json", "/v1/clusters?x", "/v1/clusters/tiny?x=1"}) {
+    const auto refused = http_request(port, "GET", target);
+    EXPECT_EQ(refused.status, 400) << target;
+    EXPECT_EQ(refused.body.rfind("{\"error\":\"unknown query parameter \\\"", 0), 0u)
+        << refused.body;
+    EXPECT_NE(refused.body.find("(this endpoint takes none)"), std::string::npos) << refused.body;
+  }
+  const auto typo = http_request(port, "POST", "/v1/clusters/tiny/preflight?chekcs=dns");
+  EXPECT_EQ(typo.status, 400);
+  EXPECT_EQ(typo.body,
+            "{\"error\":\"unknown query parameter \\\"chekcs\\\" (expected: checks)\"}\n");
+  const auto bare = http_request(port, "POST", "/v1/clusters/tiny/preflight?checks");
+  EXPECT_EQ(bare.status, 400);
+  EXPECT_EQ(bare.body,
+            "{\"error\":\"query parameter \\\"checks\\\" needs a value, e.g. "
+            "?checks=canary,dns\"}\n");
+
+  const auto invalid = http_raw(port, "GET /v1/\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(invalid.status, 404);
+  EXPECT_EQ(invalid.body, "{\"error\":\"no such endpoint: /v1/\\\\xff\\\\xfe\"}\n");
+  const auto long_name = http_request(port, "GET", "/v1/clusters/" + std::string(10000, 'n'));
+  EXPECT_EQ(long_name.status, 404);
+  EXPECT_EQ(long_name.body,
+            "{\"error\":\"unknown cluster \\\"" + std::string(120, 'n') + "...\\\"\"}\n");
 }
 
 TEST(DaemonApiTest, PreflightPassesThenFailsAfterEject) {
