@@ -1,5 +1,6 @@
 #include "daemon/scheduler.h"
 
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <condition_variable>
@@ -10,6 +11,7 @@
 #include "alerts/metrics.h"
 #include "daemon/alerting.h"
 #include "daemon/log.h"
+#include "lib/util/time.h"
 #include "probes/registry.h"
 
 namespace ringwatch::daemon {
@@ -33,6 +35,18 @@ report::Report failed_round(const std::string& cluster, const std::string& what)
   report.started_at = std::chrono::system_clock::now();
   report.checks.push_back({"round", report::Status::unknown, "round failed: " + what, 0});
   return report;
+}
+
+// The distinct codes of the findings worse than info, in report order
+// ("ring_divergence,proxy_unreachable"); "-" when there is none.
+std::string problem_codes(const report::Report& report) {
+  std::vector<std::string> codes;
+  for (const auto& finding : report.findings) {
+    if (finding.severity == report::Severity::info) continue;
+    if (std::find(codes.begin(), codes.end(), finding.code) == codes.end())
+      codes.push_back(finding.code);
+  }
+  return codes.empty() ? "-" : join_checks(codes);
 }
 
 }  // namespace
@@ -128,10 +142,18 @@ void Worker::publish(const report::Report& report) {
   }
   if (metrics) metrics->observe(config.spec, report);
   if (alerting) alerting->observe(report);
-  log->info("round", {{"cluster", config.name()},
-                      {"status", report::to_string(report.status())},
-                      {"duration_ms", format_ms(report.duration_ms)},
-                      {"findings", std::to_string(report.findings.size())}});
+  LogFields fields{{"cluster", config.name()},
+                   {"status", report::to_string(report.status())},
+                   {"duration_ms", format_ms(report.duration_ms)},
+                   {"findings", std::to_string(report.findings.size())},
+                   {"started", util::format_rfc3339_ms(report.started_at)}};
+  // A round that is not OK says why, so the log alone explains it (the soak
+  // tool, tools/soak, classifies rounds from these lines).
+  if (report.status() != report::Status::ok) {
+    fields.emplace_back("codes", problem_codes(report));
+    fields.emplace_back("summary", report.summary_line());
+  }
+  log->info("round", fields);
 }
 
 struct Scheduler::Entry {
