@@ -3,7 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <string_view>
@@ -20,6 +21,7 @@
 
 #include "lib/util/fd_io.h"
 #include "lib/util/time.h"
+#include "migration/process_group.h"
 
 extern char** environ;
 
@@ -100,30 +102,6 @@ std::vector<std::string> child_environment(const ActionContext& context) {
   return env;
 }
 
-class FileActions {
- public:
-  FileActions() { ::posix_spawn_file_actions_init(&actions_); }
-  ~FileActions() { ::posix_spawn_file_actions_destroy(&actions_); }
-  FileActions(const FileActions&) = delete;
-  FileActions& operator=(const FileActions&) = delete;
-  posix_spawn_file_actions_t* get() { return &actions_; }
-
- private:
-  posix_spawn_file_actions_t actions_;
-};
-
-class SpawnAttr {
- public:
-  SpawnAttr() { ::posix_spawnattr_init(&attr_); }
-  ~SpawnAttr() { ::posix_spawnattr_destroy(&attr_); }
-  SpawnAttr(const SpawnAttr&) = delete;
-  SpawnAttr& operator=(const SpawnAttr&) = delete;
-  posix_spawnattr_t* get() { return &attr_; }
-
- private:
-  posix_spawnattr_t attr_;
-};
-
 using Fd = util::UniqueFd;
 
 int open_pidfd(pid_t pid) {
@@ -181,6 +159,152 @@ int reap(pid_t pid) {
   return status;
 }
 
+// argv[0] as execvp would find it: itself when it holds a '/', else the
+// first executable file of that name in PATH (default "/bin:/usr/bin"). The
+// search happens here, before fork(), because the child may only make
+// async-signal-safe calls. Sets `error` (ENOENT, or EACCES when a match was
+// not executable) and returns "" when nothing was found.
+std::string find_program(const std::string& name, int& error) {
+  if (name.find('/') != std::string::npos) return name;
+  const char* path_variable = std::getenv("PATH");
+  const std::string_view path = path_variable != nullptr ? path_variable : "/bin:/usr/bin";
+  error = ENOENT;
+  std::size_t start = 0;
+  for (;;) {
+    const std::size_t end = std::min(path.find(':', start), path.size());
+    std::string dir(path.substr(start, end - start));
+    const std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
+    struct stat info {};
+    if (::stat(candidate.c_str(), &info) == 0 && S_ISREG(info.st_mode)) {
+      if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+      error = EACCES;
+    }
+    if (end == path.size()) return {};
+    start = end + 1;
+  }
+}
+
+// Everything the held child needs, made before fork().
+struct ChildSetup {
+  std::string program;
+  std::vector<std::string> args, env;
+  std::vector<char*> argv, envp;
+  int stdin_fd = -1, log_fd = -1, go_fd = -1, status_fd = -1;
+
+  ChildSetup(std::string path, std::vector<std::string> arguments,
+             std::vector<std::string> environment)
+      : program(std::move(path)), args(std::move(arguments)), env(std::move(environment)) {
+    for (std::string& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    for (std::string& entry : env) envp.push_back(entry.data());
+    envp.push_back(nullptr);
+  }
+};
+
+constexpr int kChildGoFd = 3;
+constexpr int kChildStatusFd = 4;
+
+// The child: a session and process group of its own, the standard
+// descriptors, every other descriptor closed (also other threads' handshake
+// pipes: a child that holds one would keep that child waiting), then it
+// waits for the engine's go. No go (the engine died or withdrew it) means
+// the command never runs. After fork() in a threaded program: only
+// async-signal-safe calls, no allocation.
+[[noreturn]] void run_held_child(const ChildSetup& setup) {
+  ::setsid();
+  struct sigaction default_action {};
+  default_action.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &default_action, nullptr);
+  sigset_t none;
+  ::sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  // Up out of the way first, so that no dup2 below overwrites a source.
+  const int in = ::fcntl(setup.stdin_fd, F_DUPFD, 10);
+  const int log = ::fcntl(setup.log_fd, F_DUPFD, 10);
+  const int go = ::fcntl(setup.go_fd, F_DUPFD, 10);
+  const int status = ::fcntl(setup.status_fd, F_DUPFD, 10);
+  int error = 0;
+  if (in < 0 || log < 0 || go < 0 || status < 0 || ::dup2(in, STDIN_FILENO) < 0 ||
+      ::dup2(log, STDOUT_FILENO) < 0 || ::dup2(log, STDERR_FILENO) < 0 ||
+      ::dup2(go, kChildGoFd) < 0 || ::dup2(status, kChildStatusFd) < 0 ||
+      ::fcntl(kChildStatusFd, F_SETFD, FD_CLOEXEC) < 0) {
+    error = errno;
+    [[maybe_unused]] const ssize_t n = ::write(setup.status_fd, &error, sizeof error);
+    ::_exit(127);
+  }
+  if (::syscall(SYS_close_range, kChildStatusFd + 1, ~0U, 0) != 0) {
+    for (int fd = kChildStatusFd + 1; fd < 65536; ++fd) ::close(fd);
+  }
+  char go_byte = 0;
+  ssize_t got = 0;
+  do {
+    got = ::read(kChildGoFd, &go_byte, 1);
+  } while (got < 0 && errno == EINTR);
+  if (got != 1) ::_exit(126);  // withdrawn: never run
+  ::close(kChildGoFd);
+  ::execve(setup.program.c_str(), setup.argv.data(), setup.envp.data());
+  error = errno;
+  [[maybe_unused]] const ssize_t n = ::write(kChildStatusFd, &error, sizeof error);
+  ::_exit(127);
+}
+
+// A child held before its exec, and the engine's ends of the handshake.
+struct HeldChild {
+  pid_t pid = -1;
+  int go = -1;      // one byte: run; closed without it: do not
+  int status = -1;  // the child's errno if it could not run its command; EOF at exec
+  HeldChild() = default;
+  HeldChild(const HeldChild&) = delete;
+  HeldChild& operator=(const HeldChild&) = delete;
+  ~HeldChild() {
+    close_go();
+    if (status >= 0) ::close(status);
+  }
+  void close_go() {
+    if (go >= 0) ::close(go);
+    go = -1;
+  }
+};
+
+// Forks the held child into `child`; 0, or the errno of what failed.
+int fork_held_child(ChildSetup& setup, int log_fd, HeldChild& child) {
+  // The go channel is a socket so that sending to a child that died anyway
+  // is EPIPE, not SIGPIPE.
+  int go_pair[2];
+  int status_pipe[2];
+  const Fd null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (null.get() < 0 || ::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, go_pair) != 0) {
+    return errno;
+  }
+  child.go = go_pair[1];
+  const Fd go_read(go_pair[0]);
+  if (::pipe2(status_pipe, O_CLOEXEC) != 0) return errno;
+  child.status = status_pipe[0];
+  const Fd status_write(status_pipe[1]);
+  setup.stdin_fd = null.get();
+  setup.log_fd = log_fd;
+  setup.go_fd = go_read.get();
+  setup.status_fd = status_write.get();
+  child.pid = ::fork();
+  if (child.pid == 0) run_held_child(setup);
+  return child.pid < 0 ? errno : 0;
+}
+
+// After the go: the errno the child could not run its command with, or 0
+// once it did (its exec closed the status pipe).
+int exec_error(const HeldChild& child) {
+  int error = 0;
+  std::size_t got = 0;
+  while (got < sizeof error) {
+    const ssize_t n =
+        ::read(child.status, reinterpret_cast<char*>(&error) + got, sizeof error - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  return got == sizeof error ? error : 0;
+}
+
 }  // namespace
 
 const char* to_string(ActionOutcome outcome) {
@@ -233,43 +357,33 @@ ActionResult run_action(const Action& action, const ActionContext& context,
   }
   const off_t output_start = file_size(log.get());
 
-  FileActions files;
-  ::posix_spawn_file_actions_addopen(files.get(), STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  ::posix_spawn_file_actions_adddup2(files.get(), log.get(), STDOUT_FILENO);
-  ::posix_spawn_file_actions_adddup2(files.get(), log.get(), STDERR_FILENO);
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
-  // Descriptors other threads opened without O_CLOEXEC stay out of the child.
-  ::posix_spawn_file_actions_addclosefrom_np(files.get(), STDERR_FILENO + 1);
-#endif
-  SpawnAttr attr;
-  sigset_t signals;
-  ::sigemptyset(&signals);
-  ::posix_spawnattr_setsigmask(attr.get(), &signals);
-  ::sigfillset(&signals);
-  ::posix_spawnattr_setsigdefault(attr.get(), &signals);
-  ::posix_spawnattr_setflags(
-      attr.get(),
-      static_cast<short>(POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF));
-
-  std::vector<std::string> env = child_environment(context);
-  std::vector<char*> envp;
-  envp.reserve(env.size() + 1);
-  for (std::string& entry : env) envp.push_back(entry.data());
-  envp.push_back(nullptr);
-  std::vector<std::string> args = action.argv;
-  std::vector<char*> argv;
-  argv.reserve(args.size() + 1);
-  for (std::string& arg : args) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-
-  pid_t pid = -1;
-  const int spawn_error =
-      ::posix_spawnp(&pid, argv[0], files.get(), attr.get(), argv.data(), envp.data());
-  if (spawn_error != 0) {
-    std::string detail = "cannot run \"" + action.argv[0] + "\": " + std::strerror(spawn_error);
+  auto could_not_run = [&](int error) {
+    std::string detail = "cannot run \"" + action.argv[0] + "\": " + std::strerror(error);
     util::write_all(log.get(), "=== " + util::format_rfc3339_ms(std::chrono::system_clock::now()) +
                                    " " + prefix + ": " + detail + "\n");
     return finish(ActionOutcome::could_not_start, std::move(detail));
+  };
+  int not_found = 0;
+  const std::string program = find_program(action.argv[0], not_found);
+  if (program.empty()) return could_not_run(not_found);
+  ChildSetup setup(program, action.argv, child_environment(context));
+  HeldChild child;
+  if (const int error = fork_held_child(setup, log.get(), child)) return could_not_run(error);
+  const pid_t pid = child.pid;
+  if (context.on_spawned) {
+    try {
+      context.on_spawned(identify_group(pid));
+    } catch (...) {
+      child.close_go();  // withdrawn: the command never runs
+      reap(pid);
+      throw;
+    }
+  }
+  [[maybe_unused]] const ssize_t sent = ::send(child.go, "g", 1, MSG_NOSIGNAL);
+  child.close_go();
+  if (const int error = exec_error(child)) {
+    reap(pid);
+    return could_not_run(error);
   }
 
   const Fd pidfd(open_pidfd(pid));

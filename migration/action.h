@@ -1,23 +1,32 @@
 #pragma once
 // Runs one attempt of a step's action: a command, never a shell.
 //
-// The child is spawned (posix_spawn, so it is safe from a multithreaded
-// engine) in its own session and process group, with stdin from /dev/null and
-// stdout and stderr appended to `log_path`, and the environment of the engine
-// plus RINGWATCH_CLUSTER, RINGWATCH_STEP, RINGWATCH_ATTEMPT and
-// RINGWATCH_SPEC. When it runs past the timeout (or `cancel` becomes true)
-// its whole process group gets SIGTERM, then SIGKILL after a grace period,
-// and the attempt is reported as timed out (cancelled). run_action always
-// returns after at most timeout + grace + a few milliseconds.
+// The child is forked in its own session and process group, with stdin from
+// /dev/null and stdout and stderr appended to `log_path`, and the environment
+// of the engine plus RINGWATCH_CLUSTER, RINGWATCH_STEP, RINGWATCH_ATTEMPT and
+// RINGWATCH_SPEC. It is held before its exec until `on_spawned` has returned
+// with the group's name (process_group.h), so the engine can journal which
+// group is about to run before anything runs; if on_spawned throws, or the
+// engine dies first (the handshake socket closes), the child exits without
+// running the command. When it runs past the timeout (or `cancel` becomes
+// true) its whole process group gets SIGTERM, then SIGKILL after a grace
+// period, and the attempt is reported as timed out (cancelled). run_action
+// always returns after at most timeout + grace + a few milliseconds (plus
+// whatever on_spawned takes).
 //
-// Thread-safety: run_action may be called from several threads at once.
+// Thread-safety: run_action may be called from several threads at once. The
+// child is made with fork() and makes only async-signal-safe calls before
+// its exec; it closes every descriptor but its own before it waits, so a
+// child of one thread never holds another thread's handshake open.
 
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <string>
 
 #include "migration/plan.h"
+#include "migration/process_group.h"
 
 namespace ringwatch::migration {
 
@@ -28,6 +37,10 @@ struct ActionContext {
   std::string spec_path;
   std::filesystem::path log_path;  // created (with parent directories) if missing
   std::chrono::milliseconds kill_grace{2000};
+  // Called once with the child's group, before its command may start (see
+  // above); unset: it starts at once. May throw: the command never starts
+  // and run_action rethrows.
+  std::function<void(const ProcessGroup&)> on_spawned;
 };
 
 enum class ActionOutcome {

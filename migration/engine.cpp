@@ -24,6 +24,9 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using SteadyClock = std::chrono::steady_clock;
 
+// SIGTERM to SIGKILL, for an action's group (ours, or one a dead engine left).
+constexpr std::chrono::milliseconds kKillGrace{2000};
+
 // A stream buffer that hands every complete line to `sink`: the notifier logs
 // through it into the engine's log, under the engine's log lock. Used by one
 // writer at a time (the notifier serialises its own writes).
@@ -272,40 +275,6 @@ struct Engine::Impl {
 
   const Blackout* blackout_now() const { return plan.schedule.blackout_at(options.now()); }
 
-  void recover() {
-    for (const auto& cluster_plan_entry : plan.clusters) {
-      const ClusterProgress progress = snapshot(cluster_plan_entry.name);
-      if (progress.terminal()) continue;
-      for (std::size_t i = 0; i < progress.steps.size(); ++i) {
-        const StepProgress& step = progress.steps[i];
-        if (!step.in_flight) continue;
-        const Step& plan_step = cluster_plan_entry.steps[i];
-        // The pause first: a crash between the two records must not let the
-        // next run treat the unsafe step as a plain retry.
-        if (!plan_step.safe_to_rerun &&
-            !(progress.phase == Phase::paused && progress.reason == PauseReason::interrupted)) {
-          ClusterProgress now = snapshot(progress.name);
-          write(pause_record(now, PauseReason::interrupted, Phase::running,
-                             step_label(now, static_cast<int>(i)) +
-                                 " was interrupted and is not safe to re-run: check it by hand, "
-                                 "then resume (runs it again) or skip it"));
-        }
-        Record end;
-        end.type = Record::Type::attempt_end;
-        end.cluster = progress.name;
-        end.step = static_cast<int>(i);
-        end.attempt = step.attempts;
-        end.outcome = "interrupted";
-        end.detail = "the engine stopped while it ran";
-        write(end);
-        if (plan_step.safe_to_rerun) {
-          log_line(progress.name + ": " + step_label(progress, static_cast<int>(i)) +
-                   " was interrupted; it is safe to re-run, so it runs again");
-        }
-      }
-    }
-  }
-
   std::unique_ptr<ClusterChecks> make_checks(const ClusterPlan& cluster) const {
     if (options.make_checks) return options.make_checks(cluster);
     return std::make_unique<CheckRunner>(cluster.spec_path, options.dns_vantage);
@@ -344,6 +313,7 @@ struct Engine::Impl::ClusterRun {
       : engine(owner), plan(cluster_plan), checks(owner.make_checks(cluster_plan)) {}
 
   void run() {
+    if (!settle_interrupted_attempts()) return;
     while (!engine.stopping) {
       const ClusterProgress progress = engine.snapshot(plan.name);
       if (progress.terminal()) return;
@@ -381,6 +351,83 @@ struct Engine::Impl::ClusterRun {
 
  private:
   const Step& step_at(int i) const { return plan.steps[static_cast<std::size_t>(i)]; }
+
+  // Attempts a previous engine left without an end (engine.h, "Crash
+  // recovery"): first what became of the attempt's process group, then what
+  // the step does next. False when the engine was stopped meanwhile.
+  bool settle_interrupted_attempts() {
+    const ClusterProgress progress = engine.snapshot(plan.name);
+    if (progress.terminal()) return true;
+    for (std::size_t i = 0; i < progress.steps.size(); ++i) {
+      if (!progress.steps[i].in_flight) continue;
+      const auto orphan = outlast_group(progress, static_cast<int>(i));
+      if (!orphan) return false;
+      end_interrupted_attempt(static_cast<int>(i), *orphan);
+    }
+    return true;
+  }
+
+  // The interrupted attempt's group: "gone" already, "waited" for until it
+  // ended by itself (at most until the attempt's start plus the step's
+  // timeout, when the dead engine would have killed it), or "killed" then;
+  // "" when the journal names no group. nullopt when the engine was stopped
+  // while it waited: the group is killed as a running action would be, and
+  // the attempt stays open for the next engine.
+  std::optional<std::string> outlast_group(const ClusterProgress& progress, int index) {
+    const StepProgress& step = progress.steps[static_cast<std::size_t>(index)];
+    if (!step.group.known()) return std::string();
+    if (!group_alive(step.group)) return std::string("gone");
+    const std::string group = "process group " + std::to_string(step.group.pgid);
+    const auto deadline = step.attempt_started + step_at(index).action.timeout;
+    engine.log_line(plan.name + ": attempt " + std::to_string(step.attempts) + " of " +
+                    step_label(progress, index) + " still runs from the previous engine (" + group +
+                    "); waiting for it to end, until " + util::format_rfc3339_ms(deadline));
+    while (group_alive(step.group)) {
+      if (engine.stopping) {
+        stop_group(step.group, kKillGrace);
+        return std::nullopt;
+      }
+      if (std::chrono::system_clock::now() >= deadline) {
+        engine.log_line(plan.name + ": " + group + " still runs at its timeout; killing it");
+        stop_group(step.group, kKillGrace);
+        return std::string("killed");
+      }
+      std::this_thread::sleep_for(100ms);
+    }
+    return std::string("waited");
+  }
+
+  // Journals the end of an interrupted attempt. A step that is not safe to
+  // re-run pauses first: a crash between the two records must not let the
+  // next engine treat it as a plain retry.
+  void end_interrupted_attempt(int index, const std::string& orphan) {
+    const ClusterProgress progress = engine.snapshot(plan.name);
+    const StepProgress& step = progress.steps[static_cast<std::size_t>(index)];
+    const bool rerun = step_at(index).safe_to_rerun;
+    if (!rerun &&
+        !(progress.phase == Phase::paused && progress.reason == PauseReason::interrupted)) {
+      engine.write(pause_record(progress, PauseReason::interrupted, Phase::running,
+                                step_label(progress, index) +
+                                    " was interrupted and is not safe to re-run: check it by "
+                                    "hand, then resume (runs it again) or skip it"));
+    }
+    Record end;
+    end.type = Record::Type::attempt_end;
+    end.cluster = plan.name;
+    end.step = index;
+    end.attempt = step.attempts;
+    end.outcome = "interrupted";
+    end.orphan = orphan;
+    end.detail = "the engine stopped while it ran";
+    if (orphan == "gone") end.detail += "; nothing of it was left running";
+    if (orphan == "waited") end.detail += "; it ran on and ended by itself (outcome unknown)";
+    if (orphan == "killed") end.detail += "; it ran on past its timeout and its group was killed";
+    engine.write(end);
+    if (rerun) {
+      engine.log_line(plan.name + ": " + step_label(progress, index) +
+                      " was interrupted; it is safe to re-run, so it runs again");
+    }
+  }
 
   // An operator's pause, resume or abort, due at this boundary.
   bool take_request() {
@@ -463,25 +510,33 @@ struct Engine::Impl::ClusterRun {
     return false;
   }
 
-  // One attempt of the step's action, journaled before it starts and, unless
-  // cancelled by a stop, after it ends.
+  // One attempt of the step's action, journaled (with its process group)
+  // before its command starts and, unless cancelled by a stop, after it ends.
   ActionResult attempt(const ClusterProgress& progress, const Step& step) {
     Record attempt;
     attempt.type = Record::Type::attempt;
     attempt.cluster = plan.name;
     attempt.step = progress.step;
     attempt.attempt = progress.steps[static_cast<std::size_t>(progress.step)].attempts + 1;
-    engine.write(attempt);
+    bool journaled = false;
     ActionContext context;
     context.cluster = plan.name;
     context.step = step.name;
     context.attempt = attempt.attempt;
     context.spec_path = plan.spec_path;
     context.log_path = engine.options.state_dir / "logs" / plan.name / (step.name + ".log");
+    context.kill_grace = kKillGrace;
+    context.on_spawned = [&](const ProcessGroup& group) {
+      attempt.group = group;
+      engine.write(attempt);
+      journaled = true;
+    };
     ActionResult result = run_action(step.action, context, &engine.stopping);
+    if (!journaled) engine.write(attempt);  // nothing was spawned: the attempt, then its end
     if (result.outcome == ActionOutcome::cancelled) return result;
     Record end = attempt;
     end.type = Record::Type::attempt_end;
+    end.group = {};
     end.outcome = to_string(result.outcome);
     end.detail = result.detail;
     engine.write(end);
@@ -638,18 +693,16 @@ Engine::Engine(Plan plan, EngineOptions options) : impl_(std::make_unique<Impl>(
     throw StateInUse("state directory " + dir.string() + " is in use by " + holder +
                      "; one engine per state directory");
   }
-  impl_->journal = std::make_unique<Journal>(dir);
-  impl_->state = replay(impl_->journal->records());
   const auto structure = structure_of(impl_->plan);
-  if (impl_->state.runs > 0) {
-    std::map<std::string, std::vector<std::string>> journaled;
-    for (const auto& [name, cluster] : impl_->state.clusters) journaled[name] = cluster.step_names;
-    if (journaled != structure) {
-      throw JournalError("state directory " + dir.string() + " was started with plan " +
-                         impl_->state.plan + " (" + describe_structure(journaled) + "); plan " +
-                         impl_->plan.source + " has other clusters or steps (" +
-                         describe_structure(structure) + "); use a new --state directory");
-    }
+  impl_->journal = std::make_unique<Journal>(dir, journal_header(impl_->plan.source, structure));
+  impl_->state = replay(impl_->journal->records());
+  std::map<std::string, std::vector<std::string>> journaled;
+  for (const auto& [name, cluster] : impl_->state.clusters) journaled[name] = cluster.step_names;
+  if (journaled != structure) {
+    throw JournalError((dir / "journal.jsonl").string() + ": line 1: started with plan " +
+                       impl_->state.plan + " (" + describe_structure(journaled) + "); plan " +
+                       impl_->plan.source + " has other clusters or steps (" +
+                       describe_structure(structure) + "); use a new --state directory");
   }
   const Notifications& destinations = impl_->plan.notifications;
   if (!destinations.webhook_url.empty() || !destinations.alertmanager_url.empty()) {
@@ -662,12 +715,19 @@ Engine::Engine(Plan plan, EngineOptions options) : impl_(std::make_unique<Impl>(
   Record run;
   run.type = Record::Type::run;
   run.plan = impl_->plan.source;
+  run.plan_sha256 = file_sha256(impl_->plan.source);
   run.structure = structure;
   run.pid = static_cast<int>(::getpid());
   run.detail = impl_->state.runs == 0 ? "first run"
                                       : "continuing after run " + std::to_string(impl_->state.runs);
+  const std::string& started_with = impl_->journal->records().front().plan_sha256;
+  if (run.plan_sha256 != started_with) {
+    impl_->log_line("plan " + run.plan + " is not the file the journal was started with (sha256 " +
+                    (started_with.empty() ? "unknown" : started_with) + ", now " +
+                    (run.plan_sha256.empty() ? "unreadable" : run.plan_sha256) +
+                    "); its clusters and steps are the same, so the migration continues");
+  }
   impl_->write(run);
-  impl_->recover();
 }
 
 Engine::~Engine() = default;

@@ -11,7 +11,7 @@
 //                   (as do running(i) and verifying(i), resumed into after a skip)
 //   preflight(i) -- preflight checks pass ------------> running(i)
 //   preflight(i) -- a check fails --------------------> paused(failed_check -> preflight)
-//   running(i)   -- `attempt` record, spawn, exit 0 --> verifying(i)
+//   running(i)   -- spawn (held), `attempt` record, go, exit 0 --> verifying(i)
 //                   (a step without `run` goes straight to verifying)
 //   running(i)   -- attempt a fails, retries left ----> running(i), after backoff * 2^(a-1)
 //   running(i)   -- attempt fails, no retries left ---> paused(failed_action -> running)
@@ -47,11 +47,31 @@
 //
 // Crash recovery (`run` on a state directory with a journal): every cluster
 // continues from its last record. A finished step is never re-run. A step
-// whose last attempt started and never ended was interrupted: with
-// safe_to_rerun it runs again as a new attempt; without, the cluster goes to
-// paused(interrupted, resume_to running), and an operator either resumes (runs
-// it again) or skips it. Preflight and verify re-run from the start (checks
-// are read-only). A paused cluster stays paused with its reason.
+// whose last attempt started and never ended was interrupted, and its
+// command may still be running: kill -9 of an engine leaves its actions'
+// process groups alive. So before anything else, on the cluster's thread:
+//   1. The attempt's process group, as its `attempt` record names it (pgid,
+//      the leader's start time, boot id: process_group.h), is looked for.
+//      Not running: "gone". Running: the engine waits for it to end by
+//      itself ("waited"), at most until the attempt's start plus the step's
+//      timeout, when the dead engine would have killed it; still running
+//      then: its whole group gets SIGTERM, then SIGKILL ("killed"). A stop
+//      meanwhile kills the group as it would a running action, and leaves
+//      the attempt open for the next engine.
+//   2. Only then is the step decided: without safe_to_rerun the cluster goes
+//      to paused(interrupted, resume_to running) (written first, so a crash
+//      between the two records cannot turn it into a plain retry); then the
+//      attempt's end is journaled (outcome "interrupted", `orphan` saying
+//      which of the three happened). With safe_to_rerun it runs again as a
+//      new attempt; without, an operator either resumes (runs it again) or
+//      skips it.
+// So two attempts of one step never run at once, across any number of
+// crashes: an attempt's command runs only after its `attempt` record (with
+// its group) is on disk (action.h: the child is held until then, and exits
+// without running if the engine dies first), and a new attempt starts only
+// once the group of the previous one is gone. Preflight and verify re-run
+// from the start (checks are read-only). A paused cluster stays paused with
+// its reason.
 //
 // Scheduling: clusters start in plan order while fewer than
 // max_parallel_clusters have started and not ended (a paused cluster keeps

@@ -29,7 +29,8 @@ constexpr const char* kPhaseNames[] = {"pending", "preflight", "running", "verif
                                        "done",    "paused",    "aborted", "finished"};
 constexpr const char* kReasonNames[] = {"",         "failed_check", "failed_action",
                                         "operator", "blackout",     "interrupted"};
-constexpr const char* kTypeNames[] = {"run", "state", "attempt", "attempt_end", "operator", "skip"};
+constexpr const char* kTypeNames[] = {"run",      "state", "attempt", "attempt_end",
+                                      "operator", "skip",  "journal", "repair"};
 
 std::string errno_text() {
   return std::strerror(errno);
@@ -73,6 +74,11 @@ int int_member(const Value& object, const char* name) {
   return value && value->IsInt() ? value->GetInt() : 0;
 }
 
+std::uint64_t uint64_member(const Value& object, const char* name) {
+  const Value* value = member(object, name);
+  return value && value->IsUint64() ? value->GetUint64() : 0;
+}
+
 }  // namespace
 
 const char* to_string(Phase phase) {
@@ -113,20 +119,44 @@ std::string to_json_line(const Record& record) {
   out.Key("type");
   out.String(kTypeNames[static_cast<int>(record.type)]);
   text("cluster", record.cluster);
+  auto structure = [&] {
+    out.Key("clusters");
+    out.StartObject();
+    for (const auto& [cluster, steps] : record.structure) {
+      out.Key(cluster.c_str(), static_cast<rapidjson::SizeType>(cluster.size()));
+      out.StartArray();
+      for (const auto& step : steps) out.String(step);
+      out.EndArray();
+    }
+    out.EndObject();
+  };
   switch (record.type) {
+    case Record::Type::header:
+      out.Key("version");
+      out.Int(record.version);
+      text("plan", record.plan);
+      text("plan_sha256", record.plan_sha256);
+      structure();
+      break;
     case Record::Type::run:
       text("plan", record.plan);
+      text("plan_sha256", record.plan_sha256);
       out.Key("pid");
       out.Int(record.pid);
-      out.Key("clusters");
-      out.StartObject();
-      for (const auto& [cluster, steps] : record.structure) {
-        out.Key(cluster.c_str(), static_cast<rapidjson::SizeType>(cluster.size()));
-        out.StartArray();
-        for (const auto& step : steps) out.String(step);
-        out.EndArray();
+      structure();
+      break;
+    case Record::Type::repair:
+      if (record.upgraded_from != 0) {
+        out.Key("upgraded_from");
+        out.Int(record.upgraded_from);
+      } else {
+        out.Key("truncated_after");
+        out.Uint64(record.truncated_after);
+        out.Key("dropped_lines");
+        out.Uint64(record.dropped_lines);
+        text("saved_to", record.saved_to);
       }
-      out.EndObject();
+      text("by", record.by);
       break;
     case Record::Type::state:
       out.Key("phase");
@@ -146,7 +176,15 @@ std::string to_json_line(const Record& record) {
       out.Int(record.step);
       out.Key("attempt");
       out.Int(record.attempt);
+      if (record.group.known()) {
+        out.Key("pgid");
+        out.Int(record.group.pgid);
+        out.Key("start_time");
+        out.Uint64(record.group.start_time);
+        text("boot_id", record.group.boot_id);
+      }
       text("outcome", record.outcome);
+      text("orphan", record.orphan);
       break;
     case Record::Type::operator_command:
       text("command", record.command);
@@ -165,17 +203,22 @@ std::string to_json_line(const Record& record) {
   text("detail", record.detail);
   text("diagnosis", record.diagnosis);
   out.EndObject();
-  return {buffer.GetString(), buffer.GetSize()};
+  // The body is the object without its closing brace; the checksum covers
+  // exactly those bytes and closes the object.
+  std::string line(buffer.GetString(), buffer.GetSize() - 1);
+  char crc[24];
+  std::snprintf(crc, sizeof crc, ",\"crc\":\"%08x\"}", crc32c(line));
+  return line + crc;
 }
 
 std::optional<Record> parse_record(std::string_view line) {
   rapidjson::Document document;
-  document.Parse(line.data(), line.size());
+  document.Parse<rapidjson::kParseIterativeFlag>(line.data(), line.size());
   if (document.HasParseError() || !document.IsObject()) return std::nullopt;
   Record record;
   const std::string type = string_member(document, "type");
   bool known = false;
-  for (int i = 0; i < 6; ++i) {
+  for (int i = 0; i < 8; ++i) {
     if (type == kTypeNames[i]) {
       record.type = static_cast<Record::Type>(i);
       known = true;
@@ -196,6 +239,17 @@ std::optional<Record> parse_record(std::string_view line) {
   record.command_id = string_member(document, "id");
   record.plan = string_member(document, "plan");
   record.pid = int_member(document, "pid");
+  record.group.pgid = int_member(document, "pgid");
+  record.group.start_time = uint64_member(document, "start_time");
+  record.group.boot_id = string_member(document, "boot_id");
+  record.orphan = string_member(document, "orphan");
+  record.plan_sha256 = string_member(document, "plan_sha256");
+  record.version = int_member(document, "version");
+  record.by = string_member(document, "by");
+  record.saved_to = string_member(document, "saved_to");
+  record.upgraded_from = int_member(document, "upgraded_from");
+  record.truncated_after = uint64_member(document, "truncated_after");
+  record.dropped_lines = uint64_member(document, "dropped_lines");
   if (record.type == Record::Type::state) {
     const auto phase = parse_phase(string_member(document, "phase"));
     if (!phase) return std::nullopt;
@@ -268,9 +322,12 @@ void apply_operator(ClusterProgress& cluster, const Record& record) {
 
 void apply(JournalState& state, const Record& record) {
   state.last_seq = record.seq;
-  if (record.type == Record::Type::run) {
-    ++state.runs;
-    if (state.plan.empty()) state.plan = record.plan;
+  if (record.type == Record::Type::header || record.type == Record::Type::run) {
+    if (record.type == Record::Type::run) ++state.runs;
+    if (state.plan.empty()) {
+      state.plan = record.plan;
+      state.plan_sha256 = record.plan_sha256;
+    }
     for (const auto& [name, steps] : record.structure) {
       if (state.clusters.count(name)) continue;
       ClusterProgress cluster;
@@ -327,12 +384,15 @@ void apply(JournalState& state, const Record& record) {
       if (StepProgress* step = step_at(*cluster, record.step)) {
         step->attempts = std::max(step->attempts, record.attempt);
         step->in_flight = true;
+        step->group = record.group;
+        step->attempt_started = record.at;
         step->detail = "attempt " + std::to_string(record.attempt) + " started";
       }
       break;
     case Record::Type::attempt_end:
       if (StepProgress* step = step_at(*cluster, record.step)) {
         step->in_flight = false;
+        step->group = {};
         step->last_outcome = record.outcome;
         if (record.outcome != "succeeded" && record.outcome != "interrupted")
           ++step->failed_attempts;
@@ -407,73 +467,6 @@ Record accept_command(const JournalState& state, const Command& command) {
   record.command_id = command.id;
   record.detail = command.reason;
   return record;
-}
-
-std::vector<Record> read_journal(const fs::path& state_dir) {
-  const std::string text = read_whole(state_dir / "journal.jsonl");
-  std::vector<Record> records;
-  std::size_t start = 0;
-  std::size_t line_number = 0;
-  while (start < text.size()) {
-    const std::size_t end = text.find('\n', start);
-    ++line_number;
-    if (end == std::string::npos) break;  // a torn last line: never acted on
-    auto record = parse_record(std::string_view(text).substr(start, end - start));
-    if (!record) {
-      throw JournalError((state_dir / "journal.jsonl").string() + ": line " +
-                         std::to_string(line_number) + " is not a journal record");
-    }
-    records.push_back(std::move(*record));
-    start = end + 1;
-  }
-  return records;
-}
-
-Journal::Journal(const fs::path& state_dir) : path_(state_dir / "journal.jsonl") {
-  std::error_code error;
-  fs::create_directories(state_dir, error);
-  if (error) throw JournalError("cannot create " + state_dir.string() + ": " + error.message());
-  // Cut a torn last line off before appending after it.
-  const std::string text = read_whole(path_);
-  const std::size_t complete = text.rfind('\n') == std::string::npos ? 0 : text.rfind('\n') + 1;
-  records_ = read_journal(state_dir);
-  const int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) throw JournalError("cannot open " + path_.string() + ": " + errno_text());
-  if ((complete != text.size() && ::ftruncate(fd, static_cast<off_t>(complete)) != 0) ||
-      ::lseek(fd, 0, SEEK_END) < 0) {
-    const std::string why = errno_text();
-    ::close(fd);
-    throw JournalError("cannot cut the torn end off " + path_.string() + ": " + why);
-  }
-  fd_ = fd;
-  size_ = static_cast<off_t>(complete);
-  // The directory entry must be durable too before anything is acted on.
-  const int dir_fd = ::open(state_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd >= 0) {
-    ::fsync(dir_fd);
-    ::close(dir_fd);
-  }
-}
-
-Journal::~Journal() {
-  if (fd_ >= 0) ::close(fd_);
-}
-
-const Record& Journal::append(Record record) {
-  if (broken_)
-    throw JournalError(path_.string() + ": an earlier write failed; nothing more is written");
-  record.seq = records_.empty() ? 1 : records_.back().seq + 1;
-  record.at = std::chrono::system_clock::now();
-  const std::string line = to_json_line(record) + "\n";
-  if (!util::write_all(fd_, line) || ::fdatasync(fd_) != 0) {
-    const std::string why = errno_text();
-    broken_ = true;
-    if (::ftruncate(fd_, size_) == 0) ::fdatasync(fd_);  // no torn line in the middle
-    throw JournalError("cannot write " + path_.string() + ": " + why);
-  }
-  size_ += static_cast<off_t>(line.size());
-  records_.push_back(std::move(record));
-  return records_.back();
 }
 
 std::optional<StateLock> StateLock::try_acquire(const fs::path& state_dir, const std::string& what,

@@ -8,27 +8,34 @@
 //   STATE/logs/<cluster>/<step>.log   the actions' output
 //
 // Write-ahead: a record is written and fdatasync()ed before the engine acts
-// on it (before an action is spawned, before a cluster moves on), so after a
-// crash at any moment the journal says at least as much as happened. A last
-// line cut short by the crash was never acted on: readers skip it, and the
-// writer cuts it off when it opens the journal.
+// on it (before an action is released to run, before a cluster moves on), so
+// after a crash at any moment the journal says at least as much as happened.
+// A last line cut short by the crash was never acted on: readers skip it, and
+// the writer cuts it off when it opens the journal.
 //
-// Replay. The state of every cluster is a pure function of the records
-// (replay()); the engine applies each record to its in-memory state with the
-// same function right after appending it, and `migrate status` replays the
-// file, so both always agree. Record types:
-//   run        an engine started on this directory: the plan file, its
-//              clusters and step names (a later run must have the same ones),
-//              and the engine's pid
-//   state      a cluster entered `phase` at step `step` (with a pause reason
-//              and the phase to resume to when paused)
-//   attempt    attempt `attempt` of a step's action is about to be spawned;
-//              `attempt_end` with its outcome follows when it ended. A
-//              started attempt with no end is an interrupted one.
-//   operator   an operator command was accepted (its id, so it is applied
-//              once); pause and abort of a cluster that is busy are
-//              remembered as requests until the cluster reaches a boundary
-//   skip       a step was skipped (by an operator, with a reason)
+// Integrity (journal version 2). The journal proves its own integrity, so
+// damage is refused instead of being replayed into a wrong state:
+//   - line 1 is the header record (type "journal"): the version, the plan
+//     (its file name, the SHA-256 of the file, its clusters and steps). A
+//     journal is created whole with its header (written to a temporary file,
+//     synced, renamed), so an existing journal is never empty;
+//   - record N is line N: `seq` counts 1, 2, 3, ... without gaps or repeats;
+//   - every line ends in `,"crc":"<8 hex digits>"}`: the CRC32C (Castagnoli)
+//     of the line's bytes before `,"crc"`. A CRC, not a cryptographic hash:
+//     it is there to catch accidents (a lost or doubled write, a bit flip, a
+//     hand edit, another file's bytes), and a keyed hash would need a secret
+//     kept beside the journal, which anyone able to rewrite the journal could
+//     read too. CRC32C is the checksum file systems (ext4, btrfs) use for
+//     their own metadata; it misses a random corruption once in 2^32.
+//   - every record has its time ("at").
+// read_journal() refuses anything else with "<path>: line N: <what>" (see
+// docs/migration.md for every <what>): a gap, a repeat, a bad checksum, a
+// line that is not a record, NUL bytes, trailing bytes other than one torn
+// last line (a prefix of a record, without newline or NUL), an empty file,
+// a version it does not read (a version 1 journal, written before these
+// checks, is refused by name; `repair --upgrade` converts it). An operator
+// recovers with repair_journal() (`ringwatch migrate repair`): it keeps the
+// first N records, saves the rest beside the journal, and journals itself.
 //
 // Operator commands. The command-line tools take the lock when it is free
 // (no engine running) and write the journal themselves; otherwise they append
@@ -50,6 +57,8 @@
 #include <vector>
 
 #include <sys/types.h>
+
+#include "migration/process_group.h"
 
 namespace ringwatch::migration {
 
@@ -73,7 +82,7 @@ std::optional<PauseReason> parse_pause_reason(std::string_view text);
 struct Command;
 
 struct Record {
-  enum class Type { run, state, attempt, attempt_end, operator_command, skip };
+  enum class Type { run, state, attempt, attempt_end, operator_command, skip, header, repair };
   Type type = Type::state;
   std::uint64_t seq = 0;                       // set by Journal::append
   std::chrono::system_clock::time_point at{};  // set by Journal::append
@@ -87,21 +96,41 @@ struct Record {
   std::string diagnosis;  // failed checks: the report's diagnosis
   // attempt, attempt_end
   int attempt = 0;
+  ProcessGroup group;  // attempt: the group its command runs in (unknown: nothing was spawned)
+  std::string orphan;  // attempt_end of an interrupted attempt: "gone", "waited", "killed"
   // attempt_end: "succeeded", "failed", "timed_out", "interrupted", ...;
   // operator: "rejected" for a command that could not be taken (detail: why)
   std::string outcome;
   // operator: "pause", "resume", "abort", "skip"
   std::string command;
   std::string command_id;
-  // run
+  // header, run
   std::string plan;
+  std::string plan_sha256;                                    // of the plan file; "" unknown
   std::map<std::string, std::vector<std::string>> structure;  // cluster -> step names
-  int pid = 0;
+  int pid = 0;                                                // run
+  int version = 0;                                            // header
+  // repair
+  std::uint64_t truncated_after = 0;  // records kept
+  std::uint64_t dropped_lines = 0;    // lines cut (a torn tail counts as one)
+  std::string saved_to;               // where the cut bytes were saved
+  std::string by;                     // who repaired
+  int upgraded_from = 0;              // the version an upgrade started from
 };
 
-std::string to_json_line(const Record& record);  // without the newline
-// nullopt for a line that is not a complete record (a torn tail).
+inline constexpr int kJournalVersion = 2;
+
+// One journal line, without the newline: the record's JSON, ending in its
+// checksum.
+std::string to_json_line(const Record& record);
+// The record of a line, or nullopt for a line that is not a complete record
+// (a torn tail). Only the JSON: the checksum and the record's place in the
+// journal are read_journal()'s to check.
 std::optional<Record> parse_record(std::string_view line);
+// CRC32C (Castagnoli, reflected, as iSCSI and ext4 use it) of `bytes`.
+std::uint32_t crc32c(std::string_view bytes);
+// Lowercase hex SHA-256 of a file's bytes; "" when it cannot be read.
+std::string file_sha256(const std::filesystem::path& path);
 
 // What replay knows about one step.
 struct StepProgress {
@@ -111,9 +140,11 @@ struct StepProgress {
   // Attempts that failed since the cluster last entered `running` from
   // another phase: the retries used up (survives a crash, unlike a counter).
   int failed_attempts = 0;
-  bool in_flight = false;    // an attempt started and has not ended
-  std::string last_outcome;  // of the last ended attempt
-  std::string detail;        // the last thing said about it
+  bool in_flight = false;                                   // an attempt started and has not ended
+  ProcessGroup group;                                       // of the attempt in flight
+  std::chrono::system_clock::time_point attempt_started{};  // of the attempt in flight
+  std::string last_outcome;                                 // of the last ended attempt
+  std::string detail;                                       // the last thing said about it
 };
 
 struct ClusterProgress {
@@ -135,7 +166,8 @@ struct ClusterProgress {
 };
 
 struct JournalState {
-  std::string plan;  // the plan file of the first run
+  std::string plan;         // the plan file the journal was started with
+  std::string plan_sha256;  // its SHA-256 then
   std::vector<std::string> cluster_order;
   std::map<std::string, ClusterProgress> clusters;
   std::set<std::string> applied_commands;
@@ -166,14 +198,19 @@ class JournalError : public std::runtime_error {
 };
 
 // Records of STATE/journal.jsonl (a torn last line skipped); empty when the
-// file does not exist. Throws JournalError for a corrupt line that is not the last.
+// file does not exist. Throws JournalError "<path>: line N: <what>" for
+// anything the integrity rules above refuse.
 std::vector<Record> read_journal(const std::filesystem::path& state_dir);
 
 class Journal {
  public:
-  // Creates STATE and the journal if missing; cuts off a torn last line.
-  // The caller must hold the StateLock.
+  // Opens STATE/journal.jsonl, which must exist and pass read_journal();
+  // cuts off a torn last line. The caller must hold the StateLock.
   explicit Journal(const std::filesystem::path& state_dir);
+  // The same, but when STATE has no journal at all, creates STATE and the
+  // journal holding only `header` (a header record; its seq and time are
+  // set here). An empty or damaged journal is refused, never replaced.
+  Journal(const std::filesystem::path& state_dir, Record header);
   ~Journal();
   Journal(const Journal&) = delete;
   Journal& operator=(const Journal&) = delete;
@@ -186,12 +223,35 @@ class Journal {
   const Record& append(Record record);
 
  private:
+  void open_existing(const std::filesystem::path& state_dir);
+
   std::filesystem::path path_;
   int fd_ = -1;
   off_t size_ = 0;  // bytes of complete, synced records
   bool broken_ = false;
   std::vector<Record> records_;
 };
+
+// The header record of a new journal for `plan_file` with these clusters
+// and steps (its SHA-256 read from the file now).
+Record journal_header(const std::string& plan_file,
+                      std::map<std::string, std::vector<std::string>> structure);
+
+// `ringwatch migrate repair`: under the lock (refused while an engine runs),
+// either keeps the first `truncate_after` records (they must pass the
+// integrity rules; the bytes after them are saved to
+// STATE/journal.jsonl.cut-<time>) or, with `upgrade`, converts a version 1
+// journal; then appends a `repair` record saying who, why and what. The new
+// journal replaces the old one whole (temporary file, sync, rename). Returns
+// what was done, for the operator; throws std::runtime_error with the
+// reason when it refuses.
+struct RepairRequest {
+  std::optional<std::uint64_t> truncate_after;
+  bool upgrade = false;
+  std::string by;      // who; required
+  std::string reason;  // why; required
+};
+std::string repair_journal(const std::filesystem::path& state_dir, const RepairRequest& request);
 
 // An exclusive flock on STATE/lock, held for the object's life. The lock file
 // names the holder, so a second engine can say who has it.

@@ -16,6 +16,9 @@ build_packages=(
   # Packaging (issue 14): man pages from the programs' --help; CPack finds the
   # binaries for dpkg-shlibdeps (dpkg-dev) with file.
   help2man file
+  # The migration journal's header names the plan file by its SHA-256
+  # (OpenSSL's libcrypto; issue 12, the engine's journal integrity).
+  libssl-dev
 )
 # Programs the lab, the tests and the benchmarks start on loopback.
 # dnsmasq-base is the binary without the system service (we never want a

@@ -1,5 +1,7 @@
 #include "migration/action.h"
 
+#include "migration/process_group.h"
+
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -287,6 +289,60 @@ TEST_F(ActionTest, RunsFromSeveralThreadsAtOnce) {
     EXPECT_TRUE(results[i].ok()) << results[i].detail;
     EXPECT_EQ(results[i].output_tail, std::to_string(i + 1) + "\n");
   }
+}
+
+TEST_F(ActionTest, TheCommandIsHeldUntilOnSpawnedHasTheGroupItRunsIn) {
+  const fs::path marker = dir_ / "ran";
+  ActionContext ctx = context();
+  ProcessGroup group;
+  bool ran_early = true;
+  ctx.on_spawned = [&](const ProcessGroup& g) {
+    group = g;
+    std::this_thread::sleep_for(milliseconds(300));
+    ran_early = fs::exists(marker);
+  };
+  // The command says which process and group it is: $$ and field 5 of its stat.
+  const ActionResult result = run_action(
+      command({"sh", "-c", "echo $$ $(cut -d' ' -f5 /proc/$$/stat) > " + marker.string()}), ctx);
+  ASSERT_TRUE(result.ok()) << result.detail;
+  EXPECT_FALSE(ran_early) << "the command ran before on_spawned returned";
+  ASSERT_TRUE(group.known());
+  EXPECT_EQ(read_file(marker),
+            std::to_string(group.pgid) + " " + std::to_string(group.pgid) + "\n");
+  EXPECT_GT(group.start_time, 0u);
+  EXPECT_EQ(group.boot_id, current_boot_id());
+}
+
+TEST_F(ActionTest, WhenOnSpawnedThrowsTheCommandNeverRuns) {
+  const fs::path marker = dir_ / "ran";
+  ActionContext ctx = context();
+  ProcessGroup group;
+  ctx.on_spawned = [&](const ProcessGroup& g) {
+    group = g;
+    throw std::runtime_error("cannot write the journal");
+  };
+  EXPECT_THROW(run_action(command({"sh", "-c", "echo ran > " + marker.string()}), ctx),
+               std::runtime_error);
+  ASSERT_TRUE(group.known());
+  std::this_thread::sleep_for(milliseconds(200));
+  EXPECT_FALSE(fs::exists(marker));
+  EXPECT_FALSE(group_alive(group));
+}
+
+TEST_F(ActionTest, AProgramThatCannotRunIsReportedAfterItsGroupWasNamed) {
+  // A path with a '/' is tried by the child itself: its exec fails after on_spawned.
+  ActionContext ctx = context();
+  int named = 0;
+  ctx.on_spawned = [&](const ProcessGroup&) { ++named; };
+  const ActionResult result = run_action(command({(dir_ / "nope").string()}), ctx);
+  EXPECT_EQ(result.outcome, ActionOutcome::could_not_start);
+  EXPECT_EQ(result.detail,
+            "cannot run \"" + (dir_ / "nope").string() + "\": No such file or directory");
+  EXPECT_EQ(named, 1);
+  // Not found in PATH: nothing is spawned, nothing named.
+  const ActionResult missing = run_action(command({"ringwatch-no-such-program"}), ctx);
+  EXPECT_EQ(missing.outcome, ActionOutcome::could_not_start);
+  EXPECT_EQ(named, 1);
 }
 
 TEST(ActionOutcomeTest, Names) {

@@ -106,7 +106,8 @@ TEST_F(EngineTest, RunsEveryStepInOrderAndJournalsEachTransition) {
   // Every record is on disk, numbered without gaps.
   const auto records = journal();
   for (std::size_t i = 0; i < records.size(); ++i) EXPECT_EQ(records[i].seq, i + 1);
-  EXPECT_EQ(records.front().type, Record::Type::run);
+  EXPECT_EQ(records.front().type, Record::Type::header);
+  EXPECT_EQ(records[1].type, Record::Type::run);
 }
 
 TEST_F(EngineTest, ASecondEngineOnTheSameStateDirectoryIsRefusedByName) {
@@ -160,11 +161,11 @@ TEST_F(EngineTest, AFailedActionIsRetriedThenPausesUntilAnOperatorResumes) {
 
 // A journal as a crash leaves it: attempt 1 of step `step` started, no end.
 void crash_in_step(const fs::path& state_dir, const Plan& plan, int step) {
-  Journal journal(state_dir);
   Record run;
   run.type = Record::Type::run;
   run.plan = plan.source;
   for (const auto& s : plan.clusters[0].steps) run.structure["c1"].push_back(s.name);
+  Journal journal(state_dir, journal_header(plan.source, run.structure));
   journal.append(run);
   for (int i = 0; i <= step; ++i) {
     for (Phase phase : {Phase::preflight, Phase::running}) {
@@ -239,11 +240,11 @@ TEST_F(EngineTest, AnInterruptedStepThatIsNotSafeToRerunPausesForAnOperator) {
 // leaves it: the cluster still in `running`.
 void crash_after_attempts(const fs::path& state_dir, const Plan& plan,
                           const std::vector<std::string>& outcomes) {
-  Journal journal(state_dir);
   Record run;
   run.type = Record::Type::run;
   run.plan = plan.source;
   for (const auto& s : plan.clusters[0].steps) run.structure["c1"].push_back(s.name);
+  Journal journal(state_dir, journal_header(plan.source, run.structure));
   journal.append(run);
   for (Phase phase : {Phase::preflight, Phase::running}) {
     Record state;

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -76,9 +77,37 @@ void expect_same(const Record& a, const Record& b) {
   EXPECT_EQ(a.plan, b.plan);
   EXPECT_EQ(a.structure, b.structure);
   EXPECT_EQ(a.pid, b.pid);
+  EXPECT_EQ(a.group, b.group);
+  EXPECT_EQ(a.orphan, b.orphan);
+  EXPECT_EQ(a.plan_sha256, b.plan_sha256);
+  EXPECT_EQ(a.version, b.version);
+  EXPECT_EQ(a.truncated_after, b.truncated_after);
+  EXPECT_EQ(a.dropped_lines, b.dropped_lines);
+  EXPECT_EQ(a.saved_to, b.saved_to);
+  EXPECT_EQ(a.by, b.by);
+  EXPECT_EQ(a.upgraded_from, b.upgraded_from);
 }
 
 // Record builders; seq numbers are given by the tests that replay.
+Record header_record(std::map<std::string, std::vector<std::string>> structure) {
+  Record r;
+  r.type = Record::Type::header;
+  r.version = kJournalVersion;
+  r.plan = "/srv/plan.json";
+  r.plan_sha256 = std::string(64, 'a');
+  r.structure = std::move(structure);
+  r.at = kAt;
+  return r;
+}
+
+// `body` (a record's JSON without its closing brace) as a journal line ends:
+// with the CRC32C of exactly those bytes.
+std::string with_crc(const std::string& body) {
+  char crc[9];
+  std::snprintf(crc, sizeof crc, "%08x", crc32c(body));
+  return body + R"(,"crc":")" + crc + R"("})";
+}
+
 Record run_record(std::map<std::string, std::vector<std::string>> structure,
                   const std::string& plan = "/srv/plan.json") {
   Record r;
@@ -162,23 +191,42 @@ JournalState replay_numbered(std::vector<Record> records) {
 // --- The record format ------------------------------------------------------
 
 TEST_F(JournalTest, EveryRecordTypeSurvivesARoundTripThroughItsLine) {
+  Record header = header_record({{"c1", {"one", "two"}}, {"c2", {"x"}}});
   Record run = run_record({{"c1", {"one", "two"}}, {"c2", {"x"}}});
   run.detail = "first run";
+  run.plan_sha256 = std::string(64, 'b');
   Record state = state_record("c1", Phase::verifying, 1, "action succeeded");
   Record paused = paused_record("c1", 1, PauseReason::failed_check, Phase::preflight,
                                 "preflight failed at step 2 (two): canary: \"b2\" down\nline 2",
                                 "p2 hashes over a ring without b3");
   Record attempt = attempt_record("c1", 1, 3);
+  attempt.group = {4243, 987654321, "0f6e2d8c-7b0e-4d1e-9a57-3f3a2f1c9b10"};
   Record attempt_end = attempt_end_record("c1", 1, 3, "timed_out", "killed after 60 s");
+  Record interrupted = attempt_end_record("c1", 1, 3, "interrupted", "the engine stopped");
+  interrupted.orphan = "waited";
   Record skip_command = operator_record("skip", "c1", "77-1-0", 1, "done by hand, ticket OPS-1");
   Record rejected = operator_record("resume", "c2", "77-1-1", 0, "cluster c2 is not paused");
   rejected.outcome = "rejected";
   Record pause_all = operator_record("pause", "", "77-1-2");
   Record skip = skip_record("c2", 0, "skipped by operator: ü and \t tab");
+  Record repair;
+  repair.type = Record::Type::repair;
+  repair.at = kAt;
+  repair.truncated_after = 11;
+  repair.dropped_lines = 2;
+  repair.saved_to = "/srv/state/journal.jsonl.cut-2026-11-19T10:30:00.123Z";
+  repair.by = "alice";
+  repair.detail = "NUL bytes after a power cut";
+  Record upgrade;
+  upgrade.type = Record::Type::repair;
+  upgrade.at = kAt;
+  upgrade.upgraded_from = 1;
+  upgrade.by = "bob";
+  upgrade.detail = "upgrade to journal version 2";
 
   std::uint64_t seq = 1;
-  for (Record* record : {&run, &state, &paused, &attempt, &attempt_end, &skip_command, &rejected,
-                         &pause_all, &skip}) {
+  for (Record* record : {&header, &run, &state, &paused, &attempt, &attempt_end, &interrupted,
+                         &skip_command, &rejected, &pause_all, &skip, &repair, &upgrade}) {
     record->seq = seq++;
     const std::string line = to_json_line(*record);
     SCOPED_TRACE(line);
@@ -189,20 +237,52 @@ TEST_F(JournalTest, EveryRecordTypeSurvivesARoundTripThroughItsLine) {
   }
 
   // The format itself, which `migrate status` and people read.
+  EXPECT_EQ(to_json_line(header),
+            with_crc(R"({"seq":1,"at":"2026-11-19T10:30:00.123Z","type":"journal","version":2,)"
+                     R"("plan":"/srv/plan.json","plan_sha256":")" +
+                     std::string(64, 'a') + R"(","clusters":{"c1":["one","two"],"c2":["x"]})"));
   EXPECT_EQ(to_json_line(paused),
-            R"({"seq":3,"at":"2026-11-19T10:30:00.123Z","type":"state","cluster":"c1",)"
-            R"("phase":"paused","step":1,"reason":"failed_check","resume_to":"preflight",)"
-            R"("detail":"preflight failed at step 2 (two): canary: \"b2\" down\nline 2",)"
-            R"("diagnosis":"p2 hashes over a ring without b3"})");
-  EXPECT_EQ(to_json_line(run),
-            R"({"seq":1,"at":"2026-11-19T10:30:00.123Z","type":"run","plan":"/srv/plan.json",)"
-            R"("pid":4242,"clusters":{"c1":["one","two"],"c2":["x"]},"detail":"first run"})");
-  EXPECT_EQ(to_json_line(attempt_end),
-            R"({"seq":5,"at":"2026-11-19T10:30:00.123Z","type":"attempt_end","cluster":"c1",)"
-            R"("step":1,"attempt":3,"outcome":"timed_out","detail":"killed after 60 s"})");
-  EXPECT_EQ(to_json_line(pause_all),
-            R"({"seq":8,"at":"2026-11-19T10:30:00.123Z","type":"operator","command":"pause",)"
-            R"("id":"77-1-2"})");
+            with_crc(R"({"seq":4,"at":"2026-11-19T10:30:00.123Z","type":"state","cluster":"c1",)"
+                     R"("phase":"paused","step":1,"reason":"failed_check","resume_to":"preflight",)"
+                     R"("detail":"preflight failed at step 2 (two): canary: \"b2\" down\nline 2",)"
+                     R"("diagnosis":"p2 hashes over a ring without b3")"));
+  EXPECT_EQ(
+      to_json_line(run),
+      with_crc(R"({"seq":2,"at":"2026-11-19T10:30:00.123Z","type":"run","plan":"/srv/plan.json",)"
+               R"("plan_sha256":")" +
+               std::string(64, 'b') +
+               R"(","pid":4242,"clusters":{"c1":["one","two"],"c2":["x"]},"detail":"first run")"));
+  EXPECT_EQ(to_json_line(attempt),
+            with_crc(R"({"seq":5,"at":"2026-11-19T10:30:00.123Z","type":"attempt","cluster":"c1",)"
+                     R"("step":1,"attempt":3,"pgid":4243,"start_time":987654321,)"
+                     R"("boot_id":"0f6e2d8c-7b0e-4d1e-9a57-3f3a2f1c9b10")"));
+  EXPECT_EQ(
+      to_json_line(attempt_end),
+      with_crc(R"({"seq":6,"at":"2026-11-19T10:30:00.123Z","type":"attempt_end","cluster":"c1",)"
+               R"("step":1,"attempt":3,"outcome":"timed_out","detail":"killed after 60 s")"));
+  EXPECT_EQ(
+      to_json_line(interrupted),
+      with_crc(R"({"seq":7,"at":"2026-11-19T10:30:00.123Z","type":"attempt_end","cluster":"c1",)"
+               R"("step":1,"attempt":3,"outcome":"interrupted","orphan":"waited",)"
+               R"("detail":"the engine stopped")"));
+  EXPECT_EQ(
+      to_json_line(pause_all),
+      with_crc(R"({"seq":10,"at":"2026-11-19T10:30:00.123Z","type":"operator","command":"pause",)"
+               R"("id":"77-1-2")"));
+  EXPECT_EQ(
+      to_json_line(repair),
+      with_crc(
+          R"({"seq":12,"at":"2026-11-19T10:30:00.123Z","type":"repair","truncated_after":11,)"
+          R"("dropped_lines":2,"saved_to":"/srv/state/journal.jsonl.cut-2026-11-19T10:30:00.123Z",)"
+          R"("by":"alice","detail":"NUL bytes after a power cut")"));
+}
+
+TEST_F(JournalTest, TheChecksumIsCrc32c) {
+  // The check value of CRC-32C (Castagnoli), as iSCSI (RFC 3720) and every
+  // catalogue of CRCs give it.
+  EXPECT_EQ(crc32c("123456789"), 0xe3069283u);
+  EXPECT_EQ(crc32c(""), 0u);
+  EXPECT_NE(crc32c("{\"seq\":1}"), crc32c("{\"seq\":2}"));
 }
 
 TEST_F(JournalTest, ParseRecordRejectsWhatIsNotACompleteRecord) {
@@ -224,7 +304,7 @@ TEST_F(JournalTest, ParseRecordRejectsWhatIsNotACompleteRecord) {
 
 TEST_F(JournalTest, ReadJournalSkipsATornLastLine) {
   EXPECT_TRUE(read_journal(state_).empty());  // no file: no records
-  Record first = run_record({{"c1", {"one"}}});
+  Record first = header_record({{"c1", {"one"}}});
   first.seq = 1;
   Record second = state_record("c1", Phase::preflight, 0);
   second.seq = 2;
@@ -243,13 +323,16 @@ TEST_F(JournalTest, ReadJournalSkipsATornLastLine) {
   // part of the same write, so it was never acted on.
   write_journal(complete + third_line);
   EXPECT_EQ(read_journal(state_).size(), 2u);
+  // So were the first bytes of one.
+  write_journal(complete + "{");
+  EXPECT_EQ(read_journal(state_).size(), 2u);
 
   write_journal(complete + third_line + "\n");
   EXPECT_EQ(read_journal(state_).size(), 3u);
 }
 
 TEST_F(JournalTest, ReadJournalThrowsNamingFileAndLineForACorruptMiddleLine) {
-  Record first = run_record({{"c1", {"one"}}});
+  Record first = header_record({{"c1", {"one"}}});
   first.seq = 1;
   Record third = state_record("c1", Phase::preflight, 0);
   third.seq = 3;
@@ -260,14 +343,14 @@ TEST_F(JournalTest, ReadJournalThrowsNamingFileAndLineForACorruptMiddleLine) {
     FAIL() << "a corrupt middle line was accepted";
   } catch (const JournalError& error) {
     EXPECT_EQ(std::string(error.what()),
-              (state_ / "journal.jsonl").string() + ": line 2 is not a journal record");
+              (state_ / "journal.jsonl").string() + ": line 2: not a journal record");
   }
   // The writer refuses it as well: it must never append after a corrupt line.
   EXPECT_THROW(Journal{state_}, JournalError);
 }
 
 TEST_F(JournalTest, OpeningCutsATornTailOffAndAppendsAfterIt) {
-  Record first = run_record({{"c1", {"one"}}});
+  Record first = header_record({{"c1", {"one"}}});
   first.seq = 1;
   Record second = state_record("c1", Phase::preflight, 0);
   second.seq = 2;
@@ -293,19 +376,44 @@ TEST_F(JournalTest, OpeningCutsATornTailOffAndAppendsAfterIt) {
   EXPECT_EQ(journal.records().size(), 3u);
 }
 
-TEST_F(JournalTest, ANewJournalCreatesItsDirectoryAndNumbersFromOne) {
-  {
-    Journal journal(state_);
-    EXPECT_TRUE(journal.records().empty());
-    EXPECT_TRUE(fs::exists(journal_path()));
-    EXPECT_EQ(journal.append(run_record({{"c1", {"one"}}})).seq, 1u);
-    EXPECT_EQ(journal.append(state_record("c1", Phase::preflight, 0)).seq, 2u);
+TEST_F(JournalTest, ANewJournalIsCreatedWithItsHeaderAndNumbersOn) {
+  // Without a journal, only the constructor given a header makes one.
+  try {
+    Journal missing(state_);
+    ADD_FAILURE() << "opened a journal that does not exist";
+  } catch (const JournalError& error) {
+    EXPECT_EQ(std::string(error.what()), "no migration journal in " + state_.string());
   }
-  // Reopened: continues the numbering.
-  Journal again(state_);
-  EXPECT_EQ(again.records().size(), 2u);
-  EXPECT_EQ(again.append(state_record("c1", Phase::running, 0)).seq, 3u);
-  EXPECT_EQ(read_journal(state_).size(), 3u);
+  EXPECT_FALSE(fs::exists(journal_path()));
+  {
+    Journal journal(state_, header_record({{"c1", {"one"}}}));
+    ASSERT_EQ(journal.records().size(), 1u);
+    EXPECT_EQ(journal.records()[0].type, Record::Type::header);
+    EXPECT_EQ(journal.records()[0].seq, 1u);
+    EXPECT_TRUE(fs::exists(journal_path()));
+    EXPECT_FALSE(fs::exists(state_ / "journal.jsonl.tmp"));  // renamed into place
+    EXPECT_EQ(journal.append(run_record({{"c1", {"one"}}})).seq, 2u);
+    EXPECT_EQ(journal.append(state_record("c1", Phase::preflight, 0)).seq, 3u);
+  }
+  // Reopened (the header given again is not written again): continues the numbering.
+  Journal again(state_, header_record({{"other", {"x"}}}));
+  EXPECT_EQ(again.records().size(), 3u);
+  EXPECT_EQ(again.records()[0].structure,
+            (std::map<std::string, std::vector<std::string>>{{"c1", {"one"}}}));
+  EXPECT_EQ(again.append(state_record("c1", Phase::running, 0)).seq, 4u);
+  EXPECT_EQ(read_journal(state_).size(), 4u);
+}
+
+TEST_F(JournalTest, AJournalHeaderNamesThePlanFileByItsSha256) {
+  const fs::path plan = root_ / "plan.json";
+  std::ofstream(plan) << "abc";
+  // SHA-256("abc"), FIPS 180-2 appendix B.1.
+  const Record header = journal_header(plan.string(), {{"c1", {"one"}}});
+  EXPECT_EQ(header.type, Record::Type::header);
+  EXPECT_EQ(header.version, 2);
+  EXPECT_EQ(header.plan, plan.string());
+  EXPECT_EQ(header.plan_sha256, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(file_sha256(root_ / "none.json"), "");
 }
 
 // --- Replay -----------------------------------------------------------------

@@ -23,7 +23,7 @@ Commands:
            inject the faults ringwatch must catch, heal them, stop it
   migrate  run a migration plan step by step, each step gated on the probes;
            pauses on a failed check, survives a crash (plan, run, status,
-           pause, resume, abort, skip)
+           pause, resume, abort, skip, repair)
   spec     cluster specs: `spec import` writes one from the proxies' own
            configs (nutcracker YAML, mcrouter JSON)
   version  print the version

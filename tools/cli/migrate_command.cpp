@@ -2,6 +2,7 @@
 // from another shell (status, pause, resume, abort, skip). The engine and the
 // journal live in migration; this file is options and printing.
 
+#include <pwd.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -36,10 +37,13 @@ constexpr const char* kMigrateUsage =
     "  pause   --state DIR [--cluster C]\n"
     "  resume  --state DIR [--cluster C]\n"
     "  abort   --state DIR [--cluster C]\n"
-    "  skip    --state DIR --cluster C --step S --reason TEXT\n\n"
+    "  skip    --state DIR --cluster C --step S --reason TEXT\n"
+    "  repair  --state DIR --truncate-after N --reason TEXT [--by NAME]\n"
+    "          --state DIR --upgrade [--by NAME]   (a damaged or old journal)\n\n"
     "Exit codes: run: 0 every cluster finished, 2 some aborted, 3 stopped or bad\n"
     "input; status: 0 nothing paused or aborted, 1 some cluster paused, 2 some\n"
-    "aborted, 3 no journal; plan and the operator commands: 0 done, 3 refused.\n";
+    "aborted, 3 no journal or a damaged one; plan, repair and the operator commands:\n"
+    "0 done, 3 refused.\n";
 
 Engine* running_engine = nullptr;
 
@@ -205,6 +209,15 @@ void print_status_json(const fs::path& dir, const JournalState& state, const std
   out << buffer.GetString() << "\n";
 }
 
+// Who runs this command, for the journal: the user behind sudo, else this one.
+std::string login_name() {
+  if (const char* sudo_user = std::getenv("SUDO_USER"); sudo_user != nullptr && *sudo_user) {
+    return sudo_user;
+  }
+  if (const passwd* entry = ::getpwuid(::getuid()); entry != nullptr) return entry->pw_name;
+  return "uid " + std::to_string(::getuid());
+}
+
 int status_exit_code(const JournalState& state) {
   int code = kExitOk;
   for (const auto& [name, cluster] : state.clusters) {
@@ -234,7 +247,12 @@ int run_migrate(const Args& args, std::ostream& out, std::ostream& err) {
       "status: text or json")("cluster", po::value<std::string>()->value_name("C"),
                               "the cluster (default: every cluster)")(
       "step", po::value<std::string>()->value_name("S"), "skip: the step to skip")(
-      "reason", po::value<std::string>()->value_name("TEXT"), "why (recorded in the journal)");
+      "reason", po::value<std::string>()->value_name("TEXT"), "why (recorded in the journal)")(
+      "truncate-after", po::value<std::uint64_t>()->value_name("N"),
+      "repair: keep records 1 to N, cut the rest")("upgrade", po::bool_switch(),
+                                                   "repair: convert a version 1 journal")(
+      "by", po::value<std::string>()->value_name("NAME"),
+      "repair: who repairs (default: the login name)");
   po::variables_map vm;
   if (!parse_options(rest, options, {}, vm, out,
                      std::string("ringwatch migrate ") + sub + "\n\n" + kMigrateUsage)) {
@@ -292,11 +310,20 @@ int run_migrate(const Args& args, std::ostream& out, std::ostream& err) {
   if (sub == "status") {
     const std::string format = vm["format"].as<std::string>();
     if (format != "text" && format != "json") throw UsageError("--format must be text or json");
-    if (!fs::exists(state_dir / "journal.jsonl")) {
-      err << "ringwatch migrate status: no migration journal in " << state_dir.string() << "\n";
+    const fs::path journal = state_dir / "journal.jsonl";
+    std::error_code error;
+    if (!fs::exists(journal, error) || fs::file_size(journal, error) == 0) {
+      err << "ringwatch migrate status: no migration journal in " << state_dir.string()
+          << (fs::exists(journal, error) ? " (" + journal.string() + " is empty)" : "") << "\n";
       return kExitUnknown;
     }
-    const JournalState state = replay(read_journal(state_dir));
+    JournalState state;
+    try {
+      state = replay(read_journal(state_dir));
+    } catch (const JournalError& damaged) {
+      err << "ringwatch migrate status: " << damaged.what() << "\n";
+      return kExitUnknown;
+    }
     const std::string holder = engine_holder(state_dir);
     if (format == "json") {
       print_status_json(state_dir, state, holder, out);
@@ -324,8 +351,29 @@ int run_migrate(const Args& args, std::ostream& out, std::ostream& err) {
     }
     return kExitOk;
   }
+  if (sub == "repair") {
+    RepairRequest request;
+    if (vm.count("truncate-after"))
+      request.truncate_after = vm["truncate-after"].as<std::uint64_t>();
+    request.upgrade = vm["upgrade"].as<bool>();
+    request.by = vm.count("by") ? vm["by"].as<std::string>() : login_name();
+    if (vm.count("reason")) {
+      request.reason = vm["reason"].as<std::string>();
+    } else if (request.upgrade) {
+      request.reason = "upgrade to journal version " + std::to_string(kJournalVersion);
+    } else {
+      throw UsageError("repair: missing --reason");
+    }
+    try {
+      out << repair_journal(state_dir, request);
+    } catch (const std::runtime_error& refused) {
+      err << "ringwatch migrate repair: " << refused.what() << "\n";
+      return kExitUnknown;
+    }
+    return kExitOk;
+  }
   throw UsageError("unknown subcommand \"" + sub +
-                   "\" (plan, run, status, pause, resume, abort or skip)");
+                   "\" (plan, run, status, pause, resume, abort, skip or repair)");
 }
 
 }  // namespace ringwatch::cli

@@ -240,7 +240,7 @@ TEST(CliTest, MigrateUsageErrors) {
   EXPECT_EQ(unknown.code, kExitUnknown);
   EXPECT_EQ(unknown.err,
             "ringwatch migrate: unknown subcommand \"rollback\" (plan, run, status, pause, "
-            "resume, abort or skip)\n" +
+            "resume, abort, skip or repair)\n" +
                 hint);
 }
 
