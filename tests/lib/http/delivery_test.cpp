@@ -67,7 +67,6 @@ TEST(DeliveryTest, AReceiverThatIsDownIsRetriedWithBackoffCountedAndNeverBlocksP
                      .max_backoff = 200ms,
                      .max_attempts = 4,
                      .observer = observer});
-  const auto start = Steady::now();
   delivery.post(payload("a", 3));
   // Had post waited for the attempts, they would be over (350 ms of backoff).
   EXPECT_EQ(delivery.stats().dropped_retries_exhausted, 0u) << "post waited for the attempts";
