@@ -51,6 +51,8 @@ http::DeliveryOptions delivery_options(SinkFormat format, HttpSinkOptions option
   }
   return {.name = options.name,
           .url = std::move(url),
+          .tls = std::move(options.tls),
+          .headers = std::move(options.headers),
           .deadlines = options.deadlines,
           .queue_capacity = options.queue_capacity,
           .initial_backoff = options.initial_backoff,

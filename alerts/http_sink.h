@@ -48,6 +48,8 @@ struct HttpSinkOptions {
   // Alertmanager: its base URL, e.g. http://127.0.0.1:9093 (a path prefix is
   // kept: http://h:9093/am -> /am/api/v2/alerts). Webhook: the URL it POSTs to.
   std::string url{};
+  http::ClientTls tls{};                                // how an https:// URL is verified
+  http::Headers headers{};                              // e.g. Authorization; never logged
   util::Deadlines deadlines = http::kDefaultDeadlines;  // connect 1 s, I/O 2 s
   std::size_t queue_capacity = 64;  // waiting batches, not counting the one in flight
   std::chrono::milliseconds initial_backoff{500};
@@ -65,7 +67,7 @@ using SinkStats = http::DeliveryStats;  // counts batches
 class HttpSink final : public Sink {
  public:
   // Throws std::invalid_argument naming the sink for a bad URL or option:
-  // "sink alertmanager: url: https://am:9093: only http:// URLs are supported (no TLS)".
+  // "sink alertmanager: url: ftp://am:9093: expected http[s]://host[:port][/path]".
   HttpSink(SinkFormat format, HttpSinkOptions options);
   ~HttpSink() override;
   HttpSink(const HttpSink&) = delete;

@@ -50,10 +50,14 @@ Alerting::~Alerting() = default;
 
 void Alerting::reconfigure(const AlertsConfig& config) {
   const auto make_sink = [&](alerts::SinkFormat format, const std::string& name,
-                             const std::string& url) {
+                             const std::string& url, const SinkAccess& access) {
     alerts::HttpSinkOptions options;
     options.name = name;
     options.url = url;
+    options.tls.ca_file = access.ca_file;
+    if (!access.authorization.empty()) {
+      options.headers.emplace_back("Authorization", access.authorization);
+    }
     options.observer = std::make_shared<LoggingObserver>(
         log_, metrics_ ? metrics_->delivery_observer(name) : nullptr);
     return make_sink_(format, std::move(options));
@@ -61,14 +65,17 @@ void Alerting::reconfigure(const AlertsConfig& config) {
   const std::lock_guard lock(mutex_);
   const bool first = !tracker_;
   std::vector<std::shared_ptr<alerts::Sink>> sinks = sinks_;
-  if (first || config.alertmanager != config_.alertmanager || config.webhook != config_.webhook) {
+  if (first || config.alertmanager != config_.alertmanager || config.webhook != config_.webhook ||
+      config.alertmanager_access != config_.alertmanager_access ||
+      config.webhook_access != config_.webhook_access) {
     sinks.clear();  // built before anything is swapped: a bad URL changes nothing
     if (!config.alertmanager.empty()) {
-      sinks.push_back(
-          make_sink(alerts::SinkFormat::alertmanager_v2, "alertmanager", config.alertmanager));
+      sinks.push_back(make_sink(alerts::SinkFormat::alertmanager_v2, "alertmanager",
+                                config.alertmanager, config.alertmanager_access));
     }
     if (!config.webhook.empty()) {
-      sinks.push_back(make_sink(alerts::SinkFormat::webhook, "webhook", config.webhook));
+      sinks.push_back(
+          make_sink(alerts::SinkFormat::webhook, "webhook", config.webhook, config.webhook_access));
     }
   }
   if (first || config.fire_after_rounds != config_.fire_after_rounds ||

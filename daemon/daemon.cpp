@@ -16,6 +16,7 @@
 #include "daemon/api.h"
 #include "daemon/http_server.h"
 #include "daemon/scheduler.h"
+#include "daemon/web_config.h"
 #include "lib/util/text.h"
 #include "lib/util/version.h"
 #include "probes/registry.h"
@@ -54,17 +55,38 @@ struct Daemon::Impl {
         metrics(std::make_shared<alerts::Metrics>(kVersion)),
         alerting(std::make_shared<Alerting>(fleet.alerts, log, metrics)),
         scheduler(io, log, metrics, alerting),
-        api(scheduler, metrics),
+        api(scheduler, metrics,
+            ApiOptions{[this] { return do_reload(); },
+                       std::chrono::steady_clock::now() + options.ready_timeout}),
         signals(io),
         resend_timer(io) {
     const auto listen = parse_listen(fleet.listen);
     if (!listen) throw std::runtime_error("cannot listen on " + fleet.listen + ": bad address");
-    server = std::make_unique<HttpServer>(
-        io, listen->host, listen->port, [this](const HttpRequest& request, Responder respond) {
-          log->debug("http_request", {{"method", request.method}, {"target", request.target}});
-          api.handle(request, std::move(respond));
-        });
-    log->info("listening", {{"address", listen->host + ":" + std::to_string(server->port())}});
+    WebConfig web;
+    if (options.web_config_path) web = load_web_config(*options.web_config_path);
+    auth = std::make_unique<BasicAuth>(web.basic_auth_users, web.healthz_without_auth);
+    HttpServerOptions server_options;
+    server_options.tls = web.tls;
+    try {
+      server = std::make_unique<HttpServer>(
+          io, listen->host, listen->port,
+          [this](const HttpRequest& request, Responder respond) {
+            log->debug("http_request", {{"method", request.method}, {"target", request.target}});
+            auth->check(request, [this, request, respond](BasicAuth::Verdict verdict) {
+              if (verdict == BasicAuth::Verdict::denied) return respond(BasicAuth::challenge());
+              if (verdict == BasicAuth::Verdict::busy) return respond(BasicAuth::busy());
+              // The API runs on the io thread; a bcrypt check ends on auth's.
+              asio::post(io, [this, request, respond] { api.handle(request, respond); });
+            });
+          },
+          server_options);
+    } catch (const TlsSetupError& error) {
+      throw WebConfigError(*options.web_config_path + ": tls_server_config." + error.field() +
+                           ": " + error.what());
+    }
+    log->info("listening", {{"address", listen->host + ":" + std::to_string(server->port())},
+                            {"tls", web.tls ? "true" : "false"},
+                            {"basic_auth", web.basic_auth_users.empty() ? "false" : "true"}});
     scheduler.apply(fleet.clusters);
   }
 
@@ -90,8 +112,9 @@ struct Daemon::Impl {
     });
   }
 
-  void do_reload() {
-    if (stopping) return;
+  // SIGHUP and POST /-/reload; the error, or nullopt when the new configuration runs.
+  std::optional<std::string> do_reload() {
+    if (stopping) return std::string("ringwatchd is stopping");
     try {
       auto next = options.source.load();
       alerting->reconfigure(next.alerts);
@@ -105,9 +128,11 @@ struct Daemon::Impl {
       metrics->config_reload(true);
       log->info("reload",
                 {{"outcome", "success"}, {"clusters", std::to_string(fleet.clusters.size())}});
+      return std::nullopt;
     } catch (const std::exception& error) {
       metrics->config_reload(false);
       log->error("reload", {{"outcome", "failure"}, {"error", error.what()}});
+      return std::string(error.what());
     }
   }
 
@@ -132,6 +157,7 @@ struct Daemon::Impl {
   Api api;
   asio::signal_set signals;
   asio::steady_timer resend_timer;
+  std::unique_ptr<BasicAuth> auth;
   std::unique_ptr<HttpServer> server;
   std::uint16_t bound_port = 0;
   bool stopping = false;
@@ -213,6 +239,7 @@ int run_ringwatchd(const std::vector<std::string>& args, std::ostream& out, std:
     ("alertmanager", po::value<std::string>()->value_name("URL"), "Alertmanager base URL with --cluster")
     ("webhook", po::value<std::string>()->value_name("URL"), "webhook URL with --cluster")
     ("listen", po::value<std::string>()->value_name("ADDR"), "address:port to serve HTTP on (default 127.0.0.1:9470)")
+    ("web-config", po::value<std::string>()->value_name("FILE"), "TLS and basic auth (exporter-toolkit's YAML format)")
     ("log-level", po::value<std::string>()->default_value("info")->value_name("LEVEL"), "debug|info|warn|error")
     ("shutdown-grace", po::value<double>()->default_value(10)->value_name("S"), "seconds rounds in flight get at stop");
   // clang-format on
@@ -273,6 +300,7 @@ int run_ringwatchd(const std::vector<std::string>& args, std::ostream& out, std:
         throw po::error("--listen: expected an IP address literal and port like 127.0.0.1:9470");
       }
     }
+    if (vm.count("web-config")) options.web_config_path = vm["web-config"].as<std::string>();
     const auto level = parse_log_level(vm["log-level"].as<std::string>());
     if (!level) throw po::error("--log-level: expected debug, info, warn or error");
     options.log_level = *level;

@@ -12,7 +12,7 @@
 // spec's deadlines) and are abandoned after it; run() then returns 0.
 //
 // Exit codes of run_ringwatchd: 0 after a clean stop, 3 for a bad fleet file,
-// spec, usage, or a listen address that cannot be bound.
+// spec, web config, usage, or a listen address that cannot be bound.
 //
 // Thread-safety: Daemon's constructor and run() on one thread; port() after
 // construction from any thread; stop() and reload() from any thread.
@@ -47,8 +47,12 @@ struct ConfigSource {
 
 struct DaemonOptions {
   ConfigSource source{};
+  // --web-config FILE: TLS and basic authentication (web_config.h); read at start.
+  std::optional<std::string> web_config_path{};
   LogLevel log_level = LogLevel::info;
   std::chrono::milliseconds shutdown_grace{10000};
+  // /-/ready answers 200 after this long even if a cluster has not finished a round.
+  std::chrono::milliseconds ready_timeout{60000};
   bool handle_signals = true;
 };
 

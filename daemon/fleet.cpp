@@ -9,7 +9,9 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <system_error>
@@ -32,14 +34,65 @@ std::chrono::milliseconds to_ms(double seconds) {
 }
 
 std::string http_url(const Cursor& cursor) {
-  const std::string url(cursor.string("an http:// URL"));
-  if (!url.starts_with("http://") || url.size() <= 7) cursor.wrong_value("an http:// URL");
+  constexpr std::string_view kUrl = "an http:// or https:// URL";
+  const std::string url(cursor.string(kUrl));
+  const bool http = url.starts_with("http://") && url.size() > 7;
+  const bool https = url.starts_with("https://") && url.size() > 8;
+  if (!http && !https) cursor.wrong_value(kUrl);
+  return url;
+}
+
+std::filesystem::path relative_to(const std::string& file, std::string_view path) {
+  std::filesystem::path resolved(path);
+  if (resolved.is_relative()) resolved = std::filesystem::path(file).parent_path() / resolved;
+  return resolved;
+}
+
+// A secret's file: its first line, without the line end.
+std::string read_secret(const Cursor& cursor, const std::string& file) {
+  const auto path = relative_to(file, cursor.string("a path to a file"));
+  std::ifstream in(path);
+  std::string line;
+  if (!in || !std::getline(in, line)) {
+    cursor.fail("cannot read " + path.string() + ": " +
+                (in ? std::string("the file is empty") : std::strerror(errno)));
+  }
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  if (line.empty()) cursor.fail("the first line of " + path.string() + " is empty");
+  return line;
+}
+
+// A sink: a URL, or {"url", "ca_file", "basic_auth" | "bearer_token_file"}.
+std::string read_sink(const Cursor& cursor, const std::string& file, SinkAccess& access) {
+  if (cursor.value().IsString()) return http_url(cursor);
+  if (!cursor.value().IsObject()) cursor.wrong_type("a URL or a sink object");
+  const auto object = cursor.object({"url", "ca_file", "basic_auth", "bearer_token_file"});
+  const std::string url = http_url(object.required("url"));
+  if (const auto c = object.optional("ca_file")) {
+    access.ca_file = relative_to(file, c->string("a path to a PEM file")).string();
+  }
+  const auto basic = object.optional("basic_auth");
+  const auto bearer = object.optional("bearer_token_file");
+  if (basic && bearer) {
+    cursor.fail(R"(expected at most one of "basic_auth" and "bearer_token_file", got both)");
+  }
+  if (basic) {
+    const auto credentials = basic->object({"username", "password_file"});
+    const std::string user(credentials.required("username").string("a user name"));
+    if (user.empty() || user.find(':') != std::string::npos) {
+      credentials.required("username").wrong_value("a user name without ':'");
+    }
+    access.authorization =
+        "Basic " +
+        util::base64_encode(user + ":" + read_secret(credentials.required("password_file"), file));
+  }
+  if (bearer) access.authorization = "Bearer " + read_secret(*bearer, file);
   return url;
 }
 
 ClusterConfig read_cluster(const Cursor& cursor, const std::string& file) {
   const auto object =
-      cursor.object({"spec", "inline", "interval_seconds", "jitter_seconds", "checks"});
+      cursor.object({"spec", "inline", "interval_seconds", "jitter_seconds", "checks", "schedule"});
   ClusterConfig config;
   const auto path = object.optional("spec");
   const auto inline_spec = object.optional("inline");
@@ -90,15 +143,25 @@ ClusterConfig read_cluster(const Cursor& cursor, const std::string& file) {
   } else {
     config.checks = probes::known_checks();
   }
+  if (const auto c = object.optional("schedule")) {
+    constexpr std::string_view kSchedule = "\"interval\" or \"external\"";
+    const std::string_view schedule = c->string(kSchedule);
+    if (schedule != "interval" && schedule != "external") c->wrong_value(kSchedule);
+    config.external = schedule == "external";
+  }
   return config;
 }
 
-AlertsConfig read_alerts(const Cursor& cursor) {
+AlertsConfig read_alerts(const Cursor& cursor, const std::string& file) {
   const auto object =
       cursor.object({"alertmanager", "webhook", "fire_after_rounds", "resolve_after_rounds"});
   AlertsConfig alerts;
-  if (const auto c = object.optional("alertmanager")) alerts.alertmanager = http_url(*c);
-  if (const auto c = object.optional("webhook")) alerts.webhook = http_url(*c);
+  if (const auto c = object.optional("alertmanager")) {
+    alerts.alertmanager = read_sink(*c, file, alerts.alertmanager_access);
+  }
+  if (const auto c = object.optional("webhook")) {
+    alerts.webhook = read_sink(*c, file, alerts.webhook_access);
+  }
   if (const auto c = object.optional("fire_after_rounds")) {
     alerts.fire_after_rounds = static_cast<int>(c->integer(1, 100));
   }
@@ -123,7 +186,7 @@ FleetConfig read_fleet(const Cursor& root, const std::string& file) {
     seen.add(element, cluster.name());
     fleet.clusters.push_back(std::move(cluster));
   }
-  if (const auto c = object.optional("alerts")) fleet.alerts = read_alerts(*c);
+  if (const auto c = object.optional("alerts")) fleet.alerts = read_alerts(*c, file);
   return fleet;
 }
 

@@ -5,8 +5,12 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/beast/core/detect_ssl.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <list>
 #include <optional>
 #include <stdexcept>
@@ -16,6 +20,7 @@ namespace ringwatch::daemon {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 
 HttpResponse json_error(int status, const std::string& message) {
@@ -33,35 +38,56 @@ HttpResponse json_error(int status, const std::string& message) {
 
 namespace {
 
-class Session;
+// What the server needs of a connection to stop it.
+class Closable {
+ public:
+  virtual ~Closable() = default;
+  virtual void close() = 0;
+};
 
 }  // namespace
 
 struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   Impl(asio::io_context& context, HttpHandler h, HttpServerOptions o)
-      : io(context), acceptor(context), handler(std::move(h)), options(o) {}
+      : io(context), acceptor(context), handler(std::move(h)), options(std::move(o)) {}
   void accept();
+  void track(const std::shared_ptr<Closable>& session) {
+    sessions.remove_if([](const std::weak_ptr<Closable>& s) { return s.expired(); });
+    sessions.push_back(session);
+  }
 
   asio::io_context& io;
   tcp::acceptor acceptor;
   HttpHandler handler;
   HttpServerOptions options;
+  std::optional<ssl::context> tls;
   bool stopped = false;
-  std::list<std::weak_ptr<Session>> sessions;
+  std::list<std::weak_ptr<Closable>> sessions;
 };
 
 namespace {
 
-class Session : public std::enable_shared_from_this<Session> {
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+beast::tcp_stream& tcp_of(beast::tcp_stream& stream) {
+  return stream;
+}
+beast::tcp_stream& tcp_of(TlsStream& stream) {
+  return beast::get_lowest_layer(stream);
+}
+
+// One connection: plain (beast::tcp_stream) or TLS (after the handshake).
+template <class Stream>
+class Session : public Closable, public std::enable_shared_from_this<Session<Stream>> {
  public:
-  Session(tcp::socket socket, std::shared_ptr<HttpServer::Impl> server)
-      : stream_(std::move(socket)), server_(std::move(server)) {}
+  Session(Stream stream, beast::flat_buffer buffer, std::shared_ptr<HttpServer::Impl> server)
+      : stream_(std::move(stream)), buffer_(std::move(buffer)), server_(std::move(server)) {}
 
   void start() { read(); }
-  void close() {
+  void close() override {
     beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream_.close();
+    tcp_of(stream_).socket().shutdown(tcp::socket::shutdown_both, ignored);
+    tcp_of(stream_).close();
   }
 
  private:
@@ -70,9 +96,9 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->body_limit(server_->options.body_limit);
     parser_->header_limit(static_cast<std::uint32_t>(server_->options.header_limit));
-    stream_.expires_after(server_->options.idle_timeout);
+    tcp_of(stream_).expires_after(server_->options.idle_timeout);
     http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code error, std::size_t) {
+                     [self = this->shared_from_this()](beast::error_code error, std::size_t) {
                        self->on_read(error);
                      });
   }
@@ -106,8 +132,11 @@ class Session : public std::enable_shared_from_this<Session> {
     request.method = std::string(message.method_string());
     request.target = std::string(message.target());
     request.body = std::move(message.body());
-    stream_.expires_never();
-    auto self = shared_from_this();
+    if (const auto it = message.find(http::field::authorization); it != message.end()) {
+      request.authorization = std::string(it->value());
+    }
+    tcp_of(stream_).expires_never();
+    auto self = this->shared_from_this();
     auto* io = &server_->io;
     server_->handler(request, [self, io](HttpResponse response) {
       asio::post(*io, [self, response = std::move(response)]() mutable {
@@ -128,15 +157,15 @@ class Session : public std::enable_shared_from_this<Session> {
     out->keep_alive(keep_alive);
     out->prepare_payload();
     if (head_) out->body().clear();  // HEAD: the GET's headers (Content-Length too), no body
-    stream_.expires_after(server_->options.idle_timeout);
+    tcp_of(stream_).expires_after(server_->options.idle_timeout);
     http::async_write(stream_, *out,
-                      [self = shared_from_this(), out](beast::error_code error, std::size_t) {
+                      [self = this->shared_from_this(), out](beast::error_code error, std::size_t) {
                         if (error || !out->keep_alive()) return self->close();
                         self->read();
                       });
   }
 
-  beast::tcp_stream stream_;
+  Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<HttpServer::Impl> server_;
@@ -144,16 +173,104 @@ class Session : public std::enable_shared_from_this<Session> {
   bool head_ = false;
 };
 
+// A connection to a TLS listener before its handshake: TLS goes on to a
+// Session over the TLS stream; plain HTTP is told so and closed.
+class TlsStart : public Closable, public std::enable_shared_from_this<TlsStart> {
+ public:
+  TlsStart(tcp::socket socket, std::shared_ptr<HttpServer::Impl> server)
+      : stream_(std::move(socket)), server_(std::move(server)) {}
+
+  void start() {
+    stream_.expires_after(server_->options.idle_timeout);
+    beast::async_detect_ssl(stream_, buffer_,
+                            [self = shared_from_this()](beast::error_code error, bool tls) {
+                              self->on_detect(error, tls);
+                            });
+  }
+  void close() override {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.close();
+    if (tls_) tcp_of(*tls_).close();
+  }
+
+ private:
+  void on_detect(beast::error_code error, bool tls) {
+    if (error || server_->stopped) return close();
+    if (!tls) return refuse_plain();
+    tls_.emplace(std::move(stream_), *server_->tls);
+    tcp_of(*tls_).expires_after(server_->options.idle_timeout);
+    tls_->async_handshake(ssl::stream_base::server, buffer_.data(),
+                          [self = shared_from_this()](beast::error_code e, std::size_t used) {
+                            self->on_handshake(e, used);
+                          });
+  }
+
+  void on_handshake(beast::error_code error, std::size_t used) {
+    if (error || server_->stopped) return close();  // e.g. no client certificate
+    buffer_.consume(used);
+    auto session =
+        std::make_shared<Session<TlsStream>>(std::move(*tls_), std::move(buffer_), server_);
+    tls_.reset();
+    server_->track(session);
+    session->start();
+  }
+
+  void refuse_plain() {
+    static const std::string kBody = "this port speaks TLS: use https://\n";
+    static const std::string kAnswer =
+        "HTTP/1.1 400 Bad Request\r\nServer: ringwatchd\r\nContent-Type: text/plain; "
+        "charset=utf-8\r\nConnection: close\r\nContent-Length: " +
+        std::to_string(kBody.size()) + "\r\n\r\n" + kBody;
+    asio::async_write(
+        stream_, asio::buffer(kAnswer),
+        [self = shared_from_this()](beast::error_code, std::size_t) { self->close(); });
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<TlsStream> tls_;
+  std::shared_ptr<HttpServer::Impl> server_;
+};
+
+// The server's TLS context from its options; throws TlsSetupError.
+void setup_tls(ssl::context& context, const TlsOptions& options) {
+  beast::error_code error;
+  const auto fail = [&](const char* field, const std::string& file) {
+    throw TlsSetupError(field, "cannot load " + file + ": " + error.message());
+  };
+  context.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                      ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
+                      ssl::context::single_dh_use);
+  if (options.tls13_only) context.set_options(ssl::context::no_tlsv1_2);
+  context.use_certificate_chain_file(options.cert_file, error);
+  if (error) fail("cert_file", options.cert_file);
+  context.use_private_key_file(options.key_file, ssl::context::pem, error);
+  if (error) fail("key_file", options.key_file);
+  if (options.client_auth == ClientAuth::none) return;
+  context.load_verify_file(options.client_ca_file, error);
+  if (error) fail("client_ca_file", options.client_ca_file);
+  context.set_verify_mode(options.client_auth == ClientAuth::require_and_verify
+                              ? ssl::verify_peer | ssl::verify_fail_if_no_peer_cert
+                              : ssl::verify_peer);
+}
+
 }  // namespace
 
 void HttpServer::Impl::accept() {
   acceptor.async_accept([self = shared_from_this()](beast::error_code error, tcp::socket socket) {
     if (self->stopped) return;
     if (!error) {
-      auto session = std::make_shared<Session>(std::move(socket), self);
-      self->sessions.remove_if([](const std::weak_ptr<Session>& s) { return s.expired(); });
-      self->sessions.push_back(session);
-      session->start();
+      if (self->tls) {
+        auto start = std::make_shared<TlsStart>(std::move(socket), self);
+        self->track(start);
+        start->start();
+      } else {
+        auto session = std::make_shared<Session<beast::tcp_stream>>(
+            beast::tcp_stream(std::move(socket)), beast::flat_buffer(), self);
+        self->track(session);
+        session->start();
+      }
     }
     self->accept();
   });
@@ -161,7 +278,11 @@ void HttpServer::Impl::accept() {
 
 HttpServer::HttpServer(asio::io_context& io, const std::string& host, std::uint16_t port,
                        HttpHandler handler, HttpServerOptions options)
-    : impl_(std::make_shared<Impl>(io, std::move(handler), options)) {
+    : impl_(std::make_shared<Impl>(io, std::move(handler), std::move(options))) {
+  if (impl_->options.tls) {
+    impl_->tls.emplace(ssl::context::tls_server);
+    setup_tls(*impl_->tls, *impl_->options.tls);
+  }
   beast::error_code error;
   const auto address = asio::ip::make_address(host, error);
   const auto fail = [&](const beast::error_code& e) {

@@ -1,8 +1,16 @@
 #pragma once
-// ringwatchd's HTTP/1.1 server (plain HTTP, Boost.Beast; Beast stays inside
+// ringwatchd's HTTP/1.1 server (Boost.Beast, OpenSSL; both stay inside
 // http_server.cpp). One acceptor on the daemon's io_context; each connection
 // reads one request at a time, hands it to the Handler, and writes the
 // response the handler gives its Responder (keep-alive honoured).
+//
+// TLS (HttpServerOptions::tls): every connection must start a TLS handshake;
+// one that sends plain HTTP instead gets a plain "400 ... this port speaks
+// TLS" and is closed. Client certificates are verified against
+// client_ca_file at the handshake when client_auth asks for it (a
+// connection without one is refused under require_and_verify). The
+// certificate and key are loaded by the constructor: a bad file throws
+// TlsSetupError naming the field.
 //
 // Bounds: request headers above header_limit answer 431, a body above
 // body_limit answers 413 (both then close), a malformed request 400; a
@@ -18,6 +26,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -32,6 +42,7 @@ struct HttpRequest {
   std::string method{};  // "GET", "POST", ...
   std::string target{};  // path and query as sent
   std::string body{};
+  std::string authorization{};  // the Authorization header, if any
 };
 
 struct HttpResponse {
@@ -46,7 +57,31 @@ HttpResponse json_error(int status, const std::string& message);  // {"error": m
 using Responder = std::function<void(HttpResponse)>;
 using HttpHandler = std::function<void(const HttpRequest&, Responder)>;
 
+enum class ClientAuth { none, verify_if_given, require_and_verify };
+
+struct TlsOptions {
+  std::string cert_file{};       // PEM certificate (chain)
+  std::string key_file{};        // PEM private key
+  std::string client_ca_file{};  // PEM CAs for client certificates
+  ClientAuth client_auth = ClientAuth::none;
+  bool tls13_only = false;  // else TLS 1.2 and 1.3
+  friend bool operator==(const TlsOptions&, const TlsOptions&) = default;
+};
+
+// A TLS file that cannot be used; `field` is the TlsOptions field
+// ("cert_file", "key_file", "client_ca_file").
+class TlsSetupError : public std::runtime_error {
+ public:
+  TlsSetupError(std::string field, const std::string& message)
+      : std::runtime_error(message), field_(std::move(field)) {}
+  const std::string& field() const { return field_; }
+
+ private:
+  std::string field_;
+};
+
 struct HttpServerOptions {
+  std::optional<TlsOptions> tls{};  // none: plain HTTP
   std::size_t body_limit = 64 * 1024;
   std::size_t header_limit = 16 * 1024;
   std::chrono::milliseconds idle_timeout{30000};
@@ -55,7 +90,8 @@ struct HttpServerOptions {
 class HttpServer {
  public:
   // Binds and listens on host:port (port 0: a free one). Throws
-  // std::runtime_error "cannot listen on <host>:<port>: <reason>".
+  // std::runtime_error "cannot listen on <host>:<port>: <reason>", or
+  // TlsSetupError.
   HttpServer(boost::asio::io_context& io, const std::string& host, std::uint16_t port,
              HttpHandler handler, HttpServerOptions options = {});
   ~HttpServer();

@@ -11,6 +11,7 @@
 #include "alerts/metrics.h"
 #include "daemon/alerting.h"
 #include "daemon/log.h"
+#include "lib/report/vocabulary.h"
 #include "lib/util/time.h"
 #include "probes/registry.h"
 
@@ -49,6 +50,26 @@ std::string problem_codes(const report::Report& report) {
   return codes.empty() ? "-" : join_checks(codes);
 }
 
+std::size_t findings_above_info(const report::Report& report) {
+  return static_cast<std::size_t>(
+      std::count_if(report.findings.begin(), report.findings.end(),
+                    [](const report::Finding& f) { return f.severity != report::Severity::info; }));
+}
+
+RoundRecord record_of(const report::Report& report) {
+  RoundRecord record;
+  record.started_at = report.started_at;
+  record.status = report.status();
+  record.duration_ms = report.duration_ms;
+  const auto reads = report.figures.find(std::string(report::figures::kReads));
+  const auto ratio = report.figures.find(std::string(report::figures::kConsistencyRatio));
+  if (reads != report.figures.end() && reads->second > 0 && ratio != report.figures.end()) {
+    record.consistency_ratio = ratio->second;
+  }
+  record.findings = findings_above_info(report);
+  return record;
+}
+
 }  // namespace
 
 double ClusterView::age_seconds(SteadyClock::time_point now) const {
@@ -57,10 +78,11 @@ double ClusterView::age_seconds(SteadyClock::time_point now) const {
 
 // Shared by an Entry (io thread) and its worker thread, which may outlive it.
 struct Worker {
+  enum class Kind { scheduled, preflight, probe };
   struct Job {
-    bool scheduled = true;
-    std::vector<std::string> checks{};
-    PreflightDone done{};
+    Kind kind = Kind::scheduled;
+    std::vector<std::string> checks{};  // normalized; empty: the cluster's
+    std::vector<PreflightDone> waiters{};
   };
 
   ClusterConfig config;
@@ -70,90 +92,144 @@ struct Worker {
 
   std::mutex mutex;
   std::condition_variable wake, exited_cv;
-  std::deque<Job> jobs;
+  std::deque<std::shared_ptr<Job>> jobs;
+  std::shared_ptr<Job> current;  // the job whose round is running
+  std::size_t probe_waiters = 0;
   bool stopping = false, exited = false, busy = false;
   std::optional<report::Report> latest;
+  std::deque<RoundRecord> history;
   SteadyClock::time_point finished_at{};
   std::uint64_t rounds = 0, skipped = 0, scheduled = 0;
 
   void run();
+  report::Report round(probes::ProbeSet& main_set,
+                       std::map<std::string, std::unique_ptr<probes::ProbeSet>>& other_sets,
+                       const std::vector<std::string>& checks);
   void publish(const report::Report& report);
+  ProbeAdmission admit_probe(std::vector<std::string> checks, PreflightDone done);
 };
+
+report::Report Worker::round(probes::ProbeSet& main_set,
+                             std::map<std::string, std::unique_ptr<probes::ProbeSet>>& other_sets,
+                             const std::vector<std::string>& checks) {
+  try {
+    if (checks == config.checks) return main_set.run_round(config.spec);
+    auto& set = other_sets[join_checks(checks)];
+    if (!set) set = std::make_unique<probes::ProbeSet>(checks);
+    return set->run_round(config.spec);
+  } catch (const std::exception& error) {
+    log->error("round_failed", {{"cluster", config.name()}, {"error", error.what()}});
+    return failed_round(config.name(), error.what());
+  }
+}
 
 void Worker::run() {
   probes::ProbeSet main_set(config.checks);
-  std::map<std::string, std::unique_ptr<probes::ProbeSet>> preflight_sets;
+  std::map<std::string, std::unique_ptr<probes::ProbeSet>> other_sets;
   for (;;) {
-    Job job;
+    std::shared_ptr<Job> job;
     {
       std::unique_lock lock(mutex);
       wake.wait(lock, [&] { return stopping || !jobs.empty(); });
       if (stopping) break;
-      job = std::move(jobs.front());
+      job = jobs.front();
       jobs.pop_front();
+      current = job;
       busy = true;
     }
-    report::Report report;
-    try {
-      if (job.checks.empty() || job.checks == config.checks) {
-        report = main_set.run_round(config.spec);
-      } else {
-        auto& set = preflight_sets[join_checks(job.checks)];
-        if (!set) set = std::make_unique<probes::ProbeSet>(job.checks);
-        report = set->run_round(config.spec);
-      }
-    } catch (const std::exception& error) {
-      log->error("round_failed", {{"cluster", config.name()}, {"error", error.what()}});
-      report = failed_round(config.name(), error.what());
-    }
-    if (job.scheduled) {
+    const auto& checks = job->checks.empty() ? config.checks : job->checks;
+    report::Report report = round(main_set, other_sets, checks);
+    if (job->kind == Kind::scheduled || (job->kind == Kind::probe && checks == config.checks)) {
       publish(report);
     } else {
-      log->info("preflight",
+      log->info(job->kind == Kind::probe ? "probe" : "preflight",
                 {{"cluster", config.name()},
-                 {"checks", join_checks(job.checks.empty() ? config.checks : job.checks)},
+                 {"checks", join_checks(checks)},
                  {"status", report::to_string(report.status())},
                  {"duration_ms", format_ms(report.duration_ms)}});
-      job.done(std::move(report));
     }
-    const std::lock_guard lock(mutex);
-    busy = false;
+    std::vector<PreflightDone> waiters;
+    {
+      const std::lock_guard lock(mutex);
+      waiters = std::move(job->waiters);  // no caller joins a finished round
+      if (job->kind == Kind::probe) probe_waiters -= waiters.size();
+      current.reset();
+      busy = false;
+    }
+    for (auto& done : waiters) done(report);
   }
-  std::deque<Job> abandoned;
+  std::deque<std::shared_ptr<Job>> abandoned;
   {
     const std::lock_guard lock(mutex);
     abandoned.swap(jobs);
   }
   for (auto& job : abandoned) {
-    if (job.done) job.done(std::nullopt);
+    for (auto& done : job->waiters) done(std::nullopt);
   }
   const std::lock_guard lock(mutex);
   exited = true;
   exited_cv.notify_all();
 }
 
+ProbeAdmission Worker::admit_probe(std::vector<std::string> checks, PreflightDone done) {
+  {
+    const std::lock_guard lock(mutex);
+    if (stopping || probe_waiters >= kMaxProbeWaiters) return ProbeAdmission::too_many;
+    if (checks == config.checks) checks.clear();  // one job for "the cluster's checks"
+    ++probe_waiters;
+    const auto same = [&](const std::shared_ptr<Job>& job) {
+      return job && job->kind == Kind::probe && job->checks == checks;
+    };
+    std::shared_ptr<Job> shared = same(current) ? current : nullptr;
+    for (const auto& job : jobs) {
+      if (!shared && same(job)) shared = job;
+    }
+    if (shared) {
+      shared->waiters.push_back(std::move(done));
+      return ProbeAdmission::joined;
+    }
+    auto job = std::make_shared<Job>(Job{Kind::probe, std::move(checks), {}});
+    job->waiters.push_back(std::move(done));
+    jobs.push_back(std::move(job));
+  }
+  wake.notify_all();
+  return ProbeAdmission::queued;
+}
+
 void Worker::publish(const report::Report& report) {
+  std::optional<report::Status> previous;
   {
     const std::lock_guard lock(mutex);
     if (stopping) return;  // removed or shutting down: the round is abandoned
+    if (latest) previous = latest->status();
     latest = report;
+    history.push_back(record_of(report));
+    while (history.size() > kHistoryRounds) history.pop_front();
     finished_at = SteadyClock::now();
     ++rounds;
   }
   if (metrics) metrics->observe(config.spec, report);
   if (alerting) alerting->observe(report);
+  const auto status = report.status();
   LogFields fields{{"cluster", config.name()},
-                   {"status", report::to_string(report.status())},
+                   {"status", report::to_string(status)},
                    {"duration_ms", format_ms(report.duration_ms)},
-                   {"findings", std::to_string(report.findings.size())},
-                   {"started", util::format_rfc3339_ms(report.started_at)}};
+                   {"started", util::format_rfc3339_ms(report.started_at)},
+                   {"findings", std::to_string(findings_above_info(report))}};
   // A round that is not OK says why, so the log alone explains it (the soak
   // tool, tools/soak, classifies rounds from these lines).
-  if (report.status() != report::Status::ok) {
+  if (status != report::Status::ok) {
     fields.emplace_back("codes", problem_codes(report));
     fields.emplace_back("summary", report.summary_line());
   }
   log->info("round", fields);
+  if (!previous || *previous != status) {
+    log->log(status == report::Status::ok ? LogLevel::info : LogLevel::warn, "status_changed",
+             {{"cluster", config.name()},
+              {"from", previous ? report::to_string(*previous) : "PENDING"},
+              {"to", report::to_string(status)},
+              {"summary", report.summary_line()}});
+  }
 }
 
 struct Scheduler::Entry {
@@ -226,8 +302,9 @@ void Scheduler::start(const ClusterConfig& config) {
               {"interval_ms", std::to_string(config.interval.count())},
               {"jitter_ms", std::to_string(config.jitter.count())},
               {"checks", join_checks(config.checks)},
-              {"spec", config.spec_path.empty() ? std::string("inline") : config.spec_path}});
-  arm(entry, true);
+              {"spec", config.spec_path.empty() ? std::string("inline") : config.spec_path},
+              {"schedule", config.external ? "external" : "interval"}});
+  if (!config.external) arm(entry, true);
 }
 
 void Scheduler::retire(const std::shared_ptr<Entry>& entry) {
@@ -273,7 +350,7 @@ void Scheduler::tick(const std::shared_ptr<Entry>& entry) {
     if (skip) {
       ++worker.skipped;
     } else {
-      worker.jobs.push_back({});
+      worker.jobs.push_back(std::make_shared<Worker::Job>());
     }
   }
   if (!skip) {
@@ -304,7 +381,38 @@ std::optional<ClusterView> Scheduler::cluster(std::string_view name) const {
   view.skipped = worker.skipped;
   view.scheduled = worker.scheduled;
   view.running = worker.busy;
+  view.external = worker.config.external;
   return view;
+}
+
+std::optional<spec::ClusterSpec> Scheduler::spec(std::string_view name) const {
+  const auto it = entries_.find(name);
+  if (it == entries_.end()) return std::nullopt;
+  return it->second->worker->config.spec;  // immutable once the worker started
+}
+
+std::optional<std::vector<RoundRecord>> Scheduler::history(std::string_view name) const {
+  const auto it = entries_.find(name);
+  if (it == entries_.end()) return std::nullopt;
+  auto& worker = *it->second->worker;
+  const std::lock_guard lock(worker.mutex);
+  return std::vector<RoundRecord>(worker.history.begin(), worker.history.end());
+}
+
+bool Scheduler::every_scheduled_cluster_ran() const {
+  for (const auto& [name, entry] : entries_) {
+    auto& worker = *entry->worker;
+    const std::lock_guard lock(worker.mutex);
+    if (!worker.config.external && worker.rounds == 0) return false;
+  }
+  return true;
+}
+
+ProbeAdmission Scheduler::probe(std::string_view name, std::vector<std::string> checks,
+                                PreflightDone done) {
+  const auto it = entries_.find(name);
+  if (it == entries_.end()) return ProbeAdmission::unknown_cluster;
+  return it->second->worker->admit_probe(std::move(checks), std::move(done));
 }
 
 bool Scheduler::preflight(std::string_view name, std::vector<std::string> checks,
@@ -314,7 +422,10 @@ bool Scheduler::preflight(std::string_view name, std::vector<std::string> checks
   auto& worker = *it->second->worker;
   {
     const std::lock_guard lock(worker.mutex);
-    worker.jobs.push_back({false, std::move(checks), std::move(done)});
+    auto job =
+        std::make_shared<Worker::Job>(Worker::Job{Worker::Kind::preflight, std::move(checks), {}});
+    job->waiters.push_back(std::move(done));
+    worker.jobs.push_back(std::move(job));
   }
   worker.wake.notify_all();
   return true;

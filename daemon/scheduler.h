@@ -20,6 +20,16 @@
 //                                     runs, ticks are skipped as above. Its
 //                                     report goes only to its caller (it is not
 //                                     the latest, not in metrics or alerts).
+//   idle|running --probe--> ...       an on-demand round (GET /probe): it joins
+//                                     a probe of the same checks that is queued
+//                                     or running (every caller gets that round's
+//                                     report), else it is queued like a
+//                                     preflight. At most kMaxProbeWaiters callers
+//                                     wait per cluster; more are refused. A probe
+//                                     round of the cluster's own checks is
+//                                     published like a scheduled one (latest,
+//                                     history, metrics, alerts, log); a probe of
+//                                     other checks only answers its callers.
 //   any --removed/stopped--> gone     timer cancelled; the worker finishes the
 //                                     round in flight (every network call in a
 //                                     round has a deadline), publishes nothing,
@@ -27,7 +37,14 @@
 //
 // Ticks: the first at start + U(0, jitter); then every `interval` after the
 // previous due time, each delayed by U(0, jitter). A tick that comes while
-// the io thread lagged more than one interval is rescheduled from now.
+// the io thread lagged more than one interval is rescheduled from now. A
+// cluster with ClusterConfig::external has no ticks: only probes and
+// preflights run it.
+//
+// Published rounds are logged (event=round with the round's start; when not
+// OK, its problem codes and summary line; findings= counts findings above
+// info) and a change of the cluster's
+// status (from PENDING on its first round) is logged as event=status_changed.
 //
 // Thread-safety: every member function except join() must be called on the
 // io_context's (single) thread. Workers touch only their cluster's state (own
@@ -67,10 +84,27 @@ struct ClusterView {
   std::uint64_t skipped = 0;                            // ticks skipped (overrun)
   std::uint64_t scheduled = 0;                          // ticks
   bool running = false;                                 // a round is in flight
+  bool external = false;                                // ClusterConfig::external
   double age_seconds(std::chrono::steady_clock::time_point now) const;
 };
 
+// One published round, as the status page's history charts draw it.
+struct RoundRecord {
+  std::chrono::system_clock::time_point started_at{};
+  report::Status status = report::Status::unknown;
+  double duration_ms = 0;
+  std::optional<double> consistency_ratio{};  // when the canary read anything
+  std::size_t findings = 0;                   // above info
+};
+
+// Rounds of history kept per cluster (bounded memory: a few KiB each).
+inline constexpr std::size_t kHistoryRounds = 120;
+// Callers of GET /probe that may wait on one cluster at once.
+inline constexpr std::size_t kMaxProbeWaiters = 16;
+
 using PreflightDone = std::function<void(std::optional<report::Report>)>;
+
+enum class ProbeAdmission { queued, joined, unknown_cluster, too_many };
 
 class Scheduler {
  public:
@@ -88,11 +122,22 @@ class Scheduler {
 
   std::vector<ClusterView> clusters() const;
   std::optional<ClusterView> cluster(std::string_view name) const;
+  // The spec the cluster's rounds run against.
+  std::optional<spec::ClusterSpec> spec(std::string_view name) const;
 
   // Runs a fresh round of `checks` (empty: the cluster's checks) now, on the
   // cluster's worker; `done` is called on that worker thread with the report,
   // or with nullopt when the cluster stops first. False for an unknown cluster.
   bool preflight(std::string_view name, std::vector<std::string> checks, PreflightDone done);
+  // An on-demand round (see the state machine above); `done` as for
+  // preflight, called only when admitted (queued or joined).
+  ProbeAdmission probe(std::string_view name, std::vector<std::string> checks, PreflightDone done);
+
+  // The cluster's published rounds, oldest first; nullopt for an unknown cluster.
+  std::optional<std::vector<RoundRecord>> history(std::string_view name) const;
+  // Every cluster with a schedule has published a round (external ones do
+  // not count).
+  bool every_scheduled_cluster_ran() const;
 
   // Stops every timer and tells every worker to stop after its round.
   void stop();

@@ -9,6 +9,7 @@
 #include "probes/connections/connections_probe.h"
 #include "probes/diagnosis.h"
 #include "probes/dns/dns_probe.h"
+#include "probes/views.h"
 
 namespace ringwatch::probes {
 
@@ -89,6 +90,7 @@ report::Report ProbeSet::run_round(const spec::ClusterSpec& spec, const RoundPro
     if (progress.finished) progress.finished(probe->name());
   }
   diagnose(spec, round, report);
+  describe_views(spec, round, report);
   report.duration_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   return report;

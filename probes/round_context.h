@@ -13,6 +13,7 @@
 #include <compare>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -38,6 +39,9 @@ struct CanaryRound {
     std::size_t finding = 0;
   };
   std::vector<UnreachableProxy> unreachable_proxy_findings;
+
+  // The backends each reachable proxy routed canaries to.
+  std::map<std::string, std::set<std::string>> routed;
 
   // A proxy that routes none of a backend's canaries (ring_divergence): it
   // routed `routed` of the `canaries` the others put there. Also the only
@@ -126,6 +130,16 @@ struct ConnectionsRound {
     std::size_t finding = 0;
   };
   std::vector<Drift> drift;
+
+  // Every link from both sides: the proxy's stats ("connected", "ejected",
+  // "missing", "idle", "unknown") and the backend's peers ("connected",
+  // "missing", "unknown").
+  struct Cell {
+    Link link;
+    std::string proxy_side;
+    std::string backend_side;
+  };
+  std::vector<Cell> cells;
 };
 
 // What the DNS audit saw.
@@ -140,6 +154,17 @@ struct DnsRound {
     std::size_t finding = 0;
   };
   std::vector<Outside> outside;
+
+  // Every (backend, vantage point) lookup: its addresses and verdict
+  // ("expected", "outside", "no_answer", "undecided").
+  struct Answer {
+    std::string backend;
+    std::string node;
+    std::string vantage;
+    std::vector<std::string> addresses;
+    std::string verdict;
+  };
+  std::vector<Answer> answers;
 };
 
 struct RoundContext {

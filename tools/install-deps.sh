@@ -19,6 +19,9 @@ build_packages=(
   # The migration journal's header names the plan file by its SHA-256
   # (OpenSSL's libcrypto; issue 12, the engine's journal integrity).
   libssl-dev
+  # ringwatchd's --web-config (issue 13): TLS over Boost.Beast (libssl-dev above)
+  # and bcrypt hashes checked by libxcrypt's crypt_r.
+  libcrypt-dev
 )
 # Programs the lab, the tests and the benchmarks start on loopback.
 # dnsmasq-base is the binary without the system service (we never want a
@@ -29,6 +32,9 @@ runtime_packages=(
   # Packaging tests (issue 14): the completion with bash-completion loaded,
   # groff to check the man pages, jq and systemd-analyze in the package test.
   bash-completion groff-base jq systemd
+  # ringwatchd's status page is tested in a real headless browser, its TLS
+  # with certificates made by openssl (issue 13).
+  chromium fonts-dejavu-core openssl
 )
 
 missing=()

@@ -1,10 +1,11 @@
-// The only translation unit that includes Boost.Beast (compile time).
+// The only translation unit that includes Boost.Beast and OpenSSL (compile time).
 #include "lib/http/client.h"
 
 #include <atomic>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -16,10 +17,12 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl.hpp>
 #include <charconv>
 #include <memory>
 #include <optional>
 #include <stdexcept>
+#include <type_traits>
 
 #include "lib/util/deadlines.h"
 
@@ -28,6 +31,7 @@ namespace ringwatch::http {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = beast::http;
+namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 
 namespace {
@@ -42,16 +46,33 @@ std::string ms(std::chrono::milliseconds duration) {
   return std::to_string(duration.count()) + " ms";
 }
 
-// One request in flight. Handlers hold it by shared_ptr, so a handler that
-// runs late (after cancel()) never touches freed memory.
-struct Exchange : std::enable_shared_from_this<Exchange> {
-  Exchange(asio::io_context& ioc, util::Deadlines limits, std::string where)
-      : resolver(ioc), stream(ioc), timer(ioc), deadlines(limits), peer(std::move(where)) {
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+beast::tcp_stream& tcp_of(beast::tcp_stream& stream) {
+  return stream;
+}
+beast::tcp_stream& tcp_of(TlsStream& stream) {
+  return beast::get_lowest_layer(stream);
+}
+
+// One request in flight, over a plain or a TLS stream. Handlers hold it by
+// shared_ptr, so a handler that runs late (after cancel()) never touches
+// freed memory.
+template <class Stream>
+struct Exchange : std::enable_shared_from_this<Exchange<Stream>> {
+  template <class... StreamArgs>
+  Exchange(asio::io_context& ioc, util::Deadlines limits, std::string where,
+           StreamArgs&&... stream_args)
+      : resolver(ioc),
+        stream(ioc, std::forward<StreamArgs>(stream_args)...),
+        timer(ioc),
+        deadlines(limits),
+        peer(std::move(where)) {
     parser.body_limit(kMaxResponseBody);
   }
 
   tcp::resolver resolver;
-  beast::tcp_stream stream;
+  Stream stream;
   asio::steady_timer timer;  // bounds name resolution
   util::Deadlines deadlines;
   std::string peer;  // "host:port" for messages
@@ -68,12 +89,12 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
     error = Error{kind, std::move(message)};
     timer.cancel();
     beast::error_code ignored;
-    stream.socket().close(ignored);
+    tcp_of(stream).socket().close(ignored);
   }
 
   void resolve(const std::string& host, std::uint16_t port) {
     timer.expires_at(connect_deadline);
-    timer.async_wait([self = shared_from_this()](const beast::error_code& ec) {
+    timer.async_wait([self = this->shared_from_this()](const beast::error_code& ec) {
       if (ec || self->finished) return;
       self->resolver.cancel();
       self->fail(ErrorKind::connect_timeout,
@@ -81,8 +102,8 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
     });
     resolver.async_resolve(
         host, std::to_string(port),
-        [self = shared_from_this(), host](const beast::error_code& ec,
-                                          tcp::resolver::results_type results) {
+        [self = this->shared_from_this(), host](const beast::error_code& ec,
+                                                tcp::resolver::results_type results) {
           self->timer.cancel();
           if (self->finished) return;
           if (ec) {
@@ -94,9 +115,9 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
   }
 
   void connect(const std::vector<tcp::endpoint>& endpoints) {
-    stream.expires_at(connect_deadline);
-    stream.async_connect(endpoints, [self = shared_from_this()](const beast::error_code& ec,
-                                                                const tcp::endpoint&) {
+    tcp_of(stream).expires_at(connect_deadline);
+    tcp_of(stream).async_connect(endpoints, [self = this->shared_from_this()](
+                                                const beast::error_code& ec, const tcp::endpoint&) {
       if (self->finished) return;
       if (is_timeout(ec)) {
         self->fail(ErrorKind::connect_timeout,
@@ -106,15 +127,45 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
       } else if (ec) {
         self->fail(ErrorKind::io, "connect to " + self->peer + ": " + ec.message());
       } else {
-        self->write();
+        self->handshake();
       }
     });
   }
 
+  void handshake() {
+    tcp_of(stream).expires_after(deadlines.io);
+    if constexpr (std::is_same_v<Stream, TlsStream>) {
+      stream.async_handshake(
+          ssl::stream_base::client, [self = this->shared_from_this()](const beast::error_code& ec) {
+            if (self->finished) return;
+            if (is_timeout(ec)) {
+              self->fail(ErrorKind::timeout, "no TLS handshake with " + self->peer + " within " +
+                                                 ms(self->deadlines.io));
+            } else if (ec) {
+              self->fail(ErrorKind::tls,
+                         "TLS handshake with " + self->peer + " failed: " + tls_reason(ec));
+            } else {
+              self->write();
+            }
+          });
+    } else {
+      write();
+    }
+  }
+
+  static std::string tls_reason(const beast::error_code& ec) {
+    std::string reason = ec.message();
+    if (ec.category() == asio::error::get_ssl_category()) {
+      const char* text = ::ERR_reason_error_string(static_cast<unsigned long>(ec.value()));
+      if (text != nullptr) reason = text;
+    }
+    return reason;
+  }
+
   void write() {
-    stream.expires_after(deadlines.io);
+    tcp_of(stream).expires_after(deadlines.io);
     bhttp::async_write(stream, request,
-                       [self = shared_from_this()](const beast::error_code& ec, std::size_t) {
+                       [self = this->shared_from_this()](const beast::error_code& ec, std::size_t) {
                          if (self->finished) return;
                          if (ec) {
                            self->io_failure(ec, "sending to");
@@ -126,7 +177,7 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
 
   void read() {
     bhttp::async_read(stream, buffer, parser,
-                      [self = shared_from_this()](const beast::error_code& ec, std::size_t) {
+                      [self = this->shared_from_this()](const beast::error_code& ec, std::size_t) {
                         if (self->finished) return;
                         if (ec) {
                           self->io_failure(ec, "reading from");
@@ -134,8 +185,8 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
                         }
                         self->finished = true;
                         beast::error_code ignored;
-                        self->stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-                        self->stream.socket().close(ignored);
+                        tcp_of(self->stream).socket().shutdown(tcp::socket::shutdown_both, ignored);
+                        tcp_of(self->stream).socket().close(ignored);
                       });
   }
 
@@ -143,7 +194,7 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
     if (is_timeout(ec)) {
       fail(ErrorKind::timeout, "no response from " + peer + " within " + ms(deadlines.io));
     } else if (ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
-               ec == asio::error::connection_reset) {
+               ec == asio::error::connection_reset || ec == ssl::error::stream_truncated) {
       fail(ErrorKind::io, peer + " closed the connection before a response");
     } else if (ec.category() == bhttp::make_error_code(bhttp::error::end_of_stream).category()) {
       fail(ErrorKind::protocol, "bad HTTP response from " + peer + ": " + ec.message());
@@ -165,11 +216,10 @@ std::string Url::host_header() const {
 }
 
 std::string Url::to_string() const {
-  return "http://" + host_header() + target;
+  return (tls ? "https://" : "http://") + host_header() + target;
 }
 
 Url parse_url(std::string_view url) {
-  constexpr std::string_view kScheme = "http://";
   auto starts_with_ci = [&url](std::string_view prefix) {
     if (url.size() < prefix.size()) return false;
     for (std::size_t i = 0; i < prefix.size(); ++i) {
@@ -177,12 +227,14 @@ Url parse_url(std::string_view url) {
     }
     return true;
   };
-  if (starts_with_ci("https://")) bad_url(url, "only http:// URLs are supported (no TLS)");
-  if (!starts_with_ci(kScheme)) bad_url(url, "expected http://host[:port][/path]");
-  std::string_view rest = url.substr(kScheme.size());
+  const bool tls = starts_with_ci("https://");
+  if (!tls && !starts_with_ci("http://")) bad_url(url, "expected http[s]://host[:port][/path]");
+  std::string_view rest = url.substr(tls ? 8 : 7);
   const std::size_t authority_end = rest.find_first_of("/?#");
   std::string_view authority = rest.substr(0, authority_end);
   Url result;
+  result.tls = tls;
+  result.port = tls ? 443 : 80;
   if (authority_end != std::string_view::npos) {
     result.target = std::string(rest.substr(authority_end));
     if (result.target.front() != '/') result.target.insert(0, "/");
@@ -243,6 +295,8 @@ const char* to_string(ErrorKind kind) {
       return "protocol";
     case ErrorKind::cancelled:
       return "cancelled";
+    case ErrorKind::tls:
+      return "tls";
   }
   return "io";
 }
@@ -252,54 +306,35 @@ struct Client::Impl {
   std::string user_agent;
   asio::io_context ioc{1};
   std::atomic<bool> cancelled{false};
+  ssl::context tls{ssl::context::tls_client};
 };
 
-Client::Client(util::Deadlines deadlines, std::string user_agent)
-    : impl_(std::make_unique<Impl>()) {
-  impl_->deadlines = deadlines;
-  impl_->user_agent = std::move(user_agent);
-}
+namespace {
 
-Client::~Client() = default;
-
-void Client::cancel() {
-  impl_->cancelled = true;
-  impl_->ioc.stop();
-}
-
-Result<Response, Error> Client::request(std::string_view method, const Url& url,
-                                        const std::string& body, const std::string& content_type) {
-  auto cancelled = [&url] {
+template <class Stream>
+Result<Response, Error> run(asio::io_context& ioc, const std::atomic<bool>& cancelled_flag,
+                            std::shared_ptr<Exchange<Stream>> exchange, const Url& url) {
+  exchange->connect_deadline = std::chrono::steady_clock::now() + exchange->deadlines.connect;
+  ioc.restart();
+  const auto cancelled = [&url] {
     return Error{ErrorKind::cancelled, "request to " + url.host_header() + " cancelled"};
   };
-  if (impl_->cancelled) return cancelled();
-
-  auto exchange = std::make_shared<Exchange>(impl_->ioc, impl_->deadlines, url.host_header());
-  auto& request = exchange->request;
-  request.method_string(beast::string_view(method.data(), method.size()));
-  request.target(url.target);
-  request.version(11);
-  request.set(bhttp::field::host, url.host_header());
-  request.set(bhttp::field::user_agent, impl_->user_agent);
-  request.set(bhttp::field::connection, "close");
-  if (!body.empty() || method == "POST" || method == "PUT") {
-    request.set(bhttp::field::content_type, content_type);
-    request.body() = body;
-  }
-  request.prepare_payload();
-
-  exchange->connect_deadline = std::chrono::steady_clock::now() + impl_->deadlines.connect;
-  impl_->ioc.restart();
-  if (impl_->cancelled) return cancelled();  // cancel() may have stopped before the restart
+  if (cancelled_flag) return cancelled();  // cancel() may have stopped before the restart
   beast::error_code literal_error;
   const auto address = asio::ip::make_address(url.host, literal_error);
+  if constexpr (std::is_same_v<Stream, TlsStream>) {
+    // The certificate must name the host; SNI only for names (RFC 6066).
+    exchange->stream.set_verify_callback(ssl::host_name_verification(url.host));
+    if (literal_error)
+      ::SSL_set_tlsext_host_name(exchange->stream.native_handle(), url.host.c_str());
+  }
   if (!literal_error) {
     exchange->connect({tcp::endpoint(address, url.port)});
   } else {
     exchange->resolve(url.host, url.port);
   }
-  impl_->ioc.run();
-  if (impl_->cancelled) return cancelled();
+  ioc.run();
+  if (cancelled_flag) return cancelled();
   if (exchange->error) return *exchange->error;
   if (!exchange->finished) {
     return Error{ErrorKind::io, "request to " + url.host_header() + " did not complete"};
@@ -311,6 +346,72 @@ Result<Response, Error> Client::request(std::string_view method, const Url& url,
   if (type != response.end()) result.content_type = std::string(type->value());
   result.body = std::move(response.body());
   return result;
+}
+
+template <class Stream>
+void prepare(bhttp::request<bhttp::string_body>& request, std::string_view method, const Url& url,
+             const std::string& user_agent, const std::string& body,
+             const std::string& content_type, const Headers& headers) {
+  request.method_string(beast::string_view(method.data(), method.size()));
+  request.target(url.target);
+  request.version(11);
+  request.set(bhttp::field::host, url.host_header());
+  request.set(bhttp::field::user_agent, user_agent);
+  request.set(bhttp::field::connection, "close");
+  for (const auto& [name, value] : headers) request.set(name, value);
+  if (!body.empty() || method == "POST" || method == "PUT") {
+    request.set(bhttp::field::content_type, content_type);
+    request.body() = body;
+  }
+  request.prepare_payload();
+}
+
+}  // namespace
+
+Client::Client(util::Deadlines deadlines, std::string user_agent, ClientTls tls)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->deadlines = deadlines;
+  impl_->user_agent = std::move(user_agent);
+  auto& context = impl_->tls;
+  context.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                      ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+  context.set_verify_mode(ssl::verify_peer);
+  beast::error_code error;
+  if (tls.ca_file.empty()) {
+    context.set_default_verify_paths(error);
+  } else {
+    context.load_verify_file(tls.ca_file, error);
+    if (error) {
+      throw std::invalid_argument("ca_file: cannot load " + tls.ca_file + ": " + error.message());
+    }
+  }
+}
+
+Client::~Client() = default;
+
+void Client::cancel() {
+  impl_->cancelled = true;
+  impl_->ioc.stop();
+}
+
+Result<Response, Error> Client::request(std::string_view method, const Url& url,
+                                        const std::string& body, const std::string& content_type,
+                                        const Headers& headers) {
+  if (impl_->cancelled) {
+    return Error{ErrorKind::cancelled, "request to " + url.host_header() + " cancelled"};
+  }
+  if (url.tls) {
+    auto exchange = std::make_shared<Exchange<TlsStream>>(impl_->ioc, impl_->deadlines,
+                                                          url.host_header(), impl_->tls);
+    prepare<TlsStream>(exchange->request, method, url, impl_->user_agent, body, content_type,
+                       headers);
+    return run(impl_->ioc, impl_->cancelled, std::move(exchange), url);
+  }
+  auto exchange = std::make_shared<Exchange<beast::tcp_stream>>(impl_->ioc, impl_->deadlines,
+                                                                url.host_header());
+  prepare<beast::tcp_stream>(exchange->request, method, url, impl_->user_agent, body, content_type,
+                             headers);
+  return run(impl_->ioc, impl_->cancelled, std::move(exchange), url);
 }
 
 }  // namespace ringwatch::http

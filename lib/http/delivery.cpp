@@ -70,7 +70,8 @@ struct Delivery::Impl {
   SteadyClock::time_point next_attempt = SteadyClock::now();
 
   explicit Impl(DeliveryOptions delivery_options)
-      : options(std::move(delivery_options)), client(options.deadlines, options.user_agent) {}
+      : options(std::move(delivery_options)),
+        client(options.deadlines, options.user_agent, options.tls) {}
 
   void notify(DeliveryOutcome outcome, const Payload& payload, int attempt, std::string error = {},
               milliseconds retry_in = {}) const {
@@ -139,7 +140,8 @@ struct Delivery::Impl {
   bool deliver(const Payload& payload) {
     for (int attempt = 1;; ++attempt) {
       if (!wait_until(next_attempt)) return false;
-      auto result = client.request("POST", options.url, payload.body, payload.content_type);
+      auto result =
+          client.request("POST", options.url, payload.body, payload.content_type, options.headers);
       if (!result.ok() && result.error().kind == ErrorKind::cancelled) return false;
       if (result.ok() && result.value().status / 100 == 2) {
         sent(payload, attempt);

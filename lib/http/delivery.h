@@ -82,7 +82,10 @@ class DeliveryObserver {
 
 struct DeliveryOptions {
   std::string name{};  // names the destination in events: "alertmanager", "webhook"
-  Url url{};           // where every payload is POSTed
+  Url url{};           // where every payload is POSTed (http:// or https://)
+  ClientTls tls{};     // how an https:// destination is verified
+  // Sent with every POST, e.g. Authorization; never logged nor in events.
+  Headers headers{};
   util::Deadlines deadlines = kDefaultDeadlines;
   std::size_t queue_capacity = 64;  // waiting payloads, not counting the one in flight
   std::chrono::milliseconds initial_backoff{500};
@@ -105,7 +108,8 @@ struct DeliveryStats {
 class Delivery {
  public:
   // Throws std::invalid_argument for an option that is not positive, naming
-  // it: "queue_capacity: expected a positive value, got 0".
+  // it: "queue_capacity: expected a positive value, got 0", or a CA file that
+  // cannot be loaded ("ca_file: cannot load ...").
   explicit Delivery(DeliveryOptions options);
   ~Delivery();
   Delivery(const Delivery&) = delete;

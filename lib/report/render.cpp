@@ -51,6 +51,48 @@ void write_evidence(Writer& writer, const EvidenceValue& value) {
   std::visit(Visitor{writer}, value);
 }
 
+// The per-link and per-name views, after everything else (schema additions:
+// absent when empty, so a report without them renders as before).
+template <class Writer>
+void write_views(Writer& writer, const Report& report) {
+  const auto field = [&writer](const char* key, const std::string& value) {
+    writer.Key(key);
+    writer.String(value);
+  };
+  if (!report.links.empty()) {
+    writer.Key("links");
+    writer.StartArray();
+    for (const LinkView& link : report.links) {
+      writer.StartObject();
+      field("proxy", link.proxy);
+      field("backend", link.backend);
+      field("state", link.state);
+      field("canary", link.canary);
+      field("proxy_side", link.proxy_side);
+      field("backend_side", link.backend_side);
+      writer.EndObject();
+    }
+    writer.EndArray();
+  }
+  if (!report.dns_answers.empty()) {
+    writer.Key("dns_answers");
+    writer.StartArray();
+    for (const DnsAnswerView& answer : report.dns_answers) {
+      writer.StartObject();
+      field("backend", answer.backend);
+      field("node", answer.node);
+      field("vantage", answer.vantage);
+      field("verdict", answer.verdict);
+      writer.Key("addresses");
+      writer.StartArray();
+      for (const std::string& address : answer.addresses) writer.String(address);
+      writer.EndArray();
+      writer.EndObject();
+    }
+    writer.EndArray();
+  }
+}
+
 template <class Writer>
 void write_report(Writer& writer, const Report& report) {
   writer.StartObject();
@@ -135,6 +177,7 @@ void write_report(Writer& writer, const Report& report) {
     writer.Double(std::isfinite(value) ? value : 0.0);
   }
   writer.EndObject();
+  write_views(writer, report);
   writer.EndObject();
 }
 

@@ -73,6 +73,31 @@ struct Diagnosis {
   std::vector<std::size_t> finding_indexes;  // into Report::findings
 };
 
+// One (proxy, backend) link as the round saw it from each side, for views
+// that draw the proxies x backends matrix (ringwatchd's status page). A side
+// is "" when its check did not run.
+struct LinkView {
+  std::string proxy;
+  std::string backend;
+  std::string canary;  // "routed", "not_routed", "unknown"
+  std::string
+      proxy_side;  // the proxy's stats: "connected", "ejected", "missing", "idle", "unknown"
+  std::string backend_side;  // the backend's peers: "connected", "missing", "unknown"
+  // "ok", "ejected" (the proxy ejected it), "missing" (a side says the link is
+  // not there), "idle" (no traffic yet), "unknown" (nothing decided)
+  std::string state;
+};
+
+// One backend's name as resolved at one vantage point.
+struct DnsAnswerView {
+  std::string backend;
+  std::string node;     // the name
+  std::string vantage;  // the vantage point
+  std::vector<std::string> addresses;
+  // "expected" (every address inside the range), "outside", "no_answer", "undecided"
+  std::string verdict;
+};
+
 struct Report {
   std::string cluster;
   std::chrono::system_clock::time_point started_at{};
@@ -83,6 +108,10 @@ struct Report {
   // Named figures of the round ("keys", "reads", "consistency_ratio",
   // "write_ms", ...); names are documented in README.md.
   std::map<std::string, double> figures;
+  // What the round saw per link and per name (additions to the JSON schema;
+  // empty when the checks that see them did not run).
+  std::vector<LinkView> links;
+  std::vector<DnsAnswerView> dns_answers;
 
   // Worst check status; UNKNOWN when no check ran.
   Status status() const;

@@ -1,5 +1,7 @@
 #include "lib/util/text.h"
 
+#include <algorithm>
+
 namespace ringwatch::util {
 namespace {
 
@@ -45,6 +47,8 @@ namespace {
 bool starts_code_point(char c) {
   return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
 }
+constexpr std::string_view kBase64 =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 }  // namespace
 
 std::size_t columns(std::string_view text) {
@@ -61,6 +65,37 @@ std::string cut_to(std::string_view text, std::size_t width) {
     if (starts_code_point(text[bytes]) && seen++ == width - 1) break;
   }
   return std::string(text.substr(0, bytes)) + "…";
+}
+
+std::string base64_encode(std::string_view bytes) {
+  std::string out;
+  for (std::size_t i = 0; i < bytes.size(); i += 3) {
+    const std::size_t n = std::min<std::size_t>(3, bytes.size() - i);
+    unsigned chunk = 0;
+    for (std::size_t k = 0; k < 3; ++k) {
+      chunk = (chunk << 8) | (k < n ? static_cast<unsigned char>(bytes[i + k]) : 0u);
+    }
+    for (std::size_t k = 0; k < 4; ++k) out += k <= n ? kBase64[(chunk >> (18 - 6 * k)) & 63] : '=';
+  }
+  return out;
+}
+
+std::optional<std::string> base64_decode(std::string_view text) {
+  std::string out;
+  unsigned value = 0;
+  int bits = 0;
+  for (const char c : text) {
+    if (c == '=') break;
+    const auto digit = kBase64.find(c);
+    if (digit == std::string_view::npos) return std::nullopt;
+    value = (value << 6) | static_cast<unsigned>(digit);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((value >> bits) & 0xff);
+    }
+  }
+  return out;
 }
 
 }  // namespace ringwatch::util

@@ -24,6 +24,11 @@ std::string join_and(const std::vector<std::string>& items);
 // "1 error", "3 errors"; "1 proxy", "2 proxies" with `many` given.
 std::string plural(std::int64_t count, std::string_view one, std::string_view many = {});
 
+// RFC 4648 base64 with padding (HTTP basic auth, DevTools screenshots).
+std::string base64_encode(std::string_view bytes);
+// nullopt when `text` holds a character outside the alphabet (padding ends it).
+std::optional<std::string> base64_decode(std::string_view text);
+
 // The whole of `text` as an integer of type Int in `base`, or nullopt (empty,
 // a sign where Int is unsigned, trailing characters, out of range).
 template <class Int = std::int64_t>

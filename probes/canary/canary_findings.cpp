@@ -220,6 +220,8 @@ class RoundFindings {
       // Per-proxy routing, for metrics; '/' never occurs in a spec name.
       report.figures[figures::backends_routed(proxy_name(q))] =
           static_cast<double>(routed_backends.size());
+      auto& routed_names_of_q = facts.routed[proxy_name(q)];
+      for (std::size_t b : routed_backends) routed_names_of_q.insert(backend_name(b));
       if (sent.empty()) continue;
       std::size_t diverging = 0, considered = 0;
       for (const auto& [b, count] : total_on) considered += count;

@@ -344,6 +344,9 @@ class Audit {
         matrix.push_back(spec.proxies[q].name + " -> " + spec.backends[b].name + ": " +
                          to_string(from_proxy.state) + " (proxy), " +
                          to_string(from_backend.state) + " (backend)");
+        facts.cells.push_back({{spec.proxies[q].name, spec.backends[b].name},
+                               to_string(from_proxy.state),
+                               to_string(from_backend.state)});
         const bool backend_says_missing = from_backend.state == CellState::missing;
         if (proxy_says_missing(from_proxy) ||
             (from_proxy.state == CellState::unknown && backend_says_missing)) {

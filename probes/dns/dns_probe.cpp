@@ -298,6 +298,30 @@ class DnsAudit {
     });
   }
 
+  // Every lookup's addresses and verdict, for views of the round.
+  void answers() {
+    for_each_lookup(
+        [&](const spec::DnsServer& vantage, const spec::Backend& backend, const Lookup& lookup) {
+          DnsRound::Answer answer{
+              backend.name, backend.dns_name.value_or(""), vantage.name, {}, "expected"};
+          for (const rdns::Answer& a : lookup.answers()) {
+            answer.addresses.push_back(a.address.to_string());
+          }
+          switch (verdict_of(lookup)) {
+            case Verdict::no_answer:
+              answer.verdict = "no_answer";
+              break;
+            case Verdict::undecided:
+              answer.verdict = "undecided";
+              break;
+            case Verdict::answered:
+              if (!split_answers(lookup, backend).outside.empty()) answer.verdict = "outside";
+              break;
+          }
+          facts.answers.push_back(std::move(answer));
+        });
+  }
+
   // dns_answer_expected per backend and vantage point, and the round's counts.
   void figures(std::map<std::string, double>& fig) const {
     std::size_t answers_outside = 0, undecided = 0;
@@ -547,6 +571,7 @@ void DnsProbe::run(const spec::ClusterSpec& spec, RoundContext& round, report::R
   audit.transport_failures();
   audit.unexpected_addresses();
   audit.not_applicable();
+  audit.answers();
   audit.figures(report.figures);
   report.figures[figures::kDnsMs] = out.finish(audit.summary(only_vantage_));
 }

@@ -151,8 +151,13 @@ TEST(HttpSinkTest, BadOptionsAreRejectedNamingTheSink) {
     }
     return "(accepted)";
   };
-  EXPECT_EQ(error_of({.name = "alertmanager", .url = "https://am:9093"}),
-            "sink alertmanager: url: https://am:9093: only http:// URLs are supported (no TLS)");
+  EXPECT_EQ(error_of({.name = "alertmanager", .url = "ftp://am:9093"}),
+            "sink alertmanager: url: ftp://am:9093: expected http[s]://host[:port][/path]");
+  EXPECT_EQ(error_of({.name = "alertmanager",
+                      .url = "https://am:9093",
+                      .tls = {.ca_file = "/nonexistent/ca.pem"}})
+                .rfind("sink alertmanager: ca_file: cannot load /nonexistent/ca.pem: ", 0),
+            0u);
   EXPECT_EQ(error_of({.name = "", .url = "http://am:9093"}), "sink ?: name: expected a name");
   EXPECT_EQ(error_of({.name = "am", .url = "http://am:9093", .queue_capacity = 0}),
             "sink am: queue_capacity: expected a positive value, got 0");

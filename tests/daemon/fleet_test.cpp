@@ -37,6 +37,7 @@ TEST(FleetTest, InlineClusterWithDefaults) {
   EXPECT_EQ(fleet.clusters[0].interval, std::chrono::seconds(10));
   EXPECT_EQ(fleet.clusters[0].jitter, std::chrono::seconds(1));
   EXPECT_EQ(fleet.clusters[0].checks, probes::known_checks());
+  EXPECT_FALSE(fleet.clusters[0].external);
   EXPECT_TRUE(fleet.alerts.alertmanager.empty());
   EXPECT_EQ(fleet.alerts.fire_after_rounds, 2);
 }
@@ -44,7 +45,7 @@ TEST(FleetTest, InlineClusterWithDefaults) {
 TEST(FleetTest, EverySetting) {
   const auto fleet = parse_fleet(R"({"listen": "127.0.0.1:0", "clusters": [{"inline": )" + kSpec +
                                      R"(, "interval_seconds": 0.5, "jitter_seconds": 0,
-       "checks": ["dns", "canary"]}],
+       "checks": ["dns", "canary"], "schedule": "external"}],
        "alerts": {"alertmanager": "http://127.0.0.1:9093", "webhook": "http://127.0.0.1:1/hook",
                   "fire_after_rounds": 3, "resolve_after_rounds": 1}})",
                                  "fleet.json");
@@ -52,6 +53,7 @@ TEST(FleetTest, EverySetting) {
   EXPECT_EQ(fleet.clusters[0].interval, std::chrono::milliseconds(500));
   EXPECT_EQ(fleet.clusters[0].jitter, std::chrono::milliseconds(0));
   EXPECT_EQ(fleet.clusters[0].checks, (std::vector<std::string>{"canary", "dns"}));
+  EXPECT_TRUE(fleet.clusters[0].external);
   EXPECT_EQ(fleet.alerts.alertmanager, "http://127.0.0.1:9093");
   EXPECT_EQ(fleet.alerts.webhook, "http://127.0.0.1:1/hook");
   EXPECT_EQ(fleet.alerts.fire_after_rounds, 3);
@@ -69,6 +71,45 @@ TEST(FleetTest, SpecPathIsRelativeToTheFleetFile) {
   EXPECT_EQ(fleet.clusters[0].spec_path, (dir / "cluster.json").string());
   EXPECT_EQ(fleet.clusters[0].name(), "lab");
   std::filesystem::remove_all(dir);
+}
+
+TEST(FleetTest, SinkSecretsComeFromFilesBesideTheFleetFile) {
+  const auto dir = std::filesystem::temp_directory_path() / "ringwatch-fleet-sinks-test";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "am.password") << "pa:ss\n";
+  std::ofstream(dir / "hook.token") << "tok-123\r\n";
+  const std::string spec = R"({"clusters": [{"inline": )" + kSpec + R"(}], "alerts": {)";
+  std::ofstream(dir / "fleet.json")
+      << spec << R"("alertmanager": {"url": "https://am:9093", "ca_file": "ca.pem",
+        "basic_auth": {"username": "ringwatch", "password_file": "am.password"}},
+      "webhook": {"url": "https://hook/x", "bearer_token_file": "hook.token"}}})";
+  const auto fleet = load_fleet((dir / "fleet.json").string());
+  EXPECT_EQ(fleet.alerts.alertmanager, "https://am:9093");
+  EXPECT_EQ(fleet.alerts.alertmanager_access.ca_file, (dir / "ca.pem").string());
+  // base64("ringwatch:pa:ss")
+  EXPECT_EQ(fleet.alerts.alertmanager_access.authorization, "Basic cmluZ3dhdGNoOnBhOnNz");
+  EXPECT_EQ(fleet.alerts.webhook, "https://hook/x");
+  EXPECT_EQ(fleet.alerts.webhook_access.authorization, "Bearer tok-123");
+  EXPECT_TRUE(fleet.alerts.webhook_access.ca_file.empty());
+
+  std::ofstream(dir / "fleet.json")
+      << spec << R"("webhook": {"url": "https://h", "bearer_token_file": "nope"}}})";
+  try {
+    load_fleet((dir / "fleet.json").string());
+    ADD_FAILURE() << "a missing secret file was accepted";
+  } catch (const spec::SpecError& error) {
+    EXPECT_EQ(std::string(error.what()),
+              (dir / "fleet.json").string() + ": /alerts/webhook/bearer_token_file: cannot read " +
+                  (dir / "nope").string() + ": No such file or directory");
+  }
+  std::filesystem::remove_all(dir);
+  EXPECT_EQ(error_of(spec + R"("webhook": {"url": "https://h", "bearer_token_file": "t",
+      "basic_auth": {"username": "u", "password_file": "p"}}}})"),
+            R"(fleet.json: /alerts/webhook: expected at most one of "basic_auth" and )"
+            R"("bearer_token_file", got both)");
+  EXPECT_EQ(error_of(spec + R"("webhook": {"url": "https://h", "password": "inline"}}})"),
+            "fleet.json: /alerts/webhook/password: unknown field (expected one of: url, ca_file, "
+            "basic_auth, bearer_token_file)");
 }
 
 TEST(FleetTest, ErrorMessages) {
@@ -93,7 +134,9 @@ TEST(FleetTest, ErrorMessages) {
   EXPECT_EQ(error_of(R"({"clusters": [{"inline": )" + kSpec + "}, {\"inline\": " + kSpec + "}]}"),
             R"(fleet.json: /clusters/1: duplicate cluster "lab" (first at /clusters/0))");
   EXPECT_EQ(error_of(R"({"clusters": [{"inline": )" + kSpec + R"(}], "alerts": {"webhook": "x"}})"),
-            R"(fleet.json: /alerts/webhook: expected an http:// URL, got "x")");
+            R"(fleet.json: /alerts/webhook: expected an http:// or https:// URL, got "x")");
+  EXPECT_EQ(error_of(R"({"clusters": [{"inline": )" + kSpec + R"(, "schedule": "cron"}]})"),
+            R"(fleet.json: /clusters/0/schedule: expected "interval" or "external", got "cron")");
   EXPECT_EQ(error_of(R"({"clusters": [{"inline": )" + kSpec + R"(}], "extra": 1})"),
             "fleet.json: /extra: unknown field (expected one of: listen, clusters, alerts)");
   // An error inside an inline spec points into the fleet file.

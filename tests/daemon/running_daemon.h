@@ -20,17 +20,26 @@ class RunningDaemon {
  public:
   explicit RunningDaemon(const std::vector<std::string>& specs,
                          std::chrono::milliseconds interval = std::chrono::milliseconds(500),
-                         daemon::AlertsConfig alerts = {}) {
+                         daemon::AlertsConfig alerts = {})
+      : RunningDaemon(WithOptions{}, quick_start(specs, interval, alerts)) {}
+  // Any options (a fleet file, a web config, ...); signals are never handled.
+  struct WithOptions {};
+  RunningDaemon(WithOptions, daemon::DaemonOptions options) {
+    options.handle_signals = false;
+    daemon_ = std::make_unique<daemon::Daemon>(options, log_);
+    thread_ = std::thread([this] { daemon_->run(); });
+  }
+  static daemon::DaemonOptions quick_start(const std::vector<std::string>& specs,
+                                           std::chrono::milliseconds interval,
+                                           daemon::AlertsConfig alerts = {}) {
     daemon::DaemonOptions options;
     options.source.spec_paths = specs;
     options.source.interval = interval;
     options.source.jitter = std::chrono::milliseconds(0);
     options.source.listen = "127.0.0.1:0";
     options.source.alerts = alerts;
-    options.handle_signals = false;
     options.shutdown_grace = std::chrono::seconds(10);
-    daemon_ = std::make_unique<daemon::Daemon>(options, log_);
-    thread_ = std::thread([this] { daemon_->run(); });
+    return options;
   }
   ~RunningDaemon() {
     daemon_->stop();

@@ -189,7 +189,7 @@ std::size_t SoakReport::unexplained() const {
 }
 
 int SoakReport::exit_code() const {
-  return rounds.empty() || unexplained() > 0 || !daemon_error.empty() ? 2 : 0;
+  return rounds.empty() || unexplained() > 0 || !daemon_error.empty() || interrupted ? 2 : 0;
 }
 
 std::string render_text(const SoakReport& report) {
@@ -224,6 +224,7 @@ std::string render_text(const SoakReport& report) {
         << "\n    " << round.summary << "\n";
   }
   if (!report.daemon_error.empty()) out << "ringwatchd: " << report.daemon_error << "\n";
+  if (report.interrupted) out << "interrupted: the run ended early (SIGINT or SIGTERM)\n";
   out << (report.exit_code() == 0 ? "verdict: every non-OK round is explained by churn\n"
           : report.rounds.empty() ? "verdict: no round was logged\n"
                                   : "verdict: FAILED (unexplained non-OK rounds or a dead "
@@ -329,6 +330,8 @@ std::string render_json(const SoakReport& report) {
   } else {
     w.String(report.daemon_error);
   }
+  w.Key("interrupted");
+  w.Bool(report.interrupted);
   w.Key("exit_code");
   w.Int(report.exit_code());
   w.EndObject();

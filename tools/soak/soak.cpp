@@ -4,6 +4,8 @@
 
 #include <signal.h>
 
+#include <csignal>
+
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -150,10 +152,41 @@ class Churn {
   std::mt19937_64 random_;
 };
 
-// Sleeps until `until` in short steps; false (at once) if the daemon died.
+volatile std::sig_atomic_t g_stop_requested = 0;
+
+void request_stop(int) {
+  g_stop_requested = 1;
+}
+
+// SIGINT and SIGTERM set g_stop_requested while this lives; then the old
+// handlers are back.
+class StopSignals {
+ public:
+  StopSignals() {
+    g_stop_requested = 0;
+    struct sigaction action {};
+    action.sa_handler = request_stop;
+    sigemptyset(&action.sa_mask);
+    ::sigaction(SIGINT, &action, &old_int_);
+    ::sigaction(SIGTERM, &action, &old_term_);
+  }
+  ~StopSignals() {
+    ::sigaction(SIGINT, &old_int_, nullptr);
+    ::sigaction(SIGTERM, &old_term_, nullptr);
+  }
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+
+ private:
+  struct sigaction old_int_ {
+  }, old_term_{};
+};
+
+// Sleeps until `until` in short steps; false (at once) if the daemon died or
+// a stop was requested.
 bool sleep_watching(Clock::time_point until, const lab::ProcessId& daemon) {
   while (Clock::now() < until) {
-    if (lab::probe(daemon) == lab::ProcState::dead) return false;
+    if (g_stop_requested || lab::probe(daemon) == lab::ProcState::dead) return false;
     std::this_thread::sleep_for(std::min<Clock::duration>(milliseconds(200), until - Clock::now()));
   }
   return lab::probe(daemon) != lab::ProcState::dead;
@@ -170,6 +203,7 @@ void down_quietly(const std::filesystem::path& dir, std::ostream& progress) {
 }  // namespace
 
 SoakReport run(const Options& options, std::ostream& progress) {
+  const StopSignals stop_signals;
   bool started_lab = false;
   const lab::LabStatus status = use_or_bring_up(options, &started_lab, progress);
   SoakReport report;
@@ -198,7 +232,9 @@ SoakReport run(const Options& options, std::ostream& progress) {
       alive = sleep_watching(std::min(next, deadline), daemon);
       if (alive && next < deadline) report.events.push_back(churn.run_one());
     }
-    if (!alive) report.daemon_error = "exited during the run: " + lab::tail_of_file(log, 5);
+    report.interrupted = g_stop_requested != 0;
+    if (!alive && !report.interrupted)
+      report.daemon_error = "exited during the run: " + lab::tail_of_file(log, 5);
     stop_daemon(daemon);
   } catch (...) {
     if (started_lab) down_quietly(options.lab_dir, progress);

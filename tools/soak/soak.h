@@ -30,9 +30,13 @@
 // 2 intervals and at most 1 h; settle 0 to 10 min; a run ends within
 // duration + one churn event + the daemon's stop grace.
 //
+// SIGINT or SIGTERM ends the run early but cleanly: no new churn event, the
+// daemon stopped, a lab it brought up taken down, the report printed (marked
+// interrupted).
+//
 // Exit codes (main): 0 every non-OK round explained (and at least one round),
-// 2 an unexplained non-OK round, no round at all, or ringwatchd died;
-// 3 bad usage or a lab that cannot be brought up.
+// 2 an unexplained non-OK round, no round at all, ringwatchd died, or the run
+// was interrupted; 3 bad usage or a lab that cannot be brought up.
 //
 // Not thread-safe; run() forks (call it from a thread holding no locks).
 
@@ -94,6 +98,7 @@ struct SoakReport {
   std::vector<Round> rounds;  // every round, in log order
   std::uint64_t skipped = 0;  // ticks the daemon skipped (a round overran)
   std::string daemon_error;   // ringwatchd died during the run, or ""
+  bool interrupted = false;   // SIGINT or SIGTERM ended the run early
 
   std::size_t count(std::string_view status) const;
   std::size_t explained() const;    // non-OK rounds inside an event's window

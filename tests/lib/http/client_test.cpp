@@ -41,12 +41,16 @@ TEST(HttpClientTest, ParsesHttpUrls) {
   EXPECT_EQ(url.port, 8080);
   EXPECT_EQ(url.host_header(), "[::1]:8080");
   EXPECT_EQ(url.to_string(), "http://[::1]:8080/hook");
+  EXPECT_FALSE(url.tls);
+  url = parse_url("https://am.example/am");
+  EXPECT_TRUE(url.tls);
+  EXPECT_EQ(url.port, 443);
+  EXPECT_EQ(url.to_string(), "https://am.example:443/am");
 }
 
 TEST(HttpClientTest, RejectsUrlsItCannotServeWordForWord) {
-  EXPECT_EQ(url_error("https://am:9093"),
-            "https://am:9093: only http:// URLs are supported (no TLS)");
-  EXPECT_EQ(url_error("am:9093"), "am:9093: expected http://host[:port][/path]");
+  EXPECT_EQ(url_error("ftp://am:9093"), "ftp://am:9093: expected http[s]://host[:port][/path]");
+  EXPECT_EQ(url_error("am:9093"), "am:9093: expected http[s]://host[:port][/path]");
   EXPECT_EQ(url_error("http://:9093"), "http://:9093: expected a host");
   EXPECT_EQ(url_error("http://am:0"), "http://am:0: expected a port from 1 to 65535, got \"0\"");
   EXPECT_EQ(url_error("http://am:x/"), "http://am:x/: expected a port from 1 to 65535, got \"x\"");

@@ -81,6 +81,31 @@ TEST(RenderTest, JsonFollowsTheDocumentedSchema) {
   EXPECT_DOUBLE_EQ(doc["figures"]["consistency_ratio"].GetDouble(), 0.5);
 }
 
+TEST(RenderTest, JsonViewsAreAdditionsAbsentWhenEmpty) {
+  Report report = divergent_report();
+  const std::string before = render_json(report);
+  EXPECT_EQ(before.find("\"links\""), std::string::npos);
+  EXPECT_EQ(before.find("\"dns_answers\""), std::string::npos);
+  report.links.push_back({"p2", "b3", "not_routed", "ejected", "unknown", "ejected"});
+  report.dns_answers.push_back({"b3", "b3.lab", "lab-dns", {"127.200.0.13"}, "outside"});
+  const std::string after = render_json(report);
+  // Everything before the views is unchanged: consumers of v1 see the same document.
+  const auto figures_end = before.rfind('}', before.rfind('}') - 1);
+  EXPECT_EQ(after.substr(0, figures_end + 1), before.substr(0, figures_end + 1));
+  rapidjson::Document document;
+  ASSERT_FALSE(document.Parse(after.c_str()).HasParseError());
+  const auto& link = document["links"][0];
+  EXPECT_STREQ(link["proxy"].GetString(), "p2");
+  EXPECT_STREQ(link["state"].GetString(), "ejected");
+  EXPECT_STREQ(link["canary"].GetString(), "not_routed");
+  EXPECT_STREQ(link["proxy_side"].GetString(), "ejected");
+  EXPECT_STREQ(link["backend_side"].GetString(), "unknown");
+  const auto& answer = document["dns_answers"][0];
+  EXPECT_STREQ(answer["verdict"].GetString(), "outside");
+  EXPECT_STREQ(answer["addresses"][0].GetString(), "127.200.0.13");
+  EXPECT_STREQ(answer["vantage"].GetString(), "lab-dns");
+}
+
 TEST(RenderTest, NagiosIsAStatusLineWithPerfdataThenTheFindings) {
   EXPECT_EQ(render_nagios(divergent_report()),
             "RINGWATCH CRITICAL - ring divergence: p2 is missing b3 | "

@@ -6,6 +6,23 @@
 namespace ringwatch::util {
 namespace {
 
+TEST(TextTest, Base64BothWays) {
+  // RFC 4648, section 10.
+  const std::vector<std::pair<std::string, std::string>> vectors = {{"", ""},
+                                                                    {"f", "Zg=="},
+                                                                    {"fo", "Zm8="},
+                                                                    {"foo", "Zm9v"},
+                                                                    {"foob", "Zm9vYg=="},
+                                                                    {"fooba", "Zm9vYmE="},
+                                                                    {"foobar", "Zm9vYmFy"}};
+  for (const auto& [plain, encoded] : vectors) {
+    EXPECT_EQ(base64_encode(plain), encoded);
+    EXPECT_EQ(base64_decode(encoded), plain);
+  }
+  EXPECT_EQ(base64_decode("cmluZ3dhdGNoOnBhOnNz"), "ringwatch:pa:ss");
+  EXPECT_EQ(base64_decode("Zm9v!"), std::nullopt);
+}
+
 TEST(TextTest, Joins) {
   EXPECT_EQ(join(std::vector<std::string>{}), "");
   EXPECT_EQ(join(std::vector<std::string>{"a"}), "a");

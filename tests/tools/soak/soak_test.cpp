@@ -24,12 +24,12 @@ using namespace std::chrono_literals;
 
 constexpr const char* kCriticalLine =
     "ts=2026-11-24T11:26:42.292Z level=info event=round cluster=lab status=CRITICAL "
-    "duration_ms=4225.2 findings=6 started=2026-11-24T11:26:38.067Z "
+    "duration_ms=4225.2 started=2026-11-24T11:26:38.067Z findings=6 "
     "codes=dns_outside_range,ring_divergence summary=\"CRITICAL: b2 resolves to "
     "\\\"127.200.0.12\\\"\"";
 constexpr const char* kOkLine =
     "ts=2026-11-24T11:26:43.300Z level=info event=round cluster=lab status=OK duration_ms=8.0 "
-    "findings=0 started=2026-11-24T11:26:43.292Z";
+    "started=2026-11-24T11:26:43.292Z findings=0";
 
 SystemTime at(const char* text) {
   auto round = parse_round_line(std::string("ts=") + text + " event=round status=OK");
