@@ -225,10 +225,15 @@ std::string render_text(const SoakReport& report) {
   }
   if (!report.daemon_error.empty()) out << "ringwatchd: " << report.daemon_error << "\n";
   if (report.interrupted) out << "interrupted: the run ended early (SIGINT or SIGTERM)\n";
-  out << (report.exit_code() == 0 ? "verdict: every non-OK round is explained by churn\n"
-          : report.rounds.empty() ? "verdict: no round was logged\n"
-                                  : "verdict: FAILED (unexplained non-OK rounds or a dead "
-                                    "ringwatchd)\n");
+  if (report.exit_code() == 0) {
+    out << "verdict: every non-OK round is explained by churn\n";
+  } else if (report.rounds.empty()) {
+    out << "verdict: FAILED: no round was logged\n";
+  } else {
+    out << "verdict: FAILED: " << report.unexplained() << " unexplained non-OK rounds"
+        << (report.daemon_error.empty() ? "" : ", ringwatchd died")
+        << (report.interrupted ? ", interrupted" : "") << "\n";
+  }
   return out.str();
 }
 
