@@ -55,6 +55,13 @@ TEST(Examples, TwemproxySpecParses) {
   expect_documentation_addresses(cluster);
 }
 
+TEST(Examples, IpOnlyTwemproxySpecHasNoDnsNames) {
+  const spec::ClusterSpec cluster = spec::load_cluster_spec(kExamples + "twemproxy-ip-only.json");
+  EXPECT_EQ(cluster.backends.size(), 4u);
+  EXPECT_EQ(spec::to_json(cluster).find("dns_name"), std::string::npos);
+  expect_documentation_addresses(cluster);
+}
+
 TEST(Examples, ReplaceBackendPlanParsesForTheTwemproxyCluster) {
   const migration::Plan plan = migration::load_plan(kExamples + "replace-backend-plan.json",
                                                     {{"cluster", "sessions-eu1"},

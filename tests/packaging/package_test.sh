@@ -55,6 +55,7 @@ for file in ./usr/bin/ringwatch ./usr/bin/ringwatchd ./lib/systemd/system/ringwa
   ./usr/share/bash-completion/completions/ringwatch ./usr/share/bash-completion/completions/ringwatchd \
   ./usr/share/ringwatch/alerts/ringwatch.rules.yml ./usr/share/ringwatch/examples/fleet.json \
   ./usr/share/ringwatch/examples/replace-backend-plan.json \
+  ./usr/share/ringwatch/examples/twemproxy-ip-only.json \
   ./usr/share/ringwatch/examples/twemproxy-cluster.json ./usr/share/doc/ringwatch/README.md; do
   grep -qxF "$file" "$scratch/files" || fail "the package lacks $file"
 done
@@ -152,6 +153,18 @@ jq --slurpfile example "$root/usr/share/ringwatch/examples/twemproxy-cluster.jso
   "$lab/cluster.json" >"$scratch/example-settings.json"
 "$ringwatch" probe --cluster "$scratch/example-settings.json" --format nagios \
   >"$scratch/example-settings.out" || fail "probe: $(cat "$scratch/example-settings.out")"
+
+step "the shipped IP-only spec's shape on the lab (backends without DNS names)"
+jq '{name, proxies: [.proxies[] | del(.dns_vantage)], backends: [.backends[] | {name, address, port}],
+    canary, timeouts}' "$lab/cluster.json" >"$scratch/ip-only.json"
+fields='[.backends[] | keys] | unique'
+lab_fields=$(jq -c "$fields" "$scratch/ip-only.json")
+example_fields=$(jq -c "$fields" "$root/usr/share/ringwatch/examples/twemproxy-ip-only.json")
+# Quoted: unquoted, the right side of == is a glob pattern, and [[...]] is a bracket expression.
+[[ $lab_fields == "$example_fields" ]] ||
+  fail "the IP-only example's backends have fields $example_fields, the lab copy $lab_fields"
+"$ringwatch" probe --cluster "$scratch/ip-only.json" --checks canary,connections --format nagios \
+  >"$scratch/ip-only.out" || fail "IP-only probe: $(cat "$scratch/ip-only.out")"
 
 step "the shipped migration plan on the lab"
 # The plan's blackout hours would make the run wait at some times of day.

@@ -53,8 +53,10 @@ constexpr const char* kOverview =
     "Exit codes: 0 OK, 2 (status) some process is not running, 3 bad usage or lab error.\n";
 
 constexpr const char* kFaultKinds =
-    "Fault kinds (a proxy takes a new config as its kind does: nutcracker is\n"
-    "restarted, memcached's proxy reloads it on SIGHUP):\n"
+    "A proxy takes a new config as its kind does: nutcracker is restarted,\n"
+    "memcached's proxy reloads it on SIGHUP.\n"
+    "\n"
+    "Fault kinds:\n"
     "  eject   --proxy P --backend B\n"
     "          P's config points server B (same name and port) at B's public\n"
     "          address 127.200.0.x where nothing listens. nutcracker fails to\n"
@@ -104,8 +106,8 @@ void print_faults(const lab::LabStatus& status, std::ostream& out) {
 void up_options(po::options_description& options) {
   options.add_options()("proxies", po::value<int>()->default_value(3)->value_name("M"),
                         "number of proxies, 1-200")(
-      "proxy-kind", po::value<std::string>()->default_value("twemproxy")->value_name("K"),
-      "twemproxy (nutcracker) or memcached (memcached's built-in proxy)")(
+      "proxy-kind", po::value<std::string>()->default_value("twemproxy", "")->value_name("K"),
+      "twemproxy (nutcracker; the default) or memcached (memcached's built-in proxy)")(
       "netns", "one network namespace per node, each proxy with its own resolver (root)")(
       "backends", po::value<int>()->default_value(3)->value_name("N"),
       "number of memcached backends, 1-200");
