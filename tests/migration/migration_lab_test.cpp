@@ -142,6 +142,15 @@ std::string attempt_outcomes(const std::vector<Record>& records, int step) {
   return text;
 }
 
+// What a step's action printed, every attempt (the engine's log of it).
+std::string action_log(const std::filesystem::path& state, const std::string& cluster,
+                       const std::string& step) {
+  std::ifstream in(state / "logs" / cluster / (step + ".log"));
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
 report::Report probe_everything(const spec::ClusterSpec& spec) {
   probes::ProbeSet probes(probes::known_checks());
   return probes.run_round(spec);
@@ -258,8 +267,10 @@ TEST(MigrationLabTest, TheExamplePlanMovesTheLabOntoNewBackendsOneBackendsShareA
 
   const auto records = read_journal(dirs.state());
   for (int i = 0; i < steps; ++i) {
+    const std::string& step_name = plan.clusters[0].steps[static_cast<std::size_t>(i)].name;
     EXPECT_EQ(count_records(records, Record::Type::attempt, i), 1)
-        << "step " << i << attempt_outcomes(records, i);
+        << "step " << i << attempt_outcomes(records, i) << "\nits log:\n"
+        << action_log(dirs.state(), plan.clusters[0].name, step_name);
     EXPECT_EQ(count_records(records, Record::Type::state, i, Phase::done), 1) << "step " << i;
   }
   for (const Record& r : records) EXPECT_NE(r.phase, Phase::paused) << r.detail;

@@ -5,6 +5,7 @@
 #include <boost/program_options.hpp>
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <iomanip>
 #include <optional>
 #include <ostream>
@@ -440,7 +441,9 @@ int run_sub(const Subcommand& sub, const Args& rest, std::ostream& out) {
   }
   if (!vm.count("dir") || get(vm, "dir").empty())
     throw UsageError(std::string(sub.name) + ": missing --dir DIR");
-  return sub.run(vm, get(vm, "dir"), out);
+  // Absolute: the lab's processes run in their own working directories, and
+  // lab.json must name the same files from wherever a later command runs.
+  return sub.run(vm, std::filesystem::absolute(get(vm, "dir")).lexically_normal(), out);
 }
 
 }  // namespace

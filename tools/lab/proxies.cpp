@@ -28,6 +28,7 @@ std::int64_t ms_since(Clock::time_point start) {
 
 // One multi-get over many keys through the proxy; the raw reply ("" if the
 // exchange failed).
+// The proxy's reply, or why there was none ("no reply: <error>").
 std::string multi_get(const Node& proxy, int attempt) {
   // Keys vary in front: twemproxy's fnv1a_64 is 32-bit FNV with a truncated
   // prime, so keys differing only at the end cluster on one server.
@@ -41,8 +42,13 @@ std::string multi_get(const Node& proxy, int attempt) {
         return reply.ends_with("END\r\n") || reply.find("ERROR") != std::string_view::npos;
       },
       kStatsDeadlines);
-  return done.ok() ? done.value().reply : std::string();
+  return done.ok() ? done.value().reply : "no reply: " + done.error().message;
 }
+
+struct Settling {
+  std::int64_t ms = -1;    // -1: not settled in time
+  std::string last_reply;  // when not settled: the last reply, bounded
+};
 
 // twemproxy connects lazily (preconnect: false), so after a restart it has not
 // yet noticed that a server is unreachable. Drive multi-gets over many keys
@@ -51,19 +57,22 @@ std::string multi_get(const Node& proxy, int attempt) {
 // around it). Returns the time that took, or -1 if it did not settle in time.
 // With `must_fail_first` false it returns at the first clean reply: a proxy
 // that reaches every backend settles at once.
-std::int64_t settle_ejection(const Node& proxy, bool must_fail_first) {
+Settling settle_ejection(const Node& proxy, bool must_fail_first) {
   auto start = Clock::now();
   bool failed_once = false;
+  std::string last;
   for (int attempt = 0; Clock::now() - start < kEjectSettleTimeout; ++attempt) {
-    std::string reply = multi_get(proxy, attempt);
-    if (reply.find("ERROR") != std::string::npos) {
+    last = multi_get(proxy, attempt);
+    if (last.find("ERROR") != std::string::npos) {
       failed_once = true;
-    } else if ((failed_once || !must_fail_first) && reply.ends_with("END\r\n")) {
-      return ms_since(start);
+    } else if ((failed_once || !must_fail_first) && last.ends_with("END\r\n")) {
+      return {ms_since(start), {}};
     }
     std::this_thread::sleep_for(5ms);
   }
-  return -1;
+  std::string shown;
+  for (char c : last) shown += c == '\r' ? "\\r" : c == '\n' ? "\\n" : std::string(1, c);
+  return {-1, util::cut_to(shown, 160)};
 }
 
 // ---- memcached's proxy: `stats` counters and `stats proxybe` ------------
@@ -167,7 +176,7 @@ void settle_ejections(State& state, Node& proxy) {
   std::int64_t ms = -1;
   switch (proxy_kind(state).unreachable_backend()) {
     case UnreachableBackend::ejected:
-      ms = from_probe_vantage(state, [&] { return settle_ejection(proxy, true); });
+      ms = from_probe_vantage(state, [&] { return settle_ejection(proxy, true); }).ms;
       break;
     case UnreachableBackend::marked_bad:
       ms = wait_marked_bad(state, proxy, ejected);
@@ -184,11 +193,16 @@ void settle_proxy(State& state, Node& proxy) {
   }
   // memcached's proxy has its config in every worker once reloaded.
   if (proxy_kind(state).unreachable_backend() != UnreachableBackend::ejected) return;
-  if (from_probe_vantage(state, [&] { return settle_ejection(proxy, false); }) < 0)
+  const Settling settled = from_probe_vantage(state, [&] { return settle_ejection(proxy, false); });
+  if (settled.ms < 0 && probe(proxy.process) == ProcState::dead)
+    throw LabError(proxy.name + " exited after its restart on " + proxy.endpoint() + " (see " +
+                   log_path(state.dir, proxy.name).string() +
+                   "): " + log_excerpt(state, proxy.name));
+  if (settled.ms < 0)
     throw LabError(proxy.name + " (" + proxy.endpoint() +
                    ") did not answer a multi-get cleanly within " +
-                   std::to_string(kEjectSettleTimeout.count()) + " s after its restart; see " +
-                   log_path(state.dir, proxy.name).string());
+                   std::to_string(kEjectSettleTimeout.count()) + " s after its restart (last: " +
+                   settled.last_reply + "); see " + log_path(state.dir, proxy.name).string());
 }
 
 }  // namespace ringwatch::lab

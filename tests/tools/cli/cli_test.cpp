@@ -168,6 +168,25 @@ class TempDir {
   std::filesystem::path path_;
 };
 
+// A lab named by a relative --dir: its processes run elsewhere, so the lab
+// must record where its files are, not how the command line spelled it.
+TEST(CliTest, ALabNamedByARelativeDirectoryWorksFromThere) {
+  TempDir dir;
+  const std::filesystem::path before = std::filesystem::current_path();
+  std::filesystem::current_path(dir.path());
+  const Outcome up = run_cli({"lab", "up", "--dir", "rel", "--proxies", "2", "--backends", "2"});
+  const Outcome fault =
+      run_cli({"lab", "fault", "--dir", "rel", "eject", "--proxy", "p2", "--backend", "b2"});
+  const Outcome heal = run_cli({"lab", "heal", "--dir", "rel"});
+  const Outcome down = run_cli({"lab", "down", "--dir", "./rel/"});
+  std::filesystem::current_path(before);
+  EXPECT_EQ(up.code, kExitOk) << up.out << up.err;
+  EXPECT_EQ(fault.code, kExitOk) << fault.out << fault.err;
+  EXPECT_EQ(heal.code, kExitOk) << heal.out << heal.err;
+  EXPECT_EQ(down.code, kExitOk) << down.out << down.err;
+  EXPECT_TRUE(std::filesystem::exists(dir.path() / "rel" / "cluster.json"));
+}
+
 TEST(CliTest, MigrateHelpListsEverySubcommand) {
   const Outcome help = run_cli({"migrate", "--help"});
   EXPECT_EQ(help.code, kExitOk);
