@@ -73,6 +73,14 @@ std::string diagnosis_line(const report::Report& report) {
   return report.summary_line();
 }
 
+// The headline beside its status badge: the summary line without the status
+// it starts with, which the badge already shows.
+std::string headline_of(const report::Report& report) {
+  const std::string line = report.summary_line();
+  const std::string prefix = std::string(report::to_string(report.status())) + ": ";
+  return line.starts_with(prefix) ? line.substr(prefix.size()) : line;
+}
+
 std::string fleet_row(const ClusterView& view, std::chrono::steady_clock::time_point now) {
   const std::string status = status_of(view);
   const std::string name = html_escape(view.name);
@@ -147,7 +155,7 @@ HttpResponse cluster_page(const ClusterView& cluster) {
   std::string body = "<h1>" + html_escape(cluster.name) + "</h1>\n";
   body += "<div id=\"headline\"><p class=\"summary\"><span class=\"badge st-" + status + "\">" +
           status + "</span> " +
-          html_escape(cluster.latest ? cluster.latest->summary_line()
+          html_escape(cluster.latest ? headline_of(*cluster.latest)
                                      : std::string("waiting for the first round")) +
           "</p></div>\n";
   body += "<div id=\"diagnosis\"></div>\n<div class=\"grid\">\n";

@@ -172,6 +172,12 @@
       }))));
   }
 
+  // The summary beside its status badge, without the status it starts with.
+  function withoutStatus(report) {
+    const prefix = report.status + ': ';
+    return report.summary.startsWith(prefix) ? report.summary.slice(prefix.length) : report.summary;
+  }
+
   function renderDiagnosis(report) {
     const ok = report.status === 'OK';
     const section = el('section', {class: 'diagnosis' + (ok ? ' ok' : '')}, el('h2', null, 'Diagnosis'));
@@ -241,7 +247,7 @@
     }
     state.report = report;
     replace('headline', el('p', {class: 'summary'}, el('span', {class: 'badge st-' + report.status}, report.status), ' ',
-      report.summary, el('span', {class: 'muted'}, ' \u00b7 round at ' + report.started_at + ', ' + report.duration_ms.toFixed(1) + ' ms')));
+      withoutStatus(report), el('span', {class: 'muted'}, ' \u00b7 round at ' + report.started_at + ', ' + report.duration_ms.toFixed(1) + ' ms')));
     replace('diagnosis', renderDiagnosis(report));
     replace('matrix', renderMatrix(report));
     replace('dns', renderDns(report));
