@@ -179,6 +179,18 @@ struct Metrics::State {
           .Name("ringwatch_proxy_backends_routed")
           .Help("Backends the proxy routed canaries to in the last round.")
           .Register(*registry)};
+  Series<prometheus::Gauge> proxy_verdict{
+      prometheus::BuildGauge()
+          .Name("ringwatch_canary_proxy_verdict")
+          .Help("The canary's last verdict on the proxy: 0 agrees, 1 diverges, 2 unreachable; "
+                "kept while rounds read through other proxies.")
+          .Register(*registry)};
+  Series<prometheus::Gauge> proxy_verdict_time{
+      prometheus::BuildGauge()
+          .Name("ringwatch_canary_proxy_verdict_timestamp_seconds")
+          .Help("Start of the round that gave the proxy its verdict, seconds since the unix "
+                "epoch (its age is time() minus this).")
+          .Register(*registry)};
   Series<prometheus::Gauge> backends_connected{
       prometheus::BuildGauge()
           .Name("ringwatch_proxy_backends_connected")
@@ -347,6 +359,17 @@ void Metrics::observe(const spec::ClusterSpec& spec, const report::Report& repor
   };
   per_proxy(s.backends_routed, checks::kCanary, figures::backends_routed);
   per_proxy(s.backends_connected, checks::kConnections, figures::proxy_backends_connected);
+  // A round that did not read through a proxy leaves its last verdict and age.
+  s.proxy_verdict.remove_if(gone_proxy);
+  s.proxy_verdict_time.remove_if(gone_proxy);
+  for (const spec::Proxy& proxy : spec.proxies) {
+    const double* verdict = figure(report, figures::proxy_verdict(proxy.name));
+    if (verdict == nullptr) continue;
+    const Labels labels{{"cluster", cluster}, {"proxy", proxy.name}};
+    s.proxy_verdict.at(labels).Set(*verdict);
+    s.proxy_verdict_time.at(labels).Set(
+        std::chrono::duration<double>(report.started_at.time_since_epoch()).count());
+  }
 
   // Per (node, vantage).
   std::set<std::pair<std::string, std::string>> pairs;
@@ -395,6 +418,8 @@ void Metrics::forget_cluster(const std::string& cluster) {
   s.consistency_ratio.remove_cluster(cluster);
   s.backends_routed.remove_cluster(cluster);
   s.backends_connected.remove_cluster(cluster);
+  s.proxy_verdict.remove_cluster(cluster);
+  s.proxy_verdict_time.remove_cluster(cluster);
   s.backends_configured.remove_cluster(cluster);
   s.proxies_configured.remove_cluster(cluster);
   s.dns_answer_expected.remove_cluster(cluster);

@@ -9,6 +9,11 @@
 //   ringwatch_canary_consistency_ratio{cluster}      gauge, figure consistency_ratio; absent when
 //                                                    the round read nothing (figure reads == 0)
 //   ringwatch_proxy_backends_routed{cluster,proxy}   gauge, figure backends_routed/<proxy>
+//   ringwatch_canary_proxy_verdict{cluster,proxy}    gauge 0 agrees, 1 diverges, 2 unreachable,
+//                                                    figure proxy_verdict/<proxy>; kept when absent
+//                                                    (a round that read through other proxies)
+//   ringwatch_canary_proxy_verdict_timestamp_seconds{cluster,proxy}
+//                                                    gauge, started_at of that verdict's round
 //   ringwatch_proxy_backends_connected{cluster,proxy}
 //                                                    gauge, figure proxy_backends_connected/<proxy>
 //   ringwatch_backends_configured{cluster}           gauge, backends in the spec
@@ -32,9 +37,9 @@
 // Per-subject series. Only proxies, backends and vantage points of the spec get
 // series, so cardinality is bounded by the fleet: observe() removes series of
 // proxies and (node, vantage) pairs no longer in the spec, and forget_cluster()
-// removes every series of a cluster. A per-subject figure absent from a report
-// in which its check ran (canary: routed; connections: connected; dns: DNS
-// answers) removes the series (nothing is known now; a stale value would
+// removes every series of a cluster. Apart from the proxy verdicts, a
+// per-subject figure absent from a report in which its check ran (canary: routed; connections:
+// connected; dns: DNS answers) removes the series (nothing is known now; a stale value would
 // mislead); when its check did not run in that report, the series keeps its
 // last value. check_status is set for the checks in the report and kept for
 // the others.

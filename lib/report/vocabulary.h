@@ -87,8 +87,14 @@ inline constexpr char kTransientCanaries[] = "transient_canaries";
 inline constexpr char kRoundMs[] = "round_ms";
 inline constexpr char kLearnMs[] = "learn_ms";
 inline constexpr char kUnplacedCanaries[] = "unplaced_canaries";
+inline constexpr char kProxiesRead[] = "proxies_read";
 inline std::string backends_routed(std::string_view proxy) {
   return "backends_routed/" + std::string(proxy);
+}
+// The canary's verdict on a proxy the round read through (ProxyVerdict in
+// probes/canary/canary_findings.h): 0 agrees, 1 diverges, 2 unreachable.
+inline std::string proxy_verdict(std::string_view proxy) {
+  return "proxy_verdict/" + std::string(proxy);
 }
 // connections
 inline constexpr char kConnectionsMs[] = "connections_ms";

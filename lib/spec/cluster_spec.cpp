@@ -38,6 +38,7 @@ constexpr std::string_view kDnsNameExpectation = "a DNS name like node1.example.
 constexpr std::string_view kKindExpectation = R"("twemproxy", "mcrouter" or "memcached-proxy")";
 constexpr std::string_view kKeyPrefixExpectation =
     "1 to 64 printable ASCII characters without spaces";
+constexpr std::string_view kCoverageExpectation = R"("linear" or "full")";
 constexpr std::int64_t kMaxTimeoutMs = 60000;
 
 bool is_alnum(char c) {
@@ -173,8 +174,8 @@ DnsServer read_dns_server(const Cursor& cursor, Checks& checks) {
 }
 
 CanarySettings read_canary(const Cursor& cursor) {
-  const auto fields =
-      cursor.object({"key_prefix", "ttl_seconds", "value_size", "keys_per_backend"});
+  const auto fields = cursor.object({"key_prefix", "ttl_seconds", "value_size", "keys_per_backend",
+                                     "coverage", "proxies_per_round"});
   CanarySettings canary;
   if (const auto c = fields.optional("key_prefix")) {
     canary.key_prefix = c->string_as(kKeyPrefixExpectation, parse_key_prefix);
@@ -186,6 +187,12 @@ CanarySettings read_canary(const Cursor& cursor) {
   }
   if (const auto c = fields.optional("keys_per_backend")) {
     canary.keys_per_backend = static_cast<std::size_t>(c->integer(1, 64));
+  }
+  if (const auto c = fields.optional("coverage")) {
+    canary.coverage = c->string_as(kCoverageExpectation, parse_canary_coverage);
+  }
+  if (const auto c = fields.optional("proxies_per_round")) {
+    canary.proxies_per_round = static_cast<std::size_t>(c->integer(1, 100000));
   }
   return canary;
 }
@@ -264,6 +271,23 @@ const char* to_string(ProxyKind kind) {
 std::optional<ProxyKind> parse_proxy_kind(std::string_view text) {
   for (const auto kind : {ProxyKind::twemproxy, ProxyKind::mcrouter, ProxyKind::memcached_proxy}) {
     if (text == to_string(kind)) return kind;
+  }
+  return std::nullopt;
+}
+
+const char* to_string(CanaryCoverage coverage) {
+  switch (coverage) {
+    case CanaryCoverage::linear:
+      return "linear";
+    case CanaryCoverage::full:
+      return "full";
+  }
+  return "unknown";
+}
+
+std::optional<CanaryCoverage> parse_canary_coverage(std::string_view text) {
+  for (const auto coverage : {CanaryCoverage::linear, CanaryCoverage::full}) {
+    if (text == to_string(coverage)) return coverage;
   }
   return std::nullopt;
 }
@@ -367,6 +391,10 @@ std::string to_json(const ClusterSpec& spec) {
   number("ttl_seconds", spec.canary.ttl.count());
   number("value_size", static_cast<std::int64_t>(spec.canary.value_size));
   number("keys_per_backend", static_cast<std::int64_t>(spec.canary.keys_per_backend));
+  field("coverage", to_string(spec.canary.coverage));
+  if (spec.canary.proxies_per_round) {
+    number("proxies_per_round", static_cast<std::int64_t>(*spec.canary.proxies_per_round));
+  }
   w.EndObject();
 
   w.Key("timeouts");

@@ -64,11 +64,23 @@ struct DnsServer {
   friend bool operator==(const DnsServer&, const DnsServer&) = default;
 };
 
+// How a canary round covers the ring (probes/canary/canary_probe.h):
+// linear   keys_per_backend canaries per backend, each written by one proxy,
+//          read through every proxy and looked up on its own backend;
+// full     keys_per_backend canaries per backend per proxy, every one read
+//          through every proxy and looked up on every backend.
+enum class CanaryCoverage { linear, full };
+const char* to_string(CanaryCoverage coverage);  // "linear", "full"
+std::optional<CanaryCoverage> parse_canary_coverage(std::string_view text);
+
 struct CanarySettings {
   std::string key_prefix = "ringwatch:";
   std::chrono::seconds ttl{60};
   std::size_t value_size = 64;
   std::size_t keys_per_backend = 2;
+  CanaryCoverage coverage = CanaryCoverage::linear;
+  // Proxies a round reads through, rotating; unset: every proxy every round.
+  std::optional<std::size_t> proxies_per_round;
   friend bool operator==(const CanarySettings&, const CanarySettings&) = default;
 };
 

@@ -1,6 +1,7 @@
 #include "probes/canary/canary_findings.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <set>
 #include <tuple>
@@ -84,12 +85,12 @@ std::string server_words(const std::string& message) {
 // that backend's finding.
 class RoundFindings {
  public:
-  RoundFindings(const spec::ClusterSpec& cluster, const std::vector<Canary>& round_canaries,
+  RoundFindings(const spec::ClusterSpec& cluster, const RoundPlan& plan,
                 const std::vector<KeyVerdict>& round_verdicts, const Observation& observation,
                 report::Report& round_report, CheckFindings& check_findings,
                 CanaryRound& round_facts)
       : spec(cluster),
-        canaries(round_canaries),
+        canaries(plan.canaries),
         verdicts(round_verdicts),
         obs(observation),
         report(round_report),
@@ -97,14 +98,16 @@ class RoundFindings {
         facts(round_facts),
         proxies(cluster.proxies.size()),
         backends(cluster.backends.size()),
-        per_backend(proxies * cluster.canary.keys_per_backend),
-        whole(whole_proxies(round_canaries, round_verdicts, observation)) {}
+        per_backend(plan.per_backend),
+        read(observation.proxies_read()),
+        whole(whole_proxies(plan.canaries, round_verdicts, observation)) {}
 
   std::vector<std::string> headlines;  // most urgent first
   std::size_t proxies_down = 0;
   bool relearn = false;  // learn the placement again next round
   std::set<std::size_t> unplaced_backends;
   std::optional<report::Status> status;
+  std::set<std::size_t> watch;
 
   // Proxies the probe cannot use. When it can use none, the headline says
   // so, naming each: then nothing routes anywhere and no other finding about
@@ -114,7 +117,7 @@ class RoundFindings {
   void unreachable_proxies() {
     std::map<std::string, std::vector<std::string>> by_reason;
     for (std::size_t q = 0; q < proxies; ++q) {
-      if (!obs.proxy_down(q)) continue;
+      if (obs.proxy_skipped(q) || !obs.proxy_unreachable(q)) continue;
       ++proxies_down;
       const mc::Error& error = obs.write_error[q] ? *obs.write_error[q] : *obs.read_error[q];
       const std::string summary =
@@ -127,7 +130,7 @@ class RoundFindings {
       headlines.push_back(summary);
       by_reason[error_reason(error)].push_back(proxy_name(q));
     }
-    if (proxies == 0 || proxies_down < proxies) return;
+    if (read == 0 || proxies_down < read) return;
     std::vector<std::string> parts;
     for (const auto& [reason, names] : by_reason) {
       parts.push_back(util::join(names) + " (" + reason + ")");
@@ -173,9 +176,8 @@ class RoundFindings {
         summary += " unreachable from the probe (" + error_reason(error) + ")";
       }
       if (!erroring.empty() && rerouting.empty()) {
-        summary += erroring.size() + proxies_down == proxies
-                       ? " and from all proxies"
-                       : " and from " + util::join_and(erroring);
+        summary += erroring.size() + proxies_down == read ? " and from all proxies"
+                                                          : " and from " + util::join_and(erroring);
       } else if (!rerouting.empty()) {
         summary += "; " + util::join_and(rerouting) + " route its canaries to other backends";
       }
@@ -230,9 +232,26 @@ class RoundFindings {
       }
       // The backend this proxy misses entirely, if any, leads the summary.
       std::vector<std::size_t> missing;
+      std::size_t missing_canaries = 0, missing_diverging = 0;
       for (const auto& [b, count] : total_on) {
-        if (routed_on[b] == 0 && !routed_backends.contains(b)) missing.push_back(b);
+        if (routed_on[b] != 0 || routed_backends.contains(b)) continue;
+        missing.push_back(b);
+        missing_canaries += count;
+        if (const auto there = sent.find(b); there != sent.end()) {
+          for (const auto& [dest, count_sent] : there->second) missing_diverging += count_sent;
+        }
       }
+      // Missing means the rest of its ring is the reference's: a proxy that
+      // routes most other canaries elsewhere too (another hash) happened to
+      // route none of a few canaries to a backend it has. Unless it read so
+      // many that a hash spreading them over B backends would leave one empty
+      // with a chance below 1% (B·(1 − 1/B)^n): a proxy lacking a backend
+      // whose hash then moves every key (jump hash over a shorter list).
+      const double spread = static_cast<double>(total_on.size());
+      const bool too_many_to_miss =
+          spread > 1 && spread * std::pow(1 - 1 / spread, static_cast<double>(considered)) < 0.01;
+      if (!too_many_to_miss && 2 * (diverging - missing_diverging) > considered - missing_canaries)
+        missing.clear();
       const std::size_t lead = missing.empty() ? sent.begin()->first : missing.front();
       auto destinations = [&](std::size_t consensus) { return describe_sent(sent[consensus]); };
       std::string summary = "proxy " + proxy_name(q) + " routes " +
@@ -366,7 +385,7 @@ class RoundFindings {
   // and are both whole, or neither is): no proxy is named, but each proxy
   // that routes no canary to a backend the others use is.
   void ring_disagreement() {
-    if (proxies - proxies_down >= 2) {
+    if (read - proxies_down >= 2) {
       std::vector<std::string> keys;
       std::size_t count = 0;
       for (std::size_t i = 0; i < canaries.size(); ++i) {
@@ -380,6 +399,9 @@ class RoundFindings {
           if (!obs.proxy_down(q) && verdict.route[q] != kNone) routes.insert(verdict.route[q]);
         }
         if (routes.size() < 2) continue;
+        for (std::size_t q = 0; q < proxies; ++q) {
+          if (!obs.proxy_down(q) && verdict.route[q] != kNone) disagreeing.insert(q);
+        }
         ++count;
         if (keys.size() < kMaxListedKeys) keys.push_back(canaries[i].key);
       }
@@ -424,9 +446,12 @@ class RoundFindings {
       }
       if (routed || every_proxy_fails(b)) continue;
       const bool one = responsive.size() == 1;
-      const std::string who = one ? "proxy " + proxy_name(responsive[0]) + " routes no canaries"
-                              : responsive.size() == proxies ? "no proxy routes canaries"
-                                                             : "no reachable proxy routes canaries";
+      const std::string who =
+          one ? "proxy " + proxy_name(responsive[0]) + " routes no canaries"
+          : responsive.size() == proxies ? "no proxy routes canaries"
+          : responsive.size() == read
+              ? "none of the " + std::to_string(read) + " proxies read this round routes canaries"
+              : "no reachable proxy routes canaries";
       std::string summary =
           who + " to backend " + backend_name(b) + " (configured, reachable from the probe)";
       // Keys no proxy could place because each answered an error (a backend
@@ -518,7 +543,7 @@ class RoundFindings {
     }
   }
 
-  // Coverage short of keys_per_backend on a reachable backend that is routed.
+  // Coverage short of a round's canaries per backend on a reachable backend that is routed.
   void coverage() {
     for (std::size_t b = 0; b < backends; ++b) {
       std::size_t learned_here = 0;
@@ -547,6 +572,22 @@ class RoundFindings {
           break;
         }
       }
+    }
+  }
+
+  // Each proxy the round read through: its verdict as a figure, and the
+  // proxies to read through again next round.
+  void proxy_verdicts() {
+    for (std::size_t q = 0; q < proxies; ++q) {
+      if (obs.proxy_skipped(q)) continue;
+      ProxyVerdict verdict = ProxyVerdict::agrees;
+      if (obs.proxy_unreachable(q)) {
+        verdict = ProxyVerdict::unreachable;
+      } else if (at_fault.contains(q) || disagreeing.contains(q)) {
+        verdict = ProxyVerdict::diverges;
+      }
+      report.figures[figures::proxy_verdict(proxy_name(q))] = static_cast<double>(verdict);
+      if (verdict != ProxyVerdict::agrees) watch.insert(q);
     }
   }
 
@@ -678,18 +719,20 @@ class RoundFindings {
   CheckFindings& out;
   CanaryRound& facts;
   const std::size_t proxies, backends, per_backend;
-  const std::vector<bool> whole;   // per proxy, see canary_routes.h
-  std::set<std::size_t> at_fault;  // proxies a ring finding named
+  const std::size_t read;             // proxies the round reads through
+  const std::vector<bool> whole;      // per proxy, see canary_routes.h
+  std::set<std::size_t> at_fault;     // proxies a ring finding named
+  std::set<std::size_t> disagreeing;  // proxies routing canaries no reference settles
   std::vector<std::string> divergence_headlines;
 };
 
 }  // namespace
 
-Judgement judge_round(const spec::ClusterSpec& spec, const std::vector<Canary>& canaries,
+Judgement judge_round(const spec::ClusterSpec& spec, const RoundPlan& plan,
                       const std::vector<KeyVerdict>& verdicts, const Observation& obs,
                       std::size_t transient, report::Report& report, CheckFindings& out,
                       CanaryRound& facts) {
-  RoundFindings found(spec, canaries, verdicts, obs, report, out, facts);
+  RoundFindings found(spec, plan, verdicts, obs, report, out, facts);
   found.unreachable_proxies();
   found.unreachable_backends();
   found.ring_divergence();
@@ -701,8 +744,9 @@ Judgement judge_round(const spec::ClusterSpec& spec, const std::vector<Canary>& 
   found.transient_disagreement(transient);
   found.coverage();
   found.ring_moved();
-  return Judgement{std::move(found.headlines), found.proxies_down, found.relearn,
-                   std::move(found.unplaced_backends), found.status};
+  found.proxy_verdicts();
+  return Judgement{std::move(found.headlines),         found.proxies_down, found.relearn,
+                   std::move(found.unplaced_backends), found.status,       std::move(found.watch)};
 }
 
 }  // namespace ringwatch::probes::canary

@@ -13,6 +13,7 @@
 #include "lib/util/worker_pool.h"
 #include "probes/canary/canary_findings.h"
 #include "probes/canary/canary_keys.h"
+#include "probes/canary/canary_plan.h"
 #include "probes/canary/canary_round.h"
 #include "probes/canary/canary_routes.h"
 #include "probes/check_findings.h"
@@ -24,18 +25,20 @@ namespace figures = report::figures;
 namespace {
 
 using Clock = std::chrono::steady_clock;
-// Learning writes this many candidates per canary it needs, so every backend
-// gets its share with high probability under ketama's uneven split.
-constexpr std::size_t kLearnOversample = 4;
+// Learning first writes this many candidates per key it needs, so every
+// backend gets its share with high probability under ketama's uneven split;
+// a later attempt writes enough for the backend that is shortest.
+constexpr double kLearnOversample = 1.5;
+constexpr std::size_t kTopUpOversample = 2;
 constexpr int kLearnAttempts = 3;
 
 double ms_since(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
 }
 
-// Who reads a pass's canaries back: every proxy, or only each canary's writer
-// (discovery: where does this proxy put the keys it misses).
-enum class Readers { every_proxy, writer };
+// Where a pass looks its canaries up: on every backend, or each only on the
+// backend it was learned on (a key learned outside the spec, everywhere).
+enum class Locate { everywhere, learned_backend };
 
 // Every proxy the probe reaches answered an error for the canary.
 bool failed_everywhere(const KeyVerdict& verdict, const Observation& obs) {
@@ -49,8 +52,10 @@ bool failed_everywhere(const KeyVerdict& verdict, const Observation& obs) {
 }
 
 std::string spec_fingerprint(const spec::ClusterSpec& spec) {
-  std::string text =
-      spec.name + "|" + spec.canary.key_prefix + "|" + std::to_string(spec.canary.keys_per_backend);
+  std::string text = spec.name + "|" + spec.canary.key_prefix + "|" +
+                     std::to_string(spec.canary.keys_per_backend) + "|" +
+                     spec::to_string(spec.canary.coverage) + "|" +
+                     std::to_string(spec.canary.proxies_per_round.value_or(0));
   for (const auto& proxy : spec.proxies)
     text += "|p:" + proxy.name + "@" + proxy.client.to_string();
   for (const auto& backend : spec.backends) {
@@ -66,63 +71,19 @@ struct Recheck {
   double ms = 0;
 };
 
-// Learned keys by where they belong: their reference route, else every
-// backend some proxy routes them to, in the order they were tried. So a
-// backend only one of two proxies uses still gets canaries (no finding then
-// says that no proxy routes there), and keys two proxies disagree on are kept
-// as likely as keys they agree on (a hash difference is not learned away).
-// Keys some proxy routes outside the spec and none into it are kept apart, so
-// a single proxy is still caught sending keys outside the spec.
-struct LearnedPools {
-  explicit LearnedPools(std::size_t backends) : by_backend(backends) {}
-
-  void add(const std::string& key, const KeyVerdict& verdict, const Observation& obs) {
-    if (verdict.consensus != kNone) {
-      by_backend[verdict.consensus].push_back(key);
-      return;
-    }
-    std::set<std::size_t> routes;
-    for (std::size_t q = 0; q < verdict.route.size(); ++q) {
-      if (!obs.proxy_down(q) && verdict.route[q] != kNone) routes.insert(verdict.route[q]);
-    }
-    for (std::size_t route : routes) {
-      if (route < by_backend.size()) by_backend[route].push_back(key);
-    }
-    if (routes.size() == 1 && *routes.begin() == kOutside) outside.push_back(key);
-  }
-
-  // Up to `per_backend` canaries per backend and outside, written in turn by
-  // every proxy.
-  std::vector<Canary> pick(std::size_t per_backend, std::size_t proxies) const {
-    std::vector<Canary> picked;
-    std::set<std::string> taken;
-    auto take = [&](const std::vector<std::string>& pool, std::size_t learned) {
-      std::size_t count = 0;
-      for (const std::string& key : pool) {
-        if (count == per_backend) return;
-        if (taken.insert(key).second) picked.push_back({key, count++ % proxies, learned});
-      }
-    };
-    for (std::size_t b = 0; b < by_backend.size(); ++b) take(by_backend[b], b);
-    take(outside, kOutside);
-    return picked;
-  }
-
-  std::vector<std::vector<std::string>> by_backend;
-  std::vector<std::string> outside;
-};
-
 }  // namespace
 
 struct CanaryProbe::State {
   std::string fingerprint;
   std::vector<std::unique_ptr<mc::Client>> proxy_clients, backend_clients;
   std::unique_ptr<WorkerPool> pool;
-  std::vector<Canary> canaries;  // the learned key set; empty = learn first
+  LearnedPools key_pools;  // the learned keys; empty = learn first
   bool relearn = false;
   std::uint64_t session = 0;  // random, so two probes of one cluster never share keys
   std::uint64_t next_round = 1;
   std::uint64_t learned_generation = 0;
+  std::uint64_t rounds = 0;       // probe rounds since reset: the rotation's clock
+  std::set<std::size_t> watched;  // proxies the last round found diverging or unreachable
   std::size_t learn_candidates = 0, learn_failed_everywhere = 0;  // see Observation
 
   const spec::ClusterSpec* spec = nullptr;
@@ -137,7 +98,11 @@ struct CanaryProbe::State {
     backend_clients.resize(cluster.backends.size());
     const std::size_t endpoints = std::max(cluster.proxies.size(), cluster.backends.size());
     pool = std::make_unique<WorkerPool>(std::min<std::size_t>(endpoints, 32));
-    canaries.clear();
+    key_pools = LearnedPools(cluster.backends.size());
+    // The rotation starts anywhere, so that one-shot probes (a new process
+    // each round, as from cron) still read through every proxy over time.
+    rounds = session;
+    watched.clear();
   }
 
   util::Deadlines deadlines() const { return spec->timeouts.deadlines(); }
@@ -155,15 +120,17 @@ struct CanaryProbe::State {
     return *backend_clients[b];
   }
 
-  // One pass: every proxy writes its canaries, the readers read them back
-  // (every proxy reads all of them), every backend is asked for all of them.
+  // One pass: every canary is written by its writer, read back through every
+  // proxy of `readers` and looked up as `locate` says.
   Observation observe(const std::vector<Canary>& keys, std::uint64_t round,
-                      Readers readers = Readers::every_proxy);
+                      const std::vector<std::size_t>& readers, Locate locate);
+  void write(const std::vector<Canary>& keys, Observation& obs);
   // Proxy q reads every canary back, one multi-get; false when the proxy
   // failed it on a SERVER_ERROR and must be asked again by backend.
   bool read_back(std::size_t q, const std::vector<Canary>& keys,
                  const std::vector<std::string>& all_keys, Observation& obs);
   void read_by_backend(std::size_t q, const std::vector<Canary>& keys, Observation& obs);
+  void look_up(const std::vector<Canary>& keys, Locate locate, Observation& obs);
   // For canaries a proxy misses, or reads another value of that no backend
   // holds, even on recheck: that proxy writes the canary itself, reads it
   // back and the backends are asked where it landed.
@@ -172,13 +139,16 @@ struct CanaryProbe::State {
   // Verdicts with the majority route as the reference (settle_references
   // completes it once every route is known).
   std::vector<KeyVerdict> analyze(const std::vector<Canary>& keys, const Observation& obs) const;
-  // Learns the canary set; returns the last learning pass, which is the
-  // round's only word on who answered when nothing could be learned.
-  Observation learn(report::Report& report);
+  // Learns the key pools through `covered`'s learning panel; returns the
+  // last learning pass, which is the round's only word on who answered when
+  // nothing could be learned.
+  Observation learn(const std::vector<std::size_t>& covered, report::Report& report);
   // Canaries that disagree in `obs` (and are not explained by a backend the
-  // probe cannot reach) are written, read and located once more, and their
-  // verdicts replaced.
-  Recheck recheck(const Observation& obs, std::vector<KeyVerdict>& verdicts);
+  // probe cannot reach) are written, read through the round's proxies and
+  // looked up on every backend once more, and their verdicts replaced. For a
+  // backend all of whose canaries disagree, the rest of its pool goes with
+  // them, appended to the plan's canaries and to `verdicts`.
+  Recheck recheck(RoundPlan& plan, const Observation& obs, std::vector<KeyVerdict>& verdicts);
 };
 
 namespace {
@@ -255,29 +225,19 @@ void CanaryProbe::State::read_by_backend(std::size_t q, const std::vector<Canary
   }
 }
 
-Observation CanaryProbe::State::observe(const std::vector<Canary>& keys, std::uint64_t round,
-                                        Readers readers) {
-  const std::size_t proxies = spec->proxies.size();
-  const std::size_t backends = spec->backends.size();
-  Observation obs;
-  obs.round = round;
-  obs.write_error.resize(proxies);
-  obs.read_error.resize(proxies);
-  obs.reads.assign(proxies, {});
-  obs.locate_error.resize(backends);
-  obs.held.resize(backends);
-  const std::vector<std::string> all_keys = key_list(keys);
-
-  auto start = Clock::now();
-  pool->run_all(proxies, [&](std::size_t q) {
-    std::vector<mc::Item> items;
-    for (const Canary& canary : keys) {
-      if (canary.writer != q) continue;
-      items.push_back({canary.key, encode_value(spec->proxies[q].name, round, canary.key,
-                                                spec->canary.value_size)});
-    }
-    if (items.empty()) return;
-    auto result = proxy_client(q).set_many(items, spec->canary.ttl);
+void CanaryProbe::State::write(const std::vector<Canary>& keys, Observation& obs) {
+  std::map<std::size_t, std::vector<mc::Item>> batches;  // by writer
+  for (const Canary& canary : keys) {
+    batches[canary.writer].push_back(
+        {canary.key, encode_value(spec->proxies[canary.writer].name, obs.round, canary.key,
+                                  spec->canary.value_size)});
+  }
+  std::vector<std::size_t> writers;
+  for (const auto& [q, items] : batches) writers.push_back(q);
+  const auto start = Clock::now();
+  pool->run_all(writers.size(), [&](std::size_t w) {
+    const std::size_t q = writers[w];
+    auto result = proxy_client(q).set_many(batches.at(q), spec->canary.ttl);
     if (!result.ok()) {
       proxy_clients[q].reset();  // reconnect next time
       // Some sets refused by the proxy (its backend failed) is the backend's
@@ -287,23 +247,31 @@ Observation CanaryProbe::State::observe(const std::vector<Canary>& keys, std::ui
   });
   obs.write_ms = ms_since(start);
   for (const Canary& canary : keys) obs.writes_issued += obs.write_error[canary.writer] ? 0 : 1;
+}
 
-  start = Clock::now();
-  // Proxies whose whole multi-get failed on a SERVER_ERROR: asked again per
-  // backend once the locate says where each canary is.
-  std::vector<char> split(proxies, 0);
-  pool->run_all(proxies, [&](std::size_t q) {
-    const auto writes = [q](const Canary& canary) { return canary.writer == q; };
-    if (readers == Readers::writer && std::none_of(keys.begin(), keys.end(), writes)) return;
-    split[q] = !read_back(q, keys, all_keys, obs);
-  });
-  for (std::size_t q = 0; q < proxies; ++q)
-    obs.reads_issued += obs.read_error[q] ? 0 : obs.reads[q].size();
-  obs.read_ms = ms_since(start);
-
-  start = Clock::now();
+void CanaryProbe::State::look_up(const std::vector<Canary>& keys, Locate locate, Observation& obs) {
+  const std::size_t backends = spec->backends.size();
+  std::vector<std::vector<std::string>> asked(backends);
+  obs.learned_only.assign(keys.size(), 0);
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    const std::size_t learned = keys[i].learned;
+    if (locate == Locate::learned_backend && learned < backends) {
+      asked[learned].push_back(keys[i].key);
+      obs.learned_only[i] = 1;
+    } else {
+      for (auto& list : asked) list.push_back(keys[i].key);
+    }
+  }
+  // A backend no canary was learned on (it was down, or no proxy routed
+  // there) is asked for all of them: whether it answers, and whether some
+  // proxy routes there now, is what the round must say about it.
+  for (auto& list : asked) {
+    if (list.empty()) list = key_list(keys);
+  }
+  const auto start = Clock::now();
   pool->run_all(backends, [&](std::size_t b) {
-    auto result = backend_client(b).get_many(all_keys);
+    if (asked[b].empty()) return;
+    auto result = backend_client(b).get_many(asked[b]);
     if (result.ok()) {
       obs.held[b] = std::move(result).value();
     } else {
@@ -313,12 +281,41 @@ Observation CanaryProbe::State::observe(const std::vector<Canary>& keys, std::ui
   });
   obs.locate_ms = ms_since(start);
   for (std::size_t b = 0; b < backends; ++b)
-    obs.locates_issued += obs.locate_error[b] ? 0 : keys.size();
+    obs.locates_issued += obs.locate_error[b] ? 0 : asked[b].size();
+}
+
+Observation CanaryProbe::State::observe(const std::vector<Canary>& keys, std::uint64_t round,
+                                        const std::vector<std::size_t>& readers, Locate locate) {
+  const std::size_t proxies = spec->proxies.size();
+  const std::size_t backends = spec->backends.size();
+  Observation obs;
+  obs.round = round;
+  obs.write_error.resize(proxies);
+  obs.read_error.resize(proxies);
+  obs.reads.assign(proxies, {});
+  obs.locate_error.resize(backends);
+  obs.held.resize(backends);
+  obs.skipped.assign(proxies, 1);
+  for (std::size_t q : readers) obs.skipped[q] = 0;
+
+  write(keys, obs);
+
+  const std::vector<std::string> all_keys = key_list(keys);
+  auto start = Clock::now();
+  // Proxies whose whole multi-get failed on a SERVER_ERROR: asked again per
+  // backend once the locate says where each canary is.
+  std::vector<char> split(readers.size(), 0);
+  pool->run_all(readers.size(),
+                [&](std::size_t r) { split[r] = !read_back(readers[r], keys, all_keys, obs); });
+  for (std::size_t q : readers) obs.reads_issued += obs.read_error[q] ? 0 : obs.reads[q].size();
+  obs.read_ms = ms_since(start);
+
+  look_up(keys, locate, obs);
 
   if (std::find(split.begin(), split.end(), 1) != split.end()) {
     start = Clock::now();
-    pool->run_all(proxies, [&](std::size_t q) {
-      if (split[q]) read_by_backend(q, keys, obs);
+    pool->run_all(readers.size(), [&](std::size_t r) {
+      if (split[r]) read_by_backend(readers[r], keys, obs);
     });
     obs.read_ms += ms_since(start);
   }
@@ -341,8 +338,9 @@ std::vector<KeyVerdict> CanaryProbe::State::analyze(const std::vector<Canary>& k
                                               canary.key, spec->canary.value_size);
     // Where each value of this key is held. This round's value read back
     // through a proxy that no backend of the spec holds, when all of them
-    // answered, is on a server outside the spec. (An older value is not: it
-    // may have expired between the read and the locate.)
+    // were asked and answered, is on a server outside the spec. (An older
+    // value is not: it may have expired between the read and the locate.)
+    const bool asked_everywhere = all_located && obs.located_everywhere(i);
     auto holder_of = [&](const std::string& value) {
       std::size_t holder = kNone;
       for (std::size_t b = 0; b < backends; ++b) {
@@ -351,7 +349,7 @@ std::vector<KeyVerdict> CanaryProbe::State::analyze(const std::vector<Canary>& k
         if (holder != kNone) return kNone;  // ambiguous
         holder = b;
       }
-      return holder == kNone && all_located ? kOutside : holder;
+      return holder == kNone && asked_everywhere ? kOutside : holder;
     };
     verdict.writer_route = verdict.written ? holder_of(expected) : kNone;
     if (verdict.written) verdict.route[canary.writer] = verdict.writer_route;
@@ -411,7 +409,7 @@ void CanaryProbe::State::discover_routes(const std::vector<Canary>& keys,
     // One proxy at a time, so two proxies' discovery writes cannot overwrite
     // each other on a shared backend.
     const std::uint64_t round = new_round();
-    Observation found = observe(probe_keys, round, Readers::writer);
+    Observation found = observe(probe_keys, round, {q}, Locate::everywhere);
     if (found.write_error[q]) continue;
     const bool all_located = !found.any_backend_down();
     for (std::size_t j = 0; j < probe_keys.size(); ++j) {
@@ -431,43 +429,53 @@ void CanaryProbe::State::discover_routes(const std::vector<Canary>& keys,
   }
 }
 
-Observation CanaryProbe::State::learn(report::Report& report) {
+Observation CanaryProbe::State::learn(const std::vector<std::size_t>& covered,
+                                      report::Report& report) {
   const auto start = Clock::now();
-  const std::size_t proxies = spec->proxies.size();
   const std::size_t backends = spec->backends.size();
-  const std::size_t per_backend = proxies * spec->canary.keys_per_backend;
+  const std::size_t wanted = canaries_per_backend(*spec) * kPoolRounds;  // per backend
   const std::uint64_t generation_round = new_round();
   char generation[24];
   std::snprintf(generation, sizeof generation, "%llx",
                 static_cast<unsigned long long>(generation_round));
 
-  LearnedPools pools(backends);
+  std::vector<std::size_t> panel = learning_panel(*spec, covered);
+  LearnedPools learned(backends);
   std::size_t next_index = 0;
-  Observation last;
   learn_candidates = learn_failed_everywhere = 0;
-  for (int attempt = 0; attempt < kLearnAttempts; ++attempt) {
+  auto count = static_cast<std::size_t>(kLearnOversample * static_cast<double>(wanted * backends));
+  Observation last;
+  for (int attempt = 0; attempt < kLearnAttempts && !panel.empty(); ++attempt) {
     std::vector<Canary> candidates;
-    const std::size_t count = kLearnOversample * per_backend * backends;
     for (std::size_t j = 0; j < count; ++j, ++next_index) {
       candidates.push_back({make_key(spec->canary.key_prefix, spec->name, generation, next_index),
-                            next_index % proxies, kNone});
+                            panel[next_index % panel.size()], kNone});
     }
-    last = observe(candidates, new_round());
+    last = observe(candidates, new_round(), panel, Locate::everywhere);
     std::vector<KeyVerdict> verdicts = analyze(candidates, last);
     settle_references(candidates, verdicts, last);
     learn_candidates += candidates.size();
     for (std::size_t i = 0; i < candidates.size(); ++i) {
-      pools.add(candidates[i].key, verdicts[i], last);
+      learned.add(candidates[i].key, verdicts[i], last);
       learn_failed_everywhere += failed_everywhere(verdicts[i], last);
     }
-    bool covered = true;
+    std::size_t shortfall = 0;  // of the shortest backend the probe reaches
     for (std::size_t b = 0; b < backends; ++b) {
-      if (!last.backend_down(b) && pools.by_backend[b].size() < per_backend) covered = false;
+      const std::size_t have = learned.by_backend[b].size();
+      if (!last.backend_down(b) && have < wanted) shortfall = std::max(shortfall, wanted - have);
     }
-    if (covered) break;
+    if (shortfall == 0) break;
+    count = kTopUpOversample * backends * shortfall;
+    // A panel none of which answered says nothing of the other proxies.
+    const bool none_answered = std::all_of(
+        panel.begin(), panel.end(), [&](std::size_t q) { return last.proxy_unreachable(q); });
+    if (none_answered && panel.size() == covered.size()) break;
+    if (none_answered) panel = covered;
   }
 
-  canaries = pools.pick(per_backend, proxies);
+  for (auto& keys : learned.by_backend) keys.resize(std::min(keys.size(), wanted));
+  learned.outside.resize(std::min(learned.outside.size(), wanted));
+  key_pools = std::move(learned);
   learned_generation = generation_round;
   relearn = false;
   report.figures[figures::kLearnMs] = ms_since(start);
@@ -481,19 +489,30 @@ CanaryProbe::CanaryProbe() : state_(std::make_unique<State>()) {
 
 CanaryProbe::~CanaryProbe() = default;
 
-Recheck CanaryProbe::State::recheck(const Observation& obs, std::vector<KeyVerdict>& verdicts) {
+Recheck CanaryProbe::State::recheck(RoundPlan& plan, const Observation& obs,
+                                    std::vector<KeyVerdict>& verdicts) {
+  const std::vector<Canary>& canaries = plan.canaries;
   std::vector<std::size_t> disagreeing;
+  std::map<std::size_t, std::size_t> checked, moved;  // by learned backend
   for (std::size_t i = 0; i < canaries.size(); ++i) {
     const Canary& canary = canaries[i];
     if (!verdicts[i].written || obs.backend_down(canary.learned)) continue;
+    ++checked[canary.learned];
     const bool off_ring = verdicts[i].consensus == kNone || verdicts[i].consensus != canary.learned;
     if (!verdicts[i].all_ok(obs) || off_ring) disagreeing.push_back(i);
+    if (off_ring) ++moved[canary.learned];
   }
   if (disagreeing.empty()) return {};
   const auto start = Clock::now();
+  std::set<std::size_t> all_moved;
+  for (const auto& [backend, count] : moved) {
+    if (count == checked[backend]) all_moved.insert(backend);
+  }
   std::vector<Canary> subset;
   for (std::size_t i : disagreeing) subset.push_back(canaries[i]);
-  Observation again = observe(subset, new_round());
+  const std::vector<Canary> extra = confirmation_canaries(key_pools, plan, all_moved);
+  subset.insert(subset.end(), extra.begin(), extra.end());
+  Observation again = observe(subset, new_round(), plan.proxies, Locate::everywhere);
   std::vector<KeyVerdict> fresh = analyze(subset, again);
   discover_routes(subset, fresh, again);
   // Discovery may have completed the vote.
@@ -502,6 +521,10 @@ Recheck CanaryProbe::State::recheck(const Observation& obs, std::vector<KeyVerdi
   for (std::size_t j = 0; j < disagreeing.size(); ++j) {
     if (fresh[j].all_ok(again) && fresh[j].consensus == subset[j].learned) ++recheck.transient;
     verdicts[disagreeing[j]] = std::move(fresh[j]);
+  }
+  for (std::size_t j = disagreeing.size(); j < subset.size(); ++j) {
+    plan.canaries.push_back(subset[j]);
+    verdicts.push_back(std::move(fresh[j]));
   }
   // A proxy that failed only on the recheck is still reported via the first pass.
   recheck.ms = ms_since(start);
@@ -566,12 +589,14 @@ Observation who_answered(const Observation& pass) {
   obs.reads.resize(pass.reads.size());
   obs.locate_error = pass.locate_error;
   obs.held.resize(pass.held.size());
+  obs.skipped = pass.skipped;
   return obs;
 }
 
 void operation_figures(std::size_t keys, const Observation& obs,
                        std::map<std::string, double>& fig) {
   fig[figures::kKeys] = static_cast<double>(keys);
+  fig[figures::kProxiesRead] = static_cast<double>(obs.proxies_read());
   fig[figures::kWrites] = static_cast<double>(obs.writes_issued);
   fig[figures::kLocates] = static_cast<double>(obs.locates_issued);
   fig[figures::kOperations] =
@@ -581,6 +606,20 @@ void operation_figures(std::size_t keys, const Observation& obs,
   fig[figures::kLocateMs] = obs.locate_ms;
 }
 
+// "24 canaries consistent through 3 proxies on 3 backends", or "... through
+// 100 of 1000 proxies ..." in a round that reads through some of them.
+std::string consistent_summary(const spec::ClusterSpec& spec, const RoundPlan& plan,
+                               std::size_t canaries) {
+  const auto count = [](std::size_t n) { return static_cast<std::int64_t>(n); };
+  const std::string proxies =
+      plan.proxies.size() == spec.proxies.size()
+          ? util::plural(count(spec.proxies.size()), "proxy", "proxies")
+          : std::to_string(plan.proxies.size()) + " of " +
+                util::plural(count(spec.proxies.size()), "proxy", "proxies");
+  return util::plural(count(canaries), "canary", "canaries") + " consistent through " + proxies +
+         " on " + util::plural(count(spec.backends.size()), "backend");
+}
+
 }  // namespace
 
 void CanaryProbe::run(const spec::ClusterSpec& spec, RoundContext& round, report::Report& report) {
@@ -588,32 +627,38 @@ void CanaryProbe::run(const spec::ClusterSpec& spec, RoundContext& round, report
   State& st = *state_;
   st.spec = &spec;
   if (st.fingerprint != spec_fingerprint(spec)) st.reset(spec);
+  const std::uint64_t number = st.rounds++;
   std::optional<Observation> learning;
-  if (st.canaries.empty() || st.relearn) learning = st.learn(report);
+  if (st.key_pools.empty() || st.relearn) {
+    learning = st.learn(round_proxies(spec, number, st.watched), report);
+  }
+  RoundPlan plan = plan_round(spec, st.key_pools, number, st.watched);
+  const Locate locate = spec.canary.coverage == spec::CanaryCoverage::full
+                            ? Locate::everywhere
+                            : Locate::learned_backend;
 
   // With nothing learned, the learning pass is the round's word on who answered.
-  Observation obs = st.canaries.empty() && learning ? who_answered(*learning)
-                                                    : st.observe(st.canaries, st.new_round());
+  Observation obs = plan.canaries.empty() && learning
+                        ? who_answered(*learning)
+                        : st.observe(plan.canaries, st.new_round(), plan.proxies, locate);
   obs.learn_candidates = st.learn_candidates;
   obs.learn_failed_everywhere = st.learn_failed_everywhere;
-  std::vector<KeyVerdict> verdicts = st.analyze(st.canaries, obs);
-  const ReadTally first_pass = tally_reads(st.canaries, verdicts, obs);
-  const Recheck recheck = st.recheck(obs, verdicts);
-  settle_references(st.canaries, verdicts, obs);
+  std::vector<KeyVerdict> verdicts = st.analyze(plan.canaries, obs);
+  const ReadTally first_pass = tally_reads(plan.canaries, verdicts, obs);
+  const std::size_t first_pass_canaries = plan.canaries.size();
+  const Recheck recheck = st.recheck(plan, obs, verdicts);
+  settle_references(plan.canaries, verdicts, obs);
 
-  Judgement judgement = judge_round(spec, st.canaries, verdicts, obs, recheck.transient, report,
-                                    out, round.canary.emplace());
+  Judgement judgement = judge_round(spec, plan, verdicts, obs, recheck.transient, report, out,
+                                    round.canary.emplace());
   if (judgement.relearn) st.relearn = true;
-  const std::string summary =
-      judgement.headlines.empty()
-          ? util::plural(static_cast<std::int64_t>(st.canaries.size()), "canary", "canaries") +
-                " consistent through " +
-                util::plural(static_cast<std::int64_t>(spec.proxies.size()), "proxy", "proxies") +
-                " on " + util::plural(static_cast<std::int64_t>(spec.backends.size()), "backend")
-          : judgement.headlines.front();
-  read_figures(first_pass, judgement, spec.proxies.size() * spec.canary.keys_per_backend,
-               spec.proxies.size() - judgement.proxies_down, report.figures);
-  operation_figures(st.canaries.size(), obs, report.figures);
+  st.watched = judgement.watch;
+  const std::string summary = judgement.headlines.empty()
+                                  ? consistent_summary(spec, plan, first_pass_canaries)
+                                  : judgement.headlines.front();
+  read_figures(first_pass, judgement, plan.per_backend, obs.proxies_read() - judgement.proxies_down,
+               report.figures);
+  operation_figures(first_pass_canaries, obs, report.figures);
   report.figures[figures::kRecheckMs] = recheck.ms;
   report.figures[figures::kTransientCanaries] = static_cast<double>(recheck.transient);
   report.figures[figures::kRoundMs] = out.finish(summary, judgement.status);

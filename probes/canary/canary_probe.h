@@ -2,30 +2,37 @@
 // The canary probe: invariants 1 (ring agreement) and 2 (cross-proxy
 // read-your-writes) of docs/architecture.md.
 //
-// A round, with M proxies and N backends:
+// A round, with P proxies and B backends (which canaries and proxies, and who
+// writes each: canary_plan.h; `coverage` in the spec chooses linear or full):
 //   learn   (first round, or when the placement stops matching) write a pool
-//           of candidate keys, read them through every proxy and locate them
-//           on every backend; a key's learned backend is its reference route
+//           of candidate keys, read them through the learning panel (every
+//           proxy in a full round, a few in a linear one) and locate them on
+//           every backend; a key's learned backend is its reference route
 //           (canary_routes.h: a strict majority of proxies, else the proxies
 //           that route to every backend in use and nowhere outside the spec),
-//           else one some proxy routes it to. Keep, for every backend, M x
-//           keys_per_backend keys, so every proxy writes keys_per_backend
-//           canaries to every backend under a healthy ring; and as many keys
-//           that some proxy routes outside the spec and none into it.
-//   write   every proxy writes its own canaries (value = writer, round, key),
-//           one pipelined batch per proxy, proxies in parallel;
-//   read    every proxy reads every canary, one pipelined multi-get each;
-//   locate  every backend is asked for every canary, one multi-get each;
+//           else one some proxy routes it to. Keep kPoolRounds rounds' worth
+//           of keys per backend, and as many keys that some proxy routes
+//           outside the spec and none into it. Rounds rotate through them.
+//   write   each of the round's canaries once, by its writer (value = writer,
+//           round, key), one pipelined batch per writer, writers in parallel;
+//   read    every proxy the round covers reads every canary, one pipelined
+//           multi-get each;
+//   locate  linear: each backend is asked for the canaries learned on it
+//           (and the outside ones), so a round costs about m B (P + 2) key
+//           operations; full: every backend for every canary, about
+//           k P B (P + B + 1);
 //   classify each (canary, reading proxy): ok, miss, stale, foreign, error;
 //           infer each proxy's route for each canary (where the value it read
 //           is held; outside the spec when no backend holds a value read back
-//           and every backend answered);
-//   recheck canaries that disagree are written, read and located once more,
-//           and a proxy that still misses one (or reads an older value no
-//           backend holds) writes it itself so the probe sees where it sends
-//           it; only what survives the recheck is
-//           CRITICAL. Then each canary's reference route is settled and each
-//           proxy's routes are judged against it.
+//           and every backend was asked and answered);
+//   recheck canaries that disagree are written, read and located on every
+//           backend once more, and a proxy that still misses one (or reads an
+//           older value no backend holds) writes it itself so the probe sees
+//           where it sends it; only what survives the recheck is CRITICAL.
+//           Then each canary's reference route is settled and each proxy's
+//           routes are judged against it, and each proxy read through gets a
+//           verdict (proxy_verdict/<proxy>): one found diverging or
+//           unreachable is read through every round until it agrees again.
 // Disagreements on canaries learned on a backend the probe cannot reach are
 // that backend's fault (backend unreachable), never a divergence naming a
 // healthy proxy. A proxy the probe cannot reach is reported and left out;

@@ -47,6 +47,12 @@ struct Observation {
   std::vector<std::vector<Cell>> reads;                // [proxy][canary]
   std::vector<std::optional<mc::Error>> locate_error;  // per backend
   std::vector<mc::Values> held;                        // [backend]
+  // Per proxy: not read through in this pass (proxies_per_round); empty: none.
+  std::vector<char> skipped;
+  // Per canary: looked up only on the backend it was learned on, so a value
+  // found nowhere is not proof of a route outside the spec; empty: every
+  // canary was looked up on every backend.
+  std::vector<char> learned_only;
   double write_ms = 0, read_ms = 0, locate_ms = 0;
   std::size_t reads_issued = 0, locates_issued = 0, writes_issued = 0;
   // The learning that placed the canaries: the candidates it tried, and those
@@ -54,8 +60,24 @@ struct Observation {
   // nowhere (memcached's proxy fails the keys of a backend it cannot reach).
   std::size_t learn_candidates = 0, learn_failed_everywhere = 0;
 
+  // The pass has no word from this proxy: it could not be reached, or it
+  // was not read through (skipped).
   bool proxy_down(std::size_t proxy) const {
+    return proxy_skipped(proxy) || proxy_unreachable(proxy);
+  }
+  bool proxy_skipped(std::size_t proxy) const {
+    return proxy < skipped.size() && skipped[proxy] != 0;
+  }
+  bool proxy_unreachable(std::size_t proxy) const {
     return write_error[proxy].has_value() || read_error[proxy].has_value();
+  }
+  std::size_t proxies_read() const {
+    std::size_t count = 0;
+    for (std::size_t q = 0; q < write_error.size(); ++q) count += !proxy_skipped(q);
+    return count;
+  }
+  bool located_everywhere(std::size_t canary) const {
+    return canary >= learned_only.size() || learned_only[canary] == 0;
   }
   // False for kNone and kOutside: only a backend of the spec can be down.
   bool backend_down(std::size_t backend) const {

@@ -55,6 +55,9 @@ Report incident_round(const std::string& cluster = "lab") {
                     {"backends_routed/p1", 3},
                     {"backends_routed/p2", 2},
                     // p3: absent (its route could not be inferred)
+                    {"proxy_verdict/p1", 0},
+                    {"proxy_verdict/p2", 1},
+                    {"proxy_verdict/p3", 0},
                     {"proxy_backends_connected/p1", 3},
                     {"proxy_backends_connected/p2", 2},
                     {"proxy_backends_connected/p3", 3},
@@ -175,6 +178,27 @@ TEST(MetricsTest, AnAbsentFigureRemovesItsSeriesOnlyWhenItsCheckRan) {
   EXPECT_EQ(text.find("ringwatch_canary_consistency_ratio{"), std::string::npos);
   EXPECT_LINE(text, R"(ringwatch_check_status{check="canary",cluster="lab"} 3)");
   EXPECT_LINE(text, R"(ringwatch_probe_rounds_total{cluster="lab",outcome="unknown"} 1)");
+}
+
+// A round that reads through some proxies (proxies_per_round) leaves the
+// others' last verdict, and when it was made.
+TEST(MetricsTest, EachProxyKeepsItsLastVerdictAndWhenItWasMade) {
+  Metrics metrics("0.1.0");
+  metrics.observe(lab_spec(), incident_round());
+  Report later = incident_round();
+  later.started_at += std::chrono::seconds(5);
+  later.figures = {{"reads", 18}, {"reads_ok", 18}, {"proxy_verdict/p2", 0}};
+  metrics.observe(lab_spec(), later);
+  const std::string text = metrics.serialize();
+  EXPECT_LINE(text, R"(ringwatch_canary_proxy_verdict{cluster="lab",proxy="p1"} 0)");
+  EXPECT_LINE(text, R"(ringwatch_canary_proxy_verdict{cluster="lab",proxy="p2"} 0)");
+  EXPECT_LINE(text, R"(ringwatch_canary_proxy_verdict{cluster="lab",proxy="p3"} 0)");
+  EXPECT_LINE(
+      text,
+      R"(ringwatch_canary_proxy_verdict_timestamp_seconds{cluster="lab",proxy="p1"} 1790000000)");
+  EXPECT_LINE(
+      text,
+      R"(ringwatch_canary_proxy_verdict_timestamp_seconds{cluster="lab",proxy="p2"} 1790000005)");
 }
 
 TEST(MetricsTest, SeriesOfSubjectsThatLeftTheSpecGo) {

@@ -139,7 +139,8 @@ TEST(DaemonOperatorTest, ProbeAnswersPrometheusText) {
   EXPECT_EQ(metric_value(ok.body, R"(ringwatch_check_status{check="connections"})"), 0.0);
   EXPECT_EQ(metric_value(ok.body, "ringwatch_canary_consistency_ratio"), 1.0);
   EXPECT_EQ(metric_value(ok.body, R"(ringwatch_proxy_backends_routed{proxy="p2"})"), 3.0);
-  EXPECT_EQ(metric_value(ok.body, R"(ringwatch_probe_figure{figure="keys"})"), 18.0) << ok.body;
+  // 3x3: ceil(22 / 3) = 8 canaries per backend in the linear round.
+  EXPECT_EQ(metric_value(ok.body, R"(ringwatch_probe_figure{figure="keys"})"), 24.0) << ok.body;
   EXPECT_EQ(ok.body.find("cluster="), std::string::npos) << "the scrape config names the cluster";
 
   // Prometheus sends the comma of checks=canary,dns %-escaped.

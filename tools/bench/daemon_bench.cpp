@@ -1,10 +1,11 @@
-// ringwatchd under a fleet: N lab clusters (3 proxies x 3 backends each)
-// probed at 1 round per second per cluster for S seconds by the real
+// ringwatchd under a fleet: N lab clusters (3 proxies x 3 backends each, or
+// PxB) probed at 1 round per second per cluster for S seconds by the real
 // ringwatchd binary. Prints the daemon's CPU seconds and peak RSS (from
 // /proc/<pid>), rounds completed vs. scheduled (from /v1/clusters) and the
 // p50/p99 round duration (from its event=round log lines). Asserts nothing.
 //
-// Run: build/tools/bench/daemon_bench [clusters=10] [seconds=60]
+// Run: build/tools/bench/daemon_bench [clusters=10] [seconds=60] [size=3x3]
+//   e.g. daemon_bench 1 60 12x48: one cluster of 12 proxies x 48 backends.
 #include <signal.h>
 #include <unistd.h>
 
@@ -96,6 +97,14 @@ double percentile(std::vector<double> values, double p) {
 int main(int argc, char** argv) {
   const int clusters = argc > 1 ? std::atoi(argv[1]) : 10;
   const int seconds = argc > 2 ? std::atoi(argv[2]) : 60;
+  const std::string size = argc > 3 ? argv[3] : "3x3";
+  const auto x = size.find('x');
+  const int proxies = x == std::string::npos ? 0 : std::atoi(size.c_str());
+  const int backends = x == std::string::npos ? 0 : std::atoi(size.c_str() + x + 1);
+  if (clusters < 1 || seconds < 1 || proxies < 1 || backends < 1) {
+    std::cerr << "usage: daemon_bench [clusters=10] [seconds=60] [size=3x3 (proxies x backends)]\n";
+    return 3;
+  }
   std::string pattern =
       (std::filesystem::temp_directory_path() / "ringwatch-daemon-bench-XXXXXX").string();
   if (::mkdtemp(pattern.data()) == nullptr) return 1;
@@ -104,10 +113,10 @@ int main(int argc, char** argv) {
   std::vector<std::filesystem::path> labs;
   int code = 0;
   try {
-    std::cout << "starting " << clusters << " labs (3x3)..." << std::endl;
+    std::cout << "starting " << clusters << " labs (" << size << ")..." << std::endl;
     for (int i = 0; i < clusters; ++i) {
       labs.push_back(root / ("c" + std::to_string(i)));
-      lab::up({labs.back(), 3, 3});
+      lab::up({labs.back(), proxies, backends});
     }
     std::vector<std::string> args{RINGWATCHD_BINARY, "--interval", "1", "--jitter", "0.1",
                                   "--listen",        "127.0.0.1:0"};
@@ -146,8 +155,8 @@ int main(int argc, char** argv) {
         durations.push_back(std::stod(line.substr(d + 13)));
       }
     }
-    std::printf("fleet: %d clusters x (3 proxies, 3 backends), 1 round/s each, %d s\n", clusters,
-                seconds);
+    std::printf("fleet: %d clusters x (%d proxies, %d backends), 1 round/s each, %d s\n", clusters,
+                proxies, backends, seconds);
     std::printf("daemon CPU: %.2f s (%.2f%% of one core)\n", cpu,
                 100.0 * cpu / static_cast<double>(seconds));
     std::printf("daemon peak RSS: %s\n", peak_rss.c_str());

@@ -1,16 +1,19 @@
 // Canary probe benchmark: for labs of 3x3, 6x12 and 12x48 (proxies x
 // backends), each with nutcracker (twemproxy) and with memcached's built-in
-// proxy, measures in the same run
-//   round  one full steady-state probe round (placement already learned),
-//   naive  the same writes, reads and locates one key at a time through the
-//          same client, as a shell script with memcp/memcat would do them,
-//   floor  one pipelined multi-get of the round's keys per proxy and per
-//          backend, all at once: the least network work a round can do,
-// and prints the round time with its ratios to both. Figures only; nothing
-// here asserts a speed.
+// proxy, measures in the same run, per mode
+//   linear  one steady-state round with coverage "linear" (the default),
+//   full    one steady-state round with coverage "full" (the baseline),
+//   naive   the full round's writes, reads and locates one key at a time
+//           through the same client, as a shell script with memcp/memcat
+//           would do them,
+//   floor   one pipelined multi-get of the full round's keys per proxy and
+//           per backend, all at once: the least network work it can do,
+// its wall time, the probe's CPU (this process, every thread) and its key
+// operations, with the full round's time and CPU divided by the mode's.
+// Medians of N rounds (naive: one). Figures only; nothing here asserts a speed.
 //
 // Usage: probe_bench [--sizes 3x3,6x12,12x48] [--proxy-kinds twemproxy,memcached]
-//                    [--rounds N] [--dir DIR]
+//                    [--rounds N] [--naive yes|no] [--dir DIR]
 
 #include <algorithm>
 #include <chrono>
@@ -19,7 +22,10 @@
 #include <filesystem>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
+
+#include <sys/resource.h>
 
 #include "lib/mc/client.h"
 #include "lib/report/vocabulary.h"
@@ -89,14 +95,26 @@ std::vector<std::string> round_keys(const spec::ClusterSpec& spec, std::size_t c
   return keys;
 }
 
-struct Figures {
-  double round_ms = 0, naive_ms = 0, floor_ms = 0, keys = 0;
+// CPU time of this process (every thread: the probe runs here), in ms.
+double cpu_ms() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  const auto to_ms = [](const timeval& t) { return t.tv_sec * 1e3 + t.tv_usec / 1e3; };
+  return to_ms(usage.ru_utime) + to_ms(usage.ru_stime);
+}
+
+// One way of doing a round: its median wall time, probe CPU and key operations.
+struct Row {
+  std::string mode;
+  double keys = 0, operations = 0, round_ms = 0, cpu_ms = 0;
 };
 
-Figures measure(const spec::ClusterSpec& spec, int rounds) {
-  Figures figures;
+// Steady-state rounds of the canary check with `coverage` (placement learned
+// by a first round that is not measured).
+Row measure_rounds(spec::ClusterSpec spec, spec::CanaryCoverage coverage, int rounds) {
+  spec.canary.coverage = coverage;
+  Row row{.mode = spec::to_string(coverage)};
   probes::ProbeSet probe_set({report::checks::kCanary});
-  // The first round learns the placement; measure only a healthy lab.
   report::Report first = probe_set.run_round(spec);
   for (int attempt = 0; attempt < 30 && first.status() != report::Status::ok; ++attempt) {
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -105,26 +123,40 @@ Figures measure(const spec::ClusterSpec& spec, int rounds) {
   if (first.status() != report::Status::ok) {
     throw std::runtime_error("lab not healthy: " + first.summary_line());
   }
-  std::vector<double> round_times;
+  std::vector<double> round_times, cpu_times;
   for (int i = 0; i < rounds; ++i) {
+    const double cpu_before = cpu_ms();
     const report::Report report = probe_set.run_round(spec);
+    cpu_times.push_back(cpu_ms() - cpu_before);
     if (report.status() != report::Status::ok) {
       std::fprintf(stderr, "warning: round %d not OK: %s\n", i, report.summary_line().c_str());
     }
     round_times.push_back(report.figures.at(report::figures::kRoundMs));
-    figures.keys = report.figures.at(report::figures::kKeys);
+    row.keys = report.figures.at(report::figures::kKeys);
+    row.operations = report.figures.at(report::figures::kOperations);
   }
-  figures.round_ms = median(round_times);
+  row.round_ms = median(round_times);
+  row.cpu_ms = median(cpu_times);
+  return row;
+}
 
-  const auto keys = round_keys(spec, static_cast<std::size_t>(figures.keys));
+// The full round's work done the naive way (one key per round trip, one
+// endpoint after another), and its floor (one pipelined multi-get per proxy
+// and per backend, all at once).
+std::pair<Row, Row> measure_naive_and_floor(const spec::ClusterSpec& spec, std::size_t key_count,
+                                            int rounds) {
+  const auto keys = round_keys(spec, key_count);
   const util::Deadlines deadlines = spec.timeouts.deadlines();
   std::vector<mc::Client> proxy_clients, backend_clients;
   for (const auto& proxy : spec.proxies) proxy_clients.emplace_back(proxy.client, deadlines);
   for (const auto& backend : spec.backends)
     backend_clients.emplace_back(backend.endpoint(), deadlines);
+  const double operations =
+      static_cast<double>(keys.size() * (1 + proxy_clients.size() + backend_clients.size()));
 
-  // Naive: one key per round trip, one endpoint after another.
+  Row naive{.mode = "naive", .keys = static_cast<double>(keys.size()), .operations = operations};
   auto start = Clock::now();
+  double cpu_before = cpu_ms();
   for (std::size_t i = 0; i < keys.size(); ++i) {
     const std::size_t writer = i % proxy_clients.size();
     (void)proxy_clients[writer].set(
@@ -138,28 +170,42 @@ Figures measure(const spec::ClusterSpec& spec, int rounds) {
   for (auto& client : backend_clients) {
     for (const auto& key : keys) (void)client.get(key);
   }
-  figures.naive_ms = ms(Clock::now() - start);
+  naive.round_ms = ms(Clock::now() - start);
+  naive.cpu_ms = cpu_ms() - cpu_before;
 
-  // Floor: one pipelined batch per proxy and per backend, concurrently.
+  Row floor{.mode = "floor",
+            .keys = naive.keys,
+            .operations = operations - static_cast<double>(keys.size())};
   WorkerPool pool(
       std::min<std::size_t>(std::max(proxy_clients.size(), backend_clients.size()), 32));
-  std::vector<double> floors;
+  std::vector<double> floors, floor_cpu;
   for (int i = 0; i < std::max(rounds, 5); ++i) {
     start = Clock::now();
+    cpu_before = cpu_ms();
     pool.run_all(proxy_clients.size() + backend_clients.size(), [&](std::size_t n) {
       auto& client =
           n < proxy_clients.size() ? proxy_clients[n] : backend_clients[n - proxy_clients.size()];
       (void)client.get_many(keys);
     });
     floors.push_back(ms(Clock::now() - start));
+    floor_cpu.push_back(cpu_ms() - cpu_before);
   }
-  figures.floor_ms = median(floors);
-  return figures;
+  floor.round_ms = median(floors);
+  floor.cpu_ms = median(floor_cpu);
+  return {naive, floor};
+}
+
+void print_row(const std::string& size, const char* kind, const Row& row, const Row& full) {
+  std::printf("%-8s %-10s %-7s %6.0f %8.0f %10.2f %9.2f %8.1fx %8.1fx\n", size.c_str(), kind,
+              row.mode.c_str(), row.keys, row.operations, row.round_ms, row.cpu_ms,
+              full.round_ms / row.round_ms, full.cpu_ms / row.cpu_ms);
+  std::fflush(stdout);
 }
 
 // One lab of `size` and `kind`: started, measured and stopped. False if any
 // of it failed (said on stderr).
-bool bench_one(const std::filesystem::path& dir, Size size, lab::LabProxyKind kind, int rounds) {
+bool bench_one(const std::filesystem::path& dir, Size size, lab::LabProxyKind kind, int rounds,
+               bool naive) {
   const std::string name = std::to_string(size.proxies) + "x" + std::to_string(size.backends);
   const auto lab_dir = dir / (name + "-" + lab::to_string(kind));
   std::filesystem::remove_all(lab_dir);
@@ -168,11 +214,16 @@ bool bench_one(const std::filesystem::path& dir, Size size, lab::LabProxyKind ki
     lab::up(
         {.dir = lab_dir, .proxies = size.proxies, .backends = size.backends, .proxy_kind = kind});
     const auto spec = spec::load_cluster_spec(lab::spec_path(lab_dir).string());
-    const Figures f = measure(spec, rounds);
-    std::printf("%-7s %-10s %6.0f %10.2f %10.1f %10.2f %7.1fx %8.1fx\n", name.c_str(),
-                lab::to_string(kind), f.keys, f.round_ms, f.naive_ms, f.floor_ms,
-                f.naive_ms / f.round_ms, f.round_ms / f.floor_ms);
-    std::fflush(stdout);
+    const Row linear = measure_rounds(spec, spec::CanaryCoverage::linear, rounds);
+    const Row full = measure_rounds(spec, spec::CanaryCoverage::full, rounds);
+    print_row(name, lab::to_string(kind), linear, full);
+    print_row(name, lab::to_string(kind), full, full);
+    if (naive) {
+      const auto [naive_row, floor_row] =
+          measure_naive_and_floor(spec, static_cast<std::size_t>(full.keys), rounds);
+      print_row(name, lab::to_string(kind), naive_row, full);
+      print_row(name, lab::to_string(kind), floor_row, full);
+    }
   } catch (const std::exception& error) {
     std::fprintf(stderr, "%s %s: %s\n", name.c_str(), lab::to_string(kind), error.what());
     ok = false;
@@ -192,6 +243,7 @@ int main(int argc, char** argv) {
   std::string sizes_text = "3x3,6x12,12x48";
   std::string kinds_text = "twemproxy,memcached";
   int rounds = 20;
+  bool naive = true;
   std::filesystem::path dir = std::filesystem::temp_directory_path() / "ringwatch-bench";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
@@ -203,21 +255,23 @@ int main(int argc, char** argv) {
       rounds = std::atoi(argv[i + 1]);
     else if (flag == "--dir")
       dir = argv[i + 1];
+    else if (flag == "--naive")
+      naive = std::string(argv[i + 1]) != "no";
     else {
       std::fprintf(stderr,
                    "usage: probe_bench [--sizes 3x3,6x12,12x48] [--proxy-kinds "
-                   "twemproxy,memcached] [--rounds N] [--dir DIR]\n");
+                   "twemproxy,memcached] [--rounds N] [--naive yes|no] [--dir DIR]\n");
       return 3;
     }
   }
-  std::printf("%-7s %-10s %6s %10s %10s %10s %8s %9s\n", "size", "proxy", "keys", "round_ms",
-              "naive_ms", "floor_ms", "naive/x", "x/floor");
+  std::printf("%-8s %-10s %-7s %6s %8s %10s %9s %9s %9s\n", "size", "proxy", "mode", "keys",
+              "key_ops", "round_ms", "cpu_ms", "full/x", "full_cpu/x");
   int status = 0;
   try {
     const auto kinds = parse_kinds(kinds_text);
     for (const Size& size : parse_sizes(sizes_text))
       for (const lab::LabProxyKind kind : kinds)
-        if (!bench_one(dir, size, kind, rounds)) status = 1;
+        if (!bench_one(dir, size, kind, rounds, naive)) status = 1;
   } catch (const std::exception& error) {
     std::fprintf(stderr, "probe_bench: %s\n", error.what());
     return 3;

@@ -65,6 +65,9 @@ constexpr const char* kFaultKinds =
     "          proxy marks B bad (`stats proxybe`) and answers SERVER_ERROR for B's keys\n"
     "  omit    --proxy P --backend B\n"
     "          P's config lacks backend B: P hashes keys over the others\n"
+    "  weight  --proxy P --backend B\n"
+    "          P weighs B at 2 instead of 1 (nutcracker labs): some of the key\n"
+    "          space routes differently through P\n"
     "  dns     --backend B --answer IP\n"
     "          the lab's DNS server answers IP for B's name (IP inside 127.0.0.0/8)\n"
     "  hash    --proxy P --hash NAME\n"
@@ -116,9 +119,9 @@ void up_options(po::options_description& options) {
 
 void fault_options(po::options_description& options) {
   options.add_options()("proxy", po::value<std::string>()->value_name("P"),
-                        "proxy name (eject, omit, hash), e.g. p1")(
+                        "proxy name (eject, omit, weight, hash), e.g. p1")(
       "backend", po::value<std::string>()->value_name("B"),
-      "backend name (eject, omit, dns, kill, stall, restart), e.g. b2")(
+      "backend name (eject, omit, weight, dns, kill, stall, restart), e.g. b2")(
       "answer", po::value<std::string>()->value_name("IP"),
       "dns: the address B's name now resolves to, inside 127.0.0.0/8")(
       "hash", po::value<std::string>()->value_name("NAME"),
@@ -164,12 +167,13 @@ std::string get(const po::variables_map& vm, const char* name) {
 
 lab::Fault fault_from(const po::variables_map& vm) {
   if (!vm.count("kind"))
-    throw UsageError("fault: missing KIND (eject, omit, dns, hash, kill, stall or restart)");
+    throw UsageError(
+        "fault: missing KIND (eject, omit, weight, dns, hash, kill, stall or restart)");
   std::string kind_text = get(vm, "kind");
   auto kind = lab::parse_fault_kind(kind_text);
   if (!kind)
     throw UsageError("fault: unknown KIND '" + kind_text +
-                     "' (eject, omit, dns, hash, kill, stall or restart)");
+                     "' (eject, omit, weight, dns, hash, kill, stall or restart)");
   lab::Fault fault;
   fault.kind = *kind;
   fault.proxy = get(vm, "proxy");
@@ -181,6 +185,7 @@ lab::Fault fault_from(const po::variables_map& vm) {
   switch (fault.kind) {
     case lab::FaultKind::eject:
     case lab::FaultKind::omit:
+    case lab::FaultKind::weight:
       wanted = {"proxy", "backend"};
       break;
     case lab::FaultKind::dns:

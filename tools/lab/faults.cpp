@@ -33,6 +33,7 @@ void check_fault_fields(const Fault& fault) {
   switch (fault.kind) {
     case FaultKind::eject:
     case FaultKind::omit:
+    case FaultKind::weight:
       need(!fault.proxy.empty() && !fault.backend.empty(), "a proxy and a backend");
       break;
     case FaultKind::dns:
@@ -49,7 +50,7 @@ void check_fault_fields(const Fault& fault) {
   }
 }
 
-// eject, omit and hash: the fault goes into the proxy's config, and the
+// eject, omit, weight and hash: the fault goes into the proxy's config, and the
 // proxy takes it (a reload or a restart, tools/lab/proxies.h).
 void add_proxy_fault(State& state, Node& proxy, FaultRecord record) {
   record.proxy = proxy.name;
@@ -66,6 +67,19 @@ void inject_backend_fault(State& state, const Fault& fault, FaultRecord record) 
   // A backend left out of the config is not also pointed elsewhere.
   const FaultKind other = fault.kind == FaultKind::eject ? FaultKind::omit : FaultKind::eject;
   remove_faults(state, other, proxy.name, fault.backend);
+  record.backend = fault.backend;
+  add_proxy_fault(state, proxy, std::move(record));
+}
+
+// weight: one backend weighed double in one proxy's config (nutcracker's
+// `host:port:weight`; the memcached proxy lab's routelib config has none).
+void inject_weight(State& state, const Fault& fault, FaultRecord record) {
+  if (proxy_kind(state).spec_kind() != spec::ProxyKind::twemproxy)
+    throw LabError(std::string("fault weight: the ") + proxy_kind(state).program() +
+                   " lab's proxy config has no server weights (a twemproxy lab has)");
+  Node& proxy = find_node(state, "proxy", fault.proxy);
+  find_node(state, "backend", fault.backend);
+  if (find_fault(state, FaultKind::weight, proxy.name, fault.backend)) return;
   record.backend = fault.backend;
   add_proxy_fault(state, proxy, std::move(record));
 }
@@ -198,13 +212,15 @@ const char* to_string(FaultKind kind) {
       return "restart";
     case FaultKind::omit:
       return "omit";
+    case FaultKind::weight:
+      return "weight";
   }
   return "eject";
 }
 
 std::optional<FaultKind> parse_fault_kind(std::string_view name) {
-  for (const auto kind : {FaultKind::eject, FaultKind::omit, FaultKind::dns, FaultKind::hash,
-                          FaultKind::kill, FaultKind::stall, FaultKind::restart})
+  for (const auto kind : {FaultKind::eject, FaultKind::omit, FaultKind::weight, FaultKind::dns,
+                          FaultKind::hash, FaultKind::kill, FaultKind::stall, FaultKind::restart})
     if (name == to_string(kind)) return kind;
   return std::nullopt;
 }
@@ -226,6 +242,8 @@ std::string describe(const State& state, const FaultRecord& fault) {
     }
     case FaultKind::omit:
       return "omit: " + fault.proxy + "'s config lacks " + fault.backend;
+    case FaultKind::weight:
+      return "weight: " + fault.proxy + " weighs " + fault.backend + " at 2 instead of 1";
     case FaultKind::dns: {
       std::string text =
           "dns: " + (b ? b->dns_name : fault.backend) + " resolves to " + fault.answer;
@@ -258,6 +276,8 @@ void inject(const fs::path& dir, const Fault& fault) {
       case FaultKind::eject:
       case FaultKind::omit:
         return inject_backend_fault(state, fault, record);
+      case FaultKind::weight:
+        return inject_weight(state, fault, record);
       case FaultKind::hash:
         return inject_hash(state, fault, record);
       case FaultKind::dns:

@@ -21,6 +21,8 @@
 //                B's keys to the others; memcached's proxy marks B bad (`stats
 //                proxybe`) and keeps B's keys, answering SERVER_ERROR for them.
 //   omit P B     P's config lacks backend B: P hashes over the others.
+//   weight P B   P weighs B at 2 instead of 1 (nutcracker only): a partial
+//                divergence, a fraction of the key space routed differently.
 //   dns B IP     the DNS server answers IP (inside 127.0.0.0/8) for B's name.
 //   hash P NAME  P takes another hash (nutcracker: `hash: NAME`; memcached:
 //                ring, ketama or seeded instead of jump).
@@ -92,14 +94,14 @@ struct UpOptions {
   LabProxyKind proxy_kind = LabProxyKind::twemproxy;
 };
 
-enum class FaultKind { eject, dns, hash, kill, stall, restart, omit };
+enum class FaultKind { eject, dns, hash, kill, stall, restart, omit, weight };
 const char* to_string(FaultKind kind);  // "eject", "dns", ...
 std::optional<FaultKind> parse_fault_kind(std::string_view name);
 
 struct Fault {
   FaultKind kind = FaultKind::eject;
-  std::string proxy;    // eject, hash, omit
-  std::string backend;  // eject, omit, dns, kill, stall, restart
+  std::string proxy;    // eject, hash, omit, weight
+  std::string backend;  // eject, omit, weight, dns, kill, stall, restart
   std::string answer;   // dns: the address the name now resolves to (127.0.0.0/8 only)
   std::string hash;     // hash: one of the proxy kind's, e.g. "murmur" (nutcracker)
 };

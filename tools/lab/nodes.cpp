@@ -65,8 +65,10 @@ ProxyConfig proxy_config(const State& state, const Node& proxy, bool healthy) {
     // its own resolver (its resolv.conf): nutcracker once at start,
     // memcached's proxy at every connect.
     const std::string& host = state.netns ? backend->dns_name : backend->address;
+    const bool heavier =
+        !healthy && find_fault(state, FaultKind::weight, proxy.name, backend->name);
     config.servers.push_back(
-        {backend->name, ejected ? backend->public_address : host, backend->port});
+        {backend->name, ejected ? backend->public_address : host, backend->port, heavier ? 2 : 1});
   }
   return config;
 }

@@ -46,7 +46,8 @@ class Nutcracker final : public ProxyKind {
     // Named servers: the ketama ring hashes the name, so pointing a server at
     // another address keeps its place on the ring, as a DNS change would.
     for (const auto& server : config.servers)
-      out << "    - " << server.host << ":" << server.port << ":1 " << server.name << "\n";
+      out << "    - " << server.host << ":" << server.port << ":" << server.weight << " "
+          << server.name << "\n";
     return out.str();
   }
 

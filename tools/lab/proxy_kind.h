@@ -36,6 +36,7 @@ struct ProxyServer {
   std::string name;  // the backend's name, which names it in the proxy's stats
   std::string host;  // its address, its public address (an eject fault) or its DNS name (netns)
   std::uint16_t port = 0;
+  int weight = 1;  // 2 under a weight fault (nutcracker's host:port:weight)
 };
 
 struct ProxyConfig {

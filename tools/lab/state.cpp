@@ -163,7 +163,7 @@ FaultRecord read_fault(const Cursor& cursor) {
                                 "until_ms", "timer_pid", "timer_start_time", "at"});
   FaultRecord fault;
   fault.kind = o.required("kind").string_as(
-      "a fault kind (eject, omit, dns, hash, kill, stall or restart)", parse_fault_kind);
+      "a fault kind (eject, omit, weight, dns, hash, kill, stall or restart)", parse_fault_kind);
   fault.proxy = optional_text(o, "proxy");
   fault.backend = optional_text(o, "backend");
   fault.answer = optional_text(o, "answer");

@@ -32,7 +32,8 @@ constexpr char kExample[] = R"({
   ],
   "dns": {"servers": [{"name": "lab-dns", "address": "127.10.0.53:5353"},
                       {"name": "system", "system": true}]},
-  "canary": {"key_prefix": "rw:", "ttl_seconds": 30, "value_size": 128, "keys_per_backend": 3},
+  "canary": {"key_prefix": "rw:", "ttl_seconds": 30, "value_size": 128, "keys_per_backend": 3,
+             "coverage": "full", "proxies_per_round": 1},
   "timeouts": {"connect_ms": 100, "io_ms": 2000, "dns_ms": 500}
 })";
 
@@ -104,6 +105,8 @@ TEST(ClusterSpecTest, ParsesEveryField) {
   EXPECT_EQ(spec.canary.ttl, std::chrono::seconds(30));
   EXPECT_EQ(spec.canary.value_size, 128u);
   EXPECT_EQ(spec.canary.keys_per_backend, 3u);
+  EXPECT_EQ(spec.canary.coverage, CanaryCoverage::full);
+  EXPECT_EQ(spec.canary.proxies_per_round, 1u);
   EXPECT_EQ(spec.timeouts.connect, std::chrono::milliseconds(100));
   EXPECT_EQ(spec.timeouts.io, std::chrono::milliseconds(2000));
   EXPECT_EQ(spec.timeouts.dns, std::chrono::milliseconds(500));
@@ -118,6 +121,8 @@ TEST(ClusterSpecTest, AppliesDefaults) {
   EXPECT_EQ(spec.canary.ttl, std::chrono::seconds(60));
   EXPECT_EQ(spec.canary.value_size, 64u);
   EXPECT_EQ(spec.canary.keys_per_backend, 2u);
+  EXPECT_EQ(spec.canary.coverage, CanaryCoverage::linear);
+  EXPECT_EQ(spec.canary.proxies_per_round, std::nullopt);
   EXPECT_EQ(spec.timeouts, Timeouts{});
   EXPECT_EQ(spec.timeouts.connect, std::chrono::milliseconds(250));
   EXPECT_EQ(spec.timeouts.io, std::chrono::milliseconds(1000));
@@ -211,7 +216,8 @@ TEST(ClusterSpecTest, WritesEveryFieldExplicitly) {
     "key_prefix": "ringwatch:",
     "ttl_seconds": 60,
     "value_size": 64,
-    "keys_per_backend": 2
+    "keys_per_backend": 2,
+    "coverage": "linear"
   },
   "timeouts": {
     "connect_ms": 250,
@@ -392,7 +398,7 @@ INSTANTIATE_TEST_SUITE_P(
         PatchCase{"UnknownCanaryField",
                   {{"/canary/ttl", "5"}},
                   "cluster.json: /canary/ttl: unknown field (expected one of: key_prefix, "
-                  "ttl_seconds, value_size, keys_per_backend)"},
+                  "ttl_seconds, value_size, keys_per_backend, coverage, proxies_per_round)"},
         PatchCase{"UnknownFieldNameIsEscaped",
                   {{"/timeouts/io~1ms", "5"}},
                   "cluster.json: /timeouts/io~1ms: unknown field (expected one of: connect_ms, "
@@ -589,6 +595,13 @@ INSTANTIATE_TEST_SUITE_P(
             "TooManyKeys",
             {{"/canary/keys_per_backend", "65"}},
             "cluster.json: /canary/keys_per_backend: expected an integer from 1 to 64, got 65"},
+        PatchCase{"UnknownCoverage",
+                  {{"/canary/coverage", R"("sampled")"}},
+                  R"(cluster.json: /canary/coverage: expected "linear" or "full", got "sampled")"},
+        PatchCase{
+            "NoProxiesPerRound",
+            {{"/canary/proxies_per_round", "0"}},
+            "cluster.json: /canary/proxies_per_round: expected an integer from 1 to 100000, got 0"},
         PatchCase{
             "KeyPrefixWithSpace",
             {{"/canary/key_prefix", R"("ring watch:")"}},

@@ -144,9 +144,10 @@ void expect_healthy(const ScopedLab& lab, int proxies) {
   for (int round = 0; round < 5; ++round) {
     const Report report = probes.run_round(spec);
     ASSERT_TRUE(clean(report)) << "round " << round << "\n" << describe(report);
-    EXPECT_EQ(report.summary_line(),
-              "OK: " + std::to_string(proxies * 2 * 3) + " canaries consistent through " +
-                  (proxies == 1 ? "1 proxy" : "2 proxies") + " on 3 backends");
+    // 8 canaries per backend: a round reads at least 22 through each proxy.
+    EXPECT_EQ(report.summary_line(), std::string("OK: 24 canaries consistent through ") +
+                                         (proxies == 1 ? "1 proxy" : "2 proxies") +
+                                         " on 3 backends");
     EXPECT_EQ(figure(report, "consistency_ratio"), 1.0);
     EXPECT_EQ(figure(report, "unplaced_canaries"), 0.0);
     for (int q = 1; q <= proxies; ++q) {
@@ -353,8 +354,8 @@ TEST(OneProxyLabTest, AProxyLackingABackendIsNamed) {
                 "server list of proxy p1 differs from the spec: lacks b4"}}));
   EXPECT_TRUE(diagnoses_are(
       report, {"p1 is missing b4 (canary: routes none there; twemproxy: not in its server list)"}));
-  // b4's share of canaries could not be placed: a quarter of the ring.
-  EXPECT_EQ(figure(report, "unplaced_canaries"), 2);
+  // b4's share of canaries (6 of 4 x 6) could not be placed: a quarter of the ring.
+  EXPECT_EQ(figure(report, "unplaced_canaries"), 6);
   EXPECT_EQ(figure(report, "consistency_ratio"), 0.75);
 }
 
@@ -413,7 +414,7 @@ TEST(OneProxyLabTest, EjectIsNamedWhetherLearnedBeforeOrAfter) {
         EXPECT_TRUE(diagnoses_are(report, {std::string("p1 is missing b3 (canary: ") +
                                            (learned_before ? "0/{n} routed" : "routes none there") +
                                            "; twemproxy: ejected at {time} UTC, {errors})"}));
-        EXPECT_EQ(figure(report, "unplaced_canaries"), 2);
+        EXPECT_EQ(figure(report, "unplaced_canaries"), 8);
         EXPECT_NEAR(figure(report, "consistency_ratio"), 2.0 / 3, 1e-9);
       });
 }
@@ -489,7 +490,7 @@ TEST(OutageLabTest, ADeadBackendIsTheCauseNotEachProxyMissingIt) {
         EXPECT_EQ(report.diagnoses[0].subject, (Subject{.backend = "b2"}));
         EXPECT_EQ(report.diagnoses[0].finding_indexes.size(), 5u);
         // b2's canaries could not be placed: a third of the ring, not "consistency 1".
-        EXPECT_EQ(figure(report, "unplaced_canaries"), 6);
+        EXPECT_EQ(figure(report, "unplaced_canaries"), 8);
         EXPECT_NEAR(figure(report, "consistency_ratio"), 2.0 / 3, 1e-9) << describe(report);
       });
 }

@@ -24,9 +24,9 @@
 #include <vector>
 
 #include "lib/util/text.h"
+#include "tests/support/cli_run.h"
 #include "tests/support/eventually.h"
 #include "tests/support/scoped_lab.h"
-#include "tests/support/cli_run.h"
 #include "tools/cli/cli.h"
 
 extern char** environ;
@@ -225,7 +225,7 @@ TEST(ProbeOutputTest, ThresholdsInEveryRangeFormSetTheStatusAndThePerfdata) {
   EXPECT_EQ(inside.code, kExitWarning) << inside.out;
   EXPECT_TRUE(first_line(inside.out)
                   .starts_with("RINGWATCH WARNING - consistency_ratio 1 is inside @0.5:1 "
-                               "(warning); 18 canaries consistent through 3 proxies"))
+                               "(warning); 24 canaries consistent through 3 proxies"))
       << inside.out;
 
   const Outcome both = nagios({"-w", "consistency_ratio=@0.5:1", "-c", "consistency_ratio=@0.9:"});

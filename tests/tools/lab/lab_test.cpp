@@ -646,7 +646,7 @@ TEST(LabTest, ADamagedStateFileNamesTheFileAndThePointer) {
   EXPECT_EQ(
       error_with({{"/faults", R"([{"kind": "melt", "at": ""}])"}}),
       at +
-          R"(/faults/0/kind: expected a fault kind (eject, omit, dns, hash, kill, stall or restart), got "melt")");
+          R"(/faults/0/kind: expected a fault kind (eject, omit, weight, dns, hash, kill, stall or restart), got "melt")");
   EXPECT_EQ(error_with({{"/format", "2"}}),
             at + "/format: expected format 1 (the one this ringwatch reads), got 2");
   EXPECT_EQ(error_with({{"/netns", "[]"}}), at + "/netns: expected an object, got an array");
