@@ -2,6 +2,7 @@
 #include "daemon/fleet.h"
 
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
 #include <filesystem>
 #include <fstream>
@@ -60,8 +61,10 @@ TEST(FleetTest, EverySetting) {
 }
 
 TEST(FleetTest, SpecPathIsRelativeToTheFleetFile) {
-  const auto dir = std::filesystem::temp_directory_path() / "ringwatch-fleet-test";
-  std::filesystem::create_directories(dir);
+  std::string pattern =
+      (std::filesystem::temp_directory_path() / "ringwatch-fleet-test-XXXXXX").string();
+  ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+  const std::filesystem::path dir = pattern;
   std::ofstream(dir / "cluster.json") << kSpec;
   std::ofstream(dir / "fleet.json") << R"({"clusters": [{"spec": "cluster.json"}]})";
   const auto fleet = load_fleet((dir / "fleet.json").string());
