@@ -9,6 +9,7 @@
 #include "lib/util/time.h"
 #include "tools/lab/faults.h"
 #include "tools/lab/nodes.h"
+#include "tools/lab/proxies.h"
 
 namespace ringwatch::lab {
 namespace {
@@ -76,6 +77,16 @@ void find_programs(const State& state) {
   }
 }
 
+// memcached's proxy accepts clients before it has connected to its backends,
+// and one that meets a slow connect marks the backend bad for a second: the
+// lab is up when each answers cleanly. nutcracker is left alone: it connects
+// lazily, and a proxy that has not yet talked to a backend is what some
+// tests look at.
+void wait_connected_to_backends(const State& state) {
+  if (proxy_kind(state).unreachable_backend() != UnreachableBackend::marked_bad) return;
+  for (const Node* proxy : nodes_with_role(state, "proxy")) wait_serving(state, *proxy, "start");
+}
+
 // netns mode's half of `up` (tools/lab/netns.h): the same nodes, each in
 // its own namespace, one resolver per proxy in the proxy's namespace.
 void up_netns(State& state, const UpOptions& options) {
@@ -97,6 +108,7 @@ void up_netns(State& state, const UpOptions& options) {
   auto proxies = nodes_with_role(state, "proxy");
   for (Node* proxy : proxies) write_proxy_config(state, *proxy, false);
   start_nodes(state, proxies, false);
+  wait_connected_to_backends(state);
   write_spec(state);
 }
 
@@ -125,6 +137,7 @@ void up_loopback(State& state, const UpOptions& options) {
     for (Node* node : nodes_with_role(state, role)) all.push_back(node);
   start_nodes(state, all, true);
   wait_dns_answers(state);
+  wait_connected_to_backends(state);
   write_spec(state);
 }
 
