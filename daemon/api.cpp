@@ -8,12 +8,16 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <initializer_list>
+#include <optional>
+#include <string_view>
 
 #include "alerts/metrics.h"
 #include "daemon/probe_metrics.h"
 #include "daemon/scheduler.h"
 #include "daemon/status_page.h"
 #include "lib/report/render.h"
+#include "lib/util/text.h"
 #include "lib/util/time.h"
 #include "probes/registry.h"
 
@@ -132,8 +136,26 @@ ChecksParameter checks_parameter(const std::string& value) {
   return {std::move(normalized).value(), std::nullopt};
 }
 
-HttpResponse unknown_parameter(const std::string& name, const std::string& expected) {
-  return json_error(400, "unknown query parameter \"" + name + "\" (expected: " + expected + ")");
+// A query's parameters, refused unless each is one the route takes and has a
+// value: an ignored parameter would let a typo (?chekcs=dns) run every check.
+// `taken` empty: the route takes none. Names are echoed bounded.
+std::optional<HttpResponse> unexpected_parameters(const std::string& query,
+                                                  std::initializer_list<std::string_view> taken) {
+  if (query.empty()) return std::nullopt;
+  const std::string expected =
+      taken.size() == 0 ? "this endpoint takes none" : "expected: " + util::join(taken);
+  for (const auto& parameter : split(query, '&')) {
+    const std::string_view name = std::string_view(parameter).substr(0, parameter.find('='));
+    if (std::find(taken.begin(), taken.end(), name) == taken.end()) {
+      return json_error(
+          400, "unknown query parameter \"" + util::printable(name) + "\" (" + expected + ")");
+    }
+    if (parameter.find('=') == std::string::npos) {
+      return json_error(400, "query parameter \"" + std::string(name) +
+                                 "\" needs a value, e.g. ?checks=canary,dns");
+    }
+  }
+  return std::nullopt;
 }
 
 HttpResponse text_response(int status, std::string body) {
@@ -197,10 +219,17 @@ void Api::handle(const HttpRequest& request, Responder respond) {
   const std::string query =
       question == std::string::npos ? std::string() : request.target.substr(question + 1);
   const bool get = request.method == "GET" || request.method == "HEAD";
+  // GET or HEAD, and no query parameter (the route takes none); else answered.
   const auto only_get = [&] {
-    if (get) return false;
-    respond(method_not_allowed("GET, HEAD", request.method));
-    return true;
+    if (!get) {
+      respond(method_not_allowed("GET, HEAD", request.method));
+      return true;
+    }
+    if (auto refused = unexpected_parameters(query, {})) {
+      respond(std::move(*refused));
+      return true;
+    }
+    return false;
   };
 
   if (path == "/healthz" || path == "/-/healthy") {
@@ -229,7 +258,7 @@ void Api::handle(const HttpRequest& request, Responder respond) {
     return respond(std::move(response));
   }
   if (path == "/probe") {
-    if (only_get()) return;
+    if (!get) return respond(method_not_allowed("GET, HEAD", request.method));
     return probe(query, std::move(respond));
   }
   if (path == "/" || path == "/clusters" || path == "/clusters/") {
@@ -239,13 +268,16 @@ void Api::handle(const HttpRequest& request, Responder respond) {
   if (path.starts_with("/clusters/")) {
     if (only_get()) return;
     const auto view = scheduler_.cluster(std::string_view(path).substr(10));
-    if (!view) return respond(json_error(404, "unknown cluster \"" + path.substr(10) + "\""));
+    if (!view)
+      return respond(
+          json_error(404, "unknown cluster \"" + util::printable(path.substr(10)) + "\""));
     return respond(cluster_page(*view));
   }
   if (path.starts_with("/static/")) {
     if (only_get()) return;
     auto asset = static_asset(std::string_view(path).substr(8));
-    return respond(asset ? std::move(*asset) : json_error(404, "no such endpoint: " + path));
+    return respond(asset ? std::move(*asset)
+                         : json_error(404, "no such endpoint: " + util::printable(path)));
   }
   if (path == "/v1/clusters" || path == "/v1/clusters/") {
     if (only_get()) return;
@@ -254,7 +286,7 @@ void Api::handle(const HttpRequest& request, Responder respond) {
     return respond(std::move(response));
   }
   if (!path.starts_with("/v1/clusters/")) {
-    return respond(json_error(404, "no such endpoint: " + path));
+    return respond(json_error(404, "no such endpoint: " + util::printable(path)));
   }
   cluster_resource(request, path, query, std::move(respond));
 }
@@ -267,13 +299,14 @@ void Api::cluster_resource(const HttpRequest& request, const std::string& path,
   const std::string name = rest.substr(0, slash);
   const std::string action = slash == std::string::npos ? std::string() : rest.substr(slash + 1);
   if (action != "" && action != "preflight" && action != "history") {
-    return respond(json_error(404, "no such endpoint: " + path));
+    return respond(json_error(404, "no such endpoint: " + util::printable(path)));
   }
   const auto view = scheduler_.cluster(name);
-  if (!view) return respond(json_error(404, "unknown cluster \"" + name + "\""));
+  if (!view) return respond(json_error(404, "unknown cluster \"" + util::printable(name) + "\""));
 
   if (action == "history") {
     if (!get) return respond(method_not_allowed("GET, HEAD", request.method));
+    if (auto refused = unexpected_parameters(query, {})) return respond(std::move(*refused));
     HttpResponse response;
     response.body =
         history_json(name, scheduler_.history(name).value_or(std::vector<RoundRecord>{}));
@@ -281,6 +314,7 @@ void Api::cluster_resource(const HttpRequest& request, const std::string& path,
   }
   if (action.empty()) {
     if (!get) return respond(method_not_allowed("GET, HEAD", request.method));
+    if (auto refused = unexpected_parameters(query, {})) return respond(std::move(*refused));
     if (!view->latest) {
       auto response = json_error(503, "cluster \"" + name + "\" has no finished round yet");
       response.headers.emplace_back("Retry-After", "1");
@@ -293,12 +327,12 @@ void Api::cluster_resource(const HttpRequest& request, const std::string& path,
   }
 
   if (request.method != "POST") return respond(method_not_allowed("POST", request.method));
+  if (auto refused = unexpected_parameters(query, {"checks"})) return respond(std::move(*refused));
   // Normalized (the registry's order, each once), so equal sets share a ProbeSet.
   std::vector<std::string> checks;
   const auto parameters = parse_query(query);
   if (!parameters) return respond(json_error(400, "malformed query string"));
   for (const auto& [key, value] : *parameters) {
-    if (key != "checks") return respond(unknown_parameter(key, "checks"));
     auto parsed = checks_parameter(value);
     if (parsed.error) return respond(std::move(*parsed.error));
     checks = std::move(parsed.checks);
@@ -310,6 +344,9 @@ void Api::cluster_resource(const HttpRequest& request, const std::string& path,
 }
 
 void Api::probe(const std::string& query, Responder respond) {
+  if (auto refused = unexpected_parameters(query, {"cluster", "checks"})) {
+    return respond(std::move(*refused));
+  }
   const auto parameters = parse_query(query);
   if (!parameters) return respond(json_error(400, "malformed query string"));
   std::optional<std::string> cluster;
@@ -317,17 +354,16 @@ void Api::probe(const std::string& query, Responder respond) {
   for (const auto& [key, value] : *parameters) {
     if (key == "cluster") {
       cluster = value;
-    } else if (key == "checks") {
+    } else {
       auto parsed = checks_parameter(value);
       if (parsed.error) return respond(std::move(*parsed.error));
       checks = std::move(parsed.checks);
-    } else {
-      return respond(unknown_parameter(key, "cluster, checks"));
     }
   }
   if (!cluster) return respond(json_error(400, "missing query parameter \"cluster\""));
   const auto view = scheduler_.cluster(*cluster);
-  if (!view) return respond(json_error(404, "unknown cluster \"" + *cluster + "\""));
+  if (!view)
+    return respond(json_error(404, "unknown cluster \"" + util::printable(*cluster) + "\""));
   auto spec = scheduler_.spec(*cluster);
   const auto admission = scheduler_.probe(
       *cluster, std::move(checks),
@@ -340,13 +376,13 @@ void Api::probe(const std::string& query, Responder respond) {
         respond(std::move(response));
       });
   if (admission == ProbeAdmission::too_many) {
-    auto response = json_error(503, "too many probes of cluster \"" + *cluster + "\" waiting (" +
-                                        std::to_string(kMaxProbeWaiters) + ")");
+    auto response = json_error(503, "too many probes of cluster \"" + util::printable(*cluster) +
+                                        "\" waiting (" + std::to_string(kMaxProbeWaiters) + ")");
     response.headers.emplace_back("Retry-After", "1");
     return respond(std::move(response));
   }
   if (admission == ProbeAdmission::unknown_cluster) {
-    return respond(json_error(404, "unknown cluster \"" + *cluster + "\""));
+    return respond(json_error(404, "unknown cluster \"" + util::printable(*cluster) + "\""));
   }
 }
 

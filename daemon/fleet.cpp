@@ -14,8 +14,10 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <stdexcept>
 #include <system_error>
 
+#include "lib/http/client.h"
 #include "lib/spec/json_cursor.h"
 #include "lib/util/text.h"
 #include "probes/registry.h"
@@ -39,6 +41,15 @@ std::string http_url(const Cursor& cursor) {
   const bool http = url.starts_with("http://") && url.size() > 7;
   const bool https = url.starts_with("https://") && url.size() > 8;
   if (!http && !https) cursor.wrong_value(kUrl);
+  // Checked here, where the file and the pointer are known, not when the
+  // sink is made from it.
+  try {
+    http::parse_url(url);
+  } catch (const std::invalid_argument& error) {
+    const std::string_view why = std::string_view(error.what()).substr(url.size() + 2);
+    cursor.fail("expected " + std::string(kUrl) + ", got " +
+                spec::json::echo_value(cursor.value()) + " (" + std::string(why) + ")");
+  }
   return url;
 }
 

@@ -11,9 +11,12 @@
 #include <boost/beast/core/detect_ssl.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <limits>
 #include <list>
 #include <optional>
 #include <stdexcept>
+
+#include "lib/util/text.h"
 
 namespace ringwatch::daemon {
 
@@ -24,11 +27,14 @@ namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 
 HttpResponse json_error(int status, const std::string& message) {
+  // A message may carry a piece of the request (a path, a parameter): the
+  // body is valid UTF-8 JSON whatever the request held.
+  const std::string text = util::printable(message, std::numeric_limits<std::size_t>::max());
   rapidjson::StringBuffer buffer;
   rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
   w.StartObject();
   w.Key("error");
-  w.String(message.c_str(), static_cast<rapidjson::SizeType>(message.size()));
+  w.String(text.c_str(), static_cast<rapidjson::SizeType>(text.size()));
   w.EndObject();
   HttpResponse response;
   response.status = status;
@@ -45,7 +51,61 @@ class Closable {
   virtual void close() = 0;
 };
 
+// The answer to a failed read, or nullopt when the connection just closes
+// (the peer went away, idled out, or the server stops).
+std::optional<HttpResponse> read_error_response(const beast::error_code& error,
+                                                const HttpServerOptions& options) {
+  if (error == http::error::body_limit) {
+    return json_error(413, "request body exceeds " + std::to_string(options.body_limit) + " bytes");
+  }
+  if (error == http::error::header_limit) {
+    return json_error(431,
+                      "request headers exceed " + std::to_string(options.header_limit) + " bytes");
+  }
+  if (error.category() == http::make_error_code(http::error::bad_target).category() ||
+      error == http::error::partial_message) {
+    return json_error(400, "malformed request: " + error.message());
+  }
+  return std::nullopt;
+}
+
+HttpRequest to_request(http::request<http::string_body>& message) {
+  HttpRequest request;
+  request.method = std::string(message.method_string());
+  request.target = std::string(message.target());
+  request.body = std::move(message.body());
+  if (const auto it = message.find(http::field::authorization); it != message.end()) {
+    request.authorization = std::string(it->value());
+  }
+  return request;
+}
+
 }  // namespace
+
+std::variant<HttpRequest, HttpResponse, std::monostate> parse_request(
+    std::string_view bytes, const HttpServerOptions& options) {
+  if (bytes.empty()) return std::monostate{};  // end_of_stream: a connection closes
+  http::request_parser<http::string_body> parser;
+  parser.body_limit(options.body_limit);
+  parser.header_limit(static_cast<std::uint32_t>(options.header_limit));
+  beast::error_code error;
+  while (!bytes.empty() && !parser.is_done() && !error) {
+    const std::size_t used = parser.put(asio::buffer(bytes.data(), bytes.size()), error);
+    if (error == http::error::need_more) break;
+    if (used == 0 && !error) break;
+    bytes.remove_prefix(used);
+  }
+  if (!parser.is_done() && (!error || error == http::error::need_more)) {
+    error = {};
+    parser.put_eof(error);  // the connection ends here
+  }
+  if (error) {
+    if (auto response = read_error_response(error, options)) return std::move(*response);
+    return std::monostate{};
+  }
+  if (!parser.is_done()) return std::monostate{};
+  return to_request(parser.get());
+}
 
 struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   Impl(asio::io_context& context, HttpHandler h, HttpServerOptions o)
@@ -108,33 +168,16 @@ class Session : public Closable, public std::enable_shared_from_this<Session<Str
         error == asio::error::operation_aborted || server_->stopped) {
       return close();
     }
-    if (error == http::error::body_limit) {
-      return write(json_error(413, "request body exceeds " +
-                                       std::to_string(server_->options.body_limit) + " bytes"),
-                   false);
-    }
-    if (error == http::error::header_limit) {
-      return write(json_error(431, "request headers exceed " +
-                                       std::to_string(server_->options.header_limit) + " bytes"),
-                   false);
-    }
     if (error) {
-      if (error.category() == http::make_error_code(http::error::bad_target).category() ||
-          error == http::error::partial_message) {
-        return write(json_error(400, "malformed request: " + error.message()), false);
+      if (auto response = read_error_response(error, server_->options)) {
+        return write(std::move(*response), false);
       }
       return close();
     }
     auto& message = parser_->get();
     keep_alive_ = message.keep_alive();
     head_ = message.method() == http::verb::head;
-    HttpRequest request;
-    request.method = std::string(message.method_string());
-    request.target = std::string(message.target());
-    request.body = std::move(message.body());
-    if (const auto it = message.find(http::field::authorization); it != message.end()) {
-      request.authorization = std::string(it->value());
-    }
+    HttpRequest request = to_request(message);
     tcp_of(stream_).expires_never();
     auto self = this->shared_from_this();
     auto* io = &server_->io;

@@ -29,7 +29,9 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
+#include <variant>
 #include <vector>
 
 namespace boost::asio {
@@ -86,6 +88,14 @@ struct HttpServerOptions {
   std::size_t header_limit = 16 * 1024;
   std::chrono::milliseconds idle_timeout{30000};
 };
+
+// What a connection makes of `bytes` received on it, without a socket: the
+// first request, as the handler would get it; the error response the
+// connection would send (malformed, oversized, cut short); or monostate when
+// it would just close (no bytes at all). The same parser, limits
+// and answers as a connection's: for the fuzz target and tests.
+std::variant<HttpRequest, HttpResponse, std::monostate> parse_request(
+    std::string_view bytes, const HttpServerOptions& options = {});
 
 class HttpServer {
  public:

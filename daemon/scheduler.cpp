@@ -12,6 +12,7 @@
 #include "daemon/alerting.h"
 #include "daemon/log.h"
 #include "lib/report/vocabulary.h"
+#include "lib/util/time.h"
 #include "probes/registry.h"
 
 namespace ringwatch::daemon {
@@ -35,6 +36,18 @@ report::Report failed_round(const std::string& cluster, const std::string& what)
   report.started_at = std::chrono::system_clock::now();
   report.checks.push_back({"round", report::Status::unknown, "round failed: " + what, 0});
   return report;
+}
+
+// The distinct codes of the findings worse than info, in report order
+// ("ring_divergence,proxy_unreachable"); "-" when there is none.
+std::string problem_codes(const report::Report& report) {
+  std::vector<std::string> codes;
+  for (const auto& finding : report.findings) {
+    if (finding.severity == report::Severity::info) continue;
+    if (std::find(codes.begin(), codes.end(), finding.code) == codes.end())
+      codes.push_back(finding.code);
+  }
+  return codes.empty() ? "-" : join_checks(codes);
 }
 
 std::size_t findings_above_info(const report::Report& report) {
@@ -201,8 +214,14 @@ void Worker::publish(const report::Report& report) {
   LogFields fields{{"cluster", config.name()},
                    {"status", report::to_string(status)},
                    {"duration_ms", format_ms(report.duration_ms)},
+                   {"started", util::format_rfc3339_ms(report.started_at)},
                    {"findings", std::to_string(findings_above_info(report))}};
-  if (status != report::Status::ok) fields.emplace_back("summary", report.summary_line());
+  // A round that is not OK says why, so the log alone explains it (the soak
+  // tool, tools/soak, classifies rounds from these lines).
+  if (status != report::Status::ok) {
+    fields.emplace_back("codes", problem_codes(report));
+    fields.emplace_back("summary", report.summary_line());
+  }
   log->info("round", fields);
   if (!previous || *previous != status) {
     log->log(status == report::Status::ok ? LogLevel::info : LogLevel::warn, "status_changed",

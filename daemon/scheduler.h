@@ -41,8 +41,9 @@
 // cluster with ClusterConfig::external has no ticks: only probes and
 // preflights run it.
 //
-// Published rounds are logged (event=round, with the summary line when not
-// OK; findings= counts findings above info) and a change of the cluster's
+// Published rounds are logged (event=round with the round's start; when not
+// OK, its problem codes and summary line; findings= counts findings above
+// info) and a change of the cluster's
 // status (from PENDING on its first round) is logged as event=status_changed.
 //
 // Thread-safety: every member function except join() must be called on the

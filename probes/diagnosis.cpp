@@ -209,7 +209,8 @@ void diagnose_unreachable_backends(const RoundContext& round, report::Report& re
   for (const auto& unreachable : round.canary->unreachable_backends) {
     by_name.emplace(unreachable.backend, unreachable.finding);
   }
-  for (const auto& [backend, finding_index] : by_name) {
+  for (const auto& [name, finding_index] : by_name) {
+    const std::string& backend = name;  // clang 14 cannot capture a structured binding
     const auto [others, words] = also_seen(
         report, [&](const report::Subject& subject) { return subject.backend == backend; });
     if (others.empty()) continue;  // one check alone needs no tying together

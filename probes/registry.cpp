@@ -53,7 +53,8 @@ std::unique_ptr<Probe> make_probe(std::string_view check, const ProbeOptions& op
 }
 
 std::string UnknownCheck::message() const {
-  return "unknown check \"" + name + "\" (known: " + util::join(known_checks()) + ")";
+  return "unknown check \"" + util::printable(name) + "\" (known: " + util::join(known_checks()) +
+         ")";
 }
 
 Result<std::vector<std::string>, UnknownCheck> normalize_checks(

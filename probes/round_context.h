@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include "lib/net/address.h"
+
 namespace ringwatch::probes {
 
 // A proxy and one of its backends.
@@ -75,6 +77,22 @@ struct CanaryRound {
   };
   std::vector<UnreachableBackend> unreachable_backends;
 
+  // A peer (a proxy's client port, a backend) that took the connection but
+  // did not answer within the io deadline. The checks after the canary do
+  // not wait on it again this round, so a stalled node makes the round late
+  // by one deadline, not one per check: they report it as not checked, with
+  // `error` as the reason.
+  struct Stalled {
+    net::Endpoint endpoint;
+    std::string error;  // "127.10.0.12:11211: no reply within 1000 ms"
+  };
+  std::vector<Stalled> stalled;
+  const Stalled* stalled_at(const net::Endpoint& endpoint) const {
+    for (const Stalled& peer : stalled) {
+      if (peer.endpoint == endpoint) return &peer;
+    }
+    return nullptr;
+  }
   // A proxy that routes `canaries` of the `considered` ones to a server that
   // is not in the spec (routed_outside_spec).
   struct Outside {

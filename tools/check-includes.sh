@@ -8,6 +8,7 @@
 #   migration/  lib/, probes/, alerts/, migration/
 #   daemon/     lib/, probes/, alerts/, daemon/
 #   tools/      everything above, and tools/
+#   fuzz/       everything but tools/ and tests/, and fuzz/
 #   tests/      anything; nothing outside tests/ includes tests/
 #
 # Prints every include that runs the wrong way as FILE:LINE: PART includes
@@ -23,6 +24,7 @@ declare -A allowed=(
   [migration]="lib probes alerts migration"
   [daemon]="lib probes alerts daemon"
   [tools]="lib probes alerts migration daemon tools"
+  [fuzz]="lib probes alerts migration daemon fuzz"
 )
 
 violations=0
@@ -42,7 +44,7 @@ while IFS= read -r -d '' file; do
     fi
   done < <(grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*"[^"]+"' "$file" |
            sed -E 's/^([0-9]+):.*#[[:space:]]*include[[:space:]]*"([^"]+)".*/\1:\2/')
-done < <(find lib probes alerts migration daemon tools -type f \
+done < <(find lib probes alerts migration daemon tools fuzz -type f \
            \( -name '*.h' -o -name '*.hpp' -o -name '*.cpp' -o -name '*.cc' \) -print0 2>/dev/null)
 
 if [[ $checked == 0 ]]; then

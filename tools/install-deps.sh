@@ -6,7 +6,7 @@ set -euo pipefail
 
 build_packages=(
   build-essential cmake ninja-build pkg-config clang-format
-  libboost-dev libboost-program-options-dev libmemcached-dev rapidjson-dev prometheus-cpp-dev libc-ares-dev
+  libboost-dev libboost-program-options-dev rapidjson-dev prometheus-cpp-dev libc-ares-dev
   libgtest-dev libgmock-dev
   # `ringwatch spec import` reads nutcracker's YAML configs (issue 11).
   libyaml-cpp-dev
@@ -23,6 +23,8 @@ build_packages=(
   # and bcrypt hashes checked by libxcrypt's crypt_r.
   libcrypt-dev
 )
+# Fuzzing (issue 12): tools/test.sh builds the libFuzzer targets in fuzz/ with clang.
+build_packages+=(clang-14 libfuzzer-14-dev)
 # Programs the lab, the tests and the benchmarks start on loopback.
 # dnsmasq-base is the binary without the system service (we never want a
 # resolver taking over port 53 on the host).

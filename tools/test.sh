@@ -1,15 +1,46 @@
 #!/usr/bin/env bash
 # The README's second command (and CI's): install what is missing, build with
 # warnings as errors, run the whole test suite; then build with ASan+UBSan and
-# run the tests again.
+# run the tests again; then, where clang is, build the libFuzzer targets
+# (fuzz/, in build-fuzz/: only they and the libraries they link) and run
+# each for RINGWATCH_FUZZ_SECONDS (default 20).
+#
+# A green run means every test ran: each pass prints the tests that were
+# skipped (the netns tests skip without CAP_NET_ADMIN), and a run as root
+# (as CI runs, where nothing has a reason to skip) fails if any was.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/tools/install-deps.sh"
 
+# run_ctest BUILD_DIR CTEST_ARGS...: ctest with its output kept, then the
+# skipped tests listed; fails as ctest did, or as root when a test skipped.
+run_ctest() {
+  local build=$1
+  shift
+  local log=$build/ctest-output.log status=0
+  ctest --test-dir "$build" --output-on-failure "$@" 2>&1 | tee "$log" || status=$?
+  # ctest ends with "The following tests did not run:" and one line per test.
+  local skipped
+  skipped=$(sed -n '/^The following tests did not run:/,/^$/p' "$log" | grep -E '^\s+[0-9]+ - ' || true)
+  if [[ -n $skipped ]]; then
+    echo "== skipped tests ($(wc -l <<<"$skipped")):"
+    echo "$skipped"
+    if [[ $(id -u) == 0 ]]; then
+      echo "== FAIL: running as root, yet tests skipped (a missing program or capability?)"
+      status=1
+    else
+      echo "== note: not root; the netns tests need CAP_NET_ADMIN (run as root, as CI does)"
+    fi
+  else
+    echo "== skipped tests: none"
+  fi
+  return "$status"
+}
+
 echo "== build (warnings as errors)"
 RINGWATCH_BUILD_DIR=$root/build "$root/tools/build.sh" -DRINGWATCH_WERROR=ON
 echo "== tests"
-ctest --test-dir "$root/build" --output-on-failure --timeout 300
+run_ctest "$root/build" --timeout 300
 
 if [[ ${RINGWATCH_SKIP_SANITIZERS:-0} != 1 ]]; then
   echo "== build (ASan+UBSan)"
@@ -20,5 +51,13 @@ if [[ ${RINGWATCH_SKIP_SANITIZERS:-0} != 1 ]]; then
   # slow for 2 cores under ASan; shared_nutcracker_lab_test covers its
   # mechanics there.
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-    ctest --test-dir "$root/build-asan" --output-on-failure --timeout 600 --label-exclude "package|bigfleet"
+    run_ctest "$root/build-asan" --timeout 600 --label-exclude "package|bigfleet"
+fi
+
+if [[ ${RINGWATCH_SKIP_FUZZ:-0} != 1 ]] && command -v clang++-14 >/dev/null; then
+  echo "== build (libFuzzer targets, clang, ASan+UBSan)"
+  CC=clang-14 CXX=clang++-14 RINGWATCH_BUILD_DIR=$root/build-fuzz RINGWATCH_TARGETS=ringwatch_fuzz \
+    "$root/tools/build.sh" -DRINGWATCH_FUZZ=ON -DRINGWATCH_TESTS=OFF -DRINGWATCH_WERROR=ON
+  echo "== fuzzing (${RINGWATCH_FUZZ_SECONDS:-20} s per target)"
+  "$root/fuzz/run.sh" "$root/build-fuzz" "${RINGWATCH_FUZZ_SECONDS:-20}"
 fi

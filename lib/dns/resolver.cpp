@@ -4,11 +4,19 @@
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
 #include <poll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <map>
 #include <mutex>
+#include <optional>
+#include <string_view>
+
+#include "lib/dns/answer.h"
 
 namespace ringwatch::dns {
 
@@ -30,6 +38,77 @@ int library_status() {
   return status;
 }
 
+// What the server's sockets saw, so that c-ares' catch-all ECONNREFUSED (its
+// status for every query that ends without a reply: a refused connection, but
+// also a TCP answer the server cut short) can be told apart. Filled by the
+// socket functions below, which do what c-ares' own would and take notes.
+struct Transport {
+  std::map<ares_socket_t, bool> is_tcp;
+  bool refused = false;                   // ECONNREFUSED on a connect, send or receive
+  std::size_t tcp_bytes = 0;              // received over TCP
+  std::optional<std::size_t> tcp_closed;  // the server closed a TCP connection after N bytes
+};
+
+Transport& notes(void* user_data) {
+  return *static_cast<Transport*>(user_data);
+}
+
+ares_socket_t open_socket(int family, int type, int protocol, void* user_data) {
+  const int fd = ::socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+  if (fd >= 0) notes(user_data).is_tcp[fd] = type == SOCK_STREAM;
+  return fd >= 0 ? fd : ARES_SOCKET_BAD;
+}
+
+int close_socket(ares_socket_t fd, void* user_data) {
+  notes(user_data).is_tcp.erase(fd);
+  return ::close(fd);
+}
+
+int connect_socket(ares_socket_t fd, const sockaddr* address, ares_socklen_t length,
+                   void* user_data) {
+  const int result = ::connect(fd, address, length);
+  if (result < 0 && errno == ECONNREFUSED) notes(user_data).refused = true;
+  return result;
+}
+
+ares_ssize_t receive_socket(ares_socket_t fd, void* buffer, size_t length, int flags,
+                            sockaddr* from, ares_socklen_t* from_length, void* user_data) {
+  const ssize_t got = ::recvfrom(fd, buffer, length, flags, from, from_length);
+  Transport& transport = notes(user_data);
+  const bool tcp = transport.is_tcp[fd];
+  if (got < 0 && errno == ECONNREFUSED) transport.refused = true;
+  if (got > 0 && tcp) transport.tcp_bytes += static_cast<std::size_t>(got);
+  if (got == 0 && tcp) transport.tcp_closed = transport.tcp_bytes;
+  return got;
+}
+
+ares_ssize_t send_socket(ares_socket_t fd, const iovec* parts, int count, void* user_data) {
+  const ssize_t sent = ::writev(fd, parts, count);
+  if (sent < 0 && errno == ECONNREFUSED) notes(user_data).refused = true;
+  return sent;
+}
+
+const ares_socket_functions kSocketFunctions = {open_socket, close_socket, connect_socket,
+                                                receive_socket, send_socket};
+
+// Why a query ended in c-ares' ECONNREFUSED, from what the sockets saw.
+TypeResult ended_without_reply(const Transport& transport, const std::string& server) {
+  if (transport.refused) {
+    return {Outcome::connection_refused,
+            "connection refused by " + server + " (nothing listens there)",
+            {}};
+  }
+  if (transport.tcp_closed) {
+    return {Outcome::other,
+            *transport.tcp_closed == 0
+                ? server + " closed the TCP connection without an answer"
+                : server + " closed the TCP connection in the middle of an answer (after " +
+                      std::to_string(*transport.tcp_closed) + " bytes)",
+            {}};
+  }
+  return {Outcome::other, "no usable answer from " + server, {}};
+}
+
 TypeResult failure(Outcome outcome, std::string message) {
   TypeResult result;
   result.outcome = outcome;
@@ -47,9 +126,18 @@ struct Query {
   Clock::time_point started;
   long long budget_ms = 0;  // for the timeout message
   std::string server;
+  const Transport* transport = nullptr;
 };
 
 TypeResult parse_reply(int type, unsigned char* abuf, int alen) {
+  // c-ares drops address records it cannot read and calls what is left an
+  // empty answer; a record of the asked type that is broken makes the reply
+  // malformed.
+  if (const auto problem = answer_problem(
+          std::string_view(reinterpret_cast<const char*>(abuf), static_cast<std::size_t>(alen)),
+          type == ns_t_a ? kTypeA : kTypeAaaa)) {
+    return failure(Outcome::other, "malformed reply: " + *problem);
+  }
   TypeResult result;
   result.outcome = Outcome::noerror;
   int count = kMaxAddresses;
@@ -114,8 +202,7 @@ void on_reply(void* arg, int status, int /*timeouts*/, unsigned char* abuf, int 
                                              std::to_string(query.budget_ms) + " ms");
       break;
     case ARES_ECONNREFUSED:
-      result = failure(Outcome::connection_refused,
-                       "connection refused by " + query.server + " (nothing listens there)");
+      result = ended_without_reply(*query.transport, query.server);
       break;
     default:
       result = failure(Outcome::other, std::string(ares_strerror(status)));
@@ -280,11 +367,14 @@ std::vector<Lookup> AresResolver::resolve_all(const std::vector<std::string>& na
       status != ARES_SUCCESS) {
     return fail_all(Outcome::other, std::string("c-ares channel: ") + ares_strerror(status));
   }
-  // Frees the channel however this returns.
+  // Frees the channel however this returns (before `transport`, which its
+  // sockets' functions write to).
+  Transport transport;
   struct ChannelGuard {
     ares_channel channel;
     ~ChannelGuard() { ares_destroy(channel); }
   } guard{channel};
+  ares_set_socket_functions(channel, &kSocketFunctions, &transport);
 
   std::string server_text;
   if (server.address) {
@@ -319,6 +409,7 @@ std::vector<Lookup> AresResolver::resolve_all(const std::vector<std::string>& na
       query.started = started;
       query.budget_ms = budget_ms;
       query.server = server_text;
+      query.transport = &transport;
       // ares_query (not ares_search): the name as written, no search domains.
       ares_query(channel, names[i].c_str(), ns_c_in, query.type, on_reply, &query);
     }

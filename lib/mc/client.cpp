@@ -1,13 +1,13 @@
 #include "lib/mc/client.h"
 
-#include <libmemcached-1.0/memcached.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <limits>
+#include <unordered_set>
+#include <utility>
 
+#include "lib/mc/reply_reader.h"
+#include "lib/net/tcp.h"
 #include "lib/util/deadlines.h"
+#include "lib/util/text.h"
 
 namespace ringwatch::mc {
 
@@ -29,406 +29,232 @@ const char* to_string(ErrorKind kind) {
 
 namespace {
 
-// Sets queued per flush in set_many. Each reply is a few bytes, so the replies
-// in flight stay far below the socket buffers and writing never has to wait
-// for us to read.
+using Clock = std::chrono::steady_clock;
+
+// Sets per batch in set_many: their replies (a few bytes each) stay far below
+// the socket buffers, so the peer never blocks writing them while we write.
 constexpr std::size_t kMaxSetBatch = 1024;
-
-// Request bytes per mget in get_many. A stalled peer's kernel still accepts
-// this much, so against a stalled peer the wait that expires is the single
-// read wait; a request larger than the socket buffers would instead cost one
-// write wait per remaining key inside libmemcached's mget loop.
+// Request bytes written at once.
+constexpr std::size_t kSendChunk = 64 * 1024;
+// Key bytes per get in get_many (see client.h).
 constexpr std::size_t kMaxGetRequestBytes = 32 * 1024;
+// A stats reply: memcached's `stats conns` for 20,000 connections is ~4 MiB.
+constexpr std::size_t kMaxStatsReply = 8 * 1024 * 1024;
 
-constexpr std::size_t kMaxKeyLength = 250;
-
-enum class Phase { connect, io };
-
-std::int32_t to_ms(std::chrono::milliseconds duration) {
-  return static_cast<std::int32_t>(
-      std::clamp<std::int64_t>(duration.count(), 1, std::numeric_limits<std::int32_t>::max()));
+Error from_tcp(const net::TcpError& failure) {
+  switch (failure.kind) {
+    case net::TcpErrorKind::refused:
+      return Error{ErrorKind::connect_refused, failure.message};
+    case net::TcpErrorKind::timeout:
+      return Error{ErrorKind::timeout, failure.message};
+    case net::TcpErrorKind::too_large:
+    case net::TcpErrorKind::invalid:
+    case net::TcpErrorKind::other:
+      return Error{ErrorKind::other, failure.message};
+  }
+  return Error{ErrorKind::other, failure.message};
 }
 
-// Keys travel on the ASCII command line: printable, no spaces, <= 250 bytes
-// (the same rule as libmemcached's VERIFY_KEY, checked before anything is sent
-// so a bad key never leaves half a batch queued).
-std::optional<std::string> key_problem(std::string_view key) {
-  if (key.empty()) return "empty key";
-  if (key.size() > kMaxKeyLength) return "key longer than 250 bytes";
-  for (const char c : key) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (byte <= 0x20 || byte >= 0x7f) return "key contains whitespace or non-printable bytes";
-  }
-  return std::nullopt;
-}
-
-// libmemcached's messages look like
-// "(0x55d0) SERVER ERROR, text, host: 127.0.0.1:11211 -> libmemcached/response.cc:123";
-// keep the middle part (the endpoint is named by our own prefix).
-std::string clean_detail(const char* raw) {
-  std::string text = raw != nullptr ? raw : "";
-  if (text.starts_with('(')) {
-    const auto close = text.find(") ");
-    if (close != std::string::npos) text.erase(0, close + 2);
-  }
-  if (const auto arrow = text.rfind(" -> "); arrow != std::string::npos) text.erase(arrow);
-  if (const auto host = text.find("host: "); host != std::string::npos) text.erase(host);
-  for (char& c : text) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
-  }
-  while (!text.empty() && (text.back() == ' ' || text.back() == ',')) text.pop_back();
-  return text;
-}
-
-bool is_reset_errno(int err) {
-  return err == ECONNRESET || err == EPIPE || err == ECONNABORTED || err == ENOTCONN;
-}
-
-Error make_error(const std::string& label, const util::Deadlines& deadlines, Phase phase,
-                 memcached_return_t rc, int err, std::string detail) {
-  // "SERVER ERROR, backend down" -> "backend down": the kind already says it.
-  const std::string code_name = memcached_strerror(nullptr, rc);
-  if (detail == code_name) {
-    detail.clear();
-  } else if (detail.starts_with(code_name + ", ")) {
-    detail.erase(0, code_name.size() + 2);
-  }
-  const auto with_detail = [&](std::string what) {
-    if (!detail.empty()) what += ": " + detail;
-    return what;
-  };
-  ErrorKind kind = ErrorKind::other;
-  std::string what;
-  if (rc == MEMCACHED_TIMEOUT || rc == MEMCACHED_IN_PROGRESS || err == ETIMEDOUT) {
-    kind = ErrorKind::timeout;
-    what = phase == Phase::connect
-               ? "connect timed out after " + std::to_string(deadlines.connect.count()) + " ms"
-               : "no reply within " + std::to_string(deadlines.io.count()) + " ms";
-  } else if (err == ECONNREFUSED) {
-    kind = ErrorKind::connect_refused;
-    what = "connect refused";
-  } else if (is_reset_errno(err)) {
-    kind = ErrorKind::connect_refused;
-    what = "connection reset by peer";
-  } else if (rc == MEMCACHED_CONNECTION_FAILURE) {
-    kind = ErrorKind::connect_refused;
-    what = phase == Phase::connect ? with_detail("connect failed") : "connection closed by peer";
-  } else if (rc == MEMCACHED_PROTOCOL_ERROR || rc == MEMCACHED_UNKNOWN_READ_FAILURE ||
-             rc == MEMCACHED_PARTIAL_READ || rc == MEMCACHED_READ_FAILURE) {
-    kind = ErrorKind::protocol;
-    what = with_detail("reply is not memcached protocol");
-  } else if (rc == MEMCACHED_SERVER_ERROR || rc == MEMCACHED_ERROR ||
-             rc == MEMCACHED_CLIENT_ERROR || rc == MEMCACHED_E2BIG ||
-             rc == MEMCACHED_SERVER_MEMORY_ALLOCATION_FAILURE) {
-    kind = ErrorKind::server_error;
-    what = with_detail("server error");
-  } else {
-    what = detail.empty() ? code_name : code_name + ": " + detail;
-    if (err != 0 && what.find(std::strerror(err)) == std::string::npos) {
-      what += std::string(" (") + std::strerror(err) + ")";
-    }
-  }
-  return Error{kind, label + ": " + what};
-}
-
-// A result on our stack: memcached_fetch_result() frees results that
-// libmemcached allocated itself once a fetch completes.
-class ResultBuffer {
+// The connection, for one call: everything it sends or reads by one io
+// deadline.
+class Exchange final : public ByteSource {
  public:
-  explicit ResultBuffer(memcached_st* memc) { memcached_result_create(memc, &result_); }
-  ~ResultBuffer() { memcached_result_free(&result_); }
-  ResultBuffer(const ResultBuffer&) = delete;
-  ResultBuffer& operator=(const ResultBuffer&) = delete;
-  memcached_result_st* get() { return &result_; }
+  Exchange(net::TcpStream& stream, Clock::time_point deadline, std::chrono::milliseconds io)
+      : stream_(stream), deadline_(deadline), io_(io) {}
+
+  std::optional<Error> send(std::string_view data) {
+    auto failed = stream_.send_all(data, deadline_);
+    if (!failed) return std::nullopt;
+    return failed->kind == net::TcpErrorKind::timeout ? timeout() : from_tcp(*failed);
+  }
+
+  std::optional<Error> read_more(std::string& buffer, std::size_t max_bytes) override {
+    auto got = stream_.receive(buffer, max_bytes, deadline_);
+    if (!got)
+      return got.error().kind == net::TcpErrorKind::timeout ? timeout() : from_tcp(got.error());
+    if (got.value() == 0) {
+      return Error{ErrorKind::connect_refused, stream_.label() + ": connection closed by peer"};
+    }
+    return std::nullopt;
+  }
 
  private:
-  memcached_result_st result_{};
-};
+  Error timeout() const {
+    return Error{ErrorKind::timeout,
+                 stream_.label() + ": no reply within " + std::to_string(io_.count()) + " ms"};
+  }
 
-memcached_return_t collect_stat(const memcached_instance_st*, const char* key, size_t key_length,
-                                const char* value, size_t value_length, void* context) {
-  static_cast<Stats*>(context)->emplace_back(std::string(key, key_length),
-                                             std::string(value, value_length));
-  return MEMCACHED_SUCCESS;
-}
+  net::TcpStream& stream_;
+  Clock::time_point deadline_;
+  std::chrono::milliseconds io_;
+};
 
 }  // namespace
 
-// Owns one memcached_st with exactly one server. After any failed call the
-// handle is dropped and the next call starts from a fresh one: no unread
-// replies can be taken for the next command's, and libmemcached's
-// per-server failure counters ("temporarily disabled", "marked dead") never
-// replace the real cause of a later failure.
+// Owns the kept connection; after any failed call it is dropped.
 struct Client::Impl {
-  Impl(const net::Endpoint& endpoint_in, util::Deadlines deadlines_in)
+  Impl(const net::Endpoint& endpoint_in, util::Deadlines deadlines_in, Limits limits_in)
       : endpoint(endpoint_in),
         deadlines(deadlines_in),
+        limits(limits_in),
         label(endpoint_in.to_string()),
         address_literal(net::IpAddress::parse(endpoint_in.host).has_value()) {}
-  ~Impl() { discard(); }
-  Impl(const Impl&) = delete;
-  Impl& operator=(const Impl&) = delete;
 
-  // A connection kept from an earlier call may have been closed by the peer
-  // since (a restart, an idle timeout); a call failing on it as closed or
-  // reset is retried once on a fresh connection. Every operation here is
-  // idempotent, so a retry after a partial success is harmless.
+  // Runs `op` within one call's bounds, on the kept connection or a new one;
+  // retried once on a new connection when a kept one turns out closed.
   template <class Op>
-  auto retry_if_stale(Op op) -> decltype(op()) {
-    const bool reused = memc != nullptr;
-    auto result = op();
-    if (!result.ok() && reused && memc == nullptr &&
-        result.error().kind == ErrorKind::connect_refused) {
-      return op();
+  auto call(std::size_t reply_cap, Op op)
+      -> decltype(op(std::declval<Exchange&>(), std::declval<ReplyReader&>()));
+
+  Result<Done, Error> set_many(Exchange& exchange, ReplyReader& reader,
+                               const std::vector<Item>& items, std::chrono::seconds ttl);
+  Result<Values, Error> get_many(Exchange& exchange, ReplyReader& reader,
+                                 const std::vector<std::string>& keys);
+  Result<Stats, Error> stats(Exchange& exchange, ReplyReader& reader, std::string_view group);
+
+  std::optional<Error> connect();
+  Error error(ErrorKind kind, const std::string& what) const {
+    return Error{kind, label + ": " + what};
+  }
+  // The first key that cannot go on a command line, found before anything
+  // is sent, so a bad key never leaves half a batch on the wire.
+  template <class Range, class KeyOf>
+  std::optional<Error> invalid_key(const Range& range, KeyOf key_of) const {
+    std::size_t index = 0;
+    for (const auto& element : range) {
+      if (auto problem = key_problem(key_of(element))) {
+        return error(ErrorKind::other, "invalid key #" + std::to_string(index) + ": " + *problem);
+      }
+      ++index;
     }
-    return result;
+    return std::nullopt;
   }
-
-  Result<Done, Error> set_many(const std::vector<Item>& items, std::chrono::seconds ttl);
-  Result<Values, Error> get_many(const std::vector<std::string>& keys);
-  Result<Stats, Error> stats(std::string_view group);
-
-  Result<memcached_st*, Error> connect();
-  std::optional<Error> flush_and_drain(std::size_t batch_size);
-  Error fail(Phase phase, memcached_return_t rc);
-  Error invalid(const std::string& what) const {
-    return Error{ErrorKind::other, label + ": " + what};
-  }
-  memcached_st* create() const;
-  void discard();
 
   net::Endpoint endpoint;
   util::Deadlines deadlines;
+  Limits limits;
   std::string label;
   bool address_literal;
-  memcached_st* memc = nullptr;
+  net::TcpStream stream;
 };
 
-memcached_st* Client::Impl::create() const {
-  memcached_st* handle = memcached_create(nullptr);
-  if (handle == nullptr) return nullptr;
-  const std::int32_t io_ms = to_ms(deadlines.io);
-  // SO_RCVTIMEO / SO_SNDTIMEO are given in microseconds.
-  const std::int64_t io_us =
-      std::min<std::int64_t>(std::int64_t{io_ms} * 1000, std::numeric_limits<std::int32_t>::max());
-  const std::pair<memcached_behavior_t, std::uint64_t> behaviors[] = {
-      {MEMCACHED_BEHAVIOR_BINARY_PROTOCOL, 0},  // twemproxy speaks ASCII only
-      {MEMCACHED_BEHAVIOR_NO_BLOCK, 1},
-      {MEMCACHED_BEHAVIOR_TCP_NODELAY, 1},
-      {MEMCACHED_BEHAVIOR_BUFFER_REQUESTS, 1},
-      {MEMCACHED_BEHAVIOR_VERIFY_KEY, 1},
-      {MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT, static_cast<std::uint64_t>(to_ms(deadlines.connect))},
-      {MEMCACHED_BEHAVIOR_POLL_TIMEOUT, static_cast<std::uint64_t>(io_ms)},
-      {MEMCACHED_BEHAVIOR_RCV_TIMEOUT, static_cast<std::uint64_t>(io_us)},
-      {MEMCACHED_BEHAVIOR_SND_TIMEOUT, static_cast<std::uint64_t>(io_us)},
-      // No implicit purge. With the default watermarks libmemcached reads
-      // queued replies itself, with a hard-coded 50 ms wait that loses count
-      // of replies from a slower peer, and 1.1.4 aborts on an assertion
-      // (io.cc "instance->fd != INVALID_SOCKET") after ~600 buffered sets.
-      // set_many bounds its batches and reads every reply itself.
-      {MEMCACHED_BEHAVIOR_IO_MSG_WATERMARK, std::numeric_limits<std::uint32_t>::max()},
-      {MEMCACHED_BEHAVIOR_IO_BYTES_WATERMARK, std::numeric_limits<std::uint32_t>::max()},
-  };
-  for (const auto& [behavior, value] : behaviors) memcached_behavior_set(handle, behavior, value);
-  if (memcached_failed(memcached_server_add(handle, endpoint.host.c_str(), endpoint.port))) {
-    memcached_free(handle);
-    return nullptr;
-  }
-  return handle;
-}
-
-void Client::Impl::discard() {
-  if (memc == nullptr) return;
-  // Close without waiting on the peer: a zero poll timeout makes the "quit"
-  // write give up instead of waiting, and turning buffering off closes the
-  // connection without libmemcached's read-until-EOF drain.
-  memcached_behavior_set(memc, MEMCACHED_BEHAVIOR_POLL_TIMEOUT, 0);
-  memcached_behavior_set(memc, MEMCACHED_BEHAVIOR_BUFFER_REQUESTS, 0);
-  memcached_free(memc);
-  memc = nullptr;
-}
-
-Result<memcached_st*, Error> Client::Impl::connect() {
+std::optional<Error> Client::Impl::connect() {
   if (!address_literal) {
-    return invalid("host is not an IP address literal (names are never resolved)");
+    return error(ErrorKind::other, "host is not an IP address literal (names are never resolved)");
   }
-  if (memc != nullptr && memcached_failed(memcached_last_error(memc))) discard();
-  if (memc == nullptr) {
-    memc = create();
-    if (memc == nullptr) return invalid("cannot create a libmemcached handle");
-  }
-  // libmemcached connects lazily, and inside its multi-key loops one failed
-  // connect makes every key, the first included, fail as "SERVER HAS FAILED
-  // AND IS DISABLED UNTIL TIMED RETRY" with the cause gone. Connect here,
-  // alone, so the error reported is the connect's own. Reading
-  // SOCKET_SEND_SIZE connects (when needed) and waits until writable; 0 means
-  // that failed.
-  if (memcached_behavior_get(memc, MEMCACHED_BEHAVIOR_SOCKET_SEND_SIZE) == 0) {
-    return fail(Phase::connect, MEMCACHED_CONNECTION_FAILURE);
-  }
-  return memc;
-}
-
-Error Client::Impl::fail(Phase phase, memcached_return_t rc) {
-  // The recorded error names the cause; rc is often a summary (SOME_ERRORS,
-  // or NOTFOUND from a fetch that timed out before its first value).
-  const memcached_return_t recorded = memcached_last_error(memc);
-  if (memcached_failed(recorded)) rc = recorded;
-  Error error = make_error(label, deadlines, phase, rc, memcached_last_error_errno(memc),
-                           clean_detail(memcached_last_error_message(memc)));
-  discard();
-  return error;
-}
-
-// Sends what is buffered, then reads every reply owed. memcached_fetch_result()
-// ends up in libmemcached's memcached_response(), which (ASCII) reads and
-// discards all outstanding replies but the last, then reads the last; it stops
-// early only at an error, which we report. NOT_STORED and "object too large"
-// replies are not errors there.
-std::optional<Error> Client::Impl::flush_and_drain(std::size_t batch_size) {
-  const memcached_return_t flushed = memcached_flush_buffers(memc);
-  if (memcached_failed(flushed) || memcached_failed(memcached_last_error(memc))) {
-    return fail(Phase::io, flushed);
-  }
-  const memcached_instance_st* instance = memcached_server_instance_by_position(memc, 0);
-  std::uint32_t pending = memcached_server_response_count(instance);
-  ResultBuffer result(memc);
-  // A SERVER_ERROR reply fails one set (a proxy whose backend timed out), not
-  // the connection: count it and keep reading, so every other reply is still
-  // consumed before the caller reads the keys through another connection.
-  std::size_t server_errors = 0;
-  std::string first_server_error;
-  while (pending > 0) {
-    memcached_return_t rc = MEMCACHED_SUCCESS;
-    memcached_fetch_result(memc, result.get(), &rc);
-    const memcached_return_t recorded = memcached_last_error(memc);
-    const std::uint32_t now = memcached_server_response_count(instance);
-    if (now < pending && (rc == MEMCACHED_SERVER_ERROR || recorded == MEMCACHED_SERVER_ERROR)) {
-      if (server_errors++ == 0) {
-        first_server_error = make_error(label, deadlines, Phase::io, MEMCACHED_SERVER_ERROR, 0,
-                                        clean_detail(memcached_last_error_message(memc)))
-                                 .message;
-      }
-      pending = now;
-      continue;
-    }
-    if (memcached_failed(recorded)) return fail(Phase::io, rc);
-    if (now >= pending) return fail(Phase::io, MEMCACHED_PROTOCOL_ERROR);  // no progress
-    pending = now;
-  }
-  if (server_errors > 0) {
-    return Error{ErrorKind::server_error, first_server_error + " (" +
-                                              std::to_string(server_errors) + " of " +
-                                              std::to_string(batch_size) + " sets)"};
-  }
+  auto opened = net::TcpStream::open(endpoint, deadlines.connect);
+  if (!opened) return from_tcp(opened.error());
+  stream = std::move(opened).value();
   return std::nullopt;
 }
 
-Result<Done, Error> Client::Impl::set_many(const std::vector<Item>& items,
-                                           std::chrono::seconds ttl) {
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    if (auto problem = key_problem(items[i].key)) {
-      return invalid("invalid key #" + std::to_string(i) + ": " + *problem);
-    }
+template <class Op>
+auto Client::Impl::call(std::size_t reply_cap, Op op)
+    -> decltype(op(std::declval<Exchange&>(), std::declval<ReplyReader&>())) {
+  // A kept connection with bytes waiting before we asked anything carries a
+  // stale or unsolicited reply; one the peer closed is of no use either.
+  bool reused = stream.is_open();
+  if (reused && !stream.idle()) {
+    stream.close();
+    reused = false;
   }
-  if (items.empty()) return Done{};
-  auto connected = connect();
-  if (!connected) return connected.error();
+  if (!reused) {
+    if (auto failed = connect()) return *failed;
+  }
+  const auto deadline = Clock::now() + deadlines.io;
+  std::size_t received = 0;
+  // One attempt; a reply must end where the call's last answer ends (anything
+  // after it was never asked for).
+  const auto attempt =
+      [&]() -> decltype(op(std::declval<Exchange&>(), std::declval<ReplyReader&>())) {
+    Exchange exchange(stream, deadline, deadlines.io);
+    ReplyReader reader(exchange, label, limits, reply_cap);
+    auto result = op(exchange, reader);
+    received = reader.received();
+    if (result.ok() && reader.unread().empty()) return result;
+    const std::string extra(reader.unread());
+    stream.close();
+    if (result.ok()) {
+      return Error{ErrorKind::protocol,
+                   label + ": reply is not memcached protocol: " + util::printable(extra)};
+    }
+    return result;
+  };
+  auto result = attempt();
+  const bool closed_before_replying =
+      !result.ok() && received == 0 && result.error().kind == ErrorKind::connect_refused;
+  if (!reused || !closed_before_replying) return result;
+  if (auto failed = connect()) return *failed;
+  return attempt();  // by the same deadline
+}
 
-  const auto expiration = static_cast<time_t>(ttl.count());
+Result<Done, Error> Client::Impl::set_many(Exchange& exchange, ReplyReader& reader,
+                                           const std::vector<Item>& items,
+                                           std::chrono::seconds ttl) {
+  const std::string expiration = " 0 " + std::to_string(ttl.count()) + " ";
   std::optional<Error> partial_failure;
+  std::string request;
   for (std::size_t start = 0; start < items.size(); start += kMaxSetBatch) {
     const std::size_t end = std::min(items.size(), start + kMaxSetBatch);
     for (std::size_t i = start; i < end; ++i) {
-      const Item& item = items[i];
-      const memcached_return_t rc = memcached_set(memc, item.key.data(), item.key.size(),
-                                                  item.value.data(), item.value.size(), expiration,
-                                                  /*flags=*/0);
-      if (rc != MEMCACHED_BUFFERED && rc != MEMCACHED_SUCCESS) return fail(Phase::io, rc);
+      request +=
+          "set " + items[i].key + expiration + std::to_string(items[i].value.size()) + "\r\n";
+      request += items[i].value;
+      request += "\r\n";
+      if (request.size() >= kSendChunk || i + 1 == end) {
+        if (auto failed = exchange.send(request)) return *failed;
+        request.clear();
+      }
     }
-    if (auto error = flush_and_drain(end - start)) {
-      if (error->kind != ErrorKind::server_error) return *error;
-      if (!partial_failure) partial_failure = std::move(error);
+    auto replies = reader.set_replies(end - start);
+    if (!replies) return replies.error();
+    if (replies.value().server_errors > 0 && !partial_failure) {
+      partial_failure =
+          Error{ErrorKind::server_error, replies.value().first_server_error + " (" +
+                                             std::to_string(replies.value().server_errors) +
+                                             " of " + std::to_string(end - start) + " sets)"};
     }
   }
   if (partial_failure) return *partial_failure;
   return Done{};
 }
 
-Result<Values, Error> Client::Impl::get_many(const std::vector<std::string>& keys) {
-  for (std::size_t i = 0; i < keys.size(); ++i) {
-    if (auto problem = key_problem(keys[i])) {
-      return invalid("invalid key #" + std::to_string(i) + ": " + *problem);
-    }
-  }
+Result<Values, Error> Client::Impl::get_many(Exchange& exchange, ReplyReader& reader,
+                                             const std::vector<std::string>& keys) {
   Values values;
-  if (keys.empty()) return values;
-  auto connected = connect();
-  if (!connected) return connected.error();
-  const memcached_instance_st* instance = memcached_server_instance_by_position(memc, 0);
-
   values.reserve(keys.size());
-  ResultBuffer result(memc);
-  std::vector<const char*> key_pointers;
-  std::vector<size_t> key_lengths;
   for (std::size_t start = 0; start < keys.size();) {
-    key_pointers.clear();
-    key_lengths.clear();
-    std::size_t request_bytes = 0;
+    std::unordered_set<std::string_view> asked;
+    std::string request = "get";
     std::size_t end = start;
     while (end < keys.size() &&
-           (end == start || request_bytes + keys[end].size() + 1 <= kMaxGetRequestBytes)) {
-      request_bytes += keys[end].size() + 1;
-      key_pointers.push_back(keys[end].data());
-      key_lengths.push_back(keys[end].size());
+           (end == start || request.size() + keys[end].size() + 1 <= kMaxGetRequestBytes)) {
+      request += ' ';
+      request += keys[end];
+      asked.insert(keys[end]);
       ++end;
     }
-    const memcached_return_t sent =
-        memcached_mget(memc, key_pointers.data(), key_lengths.data(), key_pointers.size());
-    if (memcached_failed(sent) || memcached_failed(memcached_last_error(memc))) {
-      return fail(Phase::io, sent);
-    }
-    memcached_return_t rc = MEMCACHED_SUCCESS;
-    while (memcached_result_st* found = memcached_fetch_result(memc, result.get(), &rc)) {
-      values.insert_or_assign(
-          std::string(memcached_result_key_value(found), memcached_result_key_length(found)),
-          std::string(memcached_result_value(found), memcached_result_length(found)));
-    }
-    // A read timeout before the first value comes back as NOTFOUND; the
-    // recorded error tells.
-    if (memcached_failed(memcached_last_error(memc)) ||
-        (rc != MEMCACHED_END && rc != MEMCACHED_NOTFOUND)) {
-      return fail(Phase::io, rc);
-    }
-    if (memcached_server_response_count(instance) != 0) {
-      return fail(Phase::io, MEMCACHED_PROTOCOL_ERROR);
-    }
+    request += "\r\n";
+    if (auto failed = exchange.send(request)) return *failed;
+    if (auto failed = reader.get_reply(asked, values)) return *failed;
     start = end;
   }
   return values;
 }
 
-Result<Stats, Error> Client::Impl::stats(std::string_view group) {
-  // The group goes verbatim onto the command line.
-  if (!group.empty()) {
-    if (auto problem = key_problem(group)) return invalid("invalid stats group: " + *problem);
-  }
-  auto connected = connect();
-  if (!connected) return connected.error();
-
-  Stats stats;
-  const std::string args(group);
-  // memcached_stat_execute() reports transport failures only through the
-  // recorded error; INVALID_ARGUMENTS means the server answered ERROR.
-  const memcached_return_t rc =
-      memcached_stat_execute(memc, args.empty() ? nullptr : args.c_str(), collect_stat, &stats);
-  if (memcached_failed(memcached_last_error(memc))) return fail(Phase::io, rc);
-  if (rc == MEMCACHED_INVALID_ARGUMENTS) {
-    return Error{ErrorKind::server_error, label + ": server rejected \"stats " + args + "\""};
-  }
-  if (memcached_failed(rc)) return fail(Phase::io, rc);
-  return stats;
+Result<Stats, Error> Client::Impl::stats(Exchange& exchange, ReplyReader& reader,
+                                         std::string_view group) {
+  const std::string command = group.empty() ? "stats" : "stats " + std::string(group);
+  if (auto failed = exchange.send(command + "\r\n")) return *failed;
+  return reader.stats_reply(command);
 }
+
+Client::Client(net::Endpoint endpoint, util::Deadlines deadlines, Limits limits)
+    : endpoint_(std::move(endpoint)), impl_(std::make_unique<Impl>(endpoint_, deadlines, limits)) {}
+
+Client::~Client() = default;
+Client::Client(Client&&) noexcept = default;
+Client& Client::operator=(Client&&) noexcept = default;
 
 namespace {
 
@@ -438,21 +264,28 @@ Error moved_from() {
 
 }  // namespace
 
-Client::Client(net::Endpoint endpoint, util::Deadlines deadlines)
-    : endpoint_(std::move(endpoint)), impl_(std::make_unique<Impl>(endpoint_, deadlines)) {}
-
-Client::~Client() = default;
-Client::Client(Client&&) noexcept = default;
-Client& Client::operator=(Client&&) noexcept = default;
-
 Result<Done, Error> Client::set_many(const std::vector<Item>& items, std::chrono::seconds ttl) {
   if (!impl_) return moved_from();
-  return impl_->retry_if_stale([&] { return impl_->set_many(items, ttl); });
+  if (auto invalid = impl_->invalid_key(
+          items, [](const Item& item) -> const std::string& { return item.key; })) {
+    return *invalid;
+  }
+  if (items.empty()) return Done{};
+  return impl_->call(impl_->limits.max_reply_bytes, [&](Exchange& exchange, ReplyReader& reader) {
+    return impl_->set_many(exchange, reader, items, ttl);
+  });
 }
 
 Result<Values, Error> Client::get_many(const std::vector<std::string>& keys) {
   if (!impl_) return moved_from();
-  return impl_->retry_if_stale([&] { return impl_->get_many(keys); });
+  if (auto invalid = impl_->invalid_key(
+          keys, [](const std::string& key) -> const std::string& { return key; })) {
+    return *invalid;
+  }
+  if (keys.empty()) return Values{};
+  return impl_->call(impl_->limits.max_reply_bytes, [&](Exchange& exchange, ReplyReader& reader) {
+    return impl_->get_many(exchange, reader, keys);
+  });
 }
 
 Result<Done, Error> Client::set(const std::string& key, const std::string& value,
@@ -470,7 +303,16 @@ Result<std::optional<std::string>, Error> Client::get(const std::string& key) {
 
 Result<Stats, Error> Client::stats(std::string_view group) {
   if (!impl_) return moved_from();
-  return impl_->retry_if_stale([&] { return impl_->stats(group); });
+  // The group goes verbatim onto the command line.
+  if (!group.empty()) {
+    if (auto problem = key_problem(group)) {
+      return impl_->error(ErrorKind::other, "invalid stats group: " + *problem);
+    }
+  }
+  return impl_->call(std::min(impl_->limits.max_reply_bytes, kMaxStatsReply),
+                     [&](Exchange& exchange, ReplyReader& reader) {
+                       return impl_->stats(exchange, reader, group);
+                     });
 }
 
 }  // namespace ringwatch::mc

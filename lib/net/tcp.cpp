@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <optional>
+#include <utility>
 
 #include "lib/util/deadlines.h"
 
@@ -34,8 +35,6 @@ const char* to_string(TcpErrorKind kind) {
 }
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 struct SocketAddress {
   sockaddr_storage storage{};
@@ -81,141 +80,194 @@ Endpoint from_sockaddr(const sockaddr_storage& storage) {
 }
 
 int remaining_ms(Clock::time_point deadline) {
-  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+  const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
   return static_cast<int>(std::clamp<std::int64_t>(left.count(), 0, 1 << 30));
 }
 
-class Connection {
- public:
-  Connection(const Endpoint& endpoint, util::Deadlines timeouts)
-      : label_(endpoint.to_string()), timeouts_(timeouts) {}
-  ~Connection() {
-    if (fd_ >= 0) ::close(fd_);
+// Waits until `fd` is ready for `events` or `deadline` passes: 1 ready,
+// 0 deadline, -1 poll failed (errno set).
+int wait_for(int fd, short events, Clock::time_point deadline) {
+  for (;;) {
+    pollfd pfd{fd, events, 0};
+    const int ready = ::poll(&pfd, 1, remaining_ms(deadline));
+    if (ready < 0 && errno == EINTR) continue;
+    return ready > 0 ? 1 : ready;
   }
-  Connection(const Connection&) = delete;
-  Connection& operator=(const Connection&) = delete;
+}
 
-  TcpError error(TcpErrorKind kind, const std::string& what) const {
-    return TcpError{kind, label_ + ": " + what};
-  }
-  TcpError errno_error(const char* doing, int err) const {
-    if (err == ECONNREFUSED) return error(TcpErrorKind::refused, "connect refused");
-    if (err == ECONNRESET || err == EPIPE || err == ECONNABORTED) {
-      return error(TcpErrorKind::refused, "connection reset by peer");
-    }
-    if (err == ETIMEDOUT) return error(TcpErrorKind::timeout, std::string(doing) + " timed out");
-    return error(TcpErrorKind::other, std::string(doing) + ": " + std::strerror(err));
-  }
+TcpError deadline_passed(const std::string& label) {
+  return TcpError{TcpErrorKind::timeout, label + ": deadline passed"};
+}
 
-  // Non-blocking connect bounded by the connect timeout.
-  std::optional<TcpError> open(const Endpoint& endpoint) {
-    const auto address = to_sockaddr(endpoint);
-    if (!address) {
-      return error(TcpErrorKind::invalid, "host is not an IP address literal");
+}  // namespace
+
+TcpStream::~TcpStream() {
+  close();
+}
+
+TcpStream::TcpStream(TcpStream&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)), label_(std::move(other.label_)) {}
+
+TcpStream& TcpStream::operator=(TcpStream&& other) noexcept {
+  if (this != &other) {
+    close();
+    fd_ = std::exchange(other.fd_, -1);
+    label_ = std::move(other.label_);
+  }
+  return *this;
+}
+
+void TcpStream::close() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+TcpError TcpStream::error(TcpErrorKind kind, const std::string& what) const {
+  return TcpError{kind, label_ + ": " + what};
+}
+
+TcpError TcpStream::errno_error(const char* doing, int err) const {
+  if (err == ECONNREFUSED) return error(TcpErrorKind::refused, "connect refused");
+  if (err == ECONNRESET || err == EPIPE || err == ECONNABORTED) {
+    return error(TcpErrorKind::refused, "connection reset by peer");
+  }
+  if (err == ETIMEDOUT) return error(TcpErrorKind::timeout, std::string(doing) + " timed out");
+  return error(TcpErrorKind::other, std::string(doing) + ": " + std::strerror(err));
+}
+
+// Non-blocking connect bounded by `timeout`.
+Result<TcpStream, TcpError> TcpStream::open(const Endpoint& endpoint,
+                                            std::chrono::milliseconds timeout) {
+  TcpStream stream(-1, endpoint.to_string());
+  const auto address = to_sockaddr(endpoint);
+  if (!address) return stream.error(TcpErrorKind::invalid, "host is not an IP address literal");
+  stream.fd_ = ::socket(address->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (stream.fd_ < 0) return stream.errno_error("socket", errno);
+  const int one = 1;
+  ::setsockopt(stream.fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (::connect(stream.fd_, reinterpret_cast<const sockaddr*>(&address->storage),
+                address->length) == 0) {
+    return stream;
+  }
+  if (errno != EINPROGRESS) return stream.errno_error("connect", errno);
+  const int ready = wait_for(stream.fd_, POLLOUT, Clock::now() + timeout);
+  if (ready < 0) return stream.errno_error("poll", errno);
+  if (ready == 0) {
+    return stream.error(TcpErrorKind::timeout,
+                        "connect timed out after " + std::to_string(timeout.count()) + " ms");
+  }
+  int err = 0;
+  socklen_t length = sizeof err;
+  ::getsockopt(stream.fd_, SOL_SOCKET, SO_ERROR, &err, &length);
+  if (err != 0) return stream.errno_error("connect", err);
+  return stream;
+}
+
+std::optional<TcpError> TcpStream::send_all(std::string_view data, Clock::time_point deadline) {
+  while (!data.empty()) {
+    if (Clock::now() >= deadline) return deadline_passed(label_);
+    const ssize_t sent = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
+    if (sent > 0) {
+      data.remove_prefix(static_cast<std::size_t>(sent));
+      continue;
     }
-    fd_ = ::socket(address->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd_ < 0) return errno_error("socket", errno);
-    const int one = 1;
-    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (::connect(fd_, reinterpret_cast<const sockaddr*>(&address->storage), address->length) ==
-        0) {
-      return std::nullopt;
-    }
-    if (errno != EINPROGRESS) return errno_error("connect", errno);
-    const auto deadline = Clock::now() + timeouts_.connect;
-    for (;;) {
-      pollfd pfd{fd_, POLLOUT, 0};
-      const int ready = ::poll(&pfd, 1, remaining_ms(deadline));
-      if (ready < 0 && errno == EINTR) continue;
+    if (sent < 0 && errno == EINTR) continue;
+    if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      const int ready = wait_for(fd_, POLLOUT, deadline);
+      if (ready == 0) return deadline_passed(label_);
       if (ready < 0) return errno_error("poll", errno);
-      if (ready == 0) {
-        return error(TcpErrorKind::timeout, "connect timed out after " +
-                                                std::to_string(timeouts_.connect.count()) + " ms");
-      }
-      break;
+      continue;
     }
-    int err = 0;
-    socklen_t length = sizeof err;
-    ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &length);
-    if (err != 0) return errno_error("connect", err);
-    return std::nullopt;
+    return errno_error("send", errno);
   }
+  return std::nullopt;
+}
 
-  void start_io() { io_deadline_ = Clock::now() + timeouts_.io; }
-
-  TcpError io_timeout() const {
-    return error(TcpErrorKind::timeout,
-                 "no complete reply within " + std::to_string(timeouts_.io.count()) + " ms");
-  }
-
-  std::optional<TcpError> send_all(std::string_view data) {
-    while (!data.empty()) {
-      const ssize_t sent = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
-      if (sent > 0) {
-        data.remove_prefix(static_cast<std::size_t>(sent));
-        continue;
-      }
-      if (sent < 0 && errno == EINTR) continue;
-      if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        pollfd pfd{fd_, POLLOUT, 0};
-        const int ready = ::poll(&pfd, 1, remaining_ms(io_deadline_));
-        if (ready == 0) return io_timeout();
-        if (ready < 0 && errno != EINTR) return errno_error("poll", errno);
-        continue;
-      }
-      return errno_error("send", errno);
+Result<std::size_t, TcpError> TcpStream::receive(std::string& out, std::size_t max_bytes,
+                                                 Clock::time_point deadline) {
+  char buffer[64 * 1024];
+  const std::size_t want = std::clamp<std::size_t>(max_bytes, 1, sizeof buffer);
+  for (;;) {
+    if (Clock::now() >= deadline) return deadline_passed(label_);
+    const ssize_t got = ::recv(fd_, buffer, want, 0);
+    if (got > 0) {
+      out.append(buffer, static_cast<std::size_t>(got));
+      return static_cast<std::size_t>(got);
     }
-    return std::nullopt;
+    if (got == 0) return std::size_t{0};
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return errno_error("recv", errno);
+    const int ready = wait_for(fd_, POLLIN, deadline);
+    if (ready == 0) return deadline_passed(label_);
+    if (ready < 0) return errno_error("poll", errno);
+  }
+}
+
+bool TcpStream::idle() const {
+  char byte = 0;
+  const ssize_t got = ::recv(fd_, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+Endpoint TcpStream::local() const {
+  sockaddr_storage storage{};
+  socklen_t length = sizeof storage;
+  if (::getsockname(fd_, reinterpret_cast<sockaddr*>(&storage), &length) != 0) return {};
+  return from_sockaddr(storage);
+}
+
+namespace {
+
+// One exchange's reading, bounded by the io deadline and the reply cap.
+class Exchanger {
+ public:
+  Exchanger(TcpStream stream, util::Deadlines timeouts)
+      : stream_(std::move(stream)), timeouts_(timeouts), deadline_(Clock::now() + timeouts.io) {}
+
+  TcpStream& stream() { return stream_; }
+
+  std::optional<TcpError> send(std::string_view request) {
+    auto failed = stream_.send_all(request, deadline_);
+    if (failed && failed->kind == TcpErrorKind::timeout) return io_timeout();
+    return failed;
   }
 
   // Appends what arrives to `out`. Returns false at EOF, true when data
-  // arrived; an error or the deadline is a TcpError.
+  // arrived; an error, the deadline or the cap is a TcpError.
   Result<bool, TcpError> receive(std::string& out, std::size_t max_bytes) {
-    char buffer[16 * 1024];
-    for (;;) {
-      const ssize_t got = ::recv(fd_, buffer, sizeof buffer, 0);
-      if (got > 0) {
-        if (out.size() + static_cast<std::size_t>(got) > max_bytes) {
-          return error(TcpErrorKind::too_large,
-                       "reply larger than " + std::to_string(max_bytes) + " bytes");
-        }
-        out.append(buffer, static_cast<std::size_t>(got));
-        return true;
-      }
-      if (got == 0) return false;
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) return errno_error("recv", errno);
-      pollfd pfd{fd_, POLLIN, 0};
-      const int ready = ::poll(&pfd, 1, remaining_ms(io_deadline_));
-      if (ready == 0) return io_timeout();
-      if (ready < 0 && errno != EINTR) return errno_error("poll", errno);
+    auto got = stream_.receive(out, max_bytes - std::min(max_bytes, out.size()) + 1, deadline_);
+    if (!got) {
+      if (got.error().kind == TcpErrorKind::timeout) return io_timeout();
+      return got.error();
     }
-  }
-
-  Endpoint local() const {
-    sockaddr_storage storage{};
-    socklen_t length = sizeof storage;
-    if (::getsockname(fd_, reinterpret_cast<sockaddr*>(&storage), &length) != 0) return {};
-    return from_sockaddr(storage);
+    if (out.size() > max_bytes) {
+      return TcpError{TcpErrorKind::too_large, stream_.label() + ": reply larger than " +
+                                                   std::to_string(max_bytes) + " bytes"};
+    }
+    return got.value() > 0;
   }
 
  private:
-  std::string label_;
+  TcpError io_timeout() const {
+    return TcpError{TcpErrorKind::timeout, stream_.label() + ": no complete reply within " +
+                                               std::to_string(timeouts_.io.count()) + " ms"};
+  }
+
+  TcpStream stream_;
   util::Deadlines timeouts_;
-  int fd_ = -1;
-  Clock::time_point io_deadline_{};
+  Clock::time_point deadline_;
 };
 
 }  // namespace
 
 Result<std::string, TcpError> read_until_close(const Endpoint& endpoint, util::Deadlines timeouts,
                                                std::size_t max_bytes) {
-  Connection connection(endpoint, timeouts);
-  if (auto failed = connection.open(endpoint)) return *failed;
-  connection.start_io();
+  auto stream = TcpStream::open(endpoint, timeouts.connect);
+  if (!stream) return stream.error();
+  Exchanger exchanger(std::move(stream).value(), timeouts);
   std::string reply;
   for (;;) {
-    auto got = connection.receive(reply, max_bytes);
+    auto got = exchanger.receive(reply, max_bytes);
     if (!got) return got.error();
     if (!got.value()) return reply;
   }
@@ -224,14 +276,14 @@ Result<std::string, TcpError> read_until_close(const Endpoint& endpoint, util::D
 Result<Exchange, TcpError> exchange(const Endpoint& endpoint, std::string_view request,
                                     const std::function<bool(std::string_view)>& is_complete,
                                     util::Deadlines timeouts, std::size_t max_bytes) {
-  Connection connection(endpoint, timeouts);
-  if (auto failed = connection.open(endpoint)) return *failed;
+  auto stream = TcpStream::open(endpoint, timeouts.connect);
+  if (!stream) return stream.error();
+  Exchanger exchanger(std::move(stream).value(), timeouts);
   Exchange result;
-  result.local = connection.local();
-  connection.start_io();
-  if (auto failed = connection.send_all(request)) return *failed;
+  result.local = exchanger.stream().local();
+  if (auto failed = exchanger.send(request)) return *failed;
   for (;;) {
-    auto got = connection.receive(result.reply, max_bytes);
+    auto got = exchanger.receive(result.reply, max_bytes);
     if (!got) return got.error();
     if (!got.value()) return result;  // closed before the reply was complete
     if (is_complete(result.reply)) {

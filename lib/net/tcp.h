@@ -1,23 +1,24 @@
 #pragma once
-// Small blocking TCP exchanges with hard deadlines, for stats endpoints that
-// are not (or not fully) served by the memcached client: twemproxy's stats
-// port (it writes one JSON document and closes), mcrouter's `stats servers`
-// (libmemcached cuts stat values at the first space) and memcached's
-// `stats conns` (we need our own socket's local address to leave our own
-// connection out).
+// Blocking TCP with hard deadlines: a kept connection (TcpStream, what the
+// memcached client talks over) and one-shot exchanges for stats endpoints:
+// twemproxy's stats port (it writes one JSON document and closes), mcrouter's
+// `stats servers` and memcached's `stats conns` (we need our own socket's
+// local address to leave our own connection out).
 //
 // POSIX sockets and poll(2). Only address literals are connected to; nothing
-// here resolves names. Every function returns within about
-// connect_timeout + io_timeout: `io_timeout` bounds the whole exchange after
-// the connect, not each wait, so a peer that drips one byte at a time cannot
-// hold us longer. Expected failures (refused, timeout, reset, a reply larger
-// than the cap) come back as TcpError values; nothing throws.
+// here resolves names. Deadlines are absolute: they bound a whole exchange,
+// not each wait, so a peer that drips one byte at a time cannot hold us
+// longer. The one-shot functions return within about connect_timeout +
+// io_timeout. Expected failures (refused, timeout, reset, a reply larger than
+// the cap) come back as TcpError values; nothing throws.
 //
-// Thread-safety: the functions keep no state; call them from any thread.
+// Thread-safety: the functions keep no state; call them from any thread. A
+// TcpStream is used by one thread at a time.
 
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -39,6 +40,49 @@ const char* to_string(TcpErrorKind kind);  // "refused", "timeout", ...
 struct TcpError {
   TcpErrorKind kind = TcpErrorKind::other;
   std::string message;  // "127.0.0.1:22222: connect refused"
+};
+
+using Clock = std::chrono::steady_clock;
+
+// One connection, kept open between exchanges; closes with the object.
+class TcpStream {
+ public:
+  TcpStream() = default;
+  ~TcpStream();
+  TcpStream(TcpStream&& other) noexcept;
+  TcpStream& operator=(TcpStream&& other) noexcept;
+  TcpStream(const TcpStream&) = delete;
+  TcpStream& operator=(const TcpStream&) = delete;
+
+  // Connects within `timeout` ("connect timed out after <timeout> ms").
+  static Result<TcpStream, TcpError> open(const Endpoint& endpoint,
+                                          std::chrono::milliseconds timeout);
+
+  bool is_open() const { return fd_ >= 0; }
+  const std::string& label() const { return label_; }  // "host:port", for messages
+  Endpoint local() const;  // our side of the connection, as the peer sees it
+  void close();
+
+  // Sends all of `data` by `deadline`. A missed deadline is a TcpError of
+  // kind timeout whose message the caller replaces with its own words.
+  std::optional<TcpError> send_all(std::string_view data, Clock::time_point deadline);
+  // Waits by `deadline` for bytes and appends at most `max_bytes` of them to
+  // `out`; returns how many (0: the peer closed the connection). Once the
+  // deadline has passed it fails even if bytes are waiting, so a peer that
+  // never stops sending cannot keep a reader busy past it either.
+  Result<std::size_t, TcpError> receive(std::string& out, std::size_t max_bytes,
+                                        Clock::time_point deadline);
+  // Without waiting: true when the connection is open and idle (no bytes
+  // waiting, not closed or reset by the peer).
+  bool idle() const;
+
+ private:
+  TcpStream(int fd, std::string label) : fd_(fd), label_(std::move(label)) {}
+  TcpError error(TcpErrorKind kind, const std::string& what) const;
+  TcpError errno_error(const char* doing, int err) const;
+
+  int fd_ = -1;
+  std::string label_;
 };
 
 // Default reply cap: far above any stats reply we read (a twemproxy stats

@@ -10,10 +10,13 @@
 //   unknown field (expected one of: <fields>)
 //   duplicate field "<name>"
 //   duplicate <what> "<value>" (first at <pointer>)
-// Failures throw SpecError. Pure; thread-safe.
+// Failures throw SpecError. Values from the file are echoed bounded (cut with
+// an ellipsis after util::kEchoBytes), so a 1 MB field never becomes a 1 MB
+// message. Pure; thread-safe.
 
 #include <rapidjson/document.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <initializer_list>
 #include <map>
@@ -29,16 +32,48 @@ namespace ringwatch::spec::json {
 
 using rapidjson::Value;
 
-std::string render_value(const Value& value);  // compact JSON text
-std::string quoted(std::string_view text);     // as a JSON string literal
-const char* type_phrase(const Value& value);   // "a string", "an object", ...
+// The deepest nesting a document may have. A spec, a plan or a fleet file
+// nests 6 levels at most; refusing more at parse time keeps every walk and
+// every writer of a parsed document (which recurse) bounded.
+inline constexpr std::size_t kMaxDepth = 32;
 
-// A file's whole text; an unreadable file is SpecError(path, "", "cannot read file: ...").
-std::string read_file(const std::string& path);
+// Compact JSON text. Numbers are written as the numbers they are: integers
+// beyond 2^53 in full (18446744073709551616, not 18446744073709553000.0).
+std::string render_value(const Value& value);
+// The same, for a message: cut after util::kEchoBytes with "...".
+std::string echo_value(const Value& value);
+// As a JSON string literal, for a message: cut after util::kEchoBytes with
+// "..." inside the quotes.
+std::string quoted(std::string_view text);
+const char* type_phrase(const Value& value);  // "a string", "an object", ...
+
+// Why a text is not an acceptable document, and where.
+struct ParseFailure {
+  enum class Kind { syntax, too_deep };
+  Kind kind = Kind::syntax;
+  std::size_t offset = 0;  // bytes into the text where the parser stopped
+  std::size_t line = 0;    // 1-based, at `offset`
+  std::size_t column = 0;  // 1-based, in characters (UTF-8 sequences count once)
+  std::string pointer;     // too_deep: the JSON pointer of the value nested too deep
+  std::string message;     // syntax: the parser's words; too_deep: "expected at most ..."
+};
 // strict: JSON. relaxed: also // and /* */ comments and trailing commas (mcrouter's configs).
 enum class Dialect { strict, relaxed };
-// Parses `text` into `document` (iteratively: a deeply nested file must not
-// exhaust the stack); a syntax error is SpecError(source_name, "", "invalid JSON at offset ...").
+// Parses `text` into `document` iteratively (the parser never recurses),
+// validating UTF-8, and refuses nesting deeper than `max_depth` (the root
+// object or array is level 1) as soon as the parser meets it.
+std::optional<ParseFailure> parse_bounded(rapidjson::Document& document, std::string_view text,
+                                          std::size_t max_depth = kMaxDepth,
+                                          Dialect dialect = Dialect::strict);
+
+// A file's whole text; an unreadable file is SpecError(path, "", "cannot read file: ..."),
+// and so is one larger than kMaxFileBytes (a path naming /dev/zero, say).
+inline constexpr std::size_t kMaxFileBytes = 16 << 20;
+std::string read_file(const std::string& path);
+// parse_bounded() for a file, which throws: a syntax error is
+// SpecError(source_name, "", "invalid JSON at line L, column C: <parser message>"),
+// nesting too deep is SpecError(source_name, <pointer>, "expected at most 32
+// levels of nesting, got an array at level 33").
 void parse_document(rapidjson::Document& document, std::string_view text,
                     const std::string& source_name, Dialect dialect = Dialect::strict);
 

@@ -17,7 +17,60 @@ std::string join_items(const Items& items, std::string_view separator) {
   return out;
 }
 
+// The length of the valid UTF-8 sequence at the start of `text` (1 to 4
+// bytes), or 0 when it does not start with one (RFC 3629: no overlong forms,
+// no surrogates, nothing above U+10FFFF).
+std::size_t utf8_sequence(std::string_view text) {
+  const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
+  const unsigned char lead = byte(0);
+  if (lead < 0x80) return 1;
+  std::size_t length = 0;
+  unsigned char low = 0x80, high = 0xbf;  // the range of the second byte
+  if (lead >= 0xc2 && lead <= 0xdf) {
+    length = 2;
+  } else if (lead >= 0xe0 && lead <= 0xef) {
+    length = 3;
+    if (lead == 0xe0) low = 0xa0;
+    if (lead == 0xed) high = 0x9f;
+  } else if (lead >= 0xf0 && lead <= 0xf4) {
+    length = 4;
+    if (lead == 0xf0) low = 0x90;
+    if (lead == 0xf4) high = 0x8f;
+  } else {
+    return 0;
+  }
+  if (text.size() < length || byte(1) < low || byte(1) > high) return 0;
+  for (std::size_t i = 2; i < length; ++i) {
+    if (byte(i) < 0x80 || byte(i) > 0xbf) return 0;
+  }
+  return length;
+}
+
 }  // namespace
+
+std::string printable(std::string_view text, std::size_t max_bytes) {
+  constexpr std::string_view kCut = "...";
+  std::string out;
+  out.reserve(std::min(text.size(), max_bytes) + kCut.size());
+  while (!text.empty()) {
+    const std::size_t length = utf8_sequence(text);
+    const bool control =
+        length == 1 && (static_cast<unsigned char>(text[0]) < 0x20 || text[0] == 0x7f);
+    std::string piece;
+    if (length == 0 || control) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      const auto byte = static_cast<unsigned char>(text[0]);
+      piece = {'\\', 'x', kHex[byte >> 4], kHex[byte & 0xf]};
+      text.remove_prefix(1);
+    } else {
+      piece = text.substr(0, length);
+      text.remove_prefix(length);
+    }
+    if (out.size() + piece.size() > max_bytes) return out.append(kCut);
+    out += piece;
+  }
+  return out;
+}
 
 std::string join(const std::vector<std::string>& items, std::string_view separator) {
   return join_items(items, separator);

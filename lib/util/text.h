@@ -1,10 +1,12 @@
 #pragma once
 // Small text helpers shared by every part: joining lists, counting nouns,
-// reading integers and fitting text into columns, each written once.
+// reading integers, fitting text into columns and echoing outside text in
+// messages, each written once.
 //
 // Pure and thread-safe.
 
 #include <charconv>
+#include <cstddef>
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
@@ -40,6 +42,14 @@ std::optional<Int> parse_int(std::string_view text, int base = 10) {
   return value;
 }
 
+// Text from outside (a peer's reply, a field of a file, a request's target)
+// made fit for a message: valid UTF-8 passes, every other byte and every
+// control character becomes "\xNN", and a result longer than `max_bytes` is
+// cut at a character boundary and ends in "..." (so at most max_bytes + 3
+// bytes). A 1 MB field becomes a short message; a message never carries
+// invalid UTF-8.
+inline constexpr std::size_t kEchoBytes = 120;
+std::string printable(std::string_view text, std::size_t max_bytes = kEchoBytes);
 // The terminal columns of UTF-8 text, one per code point ("·" and "—" are
 // one column each; no wide characters occur in what ringwatch prints).
 std::size_t columns(std::string_view text);

@@ -46,14 +46,32 @@ std::string format_clock_utc(SystemTime when) {
   return text;
 }
 
+namespace {
+
+// `count` units of Unit as a time point, or nullopt when the clock's own
+// ticks (nanoseconds here) cannot hold it: about ±292 years from 1970.
+template <class Unit>
+std::optional<SystemTime> from_unix(std::int64_t count) {
+  using Ticks = SystemTime::duration;
+  constexpr auto limit =
+      std::chrono::duration_cast<Unit>(Ticks(std::numeric_limits<Ticks::rep>::max())).count();
+  if (count > limit || count < -limit) return std::nullopt;
+  return SystemTime(std::chrono::duration_cast<Ticks>(Unit(count)));
+}
+
+}  // namespace
+
 std::optional<SystemTime> from_unix_seconds(std::int64_t seconds) {
-  using Duration = SystemTime::duration;
-  // The clock counts in its own ticks (nanoseconds here): anything beyond
-  // about ±292 years from 1970 overflows it.
-  constexpr auto ticks_per_second = Duration::period::den / Duration::period::num;
-  constexpr auto limit = std::numeric_limits<Duration::rep>::max() / ticks_per_second;
-  if (seconds > limit || seconds < -limit) return std::nullopt;
-  return SystemTime(std::chrono::seconds(seconds));
+  return from_unix<std::chrono::seconds>(seconds);
+}
+
+std::optional<SystemTime> from_unix_microseconds(std::int64_t microseconds) {
+  return from_unix<std::chrono::microseconds>(microseconds);
+}
+
+double seconds_between(SystemTime a, SystemTime b) {
+  using Seconds = std::chrono::duration<double>;
+  return Seconds(a.time_since_epoch()).count() - Seconds(b.time_since_epoch()).count();
 }
 
 }  // namespace ringwatch::util

@@ -23,5 +23,9 @@ std::string format_clock_utc(SystemTime when);
 // A Unix time in seconds as a time point, or nullopt when it does not fit the
 // clock's range (a peer's stats may carry any 64-bit number).
 std::optional<SystemTime> from_unix_seconds(std::int64_t seconds);
+// The same for microseconds (twemproxy's server_ejected_at).
+std::optional<SystemTime> from_unix_microseconds(std::int64_t microseconds);
+// a - b in seconds, computed without overflow whatever the two times are.
+double seconds_between(SystemTime a, SystemTime b);
 
 }  // namespace ringwatch::util

@@ -120,6 +120,9 @@ class RoundFindings {
       if (obs.proxy_skipped(q) || !obs.proxy_unreachable(q)) continue;
       ++proxies_down;
       const mc::Error& error = obs.write_error[q] ? *obs.write_error[q] : *obs.read_error[q];
+      if (error.kind == mc::ErrorKind::timeout) {
+        facts.stalled.push_back({spec.proxies[q].client, error.message});
+      }
       const std::string summary =
           "proxy " + proxy_name(q) + " unreachable (" + error_reason(error) + ")";
       finding(codes::kProxyUnreachable, Severity::critical, {.proxy = proxy_name(q)}, summary)
@@ -189,6 +192,9 @@ class RoundFindings {
           .with("proxies_failing", erroring)
           .with("proxies_routing_elsewhere", rerouting);
       facts.unreachable_backends.push_back({backend_name(b), out.last_index()});
+      if (error.kind == mc::ErrorKind::timeout) {
+        facts.stalled.push_back({spec.backends[b].endpoint(), error.message});
+      }
       unplaced_backends.insert(b);
       headlines.push_back(summary);
     }
@@ -413,7 +419,10 @@ class RoundFindings {
         finding(codes::kRingDisagreement, Severity::critical, {}, summary)
             .with("proxies_missing_backends", unused)
             .with("keys", keys);
-        CanaryRound::Disagreement& fact = facts.disagreement.emplace();
+        // Assigned, not emplace()d: clang 14 does not see a nested struct with
+        // member initializers as default-constructible inside its own class.
+        facts.disagreement = CanaryRound::Disagreement{};
+        CanaryRound::Disagreement& fact = *facts.disagreement;
         for (std::size_t q = 0; q < proxies; ++q) {
           if (!obs.proxy_down(q)) fact.proxies.push_back(proxy_name(q));
         }

@@ -88,6 +88,25 @@ struct CanaryProbe::State {
 
   const spec::ClusterSpec* spec = nullptr;
 
+  // Peers given up on for the rest of this round, with the error: those
+  // that did not answer in time (a stall costs the io deadline) or did not
+  // speak the protocol (garbage, or a reply past the client's bounds). The
+  // round's later passes (learning attempts, the recheck, discovery) take the
+  // error as given instead of asking again; a refused connection is cheap and
+  // may heal within the round, so it is asked again. Per index, so the
+  // pool's threads each write their own slot.
+  std::vector<std::optional<mc::Error>> stalled_proxies, stalled_backends;
+
+  void start_round() {
+    stalled_proxies.assign(spec->proxies.size(), std::nullopt);
+    stalled_backends.assign(spec->backends.size(), std::nullopt);
+  }
+  static void note_stall(std::optional<mc::Error>& slot, const mc::Error& error) {
+    if (error.kind == mc::ErrorKind::timeout || error.kind == mc::ErrorKind::protocol) {
+      slot = error;
+    }
+  }
+
   std::uint64_t new_round() { return (session << 24) | next_round++; }
 
   void reset(const spec::ClusterSpec& cluster) {
@@ -180,8 +199,9 @@ void fill_cells(const std::vector<Canary>& keys, const mc::Values& values,
 bool CanaryProbe::State::read_back(std::size_t q, const std::vector<Canary>& keys,
                                    const std::vector<std::string>& all_keys, Observation& obs) {
   obs.reads[q].assign(keys.size(), Cell{});
-  if (obs.write_error[q]) {
-    obs.read_error[q] = obs.write_error[q];  // unreachable: don't wait twice
+  if (obs.write_error[q] || stalled_proxies[q]) {
+    // Unreachable: don't wait twice.
+    obs.read_error[q] = obs.write_error[q] ? obs.write_error[q] : stalled_proxies[q];
     return true;
   }
   auto result = proxy_client(q).get_many(all_keys);
@@ -189,11 +209,12 @@ bool CanaryProbe::State::read_back(std::size_t q, const std::vector<Canary>& key
     fill_cells(keys, result.value(), all_indexes(keys.size()), obs.reads[q]);
     return true;
   }
-  proxy_clients[q].reset();
   const mc::Error& error = result.error();
-  if (error.kind == mc::ErrorKind::server_error || error.kind == mc::ErrorKind::protocol) {
-    return false;
-  }
+  note_stall(stalled_proxies[q], error);
+  proxy_clients[q].reset();
+  if (error.kind == mc::ErrorKind::server_error) return false;
+  // A reply that is not memcached protocol is the proxy's own failure: it is
+  // down, named, like one that does not answer.
   obs.read_error[q] = error;
   return true;
 }
@@ -215,10 +236,12 @@ void CanaryProbe::State::read_by_backend(std::size_t q, const std::vector<Canary
   for (const auto& [backend, indexes] : groups) {
     std::vector<std::string> group_keys;
     for (std::size_t i : indexes) group_keys.push_back(keys[i].key);
-    auto group = proxy_client(q).get_many(group_keys);
+    auto group = stalled_proxies[q] ? Result<mc::Values, mc::Error>(*stalled_proxies[q])
+                                    : proxy_client(q).get_many(group_keys);
     if (group.ok()) {
       fill_cells(keys, group.value(), indexes, cells);
     } else {
+      note_stall(stalled_proxies[q], group.error());
       proxy_clients[q].reset();
       for (std::size_t i : indexes) cells[i] = {Cell::Kind::error, group.error().message};
     }
@@ -237,8 +260,13 @@ void CanaryProbe::State::write(const std::vector<Canary>& keys, Observation& obs
   const auto start = Clock::now();
   pool->run_all(writers.size(), [&](std::size_t w) {
     const std::size_t q = writers[w];
+    if (stalled_proxies[q]) {
+      obs.write_error[q] = stalled_proxies[q];
+      return;
+    }
     auto result = proxy_client(q).set_many(batches.at(q), spec->canary.ttl);
     if (!result.ok()) {
+      note_stall(stalled_proxies[q], result.error());
       proxy_clients[q].reset();  // reconnect next time
       // Some sets refused by the proxy (its backend failed) is the backend's
       // story, told by the reads; only a proxy we cannot talk to is down.
@@ -271,10 +299,15 @@ void CanaryProbe::State::look_up(const std::vector<Canary>& keys, Locate locate,
   const auto start = Clock::now();
   pool->run_all(backends, [&](std::size_t b) {
     if (asked[b].empty()) return;
+    if (stalled_backends[b]) {
+      obs.locate_error[b] = stalled_backends[b];
+      return;
+    }
     auto result = backend_client(b).get_many(asked[b]);
     if (result.ok()) {
       obs.held[b] = std::move(result).value();
     } else {
+      note_stall(stalled_backends[b], result.error());
       obs.locate_error[b] = result.error();
       backend_clients[b].reset();
     }
@@ -627,6 +660,7 @@ void CanaryProbe::run(const spec::ClusterSpec& spec, RoundContext& round, report
   State& st = *state_;
   st.spec = &spec;
   if (st.fingerprint != spec_fingerprint(spec)) st.reset(spec);
+  st.start_round();
   const std::uint64_t number = st.rounds++;
   std::optional<Observation> learning;
   if (st.key_pools.empty() || st.relearn) {

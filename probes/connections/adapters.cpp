@@ -47,8 +47,8 @@ ViewError with_context(ViewError error, const std::string& context) {
   return error;
 }
 
-// One text-protocol stats command over our own socket (see lib/net/tcp.h for
-// why not libmemcached here).
+// One text-protocol stats command over its own connection (net::exchange),
+// parsed whole by parse_stat_lines.
 Result<StatList, ViewError> text_stats(const net::Endpoint& endpoint, const std::string& group,
                                        const util::Deadlines& deadlines) {
   const std::string command = group.empty() ? "stats\r\n" : "stats " + group + "\r\n";
@@ -114,9 +114,8 @@ class TwemproxyAdapter final : public ProxyAdapter {
 };
 
 // mcrouter: `stats`, `stats servers`, `stats suspect_servers` on its client
-// port (or the stats endpoint, when the spec gives one). Read over our own
-// socket: libmemcached keeps only the first word of a stat value, and a
-// `stats servers` value is a whole sentence.
+// port (or the stats endpoint, when the spec gives one), each over its own
+// connection; a `stats servers` value is a whole sentence.
 class McrouterAdapter final : public ProxyAdapter {
  public:
   ViewResult read(const spec::Proxy& proxy, const spec::ClusterSpec&,
@@ -134,8 +133,8 @@ class McrouterAdapter final : public ProxyAdapter {
   }
 };
 
-// memcached's built-in proxy: `stats` and `stats proxybe` through mc::Client
-// (these values are single words, which libmemcached keeps whole).
+// memcached's built-in proxy: `stats` and `stats proxybe` through mc::Client,
+// on one connection.
 class MemcachedProxyAdapter final : public ProxyAdapter {
  public:
   ViewResult read(const spec::Proxy& proxy, const spec::ClusterSpec& cluster,

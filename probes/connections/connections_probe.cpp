@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <ctime>
+#include <initializer_list>
 #include <map>
 #include <optional>
 #include <string>
@@ -117,6 +118,7 @@ std::optional<std::size_t> match_backend(const ServerView& server, const spec::C
 std::string reason_of(const ViewError& error) {
   // The same words as to_string(kind), but a sentence for the ones that are names.
   if (error.kind == ViewErrorKind::no_endpoint) return "no stats endpoint";
+  if (error.kind == ViewErrorKind::not_checked) return "not checked";
   if (error.kind == ViewErrorKind::no_pool) return "no such pool";
   return to_string(error.kind);
 }
@@ -244,8 +246,23 @@ struct Reads {
   std::vector<std::optional<Result<BackendPeers, ViewError>>> peers;  // per backend
 };
 
+// A peer the canary found stalled this round is not asked again: the round
+// would be late by one more deadline for an answer it will not get.
+std::optional<ViewError> stalled(const std::optional<CanaryRound>& canary,
+                                 std::initializer_list<const net::Endpoint*> endpoints) {
+  if (!canary) return std::nullopt;
+  for (const net::Endpoint* endpoint : endpoints) {
+    if (endpoint == nullptr) continue;
+    if (const auto* peer = canary->stalled_at(*endpoint)) {
+      return ViewError{ViewErrorKind::not_checked, peer->error + " to the canary this round"};
+    }
+  }
+  return std::nullopt;
+}
+
 // Every proxy's view and every backend's peers, read in parallel.
-Reads read_all(WorkerPool& pool, const spec::ClusterSpec& spec) {
+Reads read_all(WorkerPool& pool, const spec::ClusterSpec& spec,
+               const std::optional<CanaryRound>& canary) {
   const std::size_t proxies = spec.proxies.size();
   const util::Deadlines deadlines = spec.timeouts.deadlines();
   Reads reads;
@@ -255,11 +272,17 @@ Reads read_all(WorkerPool& pool, const spec::ClusterSpec& spec) {
   pool.run_all(proxies + spec.backends.size(), [&](std::size_t i) {
     if (i < proxies) {
       const spec::Proxy& proxy = spec.proxies[i];
-      reads.views[i] = adapter_for(proxy.kind).read(proxy, spec, deadlines);
+      // Every adapter may talk to the client port (twemproxy's freshness
+      // barrier, the others' stats when the spec names no stats endpoint).
+      const auto skipped = stalled(canary, {&proxy.client, proxy.stats ? &*proxy.stats : nullptr});
+      reads.views[i] =
+          skipped ? ViewResult(*skipped) : adapter_for(proxy.kind).read(proxy, spec, deadlines);
       reads.read_at[i] = std::chrono::system_clock::now();
     } else {
-      reads.peers[i - proxies] =
-          read_backend_peers(spec.backends[i - proxies].endpoint(), deadlines);
+      const net::Endpoint endpoint = spec.backends[i - proxies].endpoint();
+      const auto skipped = stalled(canary, {&endpoint});
+      reads.peers[i - proxies] = skipped ? Result<BackendPeers, ViewError>(*skipped)
+                                         : read_backend_peers(endpoint, deadlines);
     }
   });
   return reads;
@@ -459,7 +482,7 @@ class Audit {
   void stale_stats(const spec::Proxy& proxy, const ProxyView& view, SystemTime read_at) {
     std::optional<double> age_s;
     if (view.stats_time) {
-      age_s = std::chrono::duration<double>(read_at - *view.stats_time).count();
+      age_s = util::seconds_between(read_at, *view.stats_time);  // any peer's time
       report_figures[figures::proxy_stats_age_s(proxy.name)] = *age_s;
     }
     const bool skewed =
@@ -674,7 +697,7 @@ void ConnectionsProbe::run(const spec::ClusterSpec& spec, RoundContext& round,
     pool_ = std::make_unique<WorkerPool>(std::clamp<std::size_t>(
         proxies + backends, 1, std::max<std::size_t>(1, options_.max_parallel_reads)));
   }
-  const Reads reads = read_all(*pool_, spec);
+  const Reads reads = read_all(*pool_, spec, round.canary);
   Audit audit(spec, options_, round.canary, report, out, round.connections.emplace());
   for (std::size_t q = 0; q < proxies; ++q) audit.proxy_side(q, *reads.views[q], reads.read_at[q]);
   for (std::size_t b = 0; b < backends; ++b) audit.backend_side(b, *reads.peers[b]);

@@ -1,9 +1,9 @@
 #include "probes/connections/proxy_adapters.h"
+#include "lib/spec/json_cursor.h"
 #include "lib/util/text.h"
 #include "lib/util/time.h"
 
 #include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
 
 #include <algorithm>
 #include <charconv>
@@ -38,6 +38,8 @@ const char* to_string(ViewErrorKind kind) {
       return "unsupported";
     case ViewErrorKind::no_endpoint:
       return "no_endpoint";
+    case ViewErrorKind::not_checked:
+      return "not_checked";
     case ViewErrorKind::no_pool:
       return "no_pool";
   }
@@ -148,6 +150,8 @@ Result<StatList, ViewError> parse_stat_lines(std::string_view text) {
 
 namespace {
 
+constexpr std::size_t kMaxStatsDepth = 8;
+
 // Header members of the stats document; every other object member is a pool.
 bool is_header(std::string_view name) {
   static const std::set<std::string_view> kHeader = {
@@ -182,16 +186,20 @@ ViewResult parse_twemproxy_stats(std::string_view json, std::string_view pool_na
     trimmed.remove_suffix(1);
   }
   if (trimmed.empty()) return truncated("empty stats reply");
+  // Iterative and depth-bounded: a peer's million nested arrays must not
+  // exhaust the stack (the document nests 3 levels).
   rapidjson::Document document;
-  document.Parse(json.data(), json.size());
-  if (document.HasParseError()) {
+  if (const auto failure = spec::json::parse_bounded(document, json, kMaxStatsDepth)) {
+    if (failure->kind == spec::json::ParseFailure::Kind::too_deep) {
+      return malformed("stats JSON nests deeper than " + std::to_string(kMaxStatsDepth) +
+                       " levels");
+    }
     // An error at the very end of the input means the document stopped early.
-    if (document.GetErrorOffset() >= trimmed.size()) {
+    if (failure->offset >= trimmed.size()) {
       return truncated("stats JSON ends early after " + std::to_string(trimmed.size()) + " bytes");
     }
-    return malformed(std::string("stats JSON does not parse at byte ") +
-                     std::to_string(document.GetErrorOffset()) + ": " +
-                     rapidjson::GetParseError_En(document.GetParseError()));
+    return malformed("stats JSON does not parse at byte " + std::to_string(failure->offset) + ": " +
+                     failure->message);
   }
   if (!document.IsObject()) return malformed("stats JSON is not an object");
   const auto timestamp = int_member(document, "timestamp");
@@ -202,8 +210,7 @@ ViewResult parse_twemproxy_stats(std::string_view json, std::string_view pool_na
     const std::string_view name(member.name.GetString(), member.name.GetStringLength());
     if (is_header(name)) continue;
     if (!member.value.IsObject()) {
-      return malformed("stats JSON member \"" + std::string(name) +
-                       "\" is neither a header nor a pool");
+      return malformed("stats JSON member " + quoted(name) + " is neither a header nor a pool");
     }
     pools.push_back(&member);
   }
@@ -222,13 +229,18 @@ ViewResult parse_twemproxy_stats(std::string_view json, std::string_view pool_na
       names += (names.empty() ? "" : ", ") + std::string(candidate->name.GetString());
     }
     return ViewError{ViewErrorKind::no_pool, "stats JSON has " + std::to_string(pools.size()) +
-                                                 " pools (" + names + ") and none is named \"" +
-                                                 std::string(pool_name) + "\""};
+                                                 " pools (" + util::printable(names) +
+                                                 ") and none is named \"" +
+                                                 util::printable(pool_name) + "\""};
   }
 
   ProxyView view;
   view.pool = pool->name.GetString();
   view.stats_time = util::from_unix_seconds(*timestamp);
+  if (!view.stats_time) {
+    return malformed("stats JSON \"timestamp\" " + std::to_string(*timestamp) +
+                     " is beyond any clock's range");
+  }
   view.freshness = Freshness::confirmed;
   for (const auto& member : pool->value.GetObject()) {
     if (!member.value.IsObject()) continue;  // a pool counter
@@ -243,14 +255,23 @@ ViewResult parse_twemproxy_stats(std::string_view json, std::string_view pool_na
     for (const char* field : kRequired) {
       const auto value = int_member(stats, field);
       if (!value) {
-        return malformed("server \"" + server.name + "\" in pool \"" + view.pool +
-                         "\" has no integer \"" + field + "\"");
+        return malformed("server " + quoted(server.name) + " in pool " + quoted(view.pool) +
+                         " has no integer \"" + field + "\"");
+      }
+      if (*value < 0) {
+        return malformed("server " + quoted(server.name) + " in pool " + quoted(view.pool) +
+                         " has a negative \"" + field + "\": " + std::to_string(*value));
       }
       values[field] = *value;
     }
     server.connections = values["server_connections"];
     if (values["server_ejected_at"] > 0) {
-      server.ejected_at = SystemTime(std::chrono::microseconds(values["server_ejected_at"]));
+      server.ejected_at = util::from_unix_microseconds(values["server_ejected_at"]);
+      if (!server.ejected_at) {
+        return malformed("server " + quoted(server.name) + " has server_ejected_at " +
+                         std::to_string(values["server_ejected_at"]) +
+                         ", beyond any clock's range");
+      }
     }
     // twemproxy never clears server_ejected_at (measured: it keeps the last
     // ejection after the server is back), so an ejection is current only
@@ -352,8 +373,8 @@ ViewResult parse_mcrouter_stats(const StatList& servers, const StatList& suspect
   view.keeps_idle_connections = false;  // --reset-inactive-connection-interval, 60 s by default
   if (const std::string* time = find_stat(basic, "time")) {
     const auto seconds = util::parse_int(*time);
-    if (!seconds) return malformed("mcrouter stats: bad time " + quoted(*time));
-    view.stats_time = util::from_unix_seconds(*seconds);
+    view.stats_time = seconds ? util::from_unix_seconds(*seconds) : std::nullopt;
+    if (!view.stats_time) return malformed("mcrouter stats: bad time " + quoted(*time));
   }
   for (const auto& [key, value] : servers) {
     auto server = parse_mcrouter_server(key, value);
@@ -420,8 +441,8 @@ ViewResult parse_memcached_proxy_stats(const StatList& basic, const StatList& pr
   }
   if (const std::string* time = find_stat(basic, "time")) {
     const auto seconds = util::parse_int(*time);
-    if (!seconds) return malformed("memcached stats: bad time " + quoted(*time));
-    view.stats_time = util::from_unix_seconds(*seconds);
+    view.stats_time = seconds ? util::from_unix_seconds(*seconds) : std::nullopt;
+    if (!view.stats_time) return malformed("memcached stats: bad time " + quoted(*time));
   }
   const std::string* threads = find_stat(basic, "threads");
   if (threads && !util::parse_int(*threads)) {

@@ -82,6 +82,7 @@ enum class ViewErrorKind {
   truncated,    // the reply stopped early
   unsupported,  // the proxy rejected the stats command
   no_endpoint,  // the spec gives no stats endpoint for a kind that needs one
+  not_checked,  // not asked: it did not answer an earlier check of this round in time
   no_pool,      // the stats have several pools and none is the spec's (spec::ClusterSpec::pool_of)
 };
 const char* to_string(ViewErrorKind kind);  // "refused", "timeout", ...

@@ -114,6 +114,38 @@ TEST_F(DaemonProcessTest, SighupReloadsGoodAndKeepsRunningOnBad) {
   EXPECT_NE(daemon.output().find("event=listen_unchanged"), std::string::npos);
 }
 
+// Issue 12, point 2: a fleet file nesting 100,000 arrays crashed a running
+// daemon on SIGHUP (in the JSON writer); the documented behaviour is to log,
+// count and keep the old config.
+TEST_F(DaemonProcessTest, SighupWithADeeplyNestedFleetFileKeepsTheOldConfig) {
+  const auto spec = write("cluster.json", R"({"name": "tiny",
+    "proxies": [{"name": "p1", "kind": "twemproxy", "client": "127.0.0.1:1"}],
+    "backends": [{"name": "b1", "address": "127.0.0.1", "port": 1, "dns_name": "b1.test",
+                  "expected_cidr": "127.0.0.0/8"}]})");
+  const auto fleet = write("fleet.json", R"({"listen": "127.0.0.1:0", "clusters": [{"spec": ")" +
+                                             spec + R"(", "interval_seconds": 1}]})");
+  DaemonProcess daemon({RINGWATCHD_BINARY, "--fleet", fleet}, log_path());
+  const auto port = daemon.wait_port();
+  ASSERT_NE(port, 0) << daemon.output();
+  ASSERT_TRUE(eventually([&] { return reloads(port, "failure") == 0; })) << daemon.output();
+
+  write("fleet.json", R"({"clusters": [{"inline": {"x": )" + std::string(100000, '[') +
+                          std::string(100000, ']') + "}}]}");
+  ASSERT_EQ(::kill(daemon.pid(), SIGHUP), 0);
+  EXPECT_TRUE(eventually([&] { return reloads(port, "failure") == 1; })) << daemon.output();
+  std::string pointer = "/clusters/0/inline/x";
+  for (int level = 5; level <= 32; ++level) pointer += "/0";
+  EXPECT_NE(daemon.output().find("level=error event=reload outcome=failure error=\"" + fleet +
+                                 ": " + pointer +
+                                 ": expected at most 32 levels of nesting, got an array at level "
+                                 "33\""),
+            std::string::npos)
+      << daemon.output().substr(0, 2000);
+  const auto clusters = http_request(port, "GET", "/v1/clusters");
+  EXPECT_EQ(clusters.status, 200);
+  EXPECT_NE(clusters.body.find("\"name\":\"tiny\""), std::string::npos) << clusters.body;
+}
+
 TEST_F(DaemonProcessTest, SigtermDuringARoundExitsZeroPromptly) {
   ringwatch::testing::ScopedLab lab;
   // A stalled backend makes every round wait on its deadlines, so a round is

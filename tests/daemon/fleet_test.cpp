@@ -2,6 +2,7 @@
 #include "daemon/fleet.h"
 
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
 #include <filesystem>
 #include <fstream>
@@ -60,8 +61,10 @@ TEST(FleetTest, EverySetting) {
 }
 
 TEST(FleetTest, SpecPathIsRelativeToTheFleetFile) {
-  const auto dir = std::filesystem::temp_directory_path() / "ringwatch-fleet-test";
-  std::filesystem::create_directories(dir);
+  std::string pattern =
+      (std::filesystem::temp_directory_path() / "ringwatch-fleet-test-XXXXXX").string();
+  ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+  const std::filesystem::path dir = pattern;
   std::ofstream(dir / "cluster.json") << kSpec;
   std::ofstream(dir / "fleet.json") << R"({"clusters": [{"spec": "cluster.json"}]})";
   const auto fleet = load_fleet((dir / "fleet.json").string());
@@ -111,7 +114,7 @@ TEST(FleetTest, SinkSecretsComeFromFilesBesideTheFleetFile) {
 
 TEST(FleetTest, ErrorMessages) {
   EXPECT_EQ(error_of("{"),
-            "fleet.json: invalid JSON at offset 1: Missing a name for object member.");
+            "fleet.json: invalid JSON at line 1, column 2: Missing a name for object member.");
   EXPECT_EQ(error_of("{}"), R"(fleet.json: missing required field "clusters")");
   EXPECT_EQ(error_of(R"({"clusters": []})"),
             "fleet.json: /clusters: expected a non-empty array, got []");
@@ -136,10 +139,28 @@ TEST(FleetTest, ErrorMessages) {
             R"(fleet.json: /clusters/0/schedule: expected "interval" or "external", got "cron")");
   EXPECT_EQ(error_of(R"({"clusters": [{"inline": )" + kSpec + R"(}], "extra": 1})"),
             "fleet.json: /extra: unknown field (expected one of: listen, clusters, alerts)");
+  // Issue 12, point 8: a bad port used to fail only when the sink was made,
+  // without the file or the pointer.
+  EXPECT_EQ(error_of(R"({"clusters": [{"inline": )" + kSpec +
+                     R"(}], "alerts": {"alertmanager": "http://127.0.0.1:99999"}})"),
+            "fleet.json: /alerts/alertmanager: expected an http:// or https:// URL, got "
+            "\"http://127.0.0.1:99999\" (expected a port from 1 to 65535, got \"99999\")");
   // An error inside an inline spec points into the fleet file.
   EXPECT_EQ(error_of(R"({"clusters": [{"inline": {"name": "lab", "proxies": 1}}]})")
                 .rfind("fleet.json: /clusters/0/inline/", 0),
             0u);
+}
+
+// Issue 12, point 2: an inline spec nesting 100,000 arrays crashed ringwatchd
+// (at start and on SIGHUP) in the writer that re-renders the inline spec; it
+// is now refused as the fleet file is read.
+TEST(FleetTest, DeeplyNestedInlineSpecIsRefusedAtParseTime) {
+  const std::string nested = std::string(100000, '[') + std::string(100000, ']');
+  std::string pointer = "/clusters/0/inline/x";
+  for (int level = 5; level <= 32; ++level) pointer += "/0";
+  EXPECT_EQ(error_of(R"({"clusters": [{"inline": {"x": )" + nested + "}}]}"),
+            "fleet.json: " + pointer +
+                ": expected at most 32 levels of nesting, got an array at level 33");
 }
 
 TEST(FleetTest, UnreadableFile) {

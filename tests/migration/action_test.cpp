@@ -43,6 +43,10 @@ bool process_running(pid_t pid) {
   return state != 'Z' && state != 'X';
 }
 
+// What a test allows beyond a deadline: seconds, for a loaded machine (ASan on
+// two shared cores), yet far less than the hangs these tests guard against.
+constexpr milliseconds kMargin{5000};
+
 bool gone_within(pid_t pid, milliseconds timeout) {
   const auto until = SteadyClock::now() + timeout;
   while (process_running(pid)) {
@@ -107,7 +111,6 @@ TEST_F(ActionTest, SucceedsAndLogsOutputAfterAHeader) {
   EXPECT_EQ(result.exit_status, 0);
   EXPECT_EQ(result.detail, "exit status 0");
   EXPECT_EQ(result.output_tail, "hello out\nhello err\n");
-  EXPECT_LT(result.duration, milliseconds(2000));
 
   const std::string log = read_file(ctx.log_path);  // parent directories were created
   EXPECT_EQ(log.rfind("=== ", 0), 0u) << log;
@@ -132,12 +135,12 @@ TEST_F(ActionTest, ChildGetsRingwatchVariablesAndTheEngineEnvironment) {
 }
 
 TEST_F(ActionTest, StdinIsDevNull) {
-  const auto started = SteadyClock::now();
+  // A read from an inherited terminal or pipe would block until the action's
+  // timeout: "eof" and success say it read /dev/null.
   const ActionResult result = run_action(
       command({"sh", "-c", "if read line; then echo got; else echo eof; fi"}), context());
   ASSERT_TRUE(result.ok()) << result.detail;
   EXPECT_EQ(result.output_tail, "eof\n");
-  EXPECT_LT(SteadyClock::now() - started, milliseconds(1000));
 }
 
 TEST_F(ActionTest, NonZeroExitFails) {
@@ -204,10 +207,10 @@ TEST_F(ActionTest, TimeoutKillsTheWholeProcessGroup) {
   EXPECT_EQ(result.detail, "timed out after 400 ms");
   EXPECT_EQ(result.output_tail, "waiting\n");
   EXPECT_GE(elapsed, milliseconds(400));
-  EXPECT_LT(elapsed, milliseconds(400 + 300 + 500));
+  EXPECT_LT(elapsed, milliseconds(400) + kMargin) << "it waited for the sleep 100";
   const pid_t grandchild = read_pid(pid_file);
   ASSERT_GT(grandchild, 0);
-  EXPECT_TRUE(gone_within(grandchild, milliseconds(1000)));
+  EXPECT_TRUE(gone_within(grandchild, kMargin));
 }
 
 TEST_F(ActionTest, TimeoutEscalatesToSigkillAfterTheGrace) {
@@ -225,10 +228,10 @@ TEST_F(ActionTest, TimeoutEscalatesToSigkillAfterTheGrace) {
   EXPECT_EQ(result.detail, "timed out after 1 s");
   EXPECT_EQ(result.exit_status, -1);
   EXPECT_GE(elapsed, milliseconds(1000 + 500));
-  EXPECT_LT(elapsed, milliseconds(1000 + 500 + 500));
+  EXPECT_LT(elapsed, milliseconds(1000 + 500) + kMargin) << "it waited for the sleep 100";
   const pid_t grandchild = read_pid(pid_file);
   ASSERT_GT(grandchild, 0);
-  EXPECT_TRUE(gone_within(grandchild, milliseconds(1000)));
+  EXPECT_TRUE(gone_within(grandchild, kMargin));
 }
 
 TEST_F(ActionTest, CancelKillsTheProcessGroup) {
@@ -248,10 +251,10 @@ TEST_F(ActionTest, CancelKillsTheProcessGroup) {
   EXPECT_EQ(result.outcome, ActionOutcome::cancelled);
   EXPECT_EQ(result.detail, "cancelled");
   EXPECT_FALSE(result.ok());
-  EXPECT_LT(elapsed, milliseconds(200 + 300 + 500));
+  EXPECT_LT(elapsed, milliseconds(200) + kMargin) << "it waited for the 10 s timeout";
   const pid_t grandchild = read_pid(pid_file);
   ASSERT_GT(grandchild, 0);
-  EXPECT_TRUE(gone_within(grandchild, milliseconds(1000)));
+  EXPECT_TRUE(gone_within(grandchild, kMargin));
 }
 
 TEST_F(ActionTest, OutputTailIsBoundedAndCoversThisAttemptOnly) {

@@ -40,7 +40,7 @@ step "dpkg-deb -f / -c"
 field() { dpkg-deb -f "$deb" "$1"; }
 [[ $(field Package) == ringwatch && $(field Version) == "$version" ]] || fail "control: $(field Package) $(field Version)"
 depends=$(field Depends)
-for package in libc6 libstdc++6 libmemcached11 libc-ares2 libboost-program-options passwd; do
+for package in libc6 libstdc++6 libc-ares2 libboost-program-options passwd; do
   [[ $depends == *"$package"* ]] || fail "Depends lacks $package: $depends"
 done
 recommends=$(field Recommends)

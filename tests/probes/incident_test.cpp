@@ -147,13 +147,6 @@ ProbeRun run_probe(const std::string& probe_ns, const fs::path& spec) {
   return run;
 }
 
-// The connections check is being built alongside; its assertions apply once
-// it reports real results rather than its placeholder.
-bool connections_is_real(const ProbeRun& run) {
-  auto it = run.check_summary.find("connections");
-  return it != run.check_summary.end() && it->second.find("not built yet") == std::string::npos;
-}
-
 bool has_divergence(const ProbeRun& run, const std::string& proxy, const std::string& backend) {
   for (const auto& f : run.find("canary", "ring_divergence")) {
     if (f.proxy != proxy) continue;
@@ -210,10 +203,7 @@ TEST(IncidentTest, ANewBackendsPublicAnswerAtOneVantagePointLeavesThatProxyMissi
   std::cout << "healthy (" << healthy.duration_s << " s):\n" << healthy.dump();
   EXPECT_EQ(healthy.checks["canary"], "OK") << healthy.dump();
   EXPECT_EQ(healthy.checks["dns"], "OK") << healthy.dump();
-  const bool connections_real = connections_is_real(healthy);
-  if (connections_real) {
-    EXPECT_EQ(healthy.checks["connections"], "OK") << healthy.dump();
-  }
+  EXPECT_EQ(healthy.checks["connections"], "OK") << healthy.dump();
 
   // 2. and 3. The migration steps.
   auto added_at = Clock::now();
@@ -243,31 +233,25 @@ TEST(IncidentTest, ANewBackendsPublicAnswerAtOneVantagePointLeavesThatProxyMissi
   EXPECT_EQ(outside[0].vantage, "p2-resolver");
   EXPECT_NE(outside[0].summary.find("127.200.0.14"), std::string::npos) << outside[0].summary;
   EXPECT_EQ(during.checks["dns"], "CRITICAL");
-  if (connections_real) {
-    // ---- connections (enabled once the connection audit reports) --------
-    auto missing = during.find("connections", "proxy_missing_backend");
-    ASSERT_FALSE(missing.empty()) << during.dump();
-    for (const auto& f : missing) {
-      EXPECT_EQ(f.proxy, "p2") << f.summary;
-      EXPECT_NE(f.summary.find("b4"), std::string::npos) << f.summary;
-    }
-    // From the backend's side too: b4 does not see p2 among its peers.
-    bool b4_lacks_p2 = false;
-    for (const auto& f : during.find("connections", "backend_missing_peer"))
-      if (f.backend == "b4" && f.proxy == "p2") b4_lacks_p2 = true;
-    EXPECT_TRUE(b4_lacks_p2) << during.dump();
-  } else {
-    std::cout << "connections check not built yet: its assertions are skipped\n";
+  // Connections: p2 lacks b4 by its own stats...
+  auto missing = during.find("connections", "proxy_missing_backend");
+  ASSERT_FALSE(missing.empty()) << during.dump();
+  for (const auto& f : missing) {
+    EXPECT_EQ(f.proxy, "p2") << f.summary;
+    EXPECT_NE(f.summary.find("b4"), std::string::npos) << f.summary;
   }
-  if (!during.diagnoses.empty()) {
-    // One diagnosis ties the proxy, the backend and the DNS answer together.
-    bool tied = false;
-    for (const auto& d : during.diagnoses)
-      if (d.find("p2") != std::string::npos && d.find("b4") != std::string::npos &&
-          d.find("127.200.0.14") != std::string::npos)
-        tied = true;
-    EXPECT_TRUE(tied) << during.dump();
-  }
+  // ...and from the backend's side too: b4 does not see p2 among its peers.
+  bool b4_lacks_p2 = false;
+  for (const auto& f : during.find("connections", "backend_missing_peer"))
+    if (f.backend == "b4" && f.proxy == "p2") b4_lacks_p2 = true;
+  EXPECT_TRUE(b4_lacks_p2) << during.dump();
+  // One diagnosis ties the proxy, the backend and the DNS answer together.
+  bool tied = false;
+  for (const auto& d : during.diagnoses)
+    if (d.find("p2") != std::string::npos && d.find("b4") != std::string::npos &&
+        d.find("127.200.0.14") != std::string::npos)
+      tied = true;
+  EXPECT_TRUE(tied) << during.dump();
 
   // 5. After the name has propagated (the window starts when the lab writes
   // the answer, a little after add_backend was called): DNS is right, p2
@@ -297,9 +281,7 @@ TEST(IncidentTest, ANewBackendsPublicAnswerAtOneVantagePointLeavesThatProxyMissi
   std::cout << "after rolling the proxies again (" << fixed.duration_s << " s):\n" << fixed.dump();
   EXPECT_EQ(fixed.checks["canary"], "OK") << fixed.dump();
   EXPECT_EQ(fixed.checks["dns"], "OK") << fixed.dump();
-  if (connections_real) {
-    EXPECT_EQ(fixed.checks["connections"], "OK") << fixed.dump();
-  }
+  EXPECT_EQ(fixed.checks["connections"], "OK") << fixed.dump();
   std::cout << "incident test took "
             << std::chrono::duration<double>(Clock::now() - test_started).count() << " s\n";
 }

@@ -136,7 +136,7 @@ TEST(HttpClientTest, CancelEndsARequestInFlightAndEveryLaterOne) {
   const auto start = Steady::now();
   auto result = client.request("POST", parse_url(server.url("/")), "x");
   canceller.join();
-  EXPECT_LT(Steady::now() - start, 2000ms);
+  EXPECT_LT(Steady::now() - start, 5000ms) << "it waited for the 10 s io deadline";
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.error().kind, ErrorKind::cancelled);
   auto later = client.request("POST", parse_url(server.url("/")), "x");

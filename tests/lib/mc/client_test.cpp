@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "lib/util/deadlines.h"
+#include "tests/support/fake_peer.h"
 #include "tests/support/memcached_process.h"
 
 namespace ringwatch::mc {
@@ -22,7 +23,9 @@ namespace {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
+using testing::FakePeer;
 using testing::MemcachedProcess;
+using testing::PeerReply;
 
 constexpr util::Deadlines kDeadlines{std::chrono::milliseconds(250),
                                      std::chrono::milliseconds(500)};
@@ -63,62 +66,6 @@ std::string value_of(const Stats& stats, const std::string& key) {
   }
   return {};
 }
-
-// A loopback TCP peer that is not memcached: it answers every chunk it reads
-// with `reply`.
-class ScriptedPeer {
- public:
-  explicit ScriptedPeer(std::string reply) : reply_(std::move(reply)) {
-    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof(address);
-    if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&address), length) != 0 ||
-        ::listen(listen_fd_, 8) != 0 ||
-        ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-      throw std::runtime_error("ScriptedPeer: cannot listen");
-    }
-    port_ = ntohs(address.sin_port);
-    thread_ = std::thread([this] { serve(); });
-  }
-  ~ScriptedPeer() {
-    stop_ = true;
-    thread_.join();
-    ::close(listen_fd_);
-  }
-  ScriptedPeer(const ScriptedPeer&) = delete;
-  ScriptedPeer& operator=(const ScriptedPeer&) = delete;
-
-  net::Endpoint endpoint() const { return {"127.0.0.1", port_}; }
-
- private:
-  void serve() {
-    int connection = -1;
-    while (!stop_) {
-      pollfd fds{connection >= 0 ? connection : listen_fd_, POLLIN, 0};
-      if (::poll(&fds, 1, 20) <= 0) continue;
-      if (connection < 0) {
-        connection = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-        continue;
-      }
-      char buffer[65536];
-      if (::recv(connection, buffer, sizeof(buffer), 0) <= 0) {
-        ::close(connection);
-        connection = -1;
-        continue;
-      }
-      (void)::send(connection, reply_.data(), reply_.size(), MSG_NOSIGNAL);
-    }
-    if (connection >= 0) ::close(connection);
-  }
-
-  std::string reply_;
-  int listen_fd_ = -1;
-  std::uint16_t port_ = 0;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
 
 class McClientTest : public ::testing::Test {
  protected:
@@ -335,8 +282,8 @@ TEST(McClientErrorTest, RefusedConnectionIsReportedEveryTime) {
   Client client(endpoint, kDeadlines);
   const std::string expected = endpoint.to_string() + ": connect refused";
 
-  // Repeated calls keep reporting the cause, not libmemcached's
-  // "temporarily disabled" / "marked dead" from the previous failure.
+  // Repeated calls keep reporting the cause, not a state left by the
+  // previous failure.
   for (int attempt = 0; attempt < 3; ++attempt) {
     auto start = Clock::now();
     auto read = client.get_many({"a", "b", "c"});
@@ -440,7 +387,8 @@ TEST(McClientErrorTest, RestartedServerIsReconnectedToWithoutAnError) {
 }
 
 TEST(McClientErrorTest, NonMemcachedReplyIsAProtocolError) {
-  ScriptedPeer peer("HTTP/1.1 400 Bad Request\r\n\r\n");
+  FakePeer peer;
+  peer.on("get", PeerReply::send("HTTP/1.1 400 Bad Request\r\n\r\n"));
   Client client(peer.endpoint(), kDeadlines);
   auto read = client.get_many({"a", "b"});
   ASSERT_FALSE(read.ok());
@@ -452,7 +400,9 @@ TEST(McClientErrorTest, NonMemcachedReplyIsAProtocolError) {
 
 TEST(McClientErrorTest, ServerErrorRepliesAreServerErrors) {
   // What twemproxy answers when the backend for a key is unreachable.
-  ScriptedPeer peer("SERVER_ERROR Connection refused\r\n");
+  FakePeer peer;
+  peer.on("get", PeerReply::send("SERVER_ERROR Connection refused\r\n"));
+  peer.on("set", PeerReply::send("SERVER_ERROR Connection refused\r\n"));
   Client client(peer.endpoint(), kDeadlines);
   const std::string expected = peer.endpoint().to_string() + ": server error: Connection refused";
 
@@ -496,7 +446,7 @@ TEST_F(StalledServerTest, GetManyTimesOut) {
 
 TEST_F(StalledServerTest, GetManyOfManyLongKeysTimesOutOnce) {
   // 6 MB of keys, more than the kernel buffers for a peer that does not read:
-  // sent as one mget, libmemcached would wait the io deadline once per key.
+  // the whole call, however many gets it takes, has one io deadline.
   std::vector<std::string> keys;
   for (int i = 0; i < 100000; ++i)
     keys.push_back(std::string(54, 'k') + std::to_string(100000 + i));

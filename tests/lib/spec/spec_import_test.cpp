@@ -351,7 +351,7 @@ INSTANTIATE_TEST_SUITE_P(
     SpecImportTest, RejectsMcrouter,
     ::testing::Values(
         JsonCase{"InvalidJson", R"({"pools": {} )",
-                 "mc.json: invalid JSON at offset 13: Missing a comma or '}' after an object "
+                 "mc.json: invalid JSON at line 1, column 14: Missing a comma or '}' after an object "
                  "member."},
         JsonCase{"NotAnObject", "[]", "mc.json: expected an object, got an array"},
         JsonCase{"MissingPools", R"({"route": "PoolRoute|A"})",

@@ -1,4 +1,4 @@
-// The shared text helpers: join, join_and, plural, parse_int, columns, cut_to.
+// The shared text helpers: join, join_and, plural, parse_int, columns, cut_to, printable.
 #include "lib/util/text.h"
 
 #include <gtest/gtest.h>
@@ -67,6 +67,27 @@ TEST(TextTest, ParsesWholeIntegersOnly) {
   EXPECT_EQ(parse_int<std::uint32_t>("-1"), std::nullopt);
   EXPECT_EQ(parse_int<std::uint32_t>("deadbeef", 16), 0xdeadbeefu);
   EXPECT_EQ(parse_int<std::uint32_t>("100000000", 16), std::nullopt);
+}
+
+// Issue 12, point 8: outside text in a message is bounded and valid UTF-8.
+TEST(TextTest, PrintableKeepsValidUtf8AndEscapesEverythingElse) {
+  EXPECT_EQ(printable("plain text"), "plain text");
+  EXPECT_EQ(printable("caf\xc3\xa9 \xe2\x82\xac"), "caf\xc3\xa9 \xe2\x82\xac");  // é €
+  EXPECT_EQ(printable("a\r\nb\tc"), "a\\x0d\\x0ab\\x09c");
+  EXPECT_EQ(printable(std::string("nul\0", 4)), "nul\\x00");
+  EXPECT_EQ(printable("\xff\xfe"), "\\xff\\xfe");
+  EXPECT_EQ(printable("\xc3"), "\\xc3");                             // a sequence cut short
+  EXPECT_EQ(printable("\xc0\xaf"), "\\xc0\\xaf");                    // overlong "/"
+  EXPECT_EQ(printable("\xed\xa0\x80"), "\\xed\\xa0\\x80");           // a surrogate
+  EXPECT_EQ(printable("\xf4\x90\x80\x80"), "\\xf4\\x90\\x80\\x80");  // above U+10FFFF
+}
+
+TEST(TextTest, PrintableCutsLongTextAtACharacterBoundary) {
+  EXPECT_EQ(printable(std::string(1 << 20, 'x')), std::string(kEchoBytes, 'x') + "...");
+  EXPECT_EQ(printable("abcdef", 6), "abcdef");
+  EXPECT_EQ(printable("abcdefg", 6), "abcdef...");
+  EXPECT_EQ(printable("ab\xc3\xa9", 3), "ab...");  // é is not split
+  EXPECT_EQ(printable("a\n", 3), "a...");          // nor is an escape
 }
 
 }  // namespace

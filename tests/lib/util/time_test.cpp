@@ -36,6 +36,17 @@ TEST(TimeTest, UnixSecondsOutsideTheClockAreRefusedNotOverflowed) {
   EXPECT_EQ(from_unix_seconds(std::numeric_limits<std::int64_t>::min()), std::nullopt);
   EXPECT_EQ(from_unix_seconds(9'300'000'000LL), std::nullopt);  // year 2264 is past the clock
   EXPECT_NE(from_unix_seconds(9'200'000'000LL), std::nullopt);
+  EXPECT_EQ(from_unix_microseconds(1795515819'000'123), SystemTime(1795515819'000'123us));
+  EXPECT_EQ(from_unix_microseconds(std::numeric_limits<std::int64_t>::max()), std::nullopt);
+  EXPECT_EQ(from_unix_microseconds(std::numeric_limits<std::int64_t>::min()), std::nullopt);
+}
+
+TEST(TimeTest, SecondsBetweenAnyTwoTimesDoNotOverflow) {
+  EXPECT_EQ(seconds_between(SystemTime(5s), SystemTime(2s)), 3.0);
+  const auto earliest = *from_unix_seconds(-9'200'000'000LL);
+  const auto latest = *from_unix_seconds(9'200'000'000LL);
+  EXPECT_EQ(seconds_between(latest, earliest), 18'400'000'000.0);
+  EXPECT_EQ(seconds_between(earliest, latest), -18'400'000'000.0);
 }
 
 }  // namespace

@@ -240,6 +240,43 @@ TEST(TwemproxyStatsTest, MalformedDocumentsSayWhatIsWrong) {
   EXPECT_EQ(stray.error().message, "stats JSON member \"odd\" is neither a header nor a pool");
 }
 
+// Issue 12, point 2: a million nested arrays overflowed the stack of the
+// recursive parser; now the parse is iterative and stops at 8 levels.
+TEST(TwemproxyStatsTest, DeepNestingIsMalformedNotACrash) {
+  for (const auto& [open, close] : {std::pair{"[", "]"}, std::pair{"{\"a\":", "}"}}) {
+    std::string document = R"({"timestamp": 1, "alpha": )";
+    for (int i = 0; i < 1000000; ++i) document += open;
+    for (int i = 0; i < 1000000; ++i) document += close;
+    document += "}";
+    auto view = parse_twemproxy_stats(document, "alpha");
+    ASSERT_FALSE(view.ok());
+    EXPECT_EQ(view.error().kind, ViewErrorKind::malformed);
+    EXPECT_EQ(view.error().message, "stats JSON nests deeper than 8 levels");
+  }
+}
+
+// Issue 12, point 5: times from a peer may be any 64-bit number; converting
+// them to the clock's nanoseconds overflowed (undefined behaviour).
+TEST(TwemproxyStatsTest, TimesBeyondTheClocksRangeAreMalformed) {
+  auto timestamp =
+      parse_twemproxy_stats(R"({"timestamp": 9223372036854775807, "alpha": {}})", "alpha");
+  ASSERT_FALSE(timestamp.ok());
+  EXPECT_EQ(timestamp.error().message,
+            "stats JSON \"timestamp\" 9223372036854775807 is beyond any clock's range");
+
+  auto ejected = parse_twemproxy_stats(R"({"timestamp": 1, "alpha": {"b1": {
+      "server_eof": 0, "server_err": 0, "server_timedout": 0, "server_connections": 0,
+      "server_ejected_at": 9223372036854775807, "requests": 0}}})",
+                                       "alpha");
+  ASSERT_FALSE(ejected.ok());
+  EXPECT_EQ(ejected.error().message,
+            "server \"b1\" has server_ejected_at 9223372036854775807, beyond any clock's range");
+
+  auto mcrouter = parse_mcrouter_stats({}, {}, {{"time", "-9223372036854775808"}});
+  ASSERT_FALSE(mcrouter.ok());
+  EXPECT_EQ(mcrouter.error().message, "mcrouter stats: bad time \"-9223372036854775808\"");
+}
+
 // ---- memcached text-protocol stats ----
 
 TEST(StatLinesTest, KeepsWholeValuesAndDetectsTheEnd) {

@@ -25,8 +25,16 @@ using testing::lines_of;
 using Outcome = testing::CliOutcome;
 using testing::run_cli;
 
+// A file in this test program's own temporary directory (mkdtemp), so two
+// runs at once never share a name.
 std::filesystem::path write_temp(const std::string& name, const std::string& text) {
-  const auto path = std::filesystem::temp_directory_path() / name;
+  static const std::filesystem::path dir = [] {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "ringwatch-cli-test-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    return std::filesystem::path(pattern);
+  }();
+  const auto path = dir / name;
   std::ofstream(path) << text;
   return path;
 }

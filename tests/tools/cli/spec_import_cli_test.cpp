@@ -50,10 +50,12 @@ TEST(SpecImportCliTest, HelpSaysWhatIsReadAndWhatCannotBe) {
 }
 
 TEST(SpecImportCliTest, ABadConfigNamesTheFileAndLineAndExits3) {
-  const fs::path config = fs::temp_directory_path() / "ringwatch-import-bad.yml";
+  std::string pattern = (fs::temp_directory_path() / "ringwatch-import-bad-XXXXXX").string();
+  ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+  const fs::path config = fs::path(pattern) / "tw1.yml";
   std::ofstream(config) << "a:\n  listen: 10.0.1.1:22121\n  servers:\n    - 10.0.0.1:11211\n";
   const Outcome bad = run_cli({"spec", "import", "--twemproxy", "tw1=" + config.string()});
-  fs::remove(config);
+  fs::remove_all(pattern);
   EXPECT_EQ(bad.code, kExitUnknown);
   EXPECT_EQ(bad.out, "");
   EXPECT_EQ(bad.err, "ringwatch spec import: " + config.string() +

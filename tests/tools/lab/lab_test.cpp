@@ -657,7 +657,7 @@ TEST(LabTest, ADamagedStateFileNamesTheFileAndThePointer) {
     ADD_FAILURE() << "a truncated lab.json accepted";
   } catch (const LabError& e) {
     EXPECT_EQ(std::string(e.what()),
-              at + "invalid JSON at offset 13: Missing a name for object member.");
+              at + "invalid JSON at line 1, column 14: Missing a name for object member.");
   }
 
   // The intact file reads again, and names the same lab.
