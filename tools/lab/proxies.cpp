@@ -164,6 +164,10 @@ void apply_proxy_config(State& state, Node& proxy, bool healthy) {
     reload_proxy(state, proxy, *reload);
   } else {
     restart_nodes(state, {&proxy});
+    // A shared nutcracker restarted every pool: those with an eject fault
+    // are driven again until they route around it (the caller settles `proxy`).
+    for (Node* mate : process_mates(state, proxy))
+      if (mate != &proxy) settle_ejections(state, *mate);
   }
 }
 
