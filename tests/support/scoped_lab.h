@@ -16,7 +16,8 @@ namespace ringwatch::testing {
 class ScopedLab {
  public:
   explicit ScopedLab(int proxies = 3, int backends = 3, const std::string& name = "lab",
-                     lab::LabProxyKind kind = lab::LabProxyKind::twemproxy, bool netns = false) {
+                     lab::LabProxyKind kind = lab::LabProxyKind::twemproxy, bool netns = false,
+                     int pools_per_process = 1) {
     std::string pattern =
         (std::filesystem::temp_directory_path() / ("ringwatch-test-XXXXXX")).string();
     if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
@@ -26,7 +27,8 @@ class ScopedLab {
              .proxies = proxies,
              .backends = backends,
              .netns = netns,
-             .proxy_kind = kind});
+             .proxy_kind = kind,
+             .pools_per_process = pools_per_process});
   }
   ~ScopedLab() {
     try {

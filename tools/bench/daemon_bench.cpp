@@ -5,7 +5,11 @@
 // p50/p99 round duration (from its event=round log lines). Asserts nothing.
 //
 // Run: build/tools/bench/daemon_bench [clusters=10] [seconds=60] [size=3x3]
-//   e.g. daemon_bench 1 60 12x48: one cluster of 12 proxies x 48 backends.
+//                                    [pools-per-process=1] [proxies-per-round]
+//                                    [checks=all, e.g. canary,dns]
+//   e.g. daemon_bench 1 60 12x48: one cluster of 12 proxies x 48 backends;
+//   daemon_bench 1 60 1000x50 50 100: 1,000 proxies as 20 nutcracker processes
+//   of 50 pools, the spec's "canary": {"proxies_per_round": 100}.
 #include <signal.h>
 #include <unistd.h>
 
@@ -21,6 +25,7 @@
 #include <vector>
 
 #include "lib/http/client.h"
+#include "lib/spec/cluster_spec.h"
 #include "tools/lab/lab.h"
 #include "tools/lab/process.h"
 
@@ -101,8 +106,12 @@ int main(int argc, char** argv) {
   const auto x = size.find('x');
   const int proxies = x == std::string::npos ? 0 : std::atoi(size.c_str());
   const int backends = x == std::string::npos ? 0 : std::atoi(size.c_str() + x + 1);
+  const int pools_per_process = argc > 4 ? std::atoi(argv[4]) : 1;
+  const int proxies_per_round = argc > 5 ? std::atoi(argv[5]) : 0;
+  const std::string checks = argc > 6 ? argv[6] : "";
   if (clusters < 1 || seconds < 1 || proxies < 1 || backends < 1) {
-    std::cerr << "usage: daemon_bench [clusters=10] [seconds=60] [size=3x3 (proxies x backends)]\n";
+    std::cerr << "usage: daemon_bench [clusters=10] [seconds=60] [size=3x3 (proxies x backends)] "
+                 "[pools-per-process=1] [proxies-per-round] [checks]\n";
     return 3;
   }
   std::string pattern =
@@ -116,10 +125,19 @@ int main(int argc, char** argv) {
     std::cout << "starting " << clusters << " labs (" << size << ")..." << std::endl;
     for (int i = 0; i < clusters; ++i) {
       labs.push_back(root / ("c" + std::to_string(i)));
-      lab::up({labs.back(), proxies, backends});
+      lab::up({.dir = labs.back(),
+               .proxies = proxies,
+               .backends = backends,
+               .pools_per_process = pools_per_process});
+      if (proxies_per_round > 0) {
+        auto spec = spec::load_cluster_spec(lab::spec_path(labs.back()).string());
+        spec.canary.proxies_per_round = static_cast<std::size_t>(proxies_per_round);
+        std::ofstream(lab::spec_path(labs.back())) << spec::to_json(spec);
+      }
     }
     std::vector<std::string> args{RINGWATCHD_BINARY, "--interval", "1", "--jitter", "0.1",
                                   "--listen",        "127.0.0.1:0"};
+    if (!checks.empty()) args.insert(args.end(), {"--checks", checks});
     for (const auto& dir : labs) {
       args.push_back("--cluster");
       args.push_back(lab::spec_path(dir).string());
@@ -157,6 +175,10 @@ int main(int argc, char** argv) {
     }
     std::printf("fleet: %d clusters x (%d proxies, %d backends), 1 round/s each, %d s\n", clusters,
                 proxies, backends, seconds);
+    if (pools_per_process > 1 || proxies_per_round > 0)
+      std::printf("proxies: %d pools per nutcracker process; proxies_per_round %d\n",
+                  pools_per_process, proxies_per_round);
+    std::printf("checks: %s\n", checks.empty() ? "all" : checks.c_str());
     std::printf("daemon CPU: %.2f s (%.2f%% of one core)\n", cpu,
                 100.0 * cpu / static_cast<double>(seconds));
     std::printf("daemon peak RSS: %s\n", peak_rss.c_str());

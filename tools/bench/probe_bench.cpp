@@ -12,8 +12,17 @@
 // operations, with the full round's time and CPU divided by the mode's.
 // Medians of N rounds (naive: one). Figures only; nothing here asserts a speed.
 //
+// Big fleets (issue 15), e.g. --sizes 1000x50 --proxy-kinds twemproxy: a
+// size of more than 200 proxies runs as pools of shared nutcracker processes
+// (--pools-per-process, default 50); with --proxies-per-round N a further
+// linear row ("lin/N") reads through N rotating proxies a round. The full
+// round (and naive and floor, which redo its work) is skipped where it would
+// be over kFullLimit key operations (P²·B + P·B² per canary per backend):
+// 1000x50 would be about 10^8; the ratios are then to the linear round.
+//
 // Usage: probe_bench [--sizes 3x3,6x12,12x48] [--proxy-kinds twemproxy,memcached]
 //                    [--rounds N] [--naive yes|no] [--dir DIR]
+//                    [--pools-per-process K] [--proxies-per-round N]
 
 #include <algorithm>
 #include <chrono>
@@ -109,11 +118,23 @@ struct Row {
   double keys = 0, operations = 0, round_ms = 0, cpu_ms = 0;
 };
 
+struct Options {
+  int rounds = 20;
+  bool naive = true;
+  int pools_per_process = 50;  // sizes over lab::kMaxProxyProcesses proxies
+  int proxies_per_round = 0;   // 0: no "lin/N" row
+};
+
+// Above this many key operations per canary per backend the full round is skipped.
+constexpr double kFullLimit = 1e6;
+
 // Steady-state rounds of the canary check with `coverage` (placement learned
 // by a first round that is not measured).
 Row measure_rounds(spec::ClusterSpec spec, spec::CanaryCoverage coverage, int rounds) {
   spec.canary.coverage = coverage;
   Row row{.mode = spec::to_string(coverage)};
+  if (spec.canary.proxies_per_round)
+    row.mode = "lin/" + std::to_string(*spec.canary.proxies_per_round);
   probes::ProbeSet probe_set({report::checks::kCanary});
   report::Report first = probe_set.run_round(spec);
   for (int attempt = 0; attempt < 30 && first.status() != report::Status::ok; ++attempt) {
@@ -204,21 +225,41 @@ void print_row(const std::string& size, const char* kind, const Row& row, const 
 
 // One lab of `size` and `kind`: started, measured and stopped. False if any
 // of it failed (said on stderr).
-bool bench_one(const std::filesystem::path& dir, Size size, lab::LabProxyKind kind, int rounds,
-               bool naive) {
+bool bench_one(const std::filesystem::path& dir, Size size, lab::LabProxyKind kind,
+               const Options& options) {
+  const int rounds = options.rounds;
   const std::string name = std::to_string(size.proxies) + "x" + std::to_string(size.backends);
   const auto lab_dir = dir / (name + "-" + lab::to_string(kind));
   std::filesystem::remove_all(lab_dir);
   bool ok = true;
   try {
-    lab::up(
-        {.dir = lab_dir, .proxies = size.proxies, .backends = size.backends, .proxy_kind = kind});
-    const auto spec = spec::load_cluster_spec(lab::spec_path(lab_dir).string());
+    lab::up({.dir = lab_dir,
+             .proxies = size.proxies,
+             .backends = size.backends,
+             .proxy_kind = kind,
+             .pools_per_process = size.proxies > 200 ? options.pools_per_process : 1});
+    auto spec = spec::load_cluster_spec(lab::spec_path(lab_dir).string());
     const Row linear = measure_rounds(spec, spec::CanaryCoverage::linear, rounds);
-    const Row full = measure_rounds(spec, spec::CanaryCoverage::full, rounds);
+    const double p = size.proxies, b = size.backends;
+    const bool full_fits = p * p * b + p * b * b <= kFullLimit;
+    const Row full = full_fits ? measure_rounds(spec, spec::CanaryCoverage::full, rounds) : linear;
+    if (options.proxies_per_round > 0 && options.proxies_per_round < size.proxies) {
+      spec.canary.proxies_per_round = options.proxies_per_round;
+      print_row(name, lab::to_string(kind),
+                measure_rounds(spec, spec::CanaryCoverage::linear, rounds), full);
+      spec.canary.proxies_per_round.reset();
+    }
     print_row(name, lab::to_string(kind), linear, full);
-    print_row(name, lab::to_string(kind), full, full);
-    if (naive) {
+    if (!full_fits) {
+      std::printf(
+          "%-8s %-10s full    skipped: about %.0e key operations a round (P^2*B + P*B^2 "
+          "per canary per backend); ratios above are to the linear round\n",
+          name.c_str(), lab::to_string(kind), 2 * (p * p * b + p * b * b));
+      std::fflush(stdout);
+    } else {
+      print_row(name, lab::to_string(kind), full, full);
+    }
+    if (options.naive && full_fits) {
       const auto [naive_row, floor_row] =
           measure_naive_and_floor(spec, static_cast<std::size_t>(full.keys), rounds);
       print_row(name, lab::to_string(kind), naive_row, full);
@@ -242,8 +283,7 @@ bool bench_one(const std::filesystem::path& dir, Size size, lab::LabProxyKind ki
 int main(int argc, char** argv) {
   std::string sizes_text = "3x3,6x12,12x48";
   std::string kinds_text = "twemproxy,memcached";
-  int rounds = 20;
-  bool naive = true;
+  Options options;
   std::filesystem::path dir = std::filesystem::temp_directory_path() / "ringwatch-bench";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
@@ -252,15 +292,20 @@ int main(int argc, char** argv) {
     else if (flag == "--proxy-kinds")
       kinds_text = argv[i + 1];
     else if (flag == "--rounds")
-      rounds = std::atoi(argv[i + 1]);
+      options.rounds = std::atoi(argv[i + 1]);
     else if (flag == "--dir")
       dir = argv[i + 1];
     else if (flag == "--naive")
-      naive = std::string(argv[i + 1]) != "no";
+      options.naive = std::string(argv[i + 1]) != "no";
+    else if (flag == "--pools-per-process")
+      options.pools_per_process = std::atoi(argv[i + 1]);
+    else if (flag == "--proxies-per-round")
+      options.proxies_per_round = std::atoi(argv[i + 1]);
     else {
       std::fprintf(stderr,
                    "usage: probe_bench [--sizes 3x3,6x12,12x48] [--proxy-kinds "
-                   "twemproxy,memcached] [--rounds N] [--naive yes|no] [--dir DIR]\n");
+                   "twemproxy,memcached] [--rounds N] [--naive yes|no] [--dir DIR] "
+                   "[--pools-per-process K] [--proxies-per-round N]\n");
       return 3;
     }
   }
@@ -271,7 +316,7 @@ int main(int argc, char** argv) {
     const auto kinds = parse_kinds(kinds_text);
     for (const Size& size : parse_sizes(sizes_text))
       for (const lab::LabProxyKind kind : kinds)
-        if (!bench_one(dir, size, kind, rounds, naive)) status = 1;
+        if (!bench_one(dir, size, kind, options)) status = 1;
   } catch (const std::exception& error) {
     std::fprintf(stderr, "probe_bench: %s\n", error.what());
     return 3;

@@ -30,9 +30,11 @@ constexpr const char* kOverview =
     "\n"
     "Subcommands:\n"
     "  up      --dir DIR [--proxies M] [--backends N] [--proxy-kind K] [--netns]\n"
+    "          [--pools-per-process K]\n"
     "          start a lab in DIR (default 3 proxies, 3 backends, twemproxy);\n"
     "          --proxy-kind memcached: memcached's built-in proxy; --netns: one\n"
-    "          network namespace per node, each proxy with its own resolver (root)\n"
+    "          network namespace per node, each proxy with its own resolver (root);\n"
+    "          --pools-per-process K: one nutcracker serves K proxies (pools)\n"
     "  status  --dir DIR\n"
     "          show every process; exit 0 if all are running, 2 if not\n"
     "  fault   --dir DIR KIND [--proxy P] [--backend B] [--answer IP] [--hash NAME]\n"
@@ -109,7 +111,10 @@ void print_faults(const lab::LabStatus& status, std::ostream& out) {
 
 void up_options(po::options_description& options) {
   options.add_options()("proxies", po::value<int>()->default_value(3)->value_name("M"),
-                        "number of proxies, 1-200")(
+                        "number of proxies, 1-1000 (at most 200 proxy processes)")(
+      "pools-per-process", po::value<int>()->default_value(1)->value_name("K"),
+      "twemproxy, loopback: one nutcracker serves K proxies, each a pool on its own port, "
+      "1-100; a fault in one restarts all K")(
       "proxy-kind", po::value<std::string>()->default_value("twemproxy", "")->value_name("K"),
       "twemproxy (nutcracker; the default) or memcached (memcached's built-in proxy)")(
       "netns", "one network namespace per node, each proxy with its own resolver (root)")(
@@ -216,6 +221,7 @@ int run_up(const po::variables_map& vm, const std::filesystem::path& dir, std::o
   up.proxies = vm["proxies"].as<int>();
   up.backends = vm["backends"].as<int>();
   up.netns = vm.count("netns") > 0;
+  up.pools_per_process = vm["pools-per-process"].as<int>();
   const std::string kind = vm["proxy-kind"].as<std::string>();
   const auto proxy_kind = lab::parse_lab_proxy_kind(kind);
   if (!proxy_kind)
@@ -341,7 +347,9 @@ struct Subcommand {
 
 // The subcommand table: one entry per subcommand.
 const Subcommand kSubcommands[] = {
-    {"up", "ringwatch lab up --dir DIR [--proxies M] [--backends N] [--proxy-kind K] [--netns]",
+    {"up",
+     "ringwatch lab up --dir DIR [--proxies M] [--backends N] [--proxy-kind K] [--netns]\n"
+     "                 [--pools-per-process K]",
      "Starts N memcached backends, M proxies and a dnsmasq on loopback, each on a\n"
      "free port, waits until all accept connections, and writes the cluster spec\n"
      "DIR/cluster.json and the lab state DIR/lab.json. Fails if DIR already holds\n"
@@ -360,7 +368,16 @@ const Subcommand kSubcommands[] = {
      "p<i>-resolver). No namespace has a route out, and nothing is added to the\n"
      "host's namespace, so ringwatch must run in the lab's probe namespace:\n"
      "  ip netns exec rwpr-<id> ringwatch probe --cluster DIR/cluster.json\n"
-     "(`up` and `status` print the exact command). `down` removes every namespace.\n",
+     "(`up` and `status` print the exact command). `down` removes every namespace.\n"
+     "\n"
+     "--pools-per-process K (twemproxy, loopback; for big fleets, e.g. --proxies\n"
+     "1000 --backends 50 --pools-per-process 50): one nutcracker process serves K\n"
+     "proxies p<i>, each a pool named p<i> on its own client port; the process\n"
+     "listens on 127.10.1.<process>, answers stats for all its pools on one port\n"
+     "(the spec names each proxy's `pool`) and logs to DIR/logs/nutcracker-<n>.log.\n"
+     "A fault in one proxy's config (eject, omit, weight, hash) rewrites its\n"
+     "process's config DIR/conf/nutcracker-<n>.yml and restarts the process: every\n"
+     "pool of it restarts, and those with an eject fault are driven to eject again.\n",
      up_options, run_up},
     {"status", "ringwatch lab status --dir DIR",
      "Shows every process the lab started (running, stopped or dead), its\n"

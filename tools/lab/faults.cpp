@@ -177,7 +177,8 @@ bool wake_backends(State& state) {
 // changed takes the healthy one as its kind does (memcached: a reload).
 void restart_proxies_healthy(State& state, bool backends_disturbed) {
   std::vector<Node*> to_restart, to_reconfigure;
-  for (Node* proxy : nodes_with_role(state, "proxy")) {
+  // A shared nutcracker's config is written and its process restarted once.
+  for (Node* proxy : one_per_process(nodes_with_role(state, "proxy"))) {
     bool changed =
         read_file(config_path(state, proxy->name)) != proxy_config_text(state, *proxy, true);
     // netns mode: every proxy, so that each resolves every name afresh (one

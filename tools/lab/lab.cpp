@@ -9,6 +9,7 @@
 #include "lib/util/time.h"
 #include "tools/lab/faults.h"
 #include "tools/lab/nodes.h"
+#include "tools/lab/proxies.h"
 
 namespace ringwatch::lab {
 namespace {
@@ -35,6 +36,27 @@ std::string lab_name_for(const fs::path& dir) {
   return name.empty() ? "lab" : name;
 }
 
+void check_pools_per_process(const UpOptions& options) {
+  const int per = options.pools_per_process;
+  if (per < 1 || per > kMaxPoolsPerProcess)
+    throw LabError("pools per process must be between 1 and " +
+                   std::to_string(kMaxPoolsPerProcess) + ", not " + std::to_string(per));
+  if (per > 1 && options.proxy_kind != LabProxyKind::twemproxy)
+    throw LabError("several pools per process need the twemproxy lab (nutcracker), not " +
+                   std::string(to_string(options.proxy_kind)));
+  if (per > 1 && options.netns)
+    throw LabError(
+        "several pools per process are a loopback lab's; netns mode gives each proxy "
+        "a namespace of its own");
+  const int processes = (options.proxies + per - 1) / per;
+  if (processes > kMaxProxyProcesses)
+    throw LabError(std::to_string(options.proxies) + " proxies in " + std::to_string(processes) +
+                   " processes: at most " + std::to_string(kMaxProxyProcesses) +
+                   " proxy processes; give more pools per process (at least " +
+                   std::to_string((options.proxies + kMaxProxyProcesses - 1) / kMaxProxyProcesses) +
+                   ")");
+}
+
 void check_up_options(const UpOptions& options) {
   if (options.dir.empty()) throw LabError("no lab directory given");
   if (options.netns)
@@ -45,6 +67,7 @@ void check_up_options(const UpOptions& options) {
   if (options.proxies < 1 || options.proxies > kMaxProxies)
     throw LabError("proxies must be between 1 and " + std::to_string(kMaxProxies) + ", not " +
                    std::to_string(options.proxies));
+  check_pools_per_process(options);
 }
 
 void make_directories(const fs::path& dir) {
@@ -76,6 +99,16 @@ void find_programs(const State& state) {
   }
 }
 
+// memcached's proxy accepts clients before it has connected to its backends,
+// and one that meets a slow connect marks the backend bad for a second: the
+// lab is up when each answers cleanly. nutcracker is left alone: it connects
+// lazily, and a proxy that has not yet talked to a backend is what some
+// tests look at.
+void wait_connected_to_backends(const State& state) {
+  if (proxy_kind(state).unreachable_backend() != UnreachableBackend::marked_bad) return;
+  for (const Node* proxy : nodes_with_role(state, "proxy")) wait_serving(state, *proxy, "start");
+}
+
 // netns mode's half of `up` (tools/lab/netns.h): the same nodes, each in
 // its own namespace, one resolver per proxy in the proxy's namespace.
 void up_netns(State& state, const UpOptions& options) {
@@ -97,7 +130,21 @@ void up_netns(State& state, const UpOptions& options) {
   auto proxies = nodes_with_role(state, "proxy");
   for (Node* proxy : proxies) write_proxy_config(state, *proxy, false);
   start_nodes(state, proxies, false);
+  wait_connected_to_backends(state);
   write_spec(state);
+}
+
+// A proxy in a shared process logs where its process does: logs/p7.log is a
+// link to logs/nutcracker-1.log, so every message naming a proxy's log is true.
+void link_shared_logs(const State& state) {
+  for (const Node* node : nodes_with_role(state, "proxy")) {
+    if (node->process_group == 0) continue;
+    const fs::path link = log_path(state.dir, node->name);
+    std::error_code ec;
+    fs::remove(link, ec);
+    fs::create_symlink(log_path(state.dir, process_name(*node)).filename(), link, ec);
+    if (ec) throw LabError("cannot link " + link.string() + ": " + ec.message());
+  }
 }
 
 // The loopback lab: every node on its own 127.10.x.y address, on free ports.
@@ -108,13 +155,14 @@ void up_loopback(State& state, const UpOptions& options) {
   dns.role = "dns";
   dns.address = kDnsAddress;
   state.nodes.push_back(std::move(dns));
-  for (int i = 1; i <= options.proxies; ++i) state.nodes.push_back(proxy_node(state, i));
+  for (int i = 1; i <= options.proxies; ++i)
+    state.nodes.push_back(proxy_node(state, i, options.pools_per_process));
+  link_shared_logs(state);
   try {
     for (auto& node : state.nodes)
       if (node.role != "proxy") choose_ports(state, node);
     // Proxy configs name the backends' ports, so backends get theirs first.
-    for (auto& node : state.nodes)
-      if (node.role == "proxy") choose_ports(state, node);
+    for (Node* node : one_per_process(nodes_with_role(state, "proxy"))) choose_ports(state, *node);
   } catch (const std::runtime_error& e) {
     if (dynamic_cast<const LabError*>(&e)) throw;
     throw LabError(e.what());
@@ -125,6 +173,7 @@ void up_loopback(State& state, const UpOptions& options) {
     for (Node* node : nodes_with_role(state, role)) all.push_back(node);
   start_nodes(state, all, true);
   wait_dns_answers(state);
+  wait_connected_to_backends(state);
   write_spec(state);
 }
 

@@ -92,6 +92,12 @@ struct UpOptions {
   // CAP_NET_ADMIN. The layout is specified in tools/lab/netns.h.
   bool netns = false;
   LabProxyKind proxy_kind = LabProxyKind::twemproxy;
+  // More than 1 (nutcracker, loopback only): one nutcracker process serves
+  // this many proxies, each a pool of its own (named like the proxy) on its
+  // own client port, all answering stats on the process's one stats port
+  // and listening on its one address, 127.10.1.<process>. A fault in one
+  // proxy's config restarts its whole process (every pool of it).
+  int pools_per_process = 1;
 };
 
 enum class FaultKind { eject, dns, hash, kill, stall, restart, omit, weight };

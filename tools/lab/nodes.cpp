@@ -48,7 +48,7 @@ std::string answer_at(const State& state, const Node& backend, const std::string
 
 ProxyConfig proxy_config(const State& state, const Node& proxy, bool healthy) {
   ProxyConfig config;
-  config.pool = state.name;
+  config.pool = proxy.pool.empty() ? state.name : proxy.pool;
   config.proxy = proxy.name;
   config.address = proxy.address;
   config.port = proxy.port;
@@ -97,25 +97,32 @@ std::vector<std::string> dnsmasq_argv(const State& state, const Node& node) {
                                   .string()};
 }
 
-std::vector<std::string> memcached_argv(const Node& node) {
+// Each proxy (each pool of a shared nutcracker) holds a connection to every
+// backend, and the probe a few more: room for twice the proxies.
+std::string backend_connection_limit(const State& state) {
+  const auto proxies = static_cast<int>(nodes_with_role(state, "proxy").size());
+  return std::to_string(std::max(1024, 2 * proxies + 256));
+}
+
+std::vector<std::string> memcached_argv(const State& state, const Node& node) {
   std::vector<std::string> argv{find_program("memcached").string()};
   if (::geteuid() == 0) {
     argv.emplace_back("-u");
     argv.emplace_back("root");
   }
   argv.insert(argv.end(), {"-l", node.address, "-p", std::to_string(node.port), "-U", "0", "-t",
-                           "1", "-m", "64", "-c", "1024"});
+                           "1", "-m", "64", "-c", backend_connection_limit(state)});
   return argv;
 }
 
 std::vector<std::string> build_argv(const State& state, const Node& node) {
   std::vector<std::string> argv;
   if (node.role == "backend") {
-    argv = memcached_argv(node);
+    argv = memcached_argv(state, node);
   } else if (node.role == "proxy") {
     const ProxyKind& kind = proxy_kind(state);
     argv = kind.argv(kind.locate(), proxy_config(state, node, false), config_path(state, node.name),
-                     log_path(state.dir, node.name));
+                     log_path(state.dir, process_name(node)));
   } else {
     argv = dnsmasq_argv(state, node);
   }
@@ -142,15 +149,34 @@ bool is_ready(const State& state, const Node& node) {
   });
 }
 
+// Starts the node's process; every proxy sharing it records it too.
 void start_node(State& state, Node& node) {
   node.argv = build_argv(state, node);
   try {
-    node.process = spawn(node.argv, log_path(state.dir, node.name), state.dir);
+    node.process = spawn(node.argv, log_path(state.dir, process_name(node)), state.dir);
   } catch (const std::runtime_error& e) {
-    throw LabError(node.name + ": " + e.what());
+    throw LabError(process_name(node) + ": " + e.what());
   }
   node.started_at = util::format_rfc3339(std::chrono::system_clock::now());
   node.state = "running";
+  for (Node* mate : process_mates(state, node)) {
+    mate->argv = node.argv;
+    mate->process = node.process;
+    mate->started_at = node.started_at;
+    mate->state = node.state;
+  }
+}
+
+// A shared process's proxies: free ports for each on the process's address
+// and one stats port for all, then the process's config, naming them all.
+void choose_process_ports(State& state, Node& proxy) {
+  std::vector<Node*> mates = process_mates(state, proxy);
+  auto ports = free_ports(proxy.address, mates.size() + 1, false);
+  for (std::size_t i = 0; i < mates.size(); ++i) {
+    mates[i]->port = ports[i];
+    mates[i]->stats_port = ports.back();
+  }
+  write_proxy_config(state, proxy, false);
 }
 
 // Waits until every node accepts. Nodes that exit first (typically a port
@@ -201,12 +227,17 @@ Node backend_node(State& state, int index) {
   return node;
 }
 
-Node proxy_node(State& state, int index) {
+Node proxy_node(State& state, int index, int pools_per_process) {
   Node node;
   node.name = "p" + std::to_string(index);
   node.role = "proxy";
   node.index = index;
   node.address = "127.10.1." + std::to_string(index);
+  if (pools_per_process > 1) {
+    node.process_group = (index - 1) / pools_per_process + 1;
+    node.pool = node.name;
+    node.address = "127.10.1." + std::to_string(node.process_group);
+  }
   if (state.netns) {
     // Its resolver's namespace, if that is planned already.
     const NetnsAttachment* planned = state.netns->find(node.name);
@@ -238,22 +269,29 @@ std::string log_excerpt(const State& state, const std::string& node) {
 }
 
 std::string proxy_config_text(const State& state, const Node& proxy, bool healthy) {
-  return proxy_kind(state).config_text(proxy_config(state, proxy, healthy));
+  const ProxyKind& kind = proxy_kind(state);
+  if (proxy.process_group == 0) return kind.config_text(proxy_config(state, proxy, healthy));
+  // A shared process: one pool per proxy, in order.
+  std::string text;
+  for (const auto& node : state.nodes)
+    if (node.role == "proxy" && node.process_group == proxy.process_group)
+      text += kind.config_text(proxy_config(state, node, healthy));
+  return text;
 }
 
 void write_proxy_config(const State& state, const Node& proxy, bool healthy) {
   const ProxyKind& kind = proxy_kind(state);
   fs::path path = config_path(state, proxy.name);
+  const fs::path log = log_path(state.dir, process_name(proxy));
   write_atomically(path, proxy_config_text(state, proxy, healthy));
   std::vector<std::string> argv = kind.check_argv(kind.locate(), path);
   if (argv.empty()) return;
   // netns mode: the check resolves the servers' names, as the proxy will.
   if (!proxy.netns.empty()) argv = in_netns_argv(proxy.netns, std::move(argv));
-  int rc = run_to_completion(argv, log_path(state.dir, proxy.name), state.dir, 5s);
+  int rc = run_to_completion(argv, log, state.dir, 5s);
   if (rc != 0)
     throw LabError(std::string(kind.program()) + " rejects " + path.string() + " (see " +
-                   log_path(state.dir, proxy.name).string() +
-                   "): " + log_excerpt(state, proxy.name));
+                   log.string() + "): " + log_excerpt(state, process_name(proxy)));
 }
 
 std::string hosts_file(const State& state, bool healthy, const std::string& vantage_proxy,
@@ -294,7 +332,7 @@ void write_hosts(const State& state, const Node& dns) {
   if (ec) throw LabError("cannot rename " + temp.string() + ": " + ec.message());
 }
 
-void choose_ports(const State& state, Node& node) {
+void choose_ports(State& state, Node& node) {
   if (state.netns) {
     // Every node has an address of its own: the well-known ports. A proxy's
     // config names its servers by DNS name and is written (and checked by
@@ -303,6 +341,7 @@ void choose_ports(const State& state, Node& node) {
     if (node.role == "proxy" && proxy_kind(state).has_stats_port()) node.stats_port = 22222;
     return;
   }
+  if (node.role == "proxy" && node.process_group > 0) return choose_process_ports(state, node);
   const bool stats_port = node.role == "proxy" && proxy_kind(state).has_stats_port();
   auto ports = free_ports(node.address, stats_port ? 2 : 1, node.role == "dns");
   node.port = ports[0];
@@ -310,9 +349,11 @@ void choose_ports(const State& state, Node& node) {
   if (node.role == "proxy") write_proxy_config(state, node, false);
 }
 
-void start_nodes(State& state, const std::vector<Node*>& nodes, bool may_change_ports) {
-  if (nodes.empty()) return;
-  for (Node* node : nodes) start_node(state, *node);
+void start_nodes(State& state, const std::vector<Node*>& given, bool may_change_ports) {
+  if (given.empty()) return;
+  // A shared process's proxies start (and are waited for) together.
+  const std::vector<Node*> nodes = with_process_mates(state, given);
+  for (Node* node : one_per_process(nodes)) start_node(state, *node);
   save(state);
   std::vector<Node*> died = wait_ready(state, nodes);
   for (int attempt = 1; !died.empty(); ++attempt) {
@@ -323,7 +364,7 @@ void start_nodes(State& state, const std::vector<Node*>& nodes, bool may_change_
                      "): " + log_excerpt(state, node->name));
     }
     std::this_thread::sleep_for(100ms * attempt);
-    for (Node* node : died) {
+    for (Node* node : one_per_process(died)) {
       // dnsmasq 2.90 binds 127.10.2.53 with --bind-interfaces on Linux; should
       // one refuse an address that is not an interface's own, the lab's DNS
       // server moves to 127.0.0.1 (the spec records where it is).
@@ -350,8 +391,9 @@ void stop_nodes(const std::vector<Node*>& nodes, const std::string& new_state) {
 }
 
 void restart_nodes(State& state, const std::vector<Node*>& nodes) {
-  stop_nodes(nodes, "down");
-  start_nodes(state, nodes, false);
+  const std::vector<Node*> all = with_process_mates(state, nodes);
+  stop_nodes(all, "down");
+  start_nodes(state, all, false);
 }
 
 void wait_dns_answers(const State& state) {
@@ -439,6 +481,9 @@ void write_spec(const State& state) {
     proxy.client = net::Endpoint{node->address, node->port};
     // memcached's proxy answers stats on its client port: no endpoint of its own.
     if (node->stats_port != 0) proxy.stats = net::Endpoint{node->address, node->stats_port};
+    // A shared nutcracker's stats list every pool of the process: the spec
+    // names the proxy's.
+    if (!node->pool.empty()) proxy.pool = node->pool;
     proxy.dns_vantage = kDnsVantage;
     if (state.netns) {
       // Its own address (backends see it in `stats conns`) and its own resolver.

@@ -25,14 +25,20 @@
 namespace ringwatch::lab {
 
 inline constexpr int kMaxBackends = 200;  // 127.10.0.(10+i) stays inside 127.10.0.0/24
-inline constexpr int kMaxProxies = 200;
+// 127.10.1.i: one address per proxy process (a shared nutcracker's pools
+// all listen on its address), at most kMaxProxies proxies in all.
+inline constexpr int kMaxProxyProcesses = 200;
+inline constexpr int kMaxProxies = 1000;
+inline constexpr int kMaxPoolsPerProcess = 100;
 inline constexpr const char* kDnsAddress = "127.10.2.53";  // the loopback lab's one resolver
 
 const ProxyKind& proxy_kind(const State& state);
 
 // New nodes, not started, without ports. netns mode: planned in the layout.
 Node backend_node(State& state, int index);
-Node proxy_node(State& state, int index);
+// p<index>; with `pools_per_process` > 1 a pool of shared nutcracker process
+// ceil(index / pools_per_process), named p<index>, on that process's address.
+Node proxy_node(State& state, int index, int pools_per_process = 1);
 Node resolver_node(State& state, int proxy_index);  // netns mode: p<i>'s own resolver
 
 // The last lines a node logged, without the lab's own "--- ... starts:" banners.
@@ -64,7 +70,9 @@ auto from_probe_vantage(const State& state, Fn fn) -> decltype(fn()) {
 // ---- processes ----
 // Ports free now (loopback; a proxy's config is written then, as it names
 // them), or the well-known ones (netns, every node on its own address).
-void choose_ports(const State& state, Node& node);
+// A proxy in a shared process: ports for all its process's proxies, and the
+// process's config.
+void choose_ports(State& state, Node& node);
 // Starts the nodes and waits until all accept. With `may_change_ports` (up)
 // a node that dies gets new ports; otherwise it keeps its ports (the spec
 // names them) and is retried after a pause.

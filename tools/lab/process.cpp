@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -127,6 +128,13 @@ ProcessId spawn(const std::vector<std::string>& argv, const std::filesystem::pat
   long max_fd = ::sysconf(_SC_OPEN_MAX);
   if (max_fd < 0 || max_fd > 65536) max_fd = 65536;
 
+  // The child may hold many descriptors (a nutcracker serving many pools
+  // connects each to every backend): its soft limit is raised to the hard one.
+  rlimit files{};
+  const bool raise_files =
+      ::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max;
+  files.rlim_cur = files.rlim_max;
+
   pid_t pid = ::fork();
   if (pid < 0) throw std::runtime_error("fork: " + errno_text(errno));
   if (pid == 0) {
@@ -147,6 +155,7 @@ ProcessId spawn(const std::vector<std::string>& argv, const std::filesystem::pat
         for (int fd = 3; fd < max_fd; ++fd)
           if (fd != err_write.get()) ::close(fd);
       }
+      if (raise_files) ::setrlimit(RLIMIT_NOFILE, &files);
       ::execv(cargv[0], cargv.data());
       error = errno;
     }

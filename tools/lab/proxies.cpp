@@ -164,6 +164,10 @@ void apply_proxy_config(State& state, Node& proxy, bool healthy) {
     reload_proxy(state, proxy, *reload);
   } else {
     restart_nodes(state, {&proxy});
+    // A shared nutcracker restarted every pool: those with an eject fault
+    // are driven again until they route around it (the caller settles `proxy`).
+    for (Node* mate : process_mates(state, proxy))
+      if (mate != &proxy) settle_ejections(state, *mate);
   }
 }
 
@@ -193,16 +197,20 @@ void settle_proxy(State& state, Node& proxy) {
   }
   // memcached's proxy has its config in every worker once reloaded.
   if (proxy_kind(state).unreachable_backend() != UnreachableBackend::ejected) return;
+  wait_serving(state, proxy, "its restart");
+}
+
+void wait_serving(const State& state, const Node& proxy, const std::string& after) {
   const Settling settled = from_probe_vantage(state, [&] { return settle_ejection(proxy, false); });
   if (settled.ms < 0 && probe(proxy.process) == ProcState::dead)
-    throw LabError(proxy.name + " exited after its restart on " + proxy.endpoint() + " (see " +
+    throw LabError(proxy.name + " exited after " + after + " on " + proxy.endpoint() + " (see " +
                    log_path(state.dir, proxy.name).string() +
                    "): " + log_excerpt(state, proxy.name));
   if (settled.ms < 0)
-    throw LabError(proxy.name + " (" + proxy.endpoint() +
-                   ") did not answer a multi-get cleanly within " +
-                   std::to_string(kEjectSettleTimeout.count()) + " s after its restart (last: " +
-                   settled.last_reply + "); see " + log_path(state.dir, proxy.name).string());
+    throw LabError(
+        proxy.name + " (" + proxy.endpoint() + ") did not answer a multi-get cleanly within " +
+        std::to_string(kEjectSettleTimeout.count()) + " s after " + after +
+        " (last: " + settled.last_reply + "); see " + log_path(state.dir, proxy.name).string());
 }
 
 }  // namespace ringwatch::lab

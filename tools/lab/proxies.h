@@ -40,5 +40,11 @@ void settle_ejections(State& state, Node& proxy);
 // an eject fault, until it answers a multi-get cleanly (LabError if it does
 // not in time).
 void settle_proxy(State& state, Node& proxy);
+// Waits until `proxy` answers a multi-get over many keys cleanly (every
+// backend it routes to answered), e.g. after `lab up` (memcached's proxy
+// accepts clients before its backends are connected); a LabError naming the
+// proxy, its last reply and its log otherwise. `after` completes "within 3 s
+// after ...".
+void wait_serving(const State& state, const Node& proxy, const std::string& after);
 
 }  // namespace ringwatch::lab

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <set>
 #include <sstream>
 
 #include <rapidjson/document.h>
@@ -38,6 +39,10 @@ void write_node(JsonWriter& w, const State& state, const Node& node) {
   if (node.role == "proxy") {
     field(w, "stats_port", node.stats_port);
     field(w, "config", fs::relative(config_path(state, node.name), state.dir).string());
+    if (node.process_group > 0) {
+      field(w, "process_group", node.process_group);
+      field(w, "pool", node.pool);
+    }
   }
   if (node.role == "backend") {
     field(w, "public_address", node.public_address);
@@ -134,9 +139,10 @@ std::optional<bool> parse_up(std::string_view state) {
 }
 
 Node read_node(const Cursor& cursor) {
-  const auto o = cursor.object({"name", "role", "index", "address", "port", "stats_port", "config",
-                                "public_address", "dns_name", "draining", "argv", "pid",
-                                "start_time", "started_at", "state", "log", "netns"});
+  const auto o =
+      cursor.object({"name", "role", "index", "address", "port", "stats_port", "config",
+                     "public_address", "dns_name", "draining", "argv", "pid", "start_time",
+                     "started_at", "state", "log", "netns", "process_group", "pool"});
   Node node;
   node.name = text(o.required("name"));
   node.role = o.required("role").string_as(R"("backend", "proxy" or "dns")", parse_role);
@@ -144,6 +150,10 @@ Node read_node(const Cursor& cursor) {
   node.address = text(o.required("address"));
   node.port = port(o.required("port"));
   if (node.role == "proxy") node.stats_port = port(o.required("stats_port"));
+  if (const auto group = o.optional("process_group")) {
+    node.process_group = static_cast<int>(group->integer(1, kMaxInt));
+    node.pool = text(o.required("pool"));
+  }
   node.public_address = optional_text(o, "public_address");
   node.dns_name = optional_text(o, "dns_name");
   if (const auto draining = o.optional("draining")) {
@@ -228,8 +238,16 @@ fs::path state_path(const fs::path& dir) {
 fs::path log_path(const fs::path& dir, const std::string& node) {
   return dir / "logs" / (node + ".log");
 }
+std::string process_name(const Node& node) {
+  if (node.process_group == 0) return node.name;
+  return "nutcracker-" + std::to_string(node.process_group);
+}
+
 fs::path config_path(const State& state, const std::string& proxy) {
-  return state.dir / "conf" / (proxy + proxy_kind(state.proxy_kind).config_extension());
+  std::string file = proxy;
+  for (const auto& node : state.nodes)
+    if (node.role == "proxy" && node.name == proxy) file = process_name(node);
+  return state.dir / "conf" / (file + proxy_kind(state.proxy_kind).config_extension());
 }
 fs::path hosts_path(const fs::path& dir) {
   return dir / "dns" / "hosts";
@@ -318,6 +336,32 @@ bool matches(const FaultRecord& fault, FaultKind kind, const std::string& proxy,
          (backend.empty() || fault.backend == backend);
 }
 }  // namespace
+
+std::vector<Node*> process_mates(State& state, const Node& proxy) {
+  std::vector<Node*> mates;
+  for (auto& node : state.nodes)
+    if (&node == &proxy || (proxy.process_group > 0 && node.role == "proxy" &&
+                            node.process_group == proxy.process_group))
+      mates.push_back(&node);
+  return mates;
+}
+
+std::vector<Node*> with_process_mates(State& state, const std::vector<Node*>& nodes) {
+  std::vector<Node*> out;
+  std::set<const Node*> seen;
+  for (Node* node : nodes)
+    for (Node* mate : process_mates(state, *node))
+      if (seen.insert(mate).second) out.push_back(mate);
+  return out;
+}
+
+std::vector<Node*> one_per_process(const std::vector<Node*>& nodes) {
+  std::vector<Node*> out;
+  std::set<int> groups;
+  for (Node* node : nodes)
+    if (node->process_group == 0 || groups.insert(node->process_group).second) out.push_back(node);
+  return out;
+}
 
 const FaultRecord* find_fault(const State& state, FaultKind kind, const std::string& proxy,
                               const std::string& backend) {

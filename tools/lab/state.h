@@ -39,8 +39,14 @@ struct Node {
   std::string address;
   std::uint16_t port = 0;
   std::uint16_t stats_port = 0;  // proxy
-  std::string public_address;    // backend: where nothing listens
-  std::string dns_name;          // backend
+  // proxy in a shared nutcracker process (UpOptions::pools_per_process > 1):
+  // the process's number (1..), 0 for a proxy with a process of its own; and
+  // the pool it is in that process's config ("" = the lab's name). Every
+  // proxy of a process records the process's pid, stats port and address.
+  int process_group = 0;
+  std::string pool;
+  std::string public_address;  // backend: where nothing listens
+  std::string dns_name;        // backend
   std::vector<std::string> argv;
   ProcessId process;
   std::string started_at;
@@ -80,8 +86,12 @@ std::int64_t now_ms();  // since the epoch
 // ---- DIR's files ----
 std::filesystem::path state_path(const std::filesystem::path& dir);  // DIR/lab.json
 std::filesystem::path log_path(const std::filesystem::path& dir, const std::string& node);
-// A proxy's config file, named for its kind (conf/p1.yml, conf/p1.lua).
+// A proxy's config file, named for its kind (conf/p1.yml, conf/p1.lua); a
+// proxy in a shared process: the process's (conf/nutcracker-3.yml).
 std::filesystem::path config_path(const State& state, const std::string& proxy);
+// What names a node's process, its log and (proxy) its config: its own name,
+// or "nutcracker-<n>" for a proxy in a shared process.
+std::string process_name(const Node& node);
 std::filesystem::path hosts_path(const std::filesystem::path& dir);  // the loopback lab's DNS
 std::filesystem::path dnsmasq_log_path(const std::filesystem::path& dir);
 // netns mode: each resolver reads every hosts file in its own directory
@@ -103,6 +113,13 @@ std::vector<Node*> nodes_with_role(State& state, const std::string& role);
 std::vector<const Node*> nodes_with_role(const State& state, const std::string& role);
 // Throws LabError naming the known nodes of that role.
 Node& find_node(State& state, const std::string& role, const std::string& name);
+// The proxies sharing `proxy`'s process, itself included, in order (just
+// itself when it has a process of its own).
+std::vector<Node*> process_mates(State& state, const Node& proxy);
+// `nodes` with every process mate of each added, each node once, in order.
+std::vector<Node*> with_process_mates(State& state, const std::vector<Node*>& nodes);
+// The first node of each process among `nodes`.
+std::vector<Node*> one_per_process(const std::vector<Node*>& nodes);
 // The first fault of `kind` (with that proxy and backend, if not empty).
 const FaultRecord* find_fault(const State& state, FaultKind kind, const std::string& proxy,
                               const std::string& backend);
