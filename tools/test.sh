@@ -40,7 +40,10 @@ run_ctest() {
 echo "== build (warnings as errors)"
 RINGWATCH_BUILD_DIR=$root/build "$root/tools/build.sh" -DRINGWATCH_WERROR=ON
 echo "== tests"
-run_ctest "$root/build" --timeout 300
+# Two at a time: most tests wait on real programs and deadlines, not on the
+# CPU; every test starts its programs on free ports of its own, so two run
+# side by side as they do on a developer's machine.
+run_ctest "$root/build" --timeout 300 -j2
 
 if [[ ${RINGWATCH_SKIP_SANITIZERS:-0} != 1 ]]; then
   echo "== build (ASan+UBSan)"
@@ -51,7 +54,7 @@ if [[ ${RINGWATCH_SKIP_SANITIZERS:-0} != 1 ]]; then
   # slow for 2 cores under ASan; shared_nutcracker_lab_test covers its
   # mechanics there.
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-    run_ctest "$root/build-asan" --timeout 600 --label-exclude "package|bigfleet"
+    run_ctest "$root/build-asan" --timeout 600 -j2 --label-exclude "package|bigfleet"
 fi
 
 if [[ ${RINGWATCH_SKIP_FUZZ:-0} != 1 ]] && command -v clang++-14 >/dev/null; then
