@@ -162,8 +162,8 @@ class Harness {
     for (int step : kill_steps()) {
       EngineProcess engine(options_, plan_file_, output(report_.kills));
       if (run_into(engine, step)) {
-        log("the engine exited " + std::to_string(engine.exited().value_or(-1)) +
-            " before kill " + std::to_string(report_.kills + 1) + ", at " + where_now());
+        log("the engine exited " + std::to_string(engine.exited().value_or(-1)) + " before kill " +
+            std::to_string(report_.kills + 1) + ", at " + where_now());
         break;
       }
       if (gave_up_) break;
@@ -273,8 +273,12 @@ class Harness {
       if (cluster.reason == migration::PauseReason::interrupted && completed(step) &&
           cluster.steps[static_cast<std::size_t>(cluster.step)].outcome ==
               migration::StepProgress::Outcome::open) {
-        migration::Command skip{migration::make_command_id(), "skip", cluster.name, step,
-                                "its command ended with status 0 (actions.log)", ""};
+        migration::Command skip{migration::make_command_id(),
+                                "skip",
+                                cluster.name,
+                                step,
+                                "its command ended with status 0 (actions.log)",
+                                ""};
         migration::submit_command(options_.dir / "state", skip);
         ++report_.operator_skips;
         log("operator: skip " + step + " (it had completed)");

@@ -653,7 +653,8 @@ INSTANTIATE_TEST_SUITE_P(
         TextCase{"MissingComma", R"({"name": "lab" "proxies": []})",
                  "cluster.json: invalid JSON at line 1, column 16: Missing a comma or '}' after an "
                  "object member."},
-        TextCase{"Empty", "", "cluster.json: invalid JSON at line 1, column 1: The document is empty."},
+        TextCase{"Empty", "",
+                 "cluster.json: invalid JSON at line 1, column 1: The document is empty."},
         TextCase{"TrailingGarbage", R"({"name": "x"} {})",
                  "cluster.json: invalid JSON at line 1, column 15: The document root must not be "
                  "followed by other values."},

@@ -350,9 +350,10 @@ TEST_P(RejectsMcrouter, WithExactMessage) {
 INSTANTIATE_TEST_SUITE_P(
     SpecImportTest, RejectsMcrouter,
     ::testing::Values(
-        JsonCase{"InvalidJson", R"({"pools": {} )",
-                 "mc.json: invalid JSON at line 1, column 14: Missing a comma or '}' after an object "
-                 "member."},
+        JsonCase{
+            "InvalidJson", R"({"pools": {} )",
+            "mc.json: invalid JSON at line 1, column 14: Missing a comma or '}' after an object "
+            "member."},
         JsonCase{"NotAnObject", "[]", "mc.json: expected an object, got an array"},
         JsonCase{"MissingPools", R"({"route": "PoolRoute|A"})",
                  R"(mc.json: missing required field "pools")"},
