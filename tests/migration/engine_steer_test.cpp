@@ -228,7 +228,9 @@ TEST_F(EngineSteerTest, PassingObserveChecksAreCountedWithoutAFailure) {
   checks_.script("c1", {Checks::pass()});
   Engine engine(plan(kObservedPlan), options());
   EXPECT_EQ(engine.run().exit_code(), 0) << log();
-  const ObservedCheck& canary = state().find("c1")->observed.begin()->second;
+  // state() returns a copy: keep it alive while the reference into it is read.
+  const auto progress = state();
+  const ObservedCheck& canary = progress.find("c1")->observed.begin()->second;
   EXPECT_EQ(canary.rounds, 2);
   EXPECT_EQ(canary.would_pause, 0);
   EXPECT_EQ(canary.last_failure, "");
