@@ -2,7 +2,8 @@
 // A fixed set of threads that runs "one task per endpoint" phases: run_all(n, f)
 // calls f(0..n-1) concurrently (at most size() at a time) and returns when all
 // have finished. Threads are created once, so a probe round does not pay for
-// thread creation per phase.
+// thread creation per phase; the calling thread runs tasks as well, and only
+// as many workers are woken as the phase has tasks for.
 //
 // Thread-safety: run_all may be called from one thread at a time.
 
