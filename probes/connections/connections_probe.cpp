@@ -352,6 +352,7 @@ class Audit {
     stale_stats(proxy, view, read_at);
     config_drift(q, view);
     const bool traffic_seen = canary && !canary->unreachable_proxies.contains(proxy.name) &&
+                              !canary->proxies_not_read.contains(proxy.name) &&
                               view.freshness != Freshness::unconfirmed;
     std::int64_t connected = 0;
     for (std::size_t b = 0; b < backends; ++b) {
