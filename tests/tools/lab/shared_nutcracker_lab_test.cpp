@@ -118,6 +118,16 @@ TEST(SharedNutcrackerLabTest, ConnectionsWithProxiesPerRoundNameOnlyTheEjectingP
           << describe(found);
     }
   }
+  // The status page's links carry each link's cell from the audit.
+  ASSERT_EQ(found.links.size(), 6u * 3u);
+  for (const report::LinkView& link : found.links) {
+    EXPECT_FALSE(link.proxy_side.empty()) << link.proxy << " -> " << link.backend;
+    EXPECT_EQ(link.backend_side, "unknown") << link.proxy << " -> " << link.backend;
+    if (link.proxy == "p2" && link.backend == "b2") {
+      EXPECT_TRUE(link.proxy_side == "ejected" || link.proxy_side == "missing") << link.proxy_side;
+      EXPECT_TRUE(link.state == "ejected" || link.state == "missing") << link.state;
+    }
+  }
 }
 
 TEST(SharedNutcrackerLabTest, LimitsAreCheckedBeforeAnythingStarts) {
