@@ -41,6 +41,9 @@ struct CanaryRound {
     std::size_t finding = 0;
   };
   std::vector<UnreachableProxy> unreachable_proxy_findings;
+  // Proxies this round left out (canary.proxies_per_round reads through a
+  // rotating subset): no canary traffic went through them either.
+  std::set<std::string> proxies_not_read;
 
   // The backends each reachable proxy routed canaries to.
   std::map<std::string, std::set<std::string>> routed;

@@ -683,8 +683,16 @@ void CanaryProbe::run(const spec::ClusterSpec& spec, RoundContext& round, report
   const Recheck recheck = st.recheck(plan, obs, verdicts);
   settle_references(plan.canaries, verdicts, obs);
 
-  Judgement judgement = judge_round(spec, plan, verdicts, obs, recheck.transient, report, out,
-                                    round.canary.emplace());
+  CanaryRound& facts = round.canary.emplace();
+  Judgement judgement =
+      judge_round(spec, plan, verdicts, obs, recheck.transient, report, out, facts);
+  for (std::size_t q = 0, next = 0; q < spec.proxies.size(); ++q) {
+    if (next < plan.proxies.size() && plan.proxies[next] == q) {
+      ++next;
+    } else {
+      facts.proxies_not_read.insert(spec.proxies[q].name);
+    }
+  }
   if (judgement.relearn) st.relearn = true;
   st.watched = judgement.watch;
   const std::string summary = judgement.headlines.empty()

@@ -1,7 +1,12 @@
 // The fetch halves of the proxy adapters. Parsing lives in proxy_adapters.cpp.
 
 #include <algorithm>
+#include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include "lib/mc/client.h"
 #include "lib/net/tcp.h"
@@ -77,39 +82,101 @@ Result<StatList, ViewError> text_stats(const net::Endpoint& endpoint, const std:
 //      counted before step 1 has finished,
 //   3. read again: now the document includes all traffic before step 1.
 // If the client port does not answer, the view is kept but `unconfirmed`.
+//
+// One nutcracker process can serve many pools (proxies), each on its own
+// client port, and its stats port reports all of them in one document (~620
+// KB for 50 pools of 50 servers). The proxies sharing a stats endpoint are
+// read as one group: step 1 once, step 2 on every proxy's client port, step 3
+// once, and the document parsed once for all their pools. A proxy whose
+// barrier failed gets its pool from step 1's document (parsed only then),
+// `unconfirmed`, as it would alone; step 3 is skipped when no barrier held.
 class TwemproxyAdapter final : public ProxyAdapter {
  public:
   ViewResult read(const spec::Proxy& proxy, const spec::ClusterSpec& cluster,
                   const util::Deadlines& deadlines) const override {
-    if (!proxy.stats) {
-      return ViewError{ViewErrorKind::no_endpoint,
-                       "the spec gives proxy " + proxy.name + " no stats endpoint"};
+    return std::move(read_group({&proxy}, cluster, deadlines).front());
+  }
+
+  std::vector<ViewResult> read_group(const std::vector<const spec::Proxy*>& proxies,
+                                     const spec::ClusterSpec& cluster,
+                                     const util::Deadlines& deadlines) const override {
+    if (!proxies.front()->stats) {
+      std::vector<ViewResult> views;
+      for (const spec::Proxy* proxy : proxies) {
+        views.emplace_back(ViewError{ViewErrorKind::no_endpoint,
+                                     "the spec gives proxy " + proxy->name + " no stats endpoint"});
+      }
+      return views;
     }
-    const std::string label = "stats " + proxy.stats->to_string();
-    auto first = net::read_until_close(*proxy.stats, deadlines);
-    if (!first) return with_context(from_tcp(first.error()), "stats");
-    std::string note;
-    for (int marker = 0; marker < 2 && note.empty(); ++marker) {
+    const net::Endpoint& endpoint = *proxies.front()->stats;
+    auto first = net::read_until_close(endpoint, deadlines);
+    if (!first) {
+      return std::vector<ViewResult>(proxies.size(),
+                                     with_context(from_tcp(first.error()), "stats"));
+    }
+    std::vector<std::string> notes;  // per proxy: why its barrier failed; empty: it held
+    for (const spec::Proxy* proxy : proxies) notes.push_back(barrier(proxy->client, deadlines));
+    std::vector<std::string> pools;
+    for (const spec::Proxy* proxy : proxies) pools.push_back(cluster.pool_of(*proxy));
+    const auto held = [](const std::string& note) { return note.empty(); };
+
+    std::optional<Document> before, after;
+    if (!std::all_of(notes.begin(), notes.end(), held)) {
+      before = Document{parse_twemproxy_document(first.value(), pools), std::nullopt};
+    }
+    first = std::string();  // up to net::kDefaultMaxReply: not kept past its use
+    if (std::any_of(notes.begin(), notes.end(), held)) {
+      auto second = net::read_until_close(endpoint, deadlines);
+      if (!second) {
+        after = Document{TwemproxyStats{}, with_context(from_tcp(second.error()), "stats")};
+      } else {
+        after = Document{parse_twemproxy_document(second.value(), pools), std::nullopt};
+      }
+    }
+    const std::string label = "stats " + endpoint.to_string();
+    std::vector<ViewResult> views;
+    for (std::size_t i = 0; i < proxies.size(); ++i) {
+      if (notes[i].empty()) {
+        views.push_back(after->view_of(pools[i], label));
+        continue;
+      }
+      ViewResult view = before->view_of(pools[i], label);
+      if (view) {
+        view.value().freshness = Freshness::unconfirmed;
+        view.value().freshness_note = notes[i];
+      }
+      views.push_back(std::move(view));
+    }
+    return views;
+  }
+
+ private:
+  // One stats document as read: its transport failure, or what it parsed to.
+  struct Document {
+    Result<TwemproxyStats, ViewError> parsed;
+    std::optional<ViewError> unread;
+
+    ViewResult view_of(const std::string& pool, const std::string& label) const {
+      if (unread) return *unread;
+      if (!parsed) return with_context(parsed.error(), label);
+      auto view = twemproxy_pool_view(parsed.value(), pool);
+      // A missing pool is the spec's word against the proxy's config, the
+      // same whichever endpoint said it: no transport context.
+      if (!view && view.error().kind == ViewErrorKind::no_pool) return view.error();
+      if (!view) return with_context(view.error(), label);
+      return view;
+    }
+  };
+
+  // Step 2 for one proxy: two "quit"s on its client port, each waited out to
+  // the close. Empty when both closed; else why not.
+  static std::string barrier(const net::Endpoint& client, const util::Deadlines& deadlines) {
+    for (int marker = 0; marker < 2; ++marker) {
       auto closed = net::exchange(
-          proxy.client, "quit\r\n", [](std::string_view) { return false; }, deadlines);
-      if (!closed) note = "freshness barrier failed on the client port: " + closed.error().message;
+          client, "quit\r\n", [](std::string_view) { return false; }, deadlines);
+      if (!closed) return "freshness barrier failed on the client port: " + closed.error().message;
     }
-    std::string document = std::move(first).value();
-    if (note.empty()) {
-      auto second = net::read_until_close(*proxy.stats, deadlines);
-      if (!second) return with_context(from_tcp(second.error()), "stats");
-      document = std::move(second).value();
-    }
-    auto view = parse_twemproxy_stats(document, cluster.pool_of(proxy));
-    // A missing pool is the spec's word against the proxy's config, the same
-    // whichever endpoint said it: no transport context.
-    if (!view && view.error().kind == ViewErrorKind::no_pool) return view.error();
-    if (!view) return with_context(view.error(), label);
-    if (!note.empty()) {
-      view.value().freshness = Freshness::unconfirmed;
-      view.value().freshness_note = note;
-    }
-    return view;
+    return "";
   }
 };
 
@@ -160,6 +227,35 @@ class MemcachedProxyAdapter final : public ProxyAdapter {
 };
 
 }  // namespace
+
+std::vector<ViewResult> ProxyAdapter::read_group(const std::vector<const spec::Proxy*>& proxies,
+                                                 const spec::ClusterSpec& cluster,
+                                                 const util::Deadlines& deadlines) const {
+  std::vector<ViewResult> views;
+  for (const spec::Proxy* proxy : proxies) views.push_back(read(*proxy, cluster, deadlines));
+  return views;
+}
+
+std::vector<std::vector<std::size_t>> group_by_stats_endpoint(
+    const std::vector<spec::Proxy>& proxies) {
+  std::vector<std::vector<std::size_t>> groups;
+  std::map<std::tuple<spec::ProxyKind, std::string, std::uint16_t>, std::size_t> group_of;
+  for (std::size_t q = 0; q < proxies.size(); ++q) {
+    const spec::Proxy& proxy = proxies[q];
+    if (!proxy.stats) {
+      groups.push_back({q});
+      continue;
+    }
+    // One address written two ways ("::1", "0:0::1") is one endpoint.
+    const auto address = net::IpAddress::parse(proxy.stats->host);
+    const auto key = std::make_tuple(proxy.kind, address ? address->to_string() : proxy.stats->host,
+                                     proxy.stats->port);
+    const auto [found, added] = group_of.try_emplace(key, groups.size());
+    if (added) groups.emplace_back();
+    groups[found->second].push_back(q);
+  }
+  return groups;
+}
 
 const ProxyAdapter& adapter_for(spec::ProxyKind kind) {
   static const TwemproxyAdapter twemproxy;

@@ -260,29 +260,56 @@ std::optional<ViewError> stalled(const std::optional<CanaryRound>& canary,
   return std::nullopt;
 }
 
-// Every proxy's view and every backend's peers, read in parallel.
+// One group of proxies sharing a stats endpoint (group_by_stats_endpoint),
+// read by their adapter in one go. A proxy the canary found stalled is not
+// checked; the others are read as usual.
+void read_group(const std::vector<std::size_t>& group, const spec::ClusterSpec& spec,
+                const std::optional<CanaryRound>& canary, const util::Deadlines& deadlines,
+                Reads& reads) {
+  std::vector<const spec::Proxy*> asked;
+  std::vector<std::size_t> asked_index;
+  for (const std::size_t q : group) {
+    const spec::Proxy& proxy = spec.proxies[q];
+    // Every adapter may talk to the client port (twemproxy's freshness
+    // barrier, the others' stats when the spec names no stats endpoint).
+    if (const auto skipped =
+            stalled(canary, {&proxy.client, proxy.stats ? &*proxy.stats : nullptr})) {
+      reads.views[q] = ViewResult(*skipped);
+      reads.read_at[q] = std::chrono::system_clock::now();
+      continue;
+    }
+    asked.push_back(&proxy);
+    asked_index.push_back(q);
+  }
+  if (asked.empty()) return;
+  auto views = adapter_for(asked.front()->kind).read_group(asked, spec, deadlines);
+  const SystemTime read_at = std::chrono::system_clock::now();
+  for (std::size_t i = 0; i < asked.size(); ++i) {
+    reads.views[asked_index[i]] = std::move(views[i]);
+    reads.read_at[asked_index[i]] = read_at;
+  }
+}
+
+// Every proxy's view and every backend's peers, read in parallel: one task
+// per group of proxies sharing a stats endpoint (a nutcracker process's
+// shared stats are read and parsed once a round, not once per pool) and one
+// per backend.
 Reads read_all(WorkerPool& pool, const spec::ClusterSpec& spec,
                const std::optional<CanaryRound>& canary) {
-  const std::size_t proxies = spec.proxies.size();
+  const std::vector<std::vector<std::size_t>> groups = group_by_stats_endpoint(spec.proxies);
   const util::Deadlines deadlines = spec.timeouts.deadlines();
   Reads reads;
-  reads.views.resize(proxies);
-  reads.read_at.resize(proxies);
+  reads.views.resize(spec.proxies.size());
+  reads.read_at.resize(spec.proxies.size());
   reads.peers.resize(spec.backends.size());
-  pool.run_all(proxies + spec.backends.size(), [&](std::size_t i) {
-    if (i < proxies) {
-      const spec::Proxy& proxy = spec.proxies[i];
-      // Every adapter may talk to the client port (twemproxy's freshness
-      // barrier, the others' stats when the spec names no stats endpoint).
-      const auto skipped = stalled(canary, {&proxy.client, proxy.stats ? &*proxy.stats : nullptr});
-      reads.views[i] =
-          skipped ? ViewResult(*skipped) : adapter_for(proxy.kind).read(proxy, spec, deadlines);
-      reads.read_at[i] = std::chrono::system_clock::now();
+  pool.run_all(groups.size() + spec.backends.size(), [&](std::size_t i) {
+    if (i < groups.size()) {
+      read_group(groups[i], spec, canary, deadlines, reads);
     } else {
-      const net::Endpoint endpoint = spec.backends[i - proxies].endpoint();
+      const net::Endpoint endpoint = spec.backends[i - groups.size()].endpoint();
       const auto skipped = stalled(canary, {&endpoint});
-      reads.peers[i - proxies] = skipped ? Result<BackendPeers, ViewError>(*skipped)
-                                         : read_backend_peers(endpoint, deadlines);
+      reads.peers[i - groups.size()] = skipped ? Result<BackendPeers, ViewError>(*skipped)
+                                               : read_backend_peers(endpoint, deadlines);
     }
   });
   return reads;
@@ -325,6 +352,7 @@ class Audit {
     stale_stats(proxy, view, read_at);
     config_drift(q, view);
     const bool traffic_seen = canary && !canary->unreachable_proxies.contains(proxy.name) &&
+                              !canary->proxies_not_read.contains(proxy.name) &&
                               view.freshness != Freshness::unconfirmed;
     std::int64_t connected = 0;
     for (std::size_t b = 0; b < backends; ++b) {

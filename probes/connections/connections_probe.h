@@ -19,7 +19,8 @@
 //                                         missing (a proxy that keeps idle
 //                                         connections, i.e. twemproxy, has lost it)
 //   0 connections, no traffic, and the canary ran through this proxy earlier
-//   in the same round with stats shown fresh
+//   in the same round (reached it, and did not leave it out: proxies_per_round)
+//   with stats shown fresh
 //                                         missing (it was sent traffic and
 //                                         still holds no connection)
 //   0 connections, no traffic otherwise   idle: undecided, an info finding

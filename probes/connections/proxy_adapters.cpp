@@ -179,7 +179,91 @@ std::optional<std::int64_t> int_member(const rapidjson::Value& object, const cha
 
 }  // namespace
 
-ViewResult parse_twemproxy_stats(std::string_view json, std::string_view pool_name) {
+namespace {
+
+// A document-level failure of parse_bounded, in the parser's words.
+ViewError parse_failure(const spec::json::ParseFailure& failure, std::string_view trimmed) {
+  if (failure.kind == spec::json::ParseFailure::Kind::too_deep) {
+    return malformed("stats JSON nests deeper than " + std::to_string(kMaxStatsDepth) + " levels");
+  }
+  // An error at the very end of the input means the document stopped early.
+  if (failure.offset >= trimmed.size()) {
+    return truncated("stats JSON ends early after " + std::to_string(trimmed.size()) + " bytes");
+  }
+  return malformed("stats JSON does not parse at byte " + std::to_string(failure.offset) + ": " +
+                   failure.message);
+}
+
+// One server entry of a pool.
+Result<ServerView, ViewError> twemproxy_server(const rapidjson::Value::Member& member,
+                                               const std::string& pool) {
+  ServerView server;
+  server.name = member.name.GetString();
+  server.address = twemproxy_server_address(server.name);
+  const rapidjson::Value& stats = member.value;
+  static constexpr const char* kRequired[] = {"server_eof",        "server_err",
+                                              "server_timedout",   "server_connections",
+                                              "server_ejected_at", "requests"};
+  std::map<std::string, std::int64_t> values;
+  for (const char* field : kRequired) {
+    const auto value = int_member(stats, field);
+    if (!value) {
+      return malformed("server " + quoted(server.name) + " in pool " + quoted(pool) +
+                       " has no integer \"" + field + "\"");
+    }
+    if (*value < 0) {
+      return malformed("server " + quoted(server.name) + " in pool " + quoted(pool) +
+                       " has a negative \"" + field + "\": " + std::to_string(*value));
+    }
+    values[field] = *value;
+  }
+  server.connections = values["server_connections"];
+  if (values["server_ejected_at"] > 0) {
+    server.ejected_at = util::from_unix_microseconds(values["server_ejected_at"]);
+    if (!server.ejected_at) {
+      return malformed("server " + quoted(server.name) + " has server_ejected_at " +
+                       std::to_string(values["server_ejected_at"]) + ", beyond any clock's range");
+    }
+  }
+  // twemproxy never clears server_ejected_at (measured: it keeps the last
+  // ejection after the server is back), so an ejection is current only
+  // while the proxy holds no connection to the server.
+  server.ejected = server.ejected_at.has_value() && *server.connections == 0;
+  server.errors = values["server_err"] + values["server_eof"];
+  server.timeouts = values["server_timedout"];
+  server.requests = values["requests"];
+  server.detail = "server_connections=" + std::to_string(values["server_connections"]) +
+                  " server_ejected_at=" + std::to_string(values["server_ejected_at"]) +
+                  " server_err=" + std::to_string(values["server_err"]) +
+                  " server_eof=" + std::to_string(values["server_eof"]) +
+                  " server_timedout=" + std::to_string(values["server_timedout"]) +
+                  " requests=" + std::to_string(values["requests"]);
+  return server;
+}
+
+// One pool member of the document, at the document's "timestamp".
+ViewResult twemproxy_pool(const rapidjson::Value::Member& pool, std::int64_t timestamp) {
+  ProxyView view;
+  view.pool = pool.name.GetString();
+  view.stats_time = util::from_unix_seconds(timestamp);
+  if (!view.stats_time) {
+    return malformed("stats JSON \"timestamp\" " + std::to_string(timestamp) +
+                     " is beyond any clock's range");
+  }
+  view.freshness = Freshness::confirmed;
+  for (const auto& member : pool.value.GetObject()) {
+    if (!member.value.IsObject()) continue;  // a pool counter
+    auto server = twemproxy_server(member, view.pool);
+    if (!server) return server.error();
+    view.servers.push_back(std::move(server).value());
+  }
+  return view;
+}
+
+}  // namespace
+
+Result<TwemproxyStats, ViewError> parse_twemproxy_document(std::string_view json,
+                                                           const std::vector<std::string>& pools) {
   std::string_view trimmed = json;
   while (!trimmed.empty() && (trimmed.back() == '\n' || trimmed.back() == ' ' ||
                               trimmed.back() == '\r' || trimmed.back() == '\t')) {
@@ -187,108 +271,63 @@ ViewResult parse_twemproxy_stats(std::string_view json, std::string_view pool_na
   }
   if (trimmed.empty()) return truncated("empty stats reply");
   // Iterative and depth-bounded: a peer's million nested arrays must not
-  // exhaust the stack (the document nests 3 levels).
+  // exhaust the stack (the document nests 3 levels). Its size is bounded by
+  // the fetch (net::kDefaultMaxReply); the DOM is freed on return, and only
+  // the views of the pools asked for are kept.
   rapidjson::Document document;
   if (const auto failure = spec::json::parse_bounded(document, json, kMaxStatsDepth)) {
-    if (failure->kind == spec::json::ParseFailure::Kind::too_deep) {
-      return malformed("stats JSON nests deeper than " + std::to_string(kMaxStatsDepth) +
-                       " levels");
-    }
-    // An error at the very end of the input means the document stopped early.
-    if (failure->offset >= trimmed.size()) {
-      return truncated("stats JSON ends early after " + std::to_string(trimmed.size()) + " bytes");
-    }
-    return malformed("stats JSON does not parse at byte " + std::to_string(failure->offset) + ": " +
-                     failure->message);
+    return parse_failure(*failure, trimmed);
   }
   if (!document.IsObject()) return malformed("stats JSON is not an object");
   const auto timestamp = int_member(document, "timestamp");
   if (!timestamp) return malformed("stats JSON has no integer \"timestamp\"");
 
-  std::vector<const rapidjson::Value::Member*> pools;
+  std::vector<const rapidjson::Value::Member*> members;
   for (const auto& member : document.GetObject()) {
     const std::string_view name(member.name.GetString(), member.name.GetStringLength());
     if (is_header(name)) continue;
     if (!member.value.IsObject()) {
       return malformed("stats JSON member " + quoted(name) + " is neither a header nor a pool");
     }
-    pools.push_back(&member);
+    members.push_back(&member);
   }
-  if (pools.empty()) return malformed("stats JSON has no pool");
-  const rapidjson::Value::Member* pool = nullptr;
-  for (const auto* candidate : pools) {
-    if (std::string_view(candidate->name.GetString(), candidate->name.GetStringLength()) ==
-        pool_name) {
-      pool = candidate;
+  if (members.empty()) return malformed("stats JSON has no pool");
+  TwemproxyStats stats;
+  const std::set<std::string_view> wanted(pools.begin(), pools.end());
+  for (const auto* member : members) {
+    std::string name(member->name.GetString(), member->name.GetStringLength());
+    if (members.size() == 1 || wanted.contains(name)) {
+      // A repeated name keeps its last pool, as a lookup by name always did.
+      stats.views.insert_or_assign(name, twemproxy_pool(*member, *timestamp));
     }
+    stats.pool_names.push_back(std::move(name));
   }
-  if (pool == nullptr && pools.size() == 1) pool = pools.front();
-  if (pool == nullptr) {
-    std::string names;
-    for (const auto* candidate : pools) {
-      names += (names.empty() ? "" : ", ") + std::string(candidate->name.GetString());
-    }
-    return ViewError{ViewErrorKind::no_pool, "stats JSON has " + std::to_string(pools.size()) +
-                                                 " pools (" + util::printable(names) +
-                                                 ") and none is named \"" +
-                                                 util::printable(pool_name) + "\""};
-  }
+  return stats;
+}
 
-  ProxyView view;
-  view.pool = pool->name.GetString();
-  view.stats_time = util::from_unix_seconds(*timestamp);
-  if (!view.stats_time) {
-    return malformed("stats JSON \"timestamp\" " + std::to_string(*timestamp) +
-                     " is beyond any clock's range");
+ViewResult twemproxy_pool_view(const TwemproxyStats& stats, std::string_view pool_name) {
+  if (const auto found = stats.views.find(pool_name); found != stats.views.end()) {
+    return found->second;
   }
-  view.freshness = Freshness::confirmed;
-  for (const auto& member : pool->value.GetObject()) {
-    if (!member.value.IsObject()) continue;  // a pool counter
-    ServerView server;
-    server.name = member.name.GetString();
-    server.address = twemproxy_server_address(server.name);
-    const rapidjson::Value& stats = member.value;
-    static constexpr const char* kRequired[] = {"server_eof",        "server_err",
-                                                "server_timedout",   "server_connections",
-                                                "server_ejected_at", "requests"};
-    std::map<std::string, std::int64_t> values;
-    for (const char* field : kRequired) {
-      const auto value = int_member(stats, field);
-      if (!value) {
-        return malformed("server " + quoted(server.name) + " in pool " + quoted(view.pool) +
-                         " has no integer \"" + field + "\"");
-      }
-      if (*value < 0) {
-        return malformed("server " + quoted(server.name) + " in pool " + quoted(view.pool) +
-                         " has a negative \"" + field + "\": " + std::to_string(*value));
-      }
-      values[field] = *value;
+  if (stats.pool_names.size() == 1) {
+    if (const auto only = stats.views.find(stats.pool_names.front()); only != stats.views.end()) {
+      return only->second;
     }
-    server.connections = values["server_connections"];
-    if (values["server_ejected_at"] > 0) {
-      server.ejected_at = util::from_unix_microseconds(values["server_ejected_at"]);
-      if (!server.ejected_at) {
-        return malformed("server " + quoted(server.name) + " has server_ejected_at " +
-                         std::to_string(values["server_ejected_at"]) +
-                         ", beyond any clock's range");
-      }
-    }
-    // twemproxy never clears server_ejected_at (measured: it keeps the last
-    // ejection after the server is back), so an ejection is current only
-    // while the proxy holds no connection to the server.
-    server.ejected = server.ejected_at.has_value() && *server.connections == 0;
-    server.errors = values["server_err"] + values["server_eof"];
-    server.timeouts = values["server_timedout"];
-    server.requests = values["requests"];
-    server.detail = "server_connections=" + std::to_string(values["server_connections"]) +
-                    " server_ejected_at=" + std::to_string(values["server_ejected_at"]) +
-                    " server_err=" + std::to_string(values["server_err"]) +
-                    " server_eof=" + std::to_string(values["server_eof"]) +
-                    " server_timedout=" + std::to_string(values["server_timedout"]) +
-                    " requests=" + std::to_string(values["requests"]);
-    view.servers.push_back(std::move(server));
   }
-  return view;
+  std::string names;
+  for (const std::string& name : stats.pool_names) {
+    names += (names.empty() ? "" : ", ") + name;
+  }
+  return ViewError{ViewErrorKind::no_pool,
+                   "stats JSON has " + std::to_string(stats.pool_names.size()) + " pools (" +
+                       util::printable(names) + ") and none is named \"" +
+                       util::printable(pool_name) + "\""};
+}
+
+ViewResult parse_twemproxy_stats(std::string_view json, std::string_view pool_name) {
+  const auto stats = parse_twemproxy_document(json, {std::string(pool_name)});
+  if (!stats) return stats.error();
+  return twemproxy_pool_view(stats.value(), pool_name);
 }
 
 // ---- mcrouter ---------------------------------------------------------------

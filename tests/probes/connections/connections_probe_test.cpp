@@ -13,7 +13,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <functional>
 #include <map>
+#include <set>
 
 #include <chrono>
 #include <ctime>
@@ -523,6 +525,201 @@ TEST(ConnectionsProbeRoundContextTest, AfterTheCanaryOnePeerAtTheProbesAddressIs
   round.canary.emplace();
   EXPECT_EQ(peers_line(run_connections(cluster.spec(mcrouter.endpoint()), round)),
             "b1: 1 client: 1 this probe's canary");
+}
+
+// ---- a stats endpoint shared by several pools ----
+
+// A tiny nutcracker serving several pools: one stats port that writes one
+// document listing every pool and closes (counting how often it is read),
+// and one client port per pool that closes on "quit" (the freshness
+// barrier, counted per port). Pool `ejected_pool` has ejected `ejected`.
+class FakeSharedTwemproxy {
+ public:
+  FakeSharedTwemproxy(std::vector<std::string> pools, std::vector<std::string> backends,
+                      std::string ejected_pool, std::string ejected)
+      : pools_(std::move(pools)),
+        backends_(std::move(backends)),
+        ejected_pool_(std::move(ejected_pool)),
+        ejected_(std::move(ejected)),
+        quits_(pools_.size()) {
+    stats_ = listen_on_free_port();
+    for (std::size_t i = 0; i < pools_.size(); ++i) clients_.push_back(listen_on_free_port());
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~FakeSharedTwemproxy() {
+    stop_ = true;
+    thread_.join();
+    ::close(stats_.first);
+    for (const auto& client : clients_) ::close(client.first);
+  }
+  FakeSharedTwemproxy(const FakeSharedTwemproxy&) = delete;
+  FakeSharedTwemproxy& operator=(const FakeSharedTwemproxy&) = delete;
+
+  const net::Endpoint& stats() const { return stats_.second; }
+  const net::Endpoint& client(std::size_t pool) const { return clients_[pool].second; }
+  int stats_reads() const { return stats_reads_; }
+  int quits(std::size_t pool) const { return quits_[pool]; }
+
+ private:
+  static std::pair<int, net::Endpoint> listen_on_free_port() {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+    ::listen(fd, 16);
+    socklen_t length = sizeof address;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+    return {fd, net::Endpoint{"127.0.0.1", ntohs(address.sin_port)}};
+  }
+
+  std::string document() const {
+    const auto now = std::chrono::system_clock::now().time_since_epoch();
+    const long long seconds = std::chrono::duration_cast<std::chrono::seconds>(now).count();
+    std::string json = R"({"service":"nutcracker", "timestamp":)" + std::to_string(seconds);
+    for (const std::string& pool : pools_) {
+      json += ", \"" + pool + R"(": {"client_connections":0)";
+      for (const std::string& backend : backends_) {
+        const bool ejected = pool == ejected_pool_ && backend == ejected_;
+        json += ", \"" + backend + R"(": {"server_eof":0, "server_err":)" + (ejected ? "3" : "0") +
+                R"(, "server_timedout":0, "server_connections":)" + (ejected ? "0" : "1") +
+                R"(, "server_ejected_at":)" + (ejected ? std::to_string(seconds * 1000000) : "0") +
+                R"(, "requests":5})";
+      }
+      json += "}";
+    }
+    return json + "}\n";
+  }
+
+  void serve() {
+    std::vector<pollfd> fds{{stats_.first, POLLIN, 0}};
+    for (const auto& client : clients_) fds.push_back({client.first, POLLIN, 0});
+    while (!stop_) {
+      for (auto& fd : fds) fd.revents = 0;
+      if (::poll(fds.data(), fds.size(), 50) <= 0) continue;
+      for (std::size_t i = 0; i < fds.size(); ++i) {
+        if ((fds[i].revents & POLLIN) == 0) continue;
+        const int connection = ::accept(fds[i].fd, nullptr, nullptr);
+        if (connection < 0) continue;
+        if (i == 0) {
+          ++stats_reads_;
+          const std::string reply = document();
+          ::send(connection, reply.data(), reply.size(), MSG_NOSIGNAL);
+        } else if (read_quit(connection)) {
+          ++quits_[i - 1];
+        }
+        ::close(connection);
+      }
+    }
+  }
+
+  static bool read_quit(int connection) {
+    std::string request;
+    char buffer[64];
+    while (request.find("\r\n") == std::string::npos) {
+      pollfd cfd{connection, POLLIN, 0};
+      if (::poll(&cfd, 1, 1000) <= 0) return false;
+      const ssize_t got = ::recv(connection, buffer, sizeof buffer, 0);
+      if (got <= 0) return false;
+      request.append(buffer, static_cast<std::size_t>(got));
+    }
+    return request == "quit\r\n";
+  }
+
+  std::vector<std::string> pools_, backends_;
+  std::string ejected_pool_, ejected_;
+  std::pair<int, net::Endpoint> stats_;
+  std::vector<std::pair<int, net::Endpoint>> clients_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> stats_reads_{0};
+  std::vector<std::atomic<int>> quits_;
+  std::thread thread_;
+};
+
+// Three twemproxy proxies p1..p3 as pools of one fake process, over the fake
+// cluster's backends; `client_of` gives each proxy's client port.
+spec::ClusterSpec shared_spec(const FakeCluster& cluster, const FakeSharedTwemproxy& process,
+                              const std::function<net::Endpoint(std::size_t)>& client_of) {
+  spec::ClusterSpec spec = cluster.spec(process.stats());
+  spec.proxies.clear();
+  for (std::size_t i = 0; i < 3; ++i) {
+    spec::Proxy proxy;
+    proxy.name = "p" + std::to_string(i + 1);
+    proxy.kind = spec::ProxyKind::twemproxy;
+    proxy.pool = proxy.name;
+    proxy.client = client_of(i);
+    proxy.stats = process.stats();
+    spec.proxies.push_back(proxy);
+  }
+  return spec;
+}
+
+// The proxies named by connections findings above info.
+std::set<std::string> proxies_named(const Report& report) {
+  std::set<std::string> named;
+  for (const Finding& finding : report.findings) {
+    if (finding.check == "connections" && finding.severity != Severity::info &&
+        !finding.subject.proxy.empty())
+      named.insert(finding.subject.proxy);
+  }
+  return named;
+}
+
+// Issue 15: a stats endpoint shared by many pools is read once a round for
+// all of them (plus the barrier's first read), after every pool's barrier,
+// and each proxy still gets its own pool's verdict.
+TEST(ConnectionsProbeSharedStatsTest, ASharedStatsEndpointIsReadOnceARoundForEveryPool) {
+  FakeCluster cluster;
+  FakeSharedTwemproxy process({"p1", "p2", "p3", "other"}, {"b1", "b2", "b3"}, "p2", "b2");
+  const spec::ClusterSpec spec =
+      shared_spec(cluster, process, [&](std::size_t i) { return process.client(i); });
+  connections::ConnectionsProbe probe;
+  for (int round = 1; round <= 2; ++round) {
+    Report report;
+    RoundContext context;
+    probe.run(spec, context, report);
+    // Step 1 and step 3 of the barrier once for the three proxies, not per proxy.
+    EXPECT_EQ(process.stats_reads(), 2 * round) << describe(report);
+    for (std::size_t pool = 0; pool < 3; ++pool) {
+      EXPECT_EQ(process.quits(pool), 2 * round) << "pool " << pool;
+    }
+    EXPECT_EQ(process.quits(3), 0);  // not in the spec
+    const auto missing = findings_of(report, "proxy_missing_backend");
+    ASSERT_EQ(missing.size(), 1u) << describe(report);
+    EXPECT_EQ(missing[0]->subject.proxy, "p2");
+    EXPECT_EQ(missing[0]->subject.backend, "b2");
+    EXPECT_EQ(proxies_named(report), std::set<std::string>{"p2"}) << describe(report);
+    EXPECT_TRUE(findings_of(report, "stale_stats").empty()) << describe(report);
+    EXPECT_EQ(figure(report, "proxy_backends_connected/p1"), 3);
+    EXPECT_EQ(figure(report, "proxy_backends_connected/p2"), 2);
+    EXPECT_EQ(figure(report, "proxy_backends_connected/p3"), 3);
+  }
+}
+
+// One pool's barrier fails (nothing listens on its client port): that proxy
+// alone is `unconfirmed` (stale_stats, from the first read, as on its own);
+// the others are read after their barriers, from the one shared read.
+TEST(ConnectionsProbeSharedStatsTest, AFailedBarrierLeavesOnlyItsOwnProxyUnconfirmed) {
+  FakeCluster cluster;
+  FakeSharedTwemproxy process({"p1", "p2", "p3"}, {"b1", "b2", "b3"}, "", "");
+  const net::Endpoint closed{"127.0.0.1", testing::free_port()};
+  const spec::ClusterSpec spec = shared_spec(
+      cluster, process, [&](std::size_t i) { return i == 2 ? closed : process.client(i); });
+  const Report report = run_connections(spec);
+  EXPECT_EQ(process.stats_reads(), 2);
+  const auto stale = findings_of(report, "stale_stats");
+  ASSERT_EQ(stale.size(), 1u) << describe(report);
+  EXPECT_EQ(stale[0]->subject.proxy, "p3");
+  EXPECT_EQ(stale[0]->summary.rfind("stats of proxy p3 may be stale: freshness barrier failed on "
+                                    "the client port: " +
+                                        closed.to_string(),
+                                    0),
+            0u)
+      << stale[0]->summary;
+  EXPECT_TRUE(findings_of(report, "proxy_missing_backend").empty()) << describe(report);
+  for (const char* proxy : {"p1", "p2", "p3"}) {
+    EXPECT_EQ(figure(report, std::string("proxy_backends_connected/") + proxy), 3) << proxy;
+  }
 }
 
 }  // namespace

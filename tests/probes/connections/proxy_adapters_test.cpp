@@ -186,6 +186,47 @@ TEST(TwemproxyStatsTest, SeveralPoolsNeedTheClusterName) {
             "stats JSON has 2 pools (one, two) and none is named \"three\"");
 }
 
+// One nutcracker process serving several pools reports them all in one
+// document: it is parsed once, each pool asked for becomes its own view, and
+// a bad server entry fails its own pool only.
+TEST(TwemproxyStatsTest, OneSharedDocumentGivesEveryPoolItsOwnView) {
+  const auto pool = [](int connections, std::int64_t ejected_at) {
+    return R"({"client_eof":0, "s1": {"server_eof":0, "server_err":0, "server_timedout":0, )"
+           R"("server_connections":)" +
+           std::to_string(connections) + R"(, "server_ejected_at":)" + std::to_string(ejected_at) +
+           R"(, "requests":1}})";
+  };
+  const std::string bad = R"({"s1": {"server_eof":0}})";
+  const std::string json = R"({"service":"nutcracker", "timestamp":100, "p1": )" + pool(1, 0) +
+                           R"(, "p2": )" + pool(0, 100000000) + R"(, "p3": )" + bad +
+                           R"(, "p4": )" + pool(1, 0) + "}";
+  auto stats = parse_twemproxy_document(json, {"p1", "p2", "p3", "p9"});
+  ASSERT_TRUE(stats.ok()) << stats.error().message;
+  EXPECT_EQ(stats.value().pool_names, (std::vector<std::string>{"p1", "p2", "p3", "p4"}));
+  EXPECT_EQ(stats.value().views.size(), 3u);  // p4 was not asked for: not turned into a view
+  auto p1 = twemproxy_pool_view(stats.value(), "p1");
+  ASSERT_TRUE(p1.ok()) << p1.error().message;
+  EXPECT_EQ(p1.value().pool, "p1");
+  EXPECT_FALSE(p1.value().servers.at(0).ejected);
+  auto p2 = twemproxy_pool_view(stats.value(), "p2");
+  ASSERT_TRUE(p2.ok()) << p2.error().message;
+  EXPECT_TRUE(p2.value().servers.at(0).ejected);
+  auto p3 = twemproxy_pool_view(stats.value(), "p3");
+  ASSERT_FALSE(p3.ok());
+  EXPECT_EQ(p3.error().message, "server \"s1\" in pool \"p3\" has no integer \"server_err\"");
+  auto p9 = twemproxy_pool_view(stats.value(), "p9");
+  ASSERT_FALSE(p9.ok());
+  EXPECT_EQ(p9.error().kind, ViewErrorKind::no_pool);
+  EXPECT_EQ(p9.error().message, "stats JSON has 4 pools (p1, p2, p3, p4) and none is named \"p9\"");
+  // The same views as parsing the document once per pool.
+  EXPECT_EQ(p1.value(), parse_twemproxy_stats(json, "p1").value());
+  EXPECT_EQ(p2.value(), parse_twemproxy_stats(json, "p2").value());
+
+  auto broken = parse_twemproxy_document(R"({"timestamp":1})", {"p1"});
+  ASSERT_FALSE(broken.ok());
+  EXPECT_EQ(broken.error().message, "stats JSON has no pool");
+}
+
 TEST(TwemproxyStatsTest, TruncatedDocumentIsATruncatedError) {
   auto view = parse_twemproxy_stats(fixture("twemproxy_truncated.json"), "alpha");
   ASSERT_FALSE(view.ok());
@@ -590,6 +631,33 @@ spec::Proxy twemproxy_at(const net::Endpoint& stats, const net::Endpoint& client
   proxy.client = client;
   proxy.stats = stats;
   return proxy;
+}
+
+// Proxies sharing a stats endpoint (the pools of one nutcracker process) are
+// one group; the endpoint is compared as an address, per proxy kind.
+TEST(StatsGroupsTest, ProxiesSharingAStatsEndpointAreOneGroup) {
+  std::vector<spec::Proxy> proxies;
+  const auto add = [&](std::optional<net::Endpoint> stats, spec::ProxyKind kind) {
+    spec::Proxy proxy;
+    proxy.name = "p" + std::to_string(proxies.size() + 1);
+    proxy.kind = kind;
+    proxy.client = {"127.0.0.1", static_cast<std::uint16_t>(30000 + proxies.size())};
+    proxy.stats = std::move(stats);
+    proxies.push_back(proxy);
+  };
+  const auto twemproxy = spec::ProxyKind::twemproxy;
+  add(net::Endpoint{"127.0.0.1", 22222}, twemproxy);                  // 0
+  add(net::Endpoint{"127.0.0.1", 22223}, twemproxy);                  // 1
+  add(net::Endpoint{"127.0.0.1", 22222}, twemproxy);                  // 2
+  add(std::nullopt, twemproxy);                                       // 3
+  add(std::nullopt, twemproxy);                                       // 4
+  add(net::Endpoint{"::1", 22222}, twemproxy);                        // 5
+  add(net::Endpoint{"0:0::1", 22222}, twemproxy);                     // 6
+  add(net::Endpoint{"127.0.0.1", 22222}, spec::ProxyKind::mcrouter);  // 7
+  add(net::Endpoint{"127.0.0.1", 22222}, twemproxy);                  // 8
+  EXPECT_EQ(group_by_stats_endpoint(proxies),
+            (std::vector<std::vector<std::size_t>>{{0, 2, 8}, {1}, {3}, {4}, {5, 6}, {7}}));
+  EXPECT_TRUE(group_by_stats_endpoint({}).empty());
 }
 
 TEST(ProxyFetchTest, RefusedStatsEndpointIsRefusedQuickly) {

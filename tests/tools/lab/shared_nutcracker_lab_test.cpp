@@ -88,6 +88,48 @@ TEST(SharedNutcrackerLabTest, SixtyProxiesInThreeProcessesProbeCleanAndAnEjectNa
   EXPECT_TRUE(clean(healed)) << describe(healed);
 }
 
+// The connection audit over pools that share a process's stats port, in
+// rounds that read through a rotating subset (proxies_per_round): pools the
+// canary left out got no traffic, so with lazy connections they are idle
+// (undecided), not missing; an ejected backend on one pool is a connections
+// finding naming that proxy alone.
+TEST(SharedNutcrackerLabTest, ConnectionsWithProxiesPerRoundNameOnlyTheEjectingPool) {
+  ScopedLab lab(6, 3, "sharedconn", lab::LabProxyKind::twemproxy, false, 3);
+  spec::ClusterSpec spec = lab.spec();
+  ASSERT_EQ(spec.proxies[1].stats, spec.proxies[0].stats);
+  spec.canary.proxies_per_round = 2;
+  ProbeSet every({"canary", "connections"});
+  const Report first = every.run_round(spec);
+  EXPECT_TRUE(clean(first)) << describe(first);
+
+  lab.inject({lab::FaultKind::eject, "p2", "b2", "", ""});
+  const auto missing_p2_b2 = [](const Report& report) {
+    for (const Finding& finding : report.findings)
+      if (finding.code == "proxy_missing_backend" && finding.subject.proxy == "p2" &&
+          finding.subject.backend == "b2")
+        return true;
+    return false;
+  };
+  const Report found = run_until(every, spec, missing_p2_b2, 30s);
+  ASSERT_TRUE(missing_p2_b2(found)) << describe(found);
+  for (const Finding& finding : found.findings) {
+    if (finding.check == "connections" && finding.severity != Severity::info) {
+      EXPECT_TRUE(finding.subject.proxy.empty() || finding.subject.proxy == "p2")
+          << describe(found);
+    }
+  }
+  // The status page's links carry each link's cell from the audit.
+  ASSERT_EQ(found.links.size(), 6u * 3u);
+  for (const report::LinkView& link : found.links) {
+    EXPECT_FALSE(link.proxy_side.empty()) << link.proxy << " -> " << link.backend;
+    EXPECT_EQ(link.backend_side, "unknown") << link.proxy << " -> " << link.backend;
+    if (link.proxy == "p2" && link.backend == "b2") {
+      EXPECT_TRUE(link.proxy_side == "ejected" || link.proxy_side == "missing") << link.proxy_side;
+      EXPECT_TRUE(link.state == "ejected" || link.state == "missing") << link.state;
+    }
+  }
+}
+
 TEST(SharedNutcrackerLabTest, LimitsAreCheckedBeforeAnythingStarts) {
   const auto dir = std::filesystem::temp_directory_path() / "ringwatch-shared-limits";
   auto up_with = [&](int proxies, int per, lab::LabProxyKind kind) {
