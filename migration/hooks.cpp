@@ -35,6 +35,13 @@ class ReportKeepingChecks final : public ClusterChecks {
   std::shared_ptr<std::optional<report::Report>> last_;
 };
 
+// `path` made absolute, or as it is when the working directory is unknown.
+fs::path made_absolute(const fs::path& path) {
+  std::error_code error;
+  fs::path made = fs::absolute(path, error);
+  return error ? path : made;
+}
+
 // The step a hook is about: the one the cluster is at, or the last one
 // once it finished. -1 for a cluster without steps (never: plans have some).
 int step_about(const ClusterPlan& cluster, int step) {
@@ -122,6 +129,7 @@ std::string expand_hook_word(std::string_view word,
 HookRunner::HookRunner(const ClusterPlan& cluster, Context context)
     : cluster_(cluster),
       context_(std::move(context)),
+      state_dir_(made_absolute(context_.state_dir).string()),
       last_report_(std::make_shared<std::optional<report::Report>>()) {}
 
 std::unique_ptr<ClusterChecks> HookRunner::keep_reports(std::unique_ptr<ClusterChecks> checks) {
@@ -138,10 +146,10 @@ void HookRunner::run(const HookFiring& firing) {
 // STATE/hooks/<cluster>/<seq>-<hook>.json: the last round's report, or
 // null. A file that cannot be written is logged; the hook runs anyway.
 std::string HookRunner::write_report(const HookFiring& firing) {
-  const fs::path dir = context_.state_dir / "hooks" / cluster_.name;
+  std::error_code error;
+  const fs::path dir = fs::path(state_dir_) / "hooks" / cluster_.name;
   const fs::path path =
       dir / (std::to_string(firing.seq) + "-" + std::string(to_string(firing.kind)) + ".json");
-  std::error_code error;
   fs::create_directories(dir, error);
   std::string text = *last_report_
                          ? report::render_json(**last_report_, report::JsonLayout::compact)
@@ -172,7 +180,7 @@ void HookRunner::run_one(const HookFiring& firing, const ScopedHook& scoped,
                                                      {"detail", firing.detail},
                                                      {"report", report},
                                                      {"spec", cluster_.spec_path},
-                                                     {"state_dir", context_.state_dir.string()}};
+                                                     {"state_dir", state_dir_}};
 
   Record record;
   record.type = Record::Type::hook;

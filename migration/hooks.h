@@ -44,13 +44,13 @@
 //   detail       the transition's line for people: the pause's detail,
 //                "action failed after 2 attempts: exit status 1", "aborted by
 //                operator at step 3 (drain-b1) in paused", "every step done"
-//   report       the path of a JSON file, STATE/hooks/<cluster>/<seq>-<hook>.json,
+//   report       the absolute path of a JSON file, STATE/hooks/<cluster>/<seq>-<hook>.json,
 //                holding the report of the cluster's last check round (as
 //                `ringwatch probe --format json` prints it), or `null` when
 //                no check has run on the cluster since the engine started;
 //                <seq> is the journal record that fired the hook
 //   spec         the path of the cluster's spec
-//   state_dir    the state directory
+//   state_dir    the state directory, as an absolute path
 // The environment is the engine's plus RINGWATCH_CLUSTER, RINGWATCH_STEP,
 // RINGWATCH_SPEC, RINGWATCH_HOOK, RINGWATCH_REASON, RINGWATCH_DETAIL and
 // RINGWATCH_REPORT (no RINGWATCH_ATTEMPT: a hook is not an attempt).
@@ -148,6 +148,7 @@ class HookRunner {
 
   const ClusterPlan& cluster_;
   Context context_;
+  std::string state_dir_;  // absolute, as hooks see it
   std::shared_ptr<std::optional<report::Report>> last_report_;
 };
 

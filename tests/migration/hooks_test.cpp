@@ -472,6 +472,7 @@ TEST_F(HooksTest, OnALabWhereABackendDiesEachHookFiresOnceAtItsMomentWithItsVari
   EXPECT_EQ(failure.env.at("RINGWATCH_STEP"), "probe-all");
   EXPECT_EQ(failure.env.at("RINGWATCH_REASON"), "failed_action");
   EXPECT_EQ(failure.env.at("RINGWATCH_REPORT"), failure.words[5]);
+  EXPECT_EQ(fs::path(failure.words[5]).parent_path(), state_ / "hooks" / "lab");
   EXPECT_EQ(failure.env.count("RINGWATCH_ATTEMPT"), 0u);
   // Its report: the last round, the observe-mode connections check that
   // saw b2 dead.
