@@ -315,6 +315,46 @@ TEST_F(HooksTest, AStopKillsARunningHookAndTheEngineReturns) {
   EXPECT_EQ(records.back().hook, "on_finish");
 }
 
+TEST_F(HooksTest, AnEntryIntoPausedRunsTheStepsHookThenThePlansAndANewReasonRunsNone) {
+  checks_.script("c", {testing::ScriptedChecks::fail("dns: CRITICAL: b1 refused", "b1 is down")});
+  Engine engine(plan(R"({"hooks": {"on_pause": {"run": ["true"]}, "on_finish": {"run": ["true"]}},
+      "clusters": [{"name": "c", "spec": "${dead}", "resume": "operator", "recheck_interval": 0.05,
+        "steps": [{"name": "s", "preflight": [{"check": "dns"}], "run": ["true"],
+                   "hooks": {"on_pause": {"run": ["echo", "${reason}"]}}}]}]})"),
+                options());
+  auto running = start(engine);
+  const auto hook_records = [&] {
+    std::vector<Record> hooks;
+    for (const Record& r : journal()) {
+      if (r.type == Record::Type::hook) hooks.push_back(r);
+    }
+    return hooks;
+  };
+  ASSERT_TRUE(wait_for([&](const JournalState& s) {
+    return paused(s, "c", PauseReason::failed_check) && hook_records().size() == 2;
+  })) << log_.str();
+  // An operator's pause of the paused cluster: a new reason, not an entry.
+  submit_command(state_, command("pause", "c"));
+  ASSERT_TRUE(wait_for([](const JournalState& s) {
+    return paused(s, "c", PauseReason::operator_request);
+  })) << log_.str();
+  checks_.script("c", {testing::ScriptedChecks::pass()});
+  submit_command(state_, command("resume", "c"));
+  EXPECT_EQ(running->get().exit_code(), 0) << log_.str();
+
+  const std::vector<Record> hooks = hook_records();
+  std::vector<std::string> ran;
+  for (const Record& r : hooks) ran.push_back(r.hook + " " + r.scope + " " + r.trigger);
+  EXPECT_EQ(ran,
+            (std::vector<std::string>{"on_pause step failed_check", "on_pause plan failed_check",
+                                      "on_finish plan finished"}))
+      << log_.str();
+  // Both hooks of the pause were given the same report: the failed round's.
+  EXPECT_EQ(hooks[0].report_file, hooks[1].report_file);
+  EXPECT_TRUE(contains(read_file(hooks[0].report_file), R"("schema":"ringwatch.report/v1")"));
+  EXPECT_TRUE(contains(read_file(state_ / "logs" / "c" / "hooks.log"), "\nfailed_check\n"));
+}
+
 // --- A lab migration ------------------------------------------------------------
 
 // The hook program: one file per run, OUT/<kind>.<pid>, holding its words,
