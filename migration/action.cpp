@@ -85,20 +85,28 @@ std::string read_tail(int fd, off_t from) {
 }
 
 std::vector<std::string> child_environment(const ActionContext& context) {
-  const std::string ours[][2] = {{"RINGWATCH_CLUSTER", context.cluster},
-                                 {"RINGWATCH_STEP", context.step},
-                                 {"RINGWATCH_ATTEMPT", std::to_string(context.attempt)},
-                                 {"RINGWATCH_SPEC", context.spec_path}};
+  std::vector<std::pair<std::string, std::string>> ours = {{"RINGWATCH_CLUSTER", context.cluster},
+                                                           {"RINGWATCH_STEP", context.step}};
+  if (context.attempt > 0) ours.emplace_back("RINGWATCH_ATTEMPT", std::to_string(context.attempt));
+  ours.emplace_back("RINGWATCH_SPEC", context.spec_path);
+  ours.insert(ours.end(), context.environment.begin(), context.environment.end());
+  const auto named = [](std::string_view entry, const std::string& name) {
+    return entry.size() > name.size() && entry.starts_with(name) && entry[name.size()] == '=';
+  };
   std::vector<std::string> env;
   for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
     const std::string_view text(*entry);
-    const bool replaced = std::any_of(std::begin(ours), std::end(ours), [&](const auto& pair) {
-      return text.size() > pair[0].size() && text.starts_with(pair[0]) &&
-             text[pair[0].size()] == '=';
-    });
+    const bool replaced = std::any_of(ours.begin(), ours.end(),
+                                      [&](const auto& pair) { return named(text, pair.first); });
     if (!replaced) env.emplace_back(text);
   }
-  for (const auto& pair : ours) env.push_back(pair[0] + "=" + pair[1]);
+  for (std::size_t i = 0; i < ours.size(); ++i) {
+    // A later entry of the same name wins.
+    const bool overridden =
+        std::any_of(ours.begin() + static_cast<std::ptrdiff_t>(i) + 1, ours.end(),
+                    [&](const auto& later) { return later.first == ours[i].first; });
+    if (!overridden) env.push_back(ours[i].first + "=" + ours[i].second);
+  }
   return env;
 }
 
@@ -334,8 +342,10 @@ ActionResult run_action(const Action& action, const ActionContext& context,
     result.duration = std::chrono::duration_cast<milliseconds>(SteadyClock::now() - started);
     return result;
   };
-  const std::string prefix = "cluster " + context.cluster + " step " + context.step + " attempt " +
-                             std::to_string(context.attempt);
+  const std::string prefix = !context.log_label.empty()
+                                 ? context.log_label
+                                 : "cluster " + context.cluster + " step " + context.step +
+                                       " attempt " + std::to_string(context.attempt);
 
   std::error_code ignored;
   if (context.log_path.has_parent_path()) {

@@ -9,12 +9,14 @@
 #include <sstream>
 #include <streambuf>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "lib/util/time.h"
 #include "migration/action.h"
 #include "migration/checks.h"
 #include "migration/engine_records.h"
+#include "migration/hooks.h"
 #include "migration/notifier.h"
 
 namespace ringwatch::migration {
@@ -98,6 +100,9 @@ struct Engine::Impl {
   std::condition_variable changed;
   JournalState state;
   std::atomic<bool> stopping{false};
+  // Hooks due per cluster (hooks.h), queued by write_locked for the
+  // cluster's thread, which runs them at the top of its loop. Under `mutex`.
+  std::map<std::string, std::vector<HookFiring>> due_hooks;
 
   ClusterProgress snapshot(const std::string& name) {
     std::lock_guard guard(mutex);
@@ -131,6 +136,7 @@ struct Engine::Impl {
     const PauseReason from_reason = before ? before->reason : PauseReason::none;
     const Record& written = journal->append(std::move(record));
     apply(state, written);
+    if (auto firing = hook_firing(from, written)) due_hooks[written.cluster].push_back(*firing);
     if (written.type == Record::Type::state) {
       const ClusterProgress& cluster = *state.find(written.cluster);
       std::string line =
@@ -248,6 +254,28 @@ struct Engine::Impl {
     return std::make_unique<CheckRunner>(cluster.spec_path, options.dns_vantage);
   }
 
+  // The hooks queued for `cluster`, taken off the queue.
+  std::vector<HookFiring> take_due_hooks(const std::string& cluster) {
+    std::lock_guard guard(mutex);
+    return std::exchange(due_hooks[cluster], {});
+  }
+
+  std::uint64_t last_seq() {
+    std::lock_guard guard(mutex);
+    return state.last_seq;
+  }
+
+  HookRunner::Context hook_context() {
+    HookRunner::Context context;
+    context.state_dir = options.state_dir;
+    context.journal = [this](Record record) { write(std::move(record)); };
+    context.log = [this](const std::string& line) { log_line(line); };
+    context.notifier = notifier.get();
+    context.now = options.now;
+    context.stopping = &stopping;
+    return context;
+  }
+
   // A step's action failed for good: say so before the pause that follows.
   void notify_failed(const std::string& cluster, const std::string& step,
                      const std::string& detail) {
@@ -278,11 +306,18 @@ struct Engine::Impl {
 // round or an action returns without writing, as a crash would.
 struct Engine::Impl::ClusterRun {
   ClusterRun(Impl& owner, const ClusterPlan& cluster_plan)
-      : engine(owner), plan(cluster_plan), checks(owner.make_checks(cluster_plan)) {}
+      : engine(owner),
+        plan(cluster_plan),
+        hooks(cluster_plan, owner.hook_context()),
+        checks(hooks.keep_reports(owner.make_checks(cluster_plan))) {}
 
   void run() {
-    if (!settle_interrupted_attempts()) return;
+    if (!settle_interrupted_attempts()) {
+      run_due_hooks();  // the engine stopped: journaled as not run
+      return;
+    }
     while (!engine.stopping) {
+      run_due_hooks();
       const ClusterProgress progress = engine.snapshot(plan.name);
       if (progress.terminal()) return;
       if (progress.phase != last_phase) {
@@ -318,9 +353,15 @@ struct Engine::Impl::ClusterRun {
           return;
       }
     }
+    run_due_hooks();  // after a stop: journaled as not run
   }
 
  private:
+  // The hooks the transitions just written fired (hooks.h), in order.
+  void run_due_hooks() {
+    for (const HookFiring& firing : engine.take_due_hooks(plan.name)) hooks.run(firing);
+  }
+
   const Step& step_at(int i) const { return plan.steps[static_cast<std::size_t>(i)]; }
 
   // The checks before step i: before the first, the plan-level preflight,
@@ -551,6 +592,7 @@ struct Engine::Impl::ClusterRun {
                                " attempt" + (failed_attempts == 1 ? "" : "s") + ": " +
                                result.detail;
     engine.notify_failed(plan.name, step.name, detail);
+    hooks.run({HookKind::on_failure, progress.step, "failed_action", detail, engine.last_seq()});
     std::string tail = result.output_tail;
     if (tail.size() > 300) tail = "..." + tail.substr(tail.size() - 300);
     engine.write(pause_record(progress, PauseReason::failed_action, Phase::running, detail, tail));
@@ -690,6 +732,7 @@ struct Engine::Impl::ClusterRun {
 
   Impl& engine;
   const ClusterPlan& plan;
+  HookRunner hooks;
   const std::unique_ptr<ClusterChecks> checks;
   int passing_rounds = 0;  // consecutive passing re-checks while paused
   Phase last_phase = Phase::pending;

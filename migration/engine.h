@@ -4,7 +4,7 @@
 //
 // Per-cluster state machine (this comment is its spec). `i` is the current
 // step; every arrow is one `state` record, written before the engine acts.
-// Notifications in [brackets].
+// Notifications in [brackets], hooks (hooks.h) in {braces}.
 //
 //   pending      -- slot free, no blackout -----------> preflight(0)     [started]
 //   preflight(i) -- step i was skipped ---------------> done(i)
@@ -22,20 +22,22 @@
 //                   (a step without `run` goes straight to verifying)
 //   running(i)   -- attempt a fails, retries left ----> running(i), after backoff * 2^(a-1)
 //   running(i)   -- attempt fails, no retries left ---> paused(failed_action -> running)
-//                                                                        [failed, paused]
+//                                   [failed] {on_failure}, then the record [paused] {on_pause}
 //   verifying(i) -- every verify check passes in one round --> done(i)
 //   verifying(i) -- deadline passed, a check fails ---> paused(failed_check -> verifying)
 //   done(i)      -- another step follows -------------> preflight(i+1)
-//   done(i)      -- it was the last step -------------> finished         [finished]
+//   done(i)      -- it was the last step -------------> finished    [finished] {on_finish}
 //   paused(failed_check) -- checks pass resume_after_rounds re-checks in a row,
 //                           resume "auto" ------------> its resume phase [resumed]
 //   paused(blackout)     -- no blackout covers now ---> its resume phase [resumed]
 //   paused(any)          -- operator resume ----------> its resume phase [resumed]
 //   any but paused(operator), finished, aborted
 //                        -- operator pause -----------> paused(operator -> where it was)
-//   any but finished, aborted -- operator abort ------> aborted          [aborted]
+//   any but finished, aborted -- operator abort ------> aborted       [aborted] {on_abort}
 //   pending, preflight(i) -- a blackout covers now ---> paused(blackout -> pending|preflight)
 //   (a blackout is checked before the approval: no cluster waits for one in a blackout)
+//
+// Every arrow into paused from another phase also runs {on_pause}.
 //
 // paused(reason -> phase) names the phase a resume returns to.
 // While paused(failed_check) the engine re-runs the checks that failed (the
@@ -50,6 +52,17 @@
 // preflight(i) and at the end of verifying(i) each runs in a round of its own
 // and is journaled as an `observe` record; the arrows above read only the
 // gating checks. The plan-level preflight is part of preflight(0).
+//
+// Hooks never take an arrow. They run on the cluster's thread once the record
+// of their arrow is written (on_failure: once the last attempt's end is, and
+// before the pause is written), at the top of its loop, before anything
+// else: an operator's request waits for them. A hook holds its cluster
+// (only its cluster) for at most its timeout plus the 2 s kill grace; a
+// failing, hanging or unstartable one is journaled (a `hook` record, which
+// replay ignores), logged and notified, and the cluster goes on exactly as
+// if it had not run. A stop kills a running hook; hooks due after it are
+// journaled as cancelled, not run. A hook runs at most once: a new engine
+// does not run the hooks a crashed one owed.
 //
 // Checks: each cluster's thread gets its own ClusterChecks (checks.h) from
 // EngineOptions::make_checks, by default a CheckRunner probing the cluster's

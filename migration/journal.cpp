@@ -32,7 +32,7 @@ constexpr const char* kPhaseNames[] = {"pending",   "preflight", "running",
 constexpr const char* kReasonNames[] = {"",         "failed_check", "failed_action",
                                         "operator", "blackout",     "interrupted"};
 constexpr const char* kTypeNames[] = {"run",  "state",   "attempt", "attempt_end", "operator",
-                                      "skip", "journal", "repair",  "observe"};
+                                      "skip", "journal", "repair",  "observe",     "hook"};
 constexpr int kTypeCount = static_cast<int>(std::size(kTypeNames));
 
 std::string errno_text() {
@@ -211,6 +211,17 @@ std::string to_json_line(const Record& record) {
       text("check", record.check);
       text("outcome", record.outcome);
       break;
+    case Record::Type::hook:
+      out.Key("step");
+      out.Int(record.step);
+      text("hook", record.hook);
+      text("scope", record.scope);
+      text("reason", record.trigger);
+      text("outcome", record.outcome);
+      out.Key("duration_ms");
+      out.Int64(record.duration_ms);
+      text("report_file", record.report_file);
+      break;
   }
   text("detail", record.detail);
   text("diagnosis", record.diagnosis);
@@ -267,6 +278,14 @@ std::optional<Record> parse_record(std::string_view line) {
   record.truncated_after = uint64_member(document, "truncated_after");
   record.dropped_lines = uint64_member(document, "dropped_lines");
   record.check = string_member(document, "check");
+  if (record.type == Record::Type::hook) {
+    record.hook = string_member(document, "hook");
+    record.scope = string_member(document, "scope");
+    record.trigger = string_member(document, "reason");
+    record.report_file = string_member(document, "report_file");
+    if (const Value* ms = member(document, "duration_ms"); ms && ms->IsInt64())
+      record.duration_ms = ms->GetInt64();
+  }
   if (const Value* report = member(document, "report"); report && report->IsObject()) {
     rapidjson::StringBuffer buffer;
     rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);

@@ -6,6 +6,8 @@
 //   STATE/commands.jsonl  operator commands waiting for a running engine
 //   STATE/lock            flock()ed by whoever writes the journal
 //   STATE/logs/<cluster>/<step>.log   the actions' output
+//   STATE/logs/<cluster>/hooks.log    the hooks' output (hooks.h)
+//   STATE/hooks/<cluster>/<seq>-<hook>.json   the report a hook was given
 //
 // Write-ahead: a record is written and fdatasync()ed before the engine acts
 // on it (before an action is released to run, before a cluster moves on), so
@@ -94,6 +96,8 @@ struct Command;
 struct Record {
   // observe: one evaluation of a check in "mode": "observe" (plan.h): never
   // acted on, kept so operators can tune thresholds before they gate.
+  // hook: one run of a hook (hooks.h) and how it ended: never acted on
+  // (replay ignores it), so a hook cannot change a cluster's state.
   enum class Type {
     run,
     state,
@@ -103,7 +107,8 @@ struct Record {
     skip,
     header,
     repair,
-    observe
+    observe,
+    hook
   };
   Type type = Type::state;
   std::uint64_t seq = 0;                       // set by Journal::append
@@ -130,6 +135,15 @@ struct Record {
   // and the round's report as JSON text ("" when none).
   std::string check;
   std::string report;
+  // hook: which (`hook` "on_pause", ...; `scope` "step" or "plan"), at
+  // `step`, why (`trigger`: its ${reason}, JSON "reason"), how it ended
+  // (`outcome` "succeeded", "failed", "timed_out", "could_not_start",
+  // "cancelled"; `detail`), how long it ran, and the report file it was given.
+  std::string hook;
+  std::string scope;
+  std::string trigger;
+  std::int64_t duration_ms = 0;
+  std::string report_file;
   std::string command_id;
   // header, run
   std::string plan;

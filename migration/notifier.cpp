@@ -135,6 +135,8 @@ const char* to_string(EventKind kind) {
       return "failed";
     case EventKind::aborted:
       return "aborted";
+    case EventKind::hook:
+      return "hook";
   }
   return "started";
 }
@@ -150,6 +152,8 @@ std::string encode_webhook_event(const Notification& notification) {
   write_nonempty(writer, "reason", notification.reason);
   write_nonempty(writer, "detail", notification.detail);
   write_nonempty(writer, "diagnosis", notification.diagnosis);
+  write_nonempty(writer, "hook", notification.hook);
+  write_nonempty(writer, "outcome", notification.outcome);
   write_string(writer, "at", util::format_rfc3339_ms(notification.at));
   writer.EndObject();
   return buffer.GetString();
@@ -274,6 +278,7 @@ struct Notifier::Impl {
         break;
       case EventKind::started:
       case EventKind::failed:
+      case EventKind::hook:
         break;
     }
     // Sent under the lock so that the sink's queue keeps the order of events.

@@ -4,8 +4,13 @@
 // Webhook (Notifications::webhook_url): every event is POSTed as one JSON
 // object, in order:
 //   {"schema": "ringwatch.migration/v1", "event": "started|paused|resumed|
-//    finished|failed|aborted", "cluster", "step", "reason", "detail",
-//    "diagnosis", "at"}  (empty strings omitted; "at" is RFC 3339 UTC, ms)
+//    finished|failed|aborted|hook", "cluster", "step", "reason", "detail",
+//    "diagnosis", "hook", "outcome", "at"}
+//   (empty strings omitted; "at" is RFC 3339 UTC, ms). A `hook` event is one
+//   run of a hook (hooks.h): "hook" names it ("on_pause", ...), "reason" is
+//   the hook's ${reason} (why it ran), "outcome" how it ended ("succeeded",
+//   "failed", "timed_out", "could_not_start", "cancelled") and "detail" says
+//   so for people. Only hook events carry "hook" and "outcome".
 // Alertmanager (Notifications::alertmanager_url): a paused cluster is one
 // firing alert, alertname RingwatchMigrationPaused, labels {cluster, reason,
 // severity "critical"} (the step is an annotation, so the alert is one per
@@ -13,8 +18,10 @@
 // diagnosis, step}. It is fired on `paused`, re-sent every resend_interval
 // while the cluster stays paused, and resolved on `resumed`, `finished` or
 // `aborted`. `failed` (an action that failed after its retries) is always
-// followed by `paused` and does not alert by itself. Alertmanager deduplicates
-// by labels, so a re-fire after a crash and restart is harmless.
+// followed by `paused` and does not alert by itself, and neither does `hook`
+// (a failing hook changes nothing in the migration: the webhook and the log
+// report it). Alertmanager deduplicates by labels, so a re-fire after a crash
+// and restart is harmless.
 //
 // notify() never waits for the network. The webhook's events go to an
 // http::Delivery (lib/http/delivery.h) and the alerts to an alerts::Sink (an
@@ -41,7 +48,7 @@ class Sink;
 
 namespace ringwatch::migration {
 
-enum class EventKind { started, paused, resumed, finished, failed, aborted };
+enum class EventKind { started, paused, resumed, finished, failed, aborted, hook };
 const char* to_string(EventKind kind);  // "started", ...
 
 struct Notification {
@@ -52,6 +59,8 @@ struct Notification {
   std::string reason;
   std::string detail;     // one line for people
   std::string diagnosis;  // the report's diagnosis, for failed checks
+  std::string hook;       // hook events: "on_failure", "on_pause", "on_abort", "on_finish"
+  std::string outcome;    // hook events: how the hook's run ended
   std::chrono::system_clock::time_point at{};
 };
 

@@ -35,6 +35,8 @@ constexpr std::string_view kModeExpectation = R"("gate" or "observe")";
 constexpr std::string_view kStepApprovalExpectation = R"("before")";
 constexpr std::string_view kPlanApprovalExpectation = R"("every_step")";
 constexpr std::string_view kOnlyWithCanary = R"(only allowed with "check": "canary")";
+constexpr std::string_view kOnFinishOnlyInPlan =
+    R"(only allowed in the plan's top-level "hooks" (a cluster finishes once, after its last step))";
 
 bool is_name_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
@@ -167,8 +169,16 @@ std::string format_seconds(std::chrono::milliseconds duration) {
 
 // --- Variables ------------------------------------------------------------
 
+bool is_hook_variable(std::string_view name) {
+  return std::find(std::begin(kHookVariables), std::end(kHookVariables), name) !=
+         std::end(kHookVariables);
+}
+
+// A hook's words are templates (plan.h): `$$` and ${hook variable} stay for
+// the hook's run, and a --var value's `$` is doubled so it stays literal.
 template <class MakeCursor>
-std::string substitute(std::string_view text, const Vars& vars, const MakeCursor& at) {
+std::string substitute(std::string_view text, const Vars& vars, const MakeCursor& at,
+                       bool hook_template) {
   std::string out;
   std::size_t i = 0;
   while (i < text.size()) {
@@ -180,7 +190,7 @@ std::string substitute(std::string_view text, const Vars& vars, const MakeCursor
     out.append(text.substr(i, dollar - i));
     const std::string_view after = text.substr(dollar + 1);
     if (after.starts_with('$')) {
-      out += '$';
+      out += hook_template ? "$$" : "$";
       i = dollar + 2;
       continue;
     }
@@ -190,15 +200,37 @@ std::string substitute(std::string_view text, const Vars& vars, const MakeCursor
       at().wrong_value(kDollarExpectation);
     }
     const std::string name(after.substr(1, close - 1));
+    if (hook_template && is_hook_variable(name)) {
+      out.append(text.substr(dollar, close + 2));
+      i = dollar + 1 + close + 1;
+      continue;
+    }
     const auto it = vars.find(name);
     if (it == vars.end()) {
       at().fail("undefined variable " + spec::json::quoted(name) + " (give it with --var " + name +
                 "=VALUE)");
     }
-    out += it->second;
+    if (hook_template) {
+      for (const char c : it->second) out += c == '$' ? std::string("$$") : std::string(1, c);
+    } else {
+      out += it->second;
+    }
     i = dollar + 1 + close + 1;
   }
   return out;
+}
+
+// A word of a hook's "run": /hooks/<kind>/run/<n> at the top level or in a step.
+bool is_hook_word(std::string_view pointer) {
+  std::vector<std::string_view> parts;
+  for (std::size_t at = 1; at <= pointer.size();) {
+    const std::size_t slash = std::min(pointer.find('/', at), pointer.size());
+    parts.push_back(pointer.substr(at, slash - at));
+    at = slash + 1;
+  }
+  const std::size_t n = parts.size();
+  if (n < 4 || parts[n - 4] != "hooks" || parts[n - 2] != "run") return false;
+  return n == 4 || (n == 8 && parts[0] == "clusters" && parts[2] == "steps");
 }
 
 // Replaces every ${NAME} in every string value of the document, depth first
@@ -236,7 +268,8 @@ void substitute_all(rapidjson::Document& document, const std::string& file, cons
     if (value.IsString()) {
       const std::string_view text(value.GetString(), value.GetStringLength());
       if (text.find('$') == std::string_view::npos) return;
-      const std::string replaced = substitute(text, vars, current);
+      const std::string replaced =
+          substitute(text, vars, current, is_hook_word(current().pointer()));
       value.SetString(replaced.data(), static_cast<rapidjson::SizeType>(replaced.size()),
                       document.GetAllocator());
     } else if (value.IsObject() || value.IsArray()) {
@@ -306,22 +339,48 @@ std::vector<CheckSpec> read_checks(const Cursor& cursor) {
   return checks;
 }
 
+std::vector<std::string> read_command(const Cursor& cursor) {
+  std::vector<std::string> argv;
+  for (const auto& item : cursor.elements(true)) {
+    argv.push_back(argv.empty() ? item.string_as(kProgramExpectation, parse_non_empty)
+                                : std::string(item.string()));
+  }
+  return argv;
+}
+
+Hook read_hook(const Cursor& cursor) {
+  const auto fields = cursor.object({"run", "timeout"});
+  Hook hook;
+  hook.argv = read_command(fields.required("run"));
+  if (const auto c = fields.optional("timeout")) hook.timeout = read_seconds(*c, 0.1, 3600);
+  return hook;
+}
+
+// A "hooks" object: of the plan (every kind), or of a step (no on_finish;
+// on_failure only with "run", the only thing that can fail).
+Hooks read_hooks(const Cursor& cursor, bool in_step, bool step_runs) {
+  const auto fields = cursor.object({"on_failure", "on_pause", "on_abort", "on_finish"});
+  Hooks hooks;
+  for (const HookKind kind : kHookKinds) {
+    const auto c = fields.optional(to_string(kind));
+    if (!c) continue;
+    if (in_step && kind == HookKind::on_finish) c->fail(std::string(kOnFinishOnlyInPlan));
+    if (in_step && kind == HookKind::on_failure && !step_runs) c->fail(std::string(kOnlyWithRun));
+    hooks[kind] = read_hook(*c);
+  }
+  return hooks;
+}
+
 Step read_step(const Cursor& cursor, FirstSeen& names) {
   const auto fields = cursor.object({"name", "run", "timeout", "retries", "backoff",
-                                     "safe_to_rerun", "approval", "preflight", "verify"});
+                                     "safe_to_rerun", "approval", "preflight", "verify", "hooks"});
   Step step;
   const auto name = fields.required("name");
   step.name = read_name(name);
   names.add(name, step.name);
 
   const auto run = fields.optional("run");
-  if (run) {
-    for (const auto& item : run->elements(true)) {
-      step.action.argv.push_back(step.action.argv.empty()
-                                     ? item.string_as(kProgramExpectation, parse_non_empty)
-                                     : std::string(item.string()));
-    }
-  }
+  if (run) step.action.argv = read_command(*run);
   const auto with_run = [&](std::string_view field) {
     auto c = fields.optional(field);
     if (c && !run) c->fail(std::string(kOnlyWithRun));
@@ -352,6 +411,7 @@ Step read_step(const Cursor& cursor, FirstSeen& names) {
       step.verify.interval = read_seconds(*c, 0.05, 3600);
     }
   }
+  if (const auto c = fields.optional("hooks")) step.hooks = read_hooks(*c, true, run.has_value());
   if (!run && !preflight && !verify) {
     cursor.fail(R"(expected at least one of "run", "preflight" and "verify", got none)");
   }
@@ -509,6 +569,17 @@ std::string describe_action(const Step& step) {
   return out + ")";
 }
 
+std::string describe_hooks(const Hooks& hooks) {
+  std::string out;
+  for (const auto& [kind, hook] : hooks) {
+    std::string command;
+    for (const auto& word : hook.argv) command += (command.empty() ? "" : " ") + shell_word(word);
+    out += (out.empty() ? "" : "; ") + std::string(to_string(kind)) + ": `" + command +
+           "` (timeout " + format_seconds(hook.timeout) + ")";
+  }
+  return out;
+}
+
 std::string two_digits(int value) {
   char buffer[8];
   std::snprintf(buffer, sizeof buffer, "%02d", value);
@@ -530,6 +601,20 @@ std::vector<CheckSpec> checks_in_mode(const std::vector<CheckSpec>& checks, Chec
 
 std::string describe_check(const CheckSpec& check) {
   return check_text(check);
+}
+
+const char* to_string(HookKind kind) {
+  switch (kind) {
+    case HookKind::on_failure:
+      return "on_failure";
+    case HookKind::on_pause:
+      return "on_pause";
+    case HookKind::on_abort:
+      return "on_abort";
+    case HookKind::on_finish:
+      return "on_finish";
+  }
+  return "on_failure";
 }
 
 const char* to_string(ResumePolicy policy) {
@@ -605,7 +690,7 @@ Plan parse_plan(std::string_view json_text, const std::string& source_name, cons
 
   const Cursor root(source_name, document, "");
   const auto fields =
-      root.object({"schedule", "notifications", "preflight", "approval", "clusters"});
+      root.object({"schedule", "notifications", "preflight", "approval", "hooks", "clusters"});
   Plan plan;
   plan.source = source_name;
   if (const auto c = fields.optional("schedule")) plan.schedule = read_schedule(*c);
@@ -617,11 +702,13 @@ Plan parse_plan(std::string_view json_text, const std::string& source_name, cons
     });
     plan.approve_every_step = true;
   }
+  if (const auto c = fields.optional("hooks")) plan.hooks = read_hooks(*c, false, false);
   const auto base = std::filesystem::path(source_name).parent_path();
   FirstSeen names("cluster name");
   for (const auto& item : fields.required("clusters").elements(true)) {
     plan.clusters.push_back(read_cluster(item, names, base));
     plan.clusters.back().preflight = plan.preflight;
+    plan.clusters.back().hooks = plan.hooks;
     for (auto& step : plan.clusters.back().steps) step.approval |= plan.approve_every_step;
   }
   // The plan itself is checked before any spec file is read.
@@ -661,6 +748,7 @@ std::string describe_plan(const Plan& plan, std::chrono::system_clock::time_poin
   if (!plan.preflight.empty()) {
     out += "before each cluster's first step: preflight: " + describe_checks(plan.preflight) + "\n";
   }
+  if (!plan.hooks.empty()) out += "hooks of every cluster: " + describe_hooks(plan.hooks) + "\n";
 
   for (const auto& cluster : plan.clusters) {
     out += "cluster " + cluster.name + " (spec " + cluster.spec_path + ", " +
@@ -689,6 +777,7 @@ std::string describe_plan(const Plan& plan, std::chrono::system_clock::time_poin
                format_seconds(step.verify.deadline) + ", every " +
                format_seconds(step.verify.interval) + ")\n";
       }
+      if (!step.hooks.empty()) out += indent + "hooks: " + describe_hooks(step.hooks) + "\n";
     }
   }
   return out;

@@ -12,6 +12,12 @@
 // --var NAME=VALUE)`; `$$` is a literal `$`. Substitution happens before any
 // other check, so a substituted value is validated like a literal one.
 //
+// In the words of a hook's "run" (Hook), the hook variables (kHookVariables:
+// ${cluster}, ${step}, ...) are not looked up in `vars`: they are kept as
+// `${NAME}`, and `$$` as `$$`, to be filled in when the hook runs (hooks.h);
+// a `--var` value substituted there has its `$` doubled, so it is not
+// expanded again.
+//
 // Relative paths (a cluster's "spec") are resolved against the plan file's
 // directory. parse_plan loads and validates every cluster's spec, so a plan
 // that parses can be probed.
@@ -74,6 +80,25 @@ struct Verify {
   friend bool operator==(const Verify&, const Verify&) = default;
 };
 
+// Hooks (hooks.h, docs/migration.md "Hooks"): commands run when a cluster's
+// migration fails, pauses, is aborted or finishes. They never change its state.
+enum class HookKind { on_failure, on_pause, on_abort, on_finish };
+const char* to_string(HookKind kind);  // "on_failure", "on_pause", "on_abort", "on_finish"
+inline constexpr HookKind kHookKinds[] = {HookKind::on_failure, HookKind::on_pause,
+                                          HookKind::on_abort, HookKind::on_finish};
+// The names a hook's words may use as ${NAME}, filled in when it runs.
+inline constexpr std::string_view kHookVariables[] = {
+    "cluster", "step", "step_number", "hook", "reason", "detail", "report", "spec", "state_dir"};
+
+struct Hook {
+  // As a step's `run` (argv, never a shell); each word a template in which
+  // ${NAME} of kHookVariables and $$ are still to be expanded (hooks.h).
+  std::vector<std::string> argv;
+  std::chrono::milliseconds timeout{60000};
+  friend bool operator==(const Hook&, const Hook&) = default;
+};
+using Hooks = std::map<HookKind, Hook>;
+
 struct Step {
   std::string name;  // unique within its cluster
   Action action;
@@ -84,6 +109,9 @@ struct Step {
   bool approval = false;
   std::vector<CheckSpec> preflight;
   Verify verify;
+  // Run before the plan's hooks of the same kind, not instead of them; a
+  // step has no on_finish (a cluster finishes once, after its last step).
+  Hooks hooks;
   friend bool operator==(const Step&, const Step&) = default;
 };
 
@@ -104,6 +132,7 @@ struct ClusterPlan {
   ResumePolicy resume = ResumePolicy::automatic;
   int resume_after_rounds = 3;
   std::chrono::milliseconds recheck_interval{2000};  // between re-checks while paused
+  Hooks hooks;                                       // the plan-level "hooks", for every cluster
   friend bool operator==(const ClusterPlan&, const ClusterPlan&) = default;
 };
 
@@ -141,6 +170,7 @@ struct Plan {
   Notifications notifications;
   std::vector<CheckSpec> preflight;   // copied into every ClusterPlan::preflight
   bool approve_every_step = false;    // "approval": "every_step": every Step::approval set
+  Hooks hooks;                        // copied into every ClusterPlan::hooks
   std::vector<ClusterPlan> clusters;  // at least one
   const ClusterPlan* find_cluster(std::string_view name) const;
   friend bool operator==(const Plan&, const Plan&) = default;

@@ -98,6 +98,20 @@ TEST(EncodeWebhookEventTest, OmitsEmptyStringsAndEscapes) {
             R"("detail":"operator said \"stop\"\n","at":"2026-11-26T10:23:39.123Z"})");
 }
 
+TEST(EncodeWebhookEventTest, AHookEventSaysWhichHookAndHowItEnded) {
+  Notification n = event(EventKind::hook);
+  n.step = "drain-b2";
+  n.reason = "failed_check";
+  n.hook = "on_pause";
+  n.outcome = "timed_out";
+  n.detail = "hook on_pause (plan) timed_out: timed out after 10 s";
+  EXPECT_EQ(encode_webhook_event(n),
+            R"({"schema":"ringwatch.migration/v1","event":"hook","cluster":"c1",)"
+            R"("step":"drain-b2","reason":"failed_check",)"
+            R"("detail":"hook on_pause (plan) timed_out: timed out after 10 s",)"
+            R"("hook":"on_pause","outcome":"timed_out","at":"2026-11-26T10:23:39.123Z"})");
+}
+
 TEST(EventKindTest, Names) {
   EXPECT_STREQ(to_string(EventKind::started), "started");
   EXPECT_STREQ(to_string(EventKind::paused), "paused");
@@ -105,6 +119,7 @@ TEST(EventKindTest, Names) {
   EXPECT_STREQ(to_string(EventKind::finished), "finished");
   EXPECT_STREQ(to_string(EventKind::failed), "failed");
   EXPECT_STREQ(to_string(EventKind::aborted), "aborted");
+  EXPECT_STREQ(to_string(EventKind::hook), "hook");
 }
 
 TEST(NotifierTest, InvalidUrlsThrow) {

@@ -356,7 +356,7 @@ TEST_F(PlanTest, RejectsInvalidPlans) {
   const std::vector<Rejection> cases = {
       {{{"/colour", "1"}},
        "/colour: unknown field (expected one of: schedule, notifications, preflight, approval, "
-       "clusters)"},
+       "hooks, clusters)"},
       {{{"/clusters", nullptr}}, R"(missing required field "clusters")"},
       {{{"/preflight", "[]"}}, "/preflight: expected a non-empty array, got []"},
       {{{"/approval", R"("always")"}}, R"(/approval: expected "every_step", got "always")"},
@@ -437,7 +437,7 @@ TEST_F(PlanTest, RejectsInvalidPlans) {
        R"(/clusters/0/steps/1/name: duplicate step name "add-b4" (first at /clusters/0/steps/0/name))"},
       {{{"/clusters/0/steps/0/colour", "1"}},
        "/clusters/0/steps/0/colour: unknown field (expected one of: name, run, timeout, retries, "
-       "backoff, safe_to_rerun, approval, preflight, verify)"},
+       "backoff, safe_to_rerun, approval, preflight, verify, hooks)"},
       {{{"/clusters/0/steps/0/run", "[]"}},
        "/clusters/0/steps/0/run: expected a non-empty array, got []"},
       {{{"/clusters/0/steps/0/run", R"("ringwatch lab add-backend")"}},
@@ -691,6 +691,110 @@ TEST_F(PlanTest, DescribesThePlan) {
                 "/cluster.json, 2 proxies, 3 backends; resumes automatically after 3 passing "
                 "re-checks every 2 s)\n"
                 "  1. s: run `true` (timeout 60 s)\n");
+}
+
+constexpr char kHookedPlan[] = R"({
+  "hooks": {
+    "on_pause": {"run": ["${pager}", "--cluster", "${cluster}", "${reason}", "${report}"],
+                 "timeout": 5},
+    "on_finish": {"run": ["notify", "${cluster} done in ${state_dir}", "cost $$5", "${price}"]}
+  },
+  "clusters": [{"name": "a", "spec": "${dir}/cluster.json", "steps": [
+    {"name": "s", "run": ["true"],
+     "hooks": {"on_failure": {"run": ["rollback", "${step}#${step_number}", "${detail}"],
+                              "timeout": 0.5},
+               "on_abort": {"run": ["rollback", "--all"]}}},
+    {"name": "t", "verify": {"checks": [{"check": "dns"}]}, "hooks": {}}]}]})";
+
+TEST_F(PlanTest, ReadsHooksOfThePlanAndOfSteps) {
+  vars_["pager"] = "/usr/bin/page";
+  vars_["price"] = "$${cluster} is ${literally}";  // a --var value is never expanded again
+  const Plan plan = parse(kHookedPlan);
+  ASSERT_EQ(plan.hooks.size(), 2u);
+  const Hook& pause = plan.hooks.at(HookKind::on_pause);
+  // --var names are substituted now; hook variables and $$ wait for the run.
+  EXPECT_EQ(pause.argv, (std::vector<std::string>{"/usr/bin/page", "--cluster", "${cluster}",
+                                                  "${reason}", "${report}"}));
+  EXPECT_EQ(pause.timeout, milliseconds(5000));
+  const Hook& finish = plan.hooks.at(HookKind::on_finish);
+  EXPECT_EQ(finish.argv, (std::vector<std::string>{"notify", "${cluster} done in ${state_dir}",
+                                                   "cost $$5", "$$$${cluster} is $${literally}"}));
+  EXPECT_EQ(finish.timeout, milliseconds(60000));
+  EXPECT_EQ(plan.clusters.at(0).hooks, plan.hooks);  // the plan's hooks are every cluster's
+
+  const Step& step = plan.clusters.at(0).steps.at(0);
+  ASSERT_EQ(step.hooks.size(), 2u);
+  EXPECT_EQ(step.hooks.at(HookKind::on_failure).argv,
+            (std::vector<std::string>{"rollback", "${step}#${step_number}", "${detail}"}));
+  EXPECT_EQ(step.hooks.at(HookKind::on_failure).timeout, milliseconds(500));
+  EXPECT_EQ(step.hooks.at(HookKind::on_abort).argv,
+            (std::vector<std::string>{"rollback", "--all"}));
+  EXPECT_TRUE(plan.clusters.at(0).steps.at(1).hooks.empty());
+
+  // Outside hooks a hook variable is an ordinary --var name.
+  EXPECT_EQ(error_of(R"({"clusters": [{"name": "a", "spec": "${dir}/cluster.json",
+      "steps": [{"name": "s", "run": ["echo", "${cluster}"]}]}]})"),
+            "plan.json: /clusters/0/steps/0/run/1: undefined variable \"cluster\" (give it with "
+            "--var cluster=VALUE)");
+
+  const std::string text = describe_plan(plan, system_clock::now());
+  EXPECT_NE(text.find("hooks of every cluster: on_pause: `/usr/bin/page --cluster '${cluster}' "
+                      "'${reason}' '${report}'` (timeout 5 s); on_finish: `notify '${cluster} "
+                      "done in ${state_dir}' 'cost $$5' '$$$${cluster} is $${literally}'` "
+                      "(timeout 60 s)\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("  1. s: run `true` (timeout 60 s)\n     hooks: on_failure: `rollback "
+                      "'${step}#${step_number}' '${detail}'` (timeout 0.5 s); on_abort: "
+                      "`rollback --all` (timeout 60 s)\n"),
+            std::string::npos)
+      << text;
+}
+
+TEST_F(PlanTest, RejectsMalformedHooksNamingFilePointerAndExpectation) {
+  vars_["pager"] = "page";
+  vars_["price"] = "1";
+  const auto error = [&](const std::vector<Patch>& patches) {
+    return error_of(testing::patched_json(kHookedPlan, patches));
+  };
+  const std::vector<Rejection> cases = {
+      {{{"/hooks", "[]"}}, "/hooks: expected an object, got an array"},
+      {{{"/hooks/on_success", R"({"run": ["x"]})"}},
+       "/hooks/on_success: unknown field (expected one of: on_failure, on_pause, on_abort, "
+       "on_finish)"},
+      {{{"/hooks/on_pause", R"(["page"])"}}, "/hooks/on_pause: expected an object, got an array"},
+      {{{"/hooks/on_pause/run", nullptr}}, R"(/hooks/on_pause: missing required field "run")"},
+      {{{"/hooks/on_pause/run", "[]"}}, "/hooks/on_pause/run: expected a non-empty array, got []"},
+      {{{"/hooks/on_pause/run", R"("page --now")"}},
+       "/hooks/on_pause/run: expected a non-empty array, got a string"},
+      {{{"/hooks/on_pause/run/0", R"("")"}},
+       "/hooks/on_pause/run/0: expected a non-empty program name, got \"\""},
+      {{{"/hooks/on_pause/run/1", "7"}}, "/hooks/on_pause/run/1: expected a string, got a number"},
+      {{{"/hooks/on_pause/run/1", R"("$cluster")"}},
+       "/hooks/on_pause/run/1: expected ${NAME} or $$ wherever $ appears, got \"$cluster\""},
+      {{{"/hooks/on_pause/run/1", R"("${clusters}")"}},
+       "/hooks/on_pause/run/1: undefined variable \"clusters\" (give it with --var "
+       "clusters=VALUE)"},
+      {{{"/hooks/on_pause/timeout", "0"}},
+       "/hooks/on_pause/timeout: expected a number of seconds from 0.1 to 3600, got 0"},
+      {{{"/hooks/on_pause/timeout", "3601"}},
+       "/hooks/on_pause/timeout: expected a number of seconds from 0.1 to 3600, got 3601"},
+      {{{"/hooks/on_pause/retries", "1"}},
+       "/hooks/on_pause/retries: unknown field (expected one of: run, timeout)"},
+      {{{"/clusters/0/steps/0/hooks/on_finish", R"({"run": ["x"]})"}},
+       R"(/clusters/0/steps/0/hooks/on_finish: only allowed in the plan's top-level "hooks" (a cluster finishes once, after its last step))"},
+      {{{"/clusters/0/steps/1/hooks/on_failure", R"({"run": ["x"]})"}},
+       R"(/clusters/0/steps/1/hooks/on_failure: only allowed in a step with "run")"},
+      {{{"/clusters/0/steps/0/hooks/on_abort/run/0", "null"}},
+       "/clusters/0/steps/0/hooks/on_abort/run/0: expected a string, got null"},
+      {{{"/clusters/0/steps/0/hooks/on_failure/timeout", R"("1")"}},
+       "/clusters/0/steps/0/hooks/on_failure/timeout: expected a number of seconds from 0.1 to "
+       "3600, got a string"},
+  };
+  for (const auto& rejection : cases) {
+    EXPECT_EQ(error(rejection.patches), std::string("plan.json: ") + rejection.message)
+        << rejection.patches.at(0).pointer;
+  }
 }
 
 TEST_F(PlanTest, DescribesStepsInOrder) {
