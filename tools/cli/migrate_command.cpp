@@ -437,6 +437,7 @@ int run_migrate(const Args& args, std::ostream& out, std::ostream& err) {
       return kExitUnknown;
     }
     if (vm["watch"].as<bool>()) {
+      if (format != "text") throw UsageError("--watch shows text; --format json is for one status");
       WatchOptions watch;
       watch.state_dir = state_dir;
       watch.interval = watch_interval(vm);
