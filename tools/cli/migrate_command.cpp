@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "lib/util/time.h"
 #include "migration/dry_run.h"
@@ -330,8 +331,11 @@ int run_engine(Plan plan, const fs::path& state_dir, const std::string& vantage,
 // --interval: 0.1 to 3600 seconds.
 std::chrono::milliseconds watch_interval(const po::variables_map& vm) {
   const double seconds = vm["interval"].as<double>();
-  if (!(seconds >= 0.1 && seconds <= 3600))
-    throw UsageError("--interval must be 0.1 to 3600 seconds, got " + std::to_string(seconds));
+  if (!(seconds >= 0.1 && seconds <= 3600)) {
+    std::ostringstream given;
+    given << seconds;
+    throw UsageError("--interval must be 0.1 to 3600 seconds, got " + given.str());
+  }
   return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
 }
 
