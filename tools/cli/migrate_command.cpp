@@ -447,6 +447,7 @@ int run_migrate(const Args& args, std::ostream& out, std::ostream& err) {
       watch.interval = watch_interval(vm);
       watch.terminal = is_terminal(out);
       watch.exit_code = status_exit_code;
+      watch.engine = [state_dir] { return engine_holder(state_dir); };
       return watch_migration(watch, out, err);
     }
     const std::string holder = engine_holder(state_dir);

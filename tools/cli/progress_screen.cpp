@@ -96,6 +96,10 @@ std::pair<int, int> terminal_size() {
   return {80, 24};
 }
 
+std::string engine_line(const std::string& holder) {
+  return holder.empty() ? "no engine is running" : "engine: " + holder;
+}
+
 std::atomic<bool> interrupted{false};
 
 void on_interrupt(int) {
@@ -105,12 +109,14 @@ void on_interrupt(int) {
 }  // namespace
 
 std::vector<std::string> view_lines(const ProgressView& view,
-                                    const std::vector<std::string>& recent) {
+                                    const std::vector<std::string>& recent,
+                                    const EngineHolder& engine) {
   const auto ended = std::count_if(view.clusters.begin(), view.clusters.end(),
                                    [](const ClusterView& c) { return c.ended(); });
   std::vector<std::string> lines{"migration of plan " + view.plan + " at " +
                                  util::format_clock_utc(view.at) + ": " + std::to_string(ended) +
                                  " of " + util::plural(view.clusters.size(), "cluster") + " ended"};
+  if (engine) lines.push_back(engine_line(*engine));
   for (const ClusterView& cluster : view.clusters) {
     lines.push_back(cluster.name + ": " + summary(cluster));
     if (const std::string verdict = verdict_text(cluster.verdict); !verdict.empty())
@@ -138,10 +144,15 @@ bool is_terminal(const std::ostream& out) {
          !(term != nullptr && std::string_view(term) == "dumb");
 }
 
-void ProgressOutput::show(const ProgressView& view, const std::vector<std::string>& recent) {
+void ProgressOutput::show(const ProgressView& view, const std::vector<std::string>& recent,
+                          const EngineHolder& engine) {
   if (terminal_) {
-    draw(view_lines(view, recent));
+    draw(view_lines(view, recent, engine));
     return;
+  }
+  if (engine && engine != last_engine_) {
+    out_ << util::format_rfc3339_ms(view.at) << " " << engine_line(*engine) << "\n";
+    last_engine_ = engine;
   }
   for (const ClusterView& cluster : view.clusters) {
     std::string& said = last_said_[cluster.name];
@@ -220,7 +231,7 @@ int watch_migration(const WatchOptions& options, std::ostream& out, std::ostream
       return 3;
     }
     const ProgressView view = migration::progress_view(records, std::chrono::system_clock::now());
-    output.show(view);
+    output.show(view, {}, options.engine ? EngineHolder(options.engine()) : std::nullopt);
     if (view.all_ended() || interrupted) {
       output.close();
       return options.exit_code(migration::replay(records));

@@ -28,6 +28,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <ostream>
 #include <streambuf>
 #include <string>
@@ -39,10 +40,17 @@
 
 namespace ringwatch::cli {
 
-// A terminal's view: a header, then per cluster its line and, below it,
-// its checks and diagnosis; `recent` (engine log lines) at the bottom.
+// Who runs the migration, for a watcher: "" no engine runs, else the state
+// lock's holder ("pid 4242, ringwatch migrate run since ..."); nullopt: not
+// shown (the view of `migrate run` itself).
+using EngineHolder = std::optional<std::string>;
+
+// A terminal's view: a header (and the engine), then per cluster its line
+// and, below it, its checks and diagnosis; `recent` (engine log lines) at
+// the bottom.
 std::vector<std::string> view_lines(const migration::ProgressView& view,
-                                    const std::vector<std::string>& recent = {});
+                                    const std::vector<std::string>& recent = {},
+                                    const EngineHolder& engine = std::nullopt);
 // The plain line of one cluster: "<time> <cluster>: step 2/4 roll, running
 // (attempt 1), step 12s, total 40s, ETA 25s (step history); checks: ...".
 std::string plain_line(const migration::ClusterView& cluster,
@@ -56,7 +64,9 @@ class ProgressOutput {
   ProgressOutput(const ProgressOutput&) = delete;
   ProgressOutput& operator=(const ProgressOutput&) = delete;
 
-  void show(const migration::ProgressView& view, const std::vector<std::string>& recent = {});
+  // Plain lines also say when the engine comes or goes.
+  void show(const migration::ProgressView& view, const std::vector<std::string>& recent = {},
+            const EngineHolder& engine = std::nullopt);
   // A line that is not the view (an unreadable journal): on a terminal, it
   // goes in the view's place until the next frame.
   void message(const std::string& line);
@@ -70,6 +80,7 @@ class ProgressOutput {
   bool cursor_hidden_ = false;
   std::size_t drawn_ = 0;                         // lines of the last frame
   std::map<std::string, std::string> last_said_;  // plain: what each cluster said last
+  EngineHolder last_engine_;                      // plain: the engine line said last
 };
 
 // True when `out` is this process's stdout on a terminal that takes escape
@@ -82,6 +93,7 @@ struct WatchOptions {
   bool terminal = false;
   // The exit code once the watch ends (`migrate status`'s rule).
   std::function<int(const migration::JournalState&)> exit_code;
+  std::function<std::string()> engine;  // the state lock's holder, "" when none
 };
 
 // `migrate status --watch`: shows the journal's view every interval until

@@ -141,6 +141,7 @@ class MigrateWatchTest : public ::testing::Test {
   void start_engine(const std::string& plan) {
     engine_ = ::fork();
     ASSERT_GE(engine_, 0);
+    engine_pid_ = engine_;
     if (engine_ == 0) {
       const int log = ::open((root_ / "run.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       ::dup2(log, STDOUT_FILENO);
@@ -210,6 +211,7 @@ class MigrateWatchTest : public ::testing::Test {
 
   fs::path root_;
   pid_t engine_ = -1;
+  pid_t engine_pid_ = -1;  // kept after the engine was waited for
 };
 
 TEST_F(MigrateWatchTest, OnATerminalTheViewIsRedrawnWithTheStepThePhaseAndAnEtaThatDecreases) {
@@ -221,7 +223,7 @@ TEST_F(MigrateWatchTest, OnATerminalTheViewIsRedrawnWithTheStepThePhaseAndAnEtaT
   // Hidden cursor, lines rewritten in place (back up, clear to the end of
   // each line), never a clear-screen; the cursor shown again at the end.
   EXPECT_TRUE(watch.out.starts_with("\033[?25l")) << watch.out.substr(0, 40);
-  EXPECT_NE(watch.out.find("\r\033[3A"), std::string::npos);
+  EXPECT_NE(watch.out.find("\r\033[4A"), std::string::npos);  // header, engine, a, b
   EXPECT_NE(watch.out.find("\033[K"), std::string::npos);
   EXPECT_EQ(watch.out.find("\033[2J"), std::string::npos);
   EXPECT_TRUE(watch.out.ends_with("\033[?25h")) << watch.out.substr(watch.out.size() - 40);
@@ -229,6 +231,7 @@ TEST_F(MigrateWatchTest, OnATerminalTheViewIsRedrawnWithTheStepThePhaseAndAnEtaT
   EXPECT_NE(shown.find("a: step 2/3 two, running (attempt 1), ETA "), std::string::npos) << shown;
   EXPECT_NE(shown.find("b: step 3/3 three, running (attempt 1), ETA "), std::string::npos) << shown;
   EXPECT_NE(shown.find("(step history)"), std::string::npos) << shown;
+  EXPECT_NE(shown.find("\nengine: pid " + std::to_string(engine_pid_)), std::string::npos) << shown;
   EXPECT_NE(shown.find("b: the end (3 steps), finished, total "), std::string::npos) << shown;
   // b runs after a: its ETA is known from the start and runs down to the end.
   const std::vector<int> etas = etas_of("b", watch.out);
@@ -260,15 +263,23 @@ TEST_F(MigrateWatchTest, IntoAPipeTheViewIsPlainLinesOnePerChange) {
   const std::regex line(
       "[0-9-]+T[0-9:.]+Z (a|b): ((step [1-3]/3 (one|two|three)|the end \\(3 steps\\)), [^,]+), "
       ".*");
+  ASSERT_FALSE(lines.empty());
+  EXPECT_NE(lines.front().find(" engine: pid " + std::to_string(engine_pid_) +
+                               ", ringwatch migrate run since "),
+            std::string::npos)
+      << out;
   std::map<std::string, std::string> said;  // cluster -> its position and phase
   for (const std::string& each : lines) {
+    // The engine's line, and one when it is gone (it may end before the watch).
+    if (each.find(" engine: pid ") != std::string::npos || each.ends_with(" no engine is running"))
+      continue;
     std::smatch match;
     ASSERT_TRUE(std::regex_match(each, match, line)) << each;
     EXPECT_NE(said[match[1]], match[2]) << "said twice: " << each << "\n" << out;
     said[match[1]] = match[2];
   }
-  EXPECT_GE(lines.size(), 8u) << out;
-  EXPECT_LE(lines.size(), 14u) << out;
+  EXPECT_GE(lines.size(), 9u) << out;
+  EXPECT_LE(lines.size(), 16u) << out;
   EXPECT_TRUE(lines.back().find("b: the end (3 steps), finished") != std::string::npos) << out;
 }
 
