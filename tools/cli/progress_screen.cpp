@@ -2,6 +2,7 @@
 
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -221,10 +222,11 @@ int watch_migration(const WatchOptions& options, std::ostream& out, std::ostream
   } restore{old_int, old_term};
 
   ProgressOutput output(out, options.terminal);
+  JournalFollower journal(options.state_dir);
   for (;;) {
     std::vector<migration::Record> records;
     try {
-      records = migration::read_journal(options.state_dir);
+      records = journal.records();
     } catch (const migration::JournalError& damaged) {
       output.close();
       err << "ringwatch migrate status: " << damaged.what() << "\n";
@@ -241,6 +243,20 @@ int watch_migration(const WatchOptions& options, std::ostream& out, std::ostream
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   }
+}
+
+const std::vector<migration::Record>& JournalFollower::records() {
+  struct stat file {};
+  Seen now;
+  if (::stat((state_dir_ / "journal.jsonl").c_str(), &file) == 0) {
+    now = {static_cast<long long>(file.st_size),
+           static_cast<long long>(file.st_mtim.tv_sec) * 1000000000LL + file.st_mtim.tv_nsec,
+           static_cast<long long>(file.st_ino)};
+  }
+  if (now == seen_ && now.size >= 0) return records_;
+  records_ = migration::read_journal(state_dir_);
+  seen_ = now;
+  return records_;
 }
 
 std::vector<std::string> RecentLines::lines() const {
@@ -263,7 +279,7 @@ RecentLines::int_type RecentLines::overflow(int_type c) {
 
 ProgressDisplay::ProgressDisplay(std::filesystem::path state_dir,
                                  std::chrono::milliseconds interval, std::ostream& out)
-    : state_dir_(std::move(state_dir)), interval_(interval), output_(out, true) {}
+    : journal_(std::move(state_dir)), interval_(interval), output_(out, true) {}
 
 void ProgressDisplay::start() {
   thread_ = std::thread([this] { loop(); });
@@ -297,7 +313,7 @@ void ProgressDisplay::loop() {
 
 void ProgressDisplay::frame() {
   try {
-    const auto records = migration::read_journal(state_dir_);
+    const auto& records = journal_.records();
     if (records.empty()) return;  // the engine has not made its journal yet
     output_.show(migration::progress_view(records, std::chrono::system_clock::now()),
                  recent_.lines());

@@ -83,6 +83,24 @@ class ProgressOutput {
   EngineHolder last_engine_;                      // plain: the engine line said last
 };
 
+// The journal's records, read again only when the file changed (its size,
+// modification time or inode: the journal is append-only, and a repair
+// replaces it whole), so a frame during a long step parses nothing. Throws
+// JournalError as read_journal() does.
+class JournalFollower {
+ public:
+  explicit JournalFollower(std::filesystem::path state_dir) : state_dir_(std::move(state_dir)) {}
+  const std::vector<migration::Record>& records();
+
+ private:
+  std::filesystem::path state_dir_;
+  std::vector<migration::Record> records_;
+  struct Seen {
+    long long size = -1, mtime_ns = 0, inode = 0;
+    bool operator==(const Seen&) const = default;
+  } seen_;
+};
+
 // True when `out` is this process's stdout on a terminal that takes escape
 // sequences (TERM is not "dumb").
 bool is_terminal(const std::ostream& out);
@@ -135,7 +153,7 @@ class ProgressDisplay {
   void loop();
   void frame();
 
-  const std::filesystem::path state_dir_;
+  JournalFollower journal_;
   const std::chrono::milliseconds interval_;
   RecentLines recent_{4};
   std::ostream log_stream_{&recent_};
