@@ -1,7 +1,8 @@
 // `ringwatch migrate status --watch` and `migrate run`'s live view, as the
 // real binary shows them while a real `migrate run` of a small plan (steps
 // that sleep) runs: on a pseudo-terminal (forkpty, as a person's terminal),
-// into a pipe (a log collector), and stopped with SIGINT. Every wait is
+// into a pipe (a log collector), and stopped with SIGINT (the watch, and
+// `migrate run` showing the view). Every wait is
 // bounded; a child still running at its deadline is killed and the test fails.
 //
 // Run time: about 25 s (four runs of plans of 1 s steps).
@@ -329,6 +330,25 @@ TEST_F(MigrateWatchTest, RunShowsTheViewOnATerminalAndItsTransitionLinesWithLog)
   EXPECT_EQ(log.out.find('\033'), std::string::npos) << log.out;
   EXPECT_NE(log.out.find("a: pending -> preflight at step 1 (one): started"), std::string::npos)
       << log.out;
+}
+
+TEST_F(MigrateWatchTest, SigintStopsRunAndItsViewGivesTheCursorBack) {
+  const std::string plan = write_plan(kWaitingPlan);
+  bool interrupted = false;
+  const Outcome run =
+      on_terminal({"migrate", "run", "--plan", plan, "--state", state()}, 30s,
+                  [&](const std::string& out, pid_t pid) {
+                    if (!interrupted && out.find("awaiting_approval, ETA") != std::string::npos) {
+                      ::kill(pid, SIGINT);
+                      interrupted = true;
+                    }
+                  });
+  ASSERT_TRUE(interrupted) << visible(run.out);
+  EXPECT_EQ(run.code, 3) << visible(run.out);  // stopped
+  const auto shown_again = run.out.rfind("\033[?25h");
+  ASSERT_NE(shown_again, std::string::npos) << run.out;
+  EXPECT_EQ(run.out.substr(shown_again + 6),
+            "migration stopped: a awaiting_approval; journal in " + state() + "\r\n");
 }
 
 }  // namespace
