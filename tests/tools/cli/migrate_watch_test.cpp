@@ -2,10 +2,10 @@
 // real binary shows them while a real `migrate run` of a small plan (steps
 // that sleep) runs: on a pseudo-terminal (forkpty, as a person's terminal),
 // into a pipe (a log collector), and stopped with SIGINT (the watch, and
-// `migrate run` showing the view). Every wait is
-// bounded; a child still running at its deadline is killed and the test fails.
+// `migrate run` showing the view). Every wait is bounded; a child still
+// running at its deadline is killed and the test fails.
 //
-// Run time: about 25 s (four runs of plans of 1 s steps).
+// Run time: about 20 s, most of it three runs of a plan of six 1 s steps.
 
 #include <fcntl.h>
 #include <poll.h>
