@@ -14,11 +14,13 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "lib/util/time.h"
 #include "migration/dry_run.h"
 #include "migration/engine.h"
 #include "tools/cli/options.h"
+#include "tools/cli/progress_screen.h"
 
 namespace ringwatch::cli {
 
@@ -34,8 +36,10 @@ constexpr const char* kMigrateUsage =
     "Subcommands:\n"
     "  plan    --plan FILE [--var NAME=VALUE]...   validate and print the plan\n"
     "  run     --plan FILE --state DIR [--var NAME=VALUE]... [--vantage NAME]\n"
+    "          [--log] [--interval SECONDS]\n"
     "  run     --dry-run --plan FILE [--state DIR] [--var NAME=VALUE]... [--vantage NAME]\n"
     "  status  --state DIR [--format text|json]\n"
+    "  status  --state DIR --watch [--interval SECONDS]\n"
     "  pause   --state DIR [--cluster C]\n"
     "  resume  --state DIR [--cluster C]\n"
     "  abort   --state DIR [--cluster C]\n"
@@ -276,12 +280,25 @@ int status_exit_code(const JournalState& state) {
   return code;
 }
 
+// `migrate run`'s output: the live view (a terminal without --log), or the
+// engine's transition lines.
+struct RunDisplay {
+  bool live_view = false;
+  std::chrono::milliseconds interval{1000};
+};
+
 // `migrate run`: the engine, until every cluster ended or a signal stops it.
-int run_engine(Plan plan, const fs::path& state_dir, const std::string& vantage, std::ostream& out,
-               std::ostream& err) {
+int run_engine(Plan plan, const fs::path& state_dir, const std::string& vantage,
+               const RunDisplay& display, std::ostream& out, std::ostream& err) {
   EngineOptions engine_options;
   engine_options.state_dir = state_dir;
   engine_options.log = &out;
+  // Made before the engine, which takes its log stream; started after it.
+  std::unique_ptr<ProgressDisplay> view;
+  if (display.live_view) {
+    view = std::make_unique<ProgressDisplay>(state_dir, display.interval, out);
+    engine_options.log = &view->log();
+  }
   engine_options.dns_vantage = vantage;
   std::unique_ptr<Engine> engine;
   try {
@@ -290,6 +307,7 @@ int run_engine(Plan plan, const fs::path& state_dir, const std::string& vantage,
     err << "ringwatch migrate run: " << error.what() << "\n";
     return kExitUnknown;
   }
+  if (view) view->start();
   running_engine = engine.get();
   struct ClearRunningEngine {
     ~ClearRunningEngine() { running_engine = nullptr; }
@@ -302,11 +320,23 @@ int run_engine(Plan plan, const fs::path& state_dir, const std::string& vantage,
   // A closed stdout (`| head`) must not kill the engine mid-step.
   ::signal(SIGPIPE, SIG_IGN);
   const RunSummary summary = engine->run();
+  if (view) view->finish();
   out << "migration " << (summary.stopped ? "stopped" : "ended") << ":";
   for (const auto& [name, phase] : summary.clusters)
     out << " " << name << " " << to_string(phase) << ";";
   out << " journal in " << engine_options.state_dir.string() << "\n";
   return summary.exit_code();
+}
+
+// --interval: 0.1 to 3600 seconds.
+std::chrono::milliseconds watch_interval(const po::variables_map& vm) {
+  const double seconds = vm["interval"].as<double>();
+  if (!(seconds >= 0.1 && seconds <= 3600)) {
+    std::ostringstream given;
+    given << seconds;
+    throw UsageError("--interval must be 0.1 to 3600 seconds, got " + given.str());
+  }
+  return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
 }
 
 // `migrate run --dry-run`: 0 nothing would block, 1 something would, 3 a
@@ -345,8 +375,12 @@ int run_migrate(const Args& args, std::ostream& out, std::ostream& err) {
       "vantage", po::value<std::string>()->value_name("NAME"),
       "run: the dns check from this one vantage point only")(
       "format", po::value<std::string>()->default_value("text")->value_name("FMT"),
-      "status: text or json")("cluster", po::value<std::string>()->value_name("C"),
-                              "the cluster (default: every cluster)")(
+      "status: text or json")("watch", po::bool_switch(),
+                              "status: show the live view until every cluster ended")(
+      "interval", po::value<double>()->default_value(1.0)->value_name("SECONDS"),
+      "status --watch, run: how often the live view is redrawn")(
+      "log", po::bool_switch(), "run: the transition lines, also on a terminal")(
+      "cluster", po::value<std::string>()->value_name("C"), "the cluster (default: every cluster)")(
       "step", po::value<std::string>()->value_name("S"), "skip, approve: the step")(
       "reason", po::value<std::string>()->value_name("TEXT"), "why (recorded in the journal)")(
       "truncate-after", po::value<std::uint64_t>()->value_name("N"),
@@ -382,7 +416,10 @@ int run_migrate(const Args& args, std::ostream& out, std::ostream& err) {
       return run_dry(plan, vm.count("state") ? vm["state"].as<std::string>() : "", vantage, out,
                      err);
     }
-    return run_engine(std::move(plan), need("state"), vantage, out, err);
+    RunDisplay display;
+    display.interval = watch_interval(vm);
+    display.live_view = !vm["log"].as<bool>() && is_terminal(out);
+    return run_engine(std::move(plan), need("state"), vantage, display, out, err);
   }
 
   const fs::path state_dir = need("state");
@@ -402,6 +439,16 @@ int run_migrate(const Args& args, std::ostream& out, std::ostream& err) {
     } catch (const JournalError& damaged) {
       err << "ringwatch migrate status: " << damaged.what() << "\n";
       return kExitUnknown;
+    }
+    if (vm["watch"].as<bool>()) {
+      if (format != "text") throw UsageError("--watch shows text; --format json is for one status");
+      WatchOptions watch;
+      watch.state_dir = state_dir;
+      watch.interval = watch_interval(vm);
+      watch.terminal = is_terminal(out);
+      watch.exit_code = status_exit_code;
+      watch.engine = [state_dir] { return engine_holder(state_dir); };
+      return watch_migration(watch, out, err);
     }
     const std::string holder = engine_holder(state_dir);
     if (format == "json") {
