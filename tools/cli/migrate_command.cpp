@@ -14,10 +14,14 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <memory>
+#include <optional>
 
+#include "lib/http/scrape_server.h"
 #include "lib/util/time.h"
 #include "migration/dry_run.h"
 #include "migration/engine.h"
+#include "migration/metrics.h"
 #include "tools/cli/options.h"
 
 namespace ringwatch::cli {
@@ -34,6 +38,7 @@ constexpr const char* kMigrateUsage =
     "Subcommands:\n"
     "  plan    --plan FILE [--var NAME=VALUE]...   validate and print the plan\n"
     "  run     --plan FILE --state DIR [--var NAME=VALUE]... [--vantage NAME]\n"
+    "          [--metrics-listen HOST:PORT]\n"
     "  run     --dry-run --plan FILE [--state DIR] [--var NAME=VALUE]... [--vantage NAME]\n"
     "  status  --state DIR [--format text|json]\n"
     "  pause   --state DIR [--cluster C]\n"
@@ -276,19 +281,49 @@ int status_exit_code(const JournalState& state) {
   return code;
 }
 
+// `--metrics-listen`: the journal's metrics (migration/metrics.h), served at
+// /metrics from before the engine starts; the counters are the journal's, so
+// a restarted engine serves what the migration did so far, not since then.
+struct ServedMetrics {
+  std::shared_ptr<MigrationMetrics> metrics;
+  std::unique_ptr<http::ScrapeServer> server;
+};
+
 // `migrate run`: the engine, until every cluster ended or a signal stops it.
-int run_engine(Plan plan, const fs::path& state_dir, const std::string& vantage, std::ostream& out,
+int run_engine(Plan plan, const fs::path& state_dir, const std::string& vantage,
+               const std::optional<http::ListenAddress>& metrics_listen, std::ostream& out,
                std::ostream& err) {
   EngineOptions engine_options;
   engine_options.state_dir = state_dir;
   engine_options.log = &out;
   engine_options.dns_vantage = vantage;
+  ServedMetrics served;
+  const std::string plan_label = MigrationMetrics::plan_label(plan.source);
+  if (metrics_listen) {
+    auto metrics = std::make_shared<MigrationMetrics>(plan_label);
+    engine_options.on_record = [metrics](const Record& record) { metrics->observe(record); };
+    try {  // listening first: a port in use fails before the journal is touched
+      served.server = std::make_unique<http::ScrapeServer>(
+          *metrics_listen, [metrics] { return metrics->serialize(); });
+    } catch (const std::runtime_error& error) {
+      err << "ringwatch migrate run: --metrics-listen: " << error.what() << "\n";
+      return kExitUnknown;
+    }
+    served.metrics = std::move(metrics);
+  }
   std::unique_ptr<Engine> engine;
   try {
     engine = std::make_unique<Engine>(std::move(plan), engine_options);
+    // The engine holds the lock and has not started: the journal is whole.
+    if (served.metrics) served.metrics->rebuild(read_journal(state_dir));
   } catch (const std::exception& error) {
     err << "ringwatch migrate run: " << error.what() << "\n";
     return kExitUnknown;
+  }
+  if (served.server) {
+    out << util::format_rfc3339_ms(std::chrono::system_clock::now()) << " metrics at http://"
+        << served.server->address().to_string() << "/metrics (plan=\"" << plan_label << "\")"
+        << std::endl;
   }
   running_engine = engine.get();
   struct ClearRunningEngine {
@@ -344,6 +379,8 @@ int run_migrate(const Args& args, std::ostream& out, std::ostream& err) {
       "run: check the plan against the live clusters; run nothing, write nothing")(
       "vantage", po::value<std::string>()->value_name("NAME"),
       "run: the dns check from this one vantage point only")(
+      "metrics-listen", po::value<std::string>()->value_name("HOST:PORT"),
+      "run: serve Prometheus metrics at http://HOST:PORT/metrics (port 0: any free one)")(
       "format", po::value<std::string>()->default_value("text")->value_name("FMT"),
       "status: text or json")("cluster", po::value<std::string>()->value_name("C"),
                               "the cluster (default: every cluster)")(
@@ -378,11 +415,24 @@ int run_migrate(const Args& args, std::ostream& out, std::ostream& err) {
       return kExitOk;
     }
     const std::string vantage = vm.count("vantage") ? vm["vantage"].as<std::string>() : "";
+    std::optional<http::ListenAddress> metrics_listen;
+    if (vm.count("metrics-listen")) {
+      const std::string text = vm["metrics-listen"].as<std::string>();
+      metrics_listen = http::parse_listen_address(text);
+      if (!metrics_listen) {
+        throw UsageError(
+            "--metrics-listen wants HOST:PORT with an IP address (127.0.0.1:9471, "
+            "[::1]:0), got \"" +
+            text + "\"");
+      }
+      if (vm["dry-run"].as<bool>())
+        throw UsageError("--metrics-listen is for a real run, not --dry-run");
+    }
     if (vm["dry-run"].as<bool>()) {
       return run_dry(plan, vm.count("state") ? vm["state"].as<std::string>() : "", vantage, out,
                      err);
     }
-    return run_engine(std::move(plan), need("state"), vantage, out, err);
+    return run_engine(std::move(plan), need("state"), vantage, metrics_listen, out, err);
   }
 
   const fs::path state_dir = need("state");
