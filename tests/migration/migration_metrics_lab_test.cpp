@@ -58,7 +58,8 @@ constexpr char kPlan[] = R"({
        "preflight": [{"check": "dns", "mode": "observe", "backends": ["b4"]}],
        "run": ["${ringwatch}", "lab", "add-backend", "--dir", "${lab}", "--backend", "b4"]},
       {"name": "check-b5", "preflight": [{"check": "dns", "backends": ["b5"]}]},
-      {"name": "hand-over", "approval": "before"}
+      {"name": "hand-over", "approval": "before",
+       "preflight": [{"check": "dns", "backends": ["b4"]}]}
     ]}]})";
 
 // `ringwatch migrate run ...` in the background, its output in a file;
@@ -221,7 +222,7 @@ TEST(MigrationMetricsLabTest, PrometheusScrapesAMigrationAcrossAKillNineAndItsRu
     EXPECT_TRUE(
         scraped(prometheus,
                 series("ringwatch_migration_check_failures_total", R"(check="connections")"), 0));
-    const std::string observed = R"(check="dns (observe only; backends b4)")";
+    const std::string observed = R"x(check="dns (observe only; backends b4)")x";
     EXPECT_TRUE(
         scraped(prometheus, series("ringwatch_migration_observe_evaluations_total", observed), 1));
     EXPECT_TRUE(
