@@ -200,8 +200,13 @@ void MigrationMetrics::State::fold(const Record& record) {
     case Record::Type::skip:
       break;
   }
-  // An operator's skip (of any cluster) changes steps_completed.
-  for (const auto& name : known_clusters) show_cluster(*journal.find(name));
+  // The cluster the record is about; every one for a record about none (a
+  // header, an operator's command to every cluster).
+  if (record.cluster.empty()) {
+    for (const auto& name : known_clusters) show_cluster(*journal.find(name));
+  } else if (known_clusters.count(record.cluster)) {
+    show_cluster(*journal.find(record.cluster));
+  }
 }
 
 void MigrationMetrics::State::add_clusters() {
