@@ -179,6 +179,20 @@ TEST(MigrationMetricsLabTest, PrometheusScrapesAMigrationAcrossAKillNineAndItsRu
     return testing::run_command(std::string(RINGWATCH_BINARY) + " " + args);
   };
 
+  const std::string plan_args = " --plan " + plan_file.string() +
+                                " --var lab=" + lab.dir().string() + state_arg +
+                                " --metrics-listen ";
+  const auto [bad_code, bad] = ringwatch("migrate run" + plan_args + "localhost:9471");
+  EXPECT_EQ(bad_code, 3);
+  EXPECT_EQ(bad.substr(0, bad.find('\n')),
+            "ringwatch migrate: --metrics-listen wants HOST:PORT with an IP address "
+            "(127.0.0.1:9471, [::1]:0), got \"localhost:9471\"");
+  const auto [dry_code, dry] = ringwatch("migrate run --dry-run" + plan_args + "127.0.0.1:0");
+  EXPECT_EQ(dry_code, 3);
+  EXPECT_EQ(dry.substr(0, dry.find('\n')),
+            "ringwatch migrate: --metrics-listen is for a real run, not --dry-run");
+  EXPECT_FALSE(fs::exists(state));
+
   // Port 0: the engine says where it listens.
   auto engine = std::make_unique<Engine>(run("127.0.0.1:0"), lab.sibling("run1.log"));
   ASSERT_TRUE(eventually([&] { return !engine->metrics_address().empty(); }, 30s))
@@ -186,6 +200,12 @@ TEST(MigrationMetricsLabTest, PrometheusScrapesAMigrationAcrossAKillNineAndItsRu
   const std::string address = engine->metrics_address();
   EXPECT_NE(engine->output().find("/metrics (plan=\"metrics-plan\")"), std::string::npos)
       << engine->output();
+  // Its address is taken now: a second engine is refused before it reads
+  // the state directory.
+  const auto [taken_code, taken] = ringwatch("migrate run" + plan_args + address);
+  EXPECT_EQ(taken_code, 3);
+  EXPECT_EQ(taken, "ringwatch migrate run: --metrics-listen: cannot listen on " + address +
+                       ": Address already in use\n");
   PrometheusProcess prometheus(prometheus_config(address),
                                {{"ringwatch-migration.rules.yml",
                                  read(kSource / "alerts/rules/ringwatch-migration.rules.yml")}});
