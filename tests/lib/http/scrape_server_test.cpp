@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <string>
 
 #include "lib/http/client.h"
@@ -137,6 +138,18 @@ TEST(ScrapeServerTest, ConnectionsBeyondTheBoundAreClosedAndIdleOnesTimeOut) {
   const std::string answer = scrape.read_to_end();
   EXPECT_EQ(answer.substr(0, 15), "HTTP/1.1 200 OK") << answer;
   EXPECT_NE(answer.find("\r\n\r\nx 1\n"), std::string::npos) << answer;
+}
+
+TEST(ScrapeServerTest, StoppingClosesOpenConnections) {
+  auto server = std::make_unique<ScrapeServer>(ListenAddress{"127.0.0.1", 0},
+                                               [] { return std::string("x 1\n"); });
+  RawConnection idle(server->address().port);
+  ASSERT_TRUE(idle.connected());
+  RawConnection half(server->address().port);
+  half.send("GET /metrics HTTP/1.1\r\n");  // a request cut short
+  server.reset();
+  EXPECT_EQ(idle.read_to_end(), "");
+  EXPECT_EQ(half.read_to_end(), "");
 }
 
 }  // namespace
