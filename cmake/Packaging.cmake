@@ -40,7 +40,8 @@ install(FILES ${RINGWATCH_DOCS_DIR}/completion/ringwatch ${RINGWATCH_DOCS_DIR}/c
         DESTINATION ${RINGWATCH_BASH_COMPLETION_DIR})
 
 set(RINGWATCH_SHARE_DIR ${CMAKE_INSTALL_DATADIR}/ringwatch)
-install(FILES alerts/rules/ringwatch.rules.yml DESTINATION ${RINGWATCH_SHARE_DIR}/alerts)
+install(FILES alerts/rules/ringwatch.rules.yml alerts/rules/ringwatch-migration.rules.yml
+        DESTINATION ${RINGWATCH_SHARE_DIR}/alerts)
 # The Grafana dashboard (issue 13) ships once it is in the tree.
 install(DIRECTORY alerts/grafana DESTINATION ${RINGWATCH_SHARE_DIR}/alerts OPTIONAL)
 install(DIRECTORY tools/examples/ DESTINATION ${RINGWATCH_SHARE_DIR}/examples

@@ -53,7 +53,8 @@ for file in ./usr/bin/ringwatch ./usr/bin/ringwatchd ./lib/systemd/system/ringwa
   ./usr/share/man/man1/ringwatch.1.gz ./usr/share/man/man8/ringwatchd.8.gz \
   ./usr/share/man/man5/ringwatch-spec.5.gz \
   ./usr/share/bash-completion/completions/ringwatch ./usr/share/bash-completion/completions/ringwatchd \
-  ./usr/share/ringwatch/alerts/ringwatch.rules.yml ./usr/share/ringwatch/examples/fleet.json \
+  ./usr/share/ringwatch/alerts/ringwatch.rules.yml ./usr/share/ringwatch/alerts/ringwatch-migration.rules.yml \
+  ./usr/share/ringwatch/examples/fleet.json \
   ./usr/share/ringwatch/examples/replace-backend-plan.json \
   ./usr/share/ringwatch/examples/twemproxy-ip-only.json \
   ./usr/share/ringwatch/examples/twemproxy-cluster.json ./usr/share/doc/ringwatch/README.md; do

@@ -14,11 +14,15 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <memory>
+#include <optional>
 #include <sstream>
 
+#include "lib/http/scrape_server.h"
 #include "lib/util/time.h"
 #include "migration/dry_run.h"
 #include "migration/engine.h"
+#include "migration/metrics.h"
 #include "tools/cli/options.h"
 #include "tools/cli/progress_screen.h"
 
@@ -36,7 +40,7 @@ constexpr const char* kMigrateUsage =
     "Subcommands:\n"
     "  plan    --plan FILE [--var NAME=VALUE]...   validate and print the plan\n"
     "  run     --plan FILE --state DIR [--var NAME=VALUE]... [--vantage NAME]\n"
-    "          [--log] [--interval SECONDS]\n"
+    "          [--log] [--interval SECONDS] [--metrics-listen HOST:PORT]\n"
     "  run     --dry-run --plan FILE [--state DIR] [--var NAME=VALUE]... [--vantage NAME]\n"
     "  status  --state DIR [--format text|json]\n"
     "  status  --state DIR --watch [--interval SECONDS]\n"
@@ -287,9 +291,18 @@ struct RunDisplay {
   std::chrono::milliseconds interval{1000};
 };
 
+// `--metrics-listen`: the journal's metrics (migration/metrics.h), served at
+// /metrics from before the engine starts; the counters are the journal's, so
+// a restarted engine serves what the migration did so far, not since then.
+struct ServedMetrics {
+  std::shared_ptr<MigrationMetrics> metrics;
+  std::unique_ptr<http::ScrapeServer> server;
+};
+
 // `migrate run`: the engine, until every cluster ended or a signal stops it.
 int run_engine(Plan plan, const fs::path& state_dir, const std::string& vantage,
-               const RunDisplay& display, std::ostream& out, std::ostream& err) {
+               const RunDisplay& display, const std::optional<http::ListenAddress>& metrics_listen,
+               std::ostream& out, std::ostream& err) {
   EngineOptions engine_options;
   engine_options.state_dir = state_dir;
   engine_options.log = &out;
@@ -300,12 +313,33 @@ int run_engine(Plan plan, const fs::path& state_dir, const std::string& vantage,
     engine_options.log = &view->log();
   }
   engine_options.dns_vantage = vantage;
+  ServedMetrics served;
+  const std::string plan_label = MigrationMetrics::plan_label(plan.source);
+  if (metrics_listen) {
+    auto metrics = std::make_shared<MigrationMetrics>(plan_label);
+    engine_options.on_record = [metrics](const Record& record) { metrics->observe(record); };
+    try {  // listening first: a port in use fails before the journal is touched
+      served.server = std::make_unique<http::ScrapeServer>(
+          *metrics_listen, [metrics] { return metrics->serialize(); });
+    } catch (const std::runtime_error& error) {
+      err << "ringwatch migrate run: --metrics-listen: " << error.what() << "\n";
+      return kExitUnknown;
+    }
+    served.metrics = std::move(metrics);
+  }
   std::unique_ptr<Engine> engine;
   try {
     engine = std::make_unique<Engine>(std::move(plan), engine_options);
+    // The engine holds the lock and has not started: the journal is whole.
+    if (served.metrics) served.metrics->rebuild(read_journal(state_dir));
   } catch (const std::exception& error) {
     err << "ringwatch migrate run: " << error.what() << "\n";
     return kExitUnknown;
+  }
+  if (served.server) {
+    *engine_options.log << util::format_rfc3339_ms(std::chrono::system_clock::now())
+                        << " metrics at http://" << served.server->address().to_string()
+                        << "/metrics (plan=\"" << plan_label << "\")" << std::endl;
   }
   if (view) view->start();
   running_engine = engine.get();
@@ -374,6 +408,8 @@ int run_migrate(const Args& args, std::ostream& out, std::ostream& err) {
       "run: check the plan against the live clusters; run nothing, write nothing")(
       "vantage", po::value<std::string>()->value_name("NAME"),
       "run: the dns check from this one vantage point only")(
+      "metrics-listen", po::value<std::string>()->value_name("HOST:PORT"),
+      "run: serve Prometheus metrics at http://HOST:PORT/metrics (port 0: any free one)")(
       "format", po::value<std::string>()->default_value("text")->value_name("FMT"),
       "status: text or json")("watch", po::bool_switch(),
                               "status: show the live view until every cluster ended")(
@@ -412,6 +448,19 @@ int run_migrate(const Args& args, std::ostream& out, std::ostream& err) {
       return kExitOk;
     }
     const std::string vantage = vm.count("vantage") ? vm["vantage"].as<std::string>() : "";
+    std::optional<http::ListenAddress> metrics_listen;
+    if (vm.count("metrics-listen")) {
+      const std::string text = vm["metrics-listen"].as<std::string>();
+      metrics_listen = http::parse_listen_address(text);
+      if (!metrics_listen) {
+        throw UsageError(
+            "--metrics-listen wants HOST:PORT with an IP address (127.0.0.1:9471, "
+            "[::1]:0), got \"" +
+            text + "\"");
+      }
+      if (vm["dry-run"].as<bool>())
+        throw UsageError("--metrics-listen is for a real run, not --dry-run");
+    }
     if (vm["dry-run"].as<bool>()) {
       return run_dry(plan, vm.count("state") ? vm["state"].as<std::string>() : "", vantage, out,
                      err);
@@ -419,7 +468,7 @@ int run_migrate(const Args& args, std::ostream& out, std::ostream& err) {
     RunDisplay display;
     display.interval = watch_interval(vm);
     display.live_view = !vm["log"].as<bool>() && is_terminal(out);
-    return run_engine(std::move(plan), need("state"), vantage, display, out, err);
+    return run_engine(std::move(plan), need("state"), vantage, display, metrics_listen, out, err);
   }
 
   const fs::path state_dir = need("state");
