@@ -219,7 +219,7 @@ TEST(CliTest, MigratePlanRejectsABadPlanNamingFilePointerAndExpectation) {
   EXPECT_EQ(bad.err, "ringwatch migrate plan: " + plan +
                          ": /clusters/0/steps/0/colour: unknown field (expected one of: name, "
                          "run, timeout, retries, backoff, safe_to_rerun, approval, preflight, "
-                         "verify)\n");
+                         "verify, hooks)\n");
   EXPECT_EQ(bad.out, "");
 
   const std::string unset = dir.file("unset.json", R"({"clusters": [{"name": "c1",
