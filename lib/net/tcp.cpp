@@ -203,6 +203,13 @@ Result<std::size_t, TcpError> TcpStream::receive(std::string& out, std::size_t m
   }
 }
 
+std::optional<TcpError> TcpStream::wait_readable(Clock::time_point deadline) {
+  const int ready = wait_for(fd_, POLLIN, deadline);
+  if (ready == 0) return deadline_passed(label_);
+  if (ready < 0) return errno_error("poll", errno);
+  return std::nullopt;
+}
+
 bool TcpStream::idle() const {
   char byte = 0;
   const ssize_t got = ::recv(fd_, &byte, 1, MSG_PEEK | MSG_DONTWAIT);

@@ -75,6 +75,10 @@ class TcpStream {
   // Without waiting: true when the connection is open and idle (no bytes
   // waiting, not closed or reset by the peer).
   bool idle() const;
+  // Waits by `deadline` until bytes (or the peer's close) can be read, without
+  // reading them. Right after sending a request, calling this before
+  // receive() saves the recv that would only find nothing there yet.
+  std::optional<TcpError> wait_readable(Clock::time_point deadline);
 
  private:
   TcpStream(int fd, std::string label) : fd_(fd), label_(std::move(label)) {}
