@@ -611,6 +611,7 @@ struct Engine::Impl::ClusterRun {
       return;
     }
     const auto deadline = SteadyClock::now() + step.verify.deadline;
+    std::string journaled_failures;  // of this step's last verify_failing record
     for (;;) {
       const CheckRound round = checks->run(gates);
       if (engine.stopping) return;
@@ -623,6 +624,12 @@ struct Engine::Impl::ClusterRun {
         if (!observe(progress, step.verify.checks, Phase::verifying)) return;
         pause_for_checks(progress, Phase::verifying, round, "verify");
         return;
+      }
+      // Journaled when it changes (not every round), so a watcher in another
+      // shell sees what the verify sees without the journal growing per round.
+      if (round.failures != journaled_failures) {
+        engine.write(verify_failing_record(progress, round));
+        journaled_failures = round.failures;
       }
       const auto left =
           std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());

@@ -45,6 +45,16 @@ Record observe_record(const ClusterProgress& cluster, const CheckSpec& check, Ph
   return record;
 }
 
+Record verify_failing_record(const ClusterProgress& cluster, const CheckRound& round) {
+  Record record;
+  record.type = Record::Type::verify_failing;
+  record.cluster = cluster.name;
+  record.step = cluster.step;
+  record.detail = round.failures;
+  record.diagnosis = round.diagnosis;
+  return record;
+}
+
 std::optional<Record> request_record(const ClusterProgress& cluster) {
   if (cluster.terminal()) return std::nullopt;
   if (cluster.abort_requested) {

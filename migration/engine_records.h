@@ -22,6 +22,8 @@ std::string step_label(const ClusterProgress& cluster, int step);
 // (preflight or verifying): "passed" or "would_pause", with the round's report.
 Record observe_record(const ClusterProgress& cluster, const CheckSpec& check, Phase where,
                       const CheckRound& round);
+// A verify round of the cluster's step that failed before its deadline.
+Record verify_failing_record(const ClusterProgress& cluster, const CheckRound& round);
 // What an operator's request turns into at a cluster's boundary (the top of
 // its loop, or right away when no engine runs); nullopt when nothing is due.
 std::optional<Record> request_record(const ClusterProgress& cluster);

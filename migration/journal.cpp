@@ -31,8 +31,9 @@ constexpr const char* kPhaseNames[] = {"pending",   "preflight", "running",
                                        "aborted",   "finished",  "awaiting_approval"};
 constexpr const char* kReasonNames[] = {"",         "failed_check", "failed_action",
                                         "operator", "blackout",     "interrupted"};
-constexpr const char* kTypeNames[] = {"run",  "state",   "attempt", "attempt_end", "operator",
-                                      "skip", "journal", "repair",  "observe",     "hook"};
+constexpr const char* kTypeNames[] = {"run",      "state", "attempt",       "attempt_end",
+                                      "operator", "skip",  "journal",       "repair",
+                                      "observe",  "hook",  "verify_failing"};
 constexpr int kTypeCount = static_cast<int>(std::size(kTypeNames));
 
 std::string errno_text() {
@@ -221,6 +222,10 @@ std::string to_json_line(const Record& record) {
       out.Key("duration_ms");
       out.Int64(record.duration_ms);
       text("report_file", record.report_file);
+      break;
+    case Record::Type::verify_failing:
+      out.Key("step");
+      out.Int(record.step);
       break;
   }
   text("detail", record.detail);

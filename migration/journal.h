@@ -98,6 +98,10 @@ struct Record {
   // acted on, kept so operators can tune thresholds before they gate.
   // hook: one run of a hook (hooks.h) and how it ended: never acted on
   // (replay ignores it), so a hook cannot change a cluster's state.
+  // verify_failing: a verify round that failed before the step's deadline
+  // (`step`, `detail` its failures, `diagnosis`), written when the failures
+  // differ from the last such record of the step, so `migrate status --watch`
+  // shows what a waiting verify sees; replay ignores it.
   enum class Type {
     run,
     state,
@@ -108,7 +112,8 @@ struct Record {
     header,
     repair,
     observe,
-    hook
+    hook,
+    verify_failing
   };
   Type type = Type::state;
   std::uint64_t seq = 0;                       // set by Journal::append

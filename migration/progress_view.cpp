@@ -4,6 +4,8 @@
 #include <map>
 #include <set>
 
+#include "migration/engine_records.h"
+
 namespace ringwatch::migration {
 
 namespace {
@@ -50,6 +52,7 @@ class Walk {
     apply(state_, record);
     if (record.type == Record::Type::header || record.type == Record::Type::run) add_clusters();
     if (is_state) transition(record);
+    if (record.type == Record::Type::verify_failing) verify_failing(record);
     last_at_ = record.at;
   }
 
@@ -103,6 +106,19 @@ class Walk {
     clock.reason = record.reason;
     clock.step = record.step;
     clock.counting_since = record.at;
+  }
+
+  // A verify that has not passed yet, before its deadline: failing for now.
+  void verify_failing(const Record& record) {
+    const auto found = clocks_.find(record.cluster);
+    const ClusterProgress* cluster = state_.find(record.cluster);
+    if (found == clocks_.end() || cluster == nullptr) return;
+    ClusterClock& clock = found->second;
+    if (clock.phase != Phase::verifying || clock.step != record.step) return;
+    clock.verdict = {CheckVerdict::Kind::failing, "verify",
+                     "verify of " + step_label(*cluster, record.step) +
+                         " not passing yet (before its deadline): " + record.detail,
+                     record.diagnosis};
   }
 
   // The state records that carry a gating check's verdict (progress_view.h).

@@ -26,9 +26,9 @@
 // Verdict. The journal holds a gating check's verdict in the state records
 // the engine writes on it: preflight -> running "preflight checks passed",
 // verifying -> done "verify checks passed", paused(failed_check) (the
-// failures, and the diagnosis), and a resume after passing re-checks. A
-// verify round that fails before its deadline is logged, not journaled, so
-// until the deadline the view says the checks are being evaluated.
+// failures, and the diagnosis), and a resume after passing re-checks; a
+// verify round that fails before its deadline is a `verify_failing` record
+// (written when its failures change), shown as failing "not passing yet".
 //
 // Pure and thread-safe: functions of records and a time.
 

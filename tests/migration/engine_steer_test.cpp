@@ -114,6 +114,29 @@ TEST_F(EngineSteerTest, EveryFailingVerifyRoundIsLoggedWhileItWaits) {
   EXPECT_TRUE(contains(log(), " ms to its deadline): canary: consistency 0.9 < 1\n")) << log();
 }
 
+TEST_F(EngineSteerTest, AVerifyNotPassingYetIsJournaledWhenItsFailuresChange) {
+  const std::string text = R"({"clusters": [{"name": "c1", "spec": "${dead}",
+      "steps": [{"name": "move", "run": ["true"],
+                 "verify": {"checks": [{"check": "canary"}], "interval": 0.05, "deadline": 60}}]}]})";
+  checks_.script("c1", {Checks::fail("canary: consistency 0.5 < 1", "b2 unreachable"),
+                        Checks::fail("canary: consistency 0.5 < 1", "b2 unreachable"),
+                        Checks::fail("canary: consistency 0.9 < 1"), Checks::pass()});
+  Engine engine(plan(text), options());
+  EXPECT_EQ(engine.run().exit_code(), 0) << log();
+  std::vector<Record> failing;
+  for (const Record& record : journal()) {
+    if (record.type == Record::Type::verify_failing) failing.push_back(record);
+  }
+  // Three failing rounds, two distinct failures: two records, in order.
+  ASSERT_EQ(failing.size(), 2u) << log();
+  EXPECT_EQ(failing[0].step, 0);
+  EXPECT_EQ(failing[0].detail, "canary: consistency 0.5 < 1");
+  EXPECT_EQ(failing[0].diagnosis, "b2 unreachable");
+  EXPECT_EQ(failing[1].detail, "canary: consistency 0.9 < 1");
+  // Replay ignores them: the cluster finished as without them.
+  EXPECT_EQ(state().find("c1")->phase, Phase::finished);
+}
+
 TEST_F(EngineSteerTest, AnOperatorPauseWithoutADetailIsLoggedWithoutAColon) {
   checks_.script("c1", {Checks::fail("connections: CRITICAL: b1 refused")});
   Engine engine(plan(kGatedPlan), options());

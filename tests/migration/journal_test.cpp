@@ -223,10 +223,18 @@ TEST_F(JournalTest, EveryRecordTypeSurvivesARoundTripThroughItsLine) {
   upgrade.upgraded_from = 1;
   upgrade.by = "bob";
   upgrade.detail = "upgrade to journal version 2";
+  Record verify_failing;
+  verify_failing.type = Record::Type::verify_failing;
+  verify_failing.at = kAt;
+  verify_failing.cluster = "c1";
+  verify_failing.step = 1;
+  verify_failing.detail = "canary: consistency 0.83 < 1";
+  verify_failing.diagnosis = "b4 misses keys through p2";
 
   std::uint64_t seq = 1;
-  for (Record* record : {&header, &run, &state, &paused, &attempt, &attempt_end, &interrupted,
-                         &skip_command, &rejected, &pause_all, &skip, &repair, &upgrade}) {
+  for (Record* record :
+       {&header, &run, &state, &paused, &attempt, &attempt_end, &interrupted, &skip_command,
+        &rejected, &pause_all, &skip, &repair, &upgrade, &verify_failing}) {
     record->seq = seq++;
     const std::string line = to_json_line(*record);
     SCOPED_TRACE(line);
@@ -252,6 +260,10 @@ TEST_F(JournalTest, EveryRecordTypeSurvivesARoundTripThroughItsLine) {
                R"("plan_sha256":")" +
                std::string(64, 'b') +
                R"(","pid":4242,"clusters":{"c1":["one","two"],"c2":["x"]},"detail":"first run")"));
+  EXPECT_EQ(to_json_line(verify_failing),
+            with_crc(R"({"seq":14,"at":"2026-11-19T10:30:00.123Z","type":"verify_failing",)"
+                     R"("cluster":"c1","step":1,"detail":"canary: consistency 0.83 < 1",)"
+                     R"("diagnosis":"b4 misses keys through p2")"));
   EXPECT_EQ(to_json_line(attempt),
             with_crc(R"({"seq":5,"at":"2026-11-19T10:30:00.123Z","type":"attempt","cluster":"c1",)"
                      R"("step":1,"attempt":3,"pgid":4243,"start_time":987654321,)"

@@ -84,6 +84,18 @@ class SyntheticJournal {
     add(run);
   }
 
+  // A verify round of step `index` that failed before its deadline.
+  void verify_failing(const std::string& cluster, int index, std::string failures,
+                      std::string diagnosis) {
+    Record record;
+    record.type = Record::Type::verify_failing;
+    record.cluster = cluster;
+    record.step = index;
+    record.detail = std::move(failures);
+    record.diagnosis = std::move(diagnosis);
+    add(record);
+  }
+
   // An operator's skip of step `index` (an index, as records count).
   void skip(const std::string& cluster, int index) {
     Record record;
@@ -246,6 +258,27 @@ TEST(ProgressViewTest, TheVerdictFollowsTheGatingChecksOfTheCurrentStep) {
   // An operator's resume polls the verify checks again: no verdict yet.
   journal.state("a", Phase::verifying, 0, "resumed by operator");
   EXPECT_EQ(journal.cluster("a").verdict.kind, CheckVerdict::Kind::pending);
+  journal.state("a", Phase::done, 0, "verify checks passed");
+  EXPECT_EQ(journal.cluster("a").verdict.kind, CheckVerdict::Kind::passed);
+}
+
+TEST(ProgressViewTest, AVerifyNotPassingYetShowsItsFailuresUntilItPasses) {
+  SyntheticJournal journal(Structure{{"a", {"one", "two"}}});
+  journal.state("a", Phase::preflight, 0, "started");
+  journal.state("a", Phase::running, 0, "preflight checks passed");
+  journal.state("a", Phase::verifying, 0, "action succeeded");
+  // A record of another step (a stale one) says nothing about this verify.
+  journal.verify_failing("a", 1, "canary: consistency 0.1 < 1", "");
+  EXPECT_EQ(journal.cluster("a").verdict.kind, CheckVerdict::Kind::pending);
+  journal.verify_failing("a", 0, "canary: consistency 0.83 < 1", "b4 misses keys through p2");
+  const CheckVerdict& failing = journal.cluster("a").verdict;
+  EXPECT_EQ(failing.kind, CheckVerdict::Kind::failing);
+  EXPECT_EQ(failing.what, "verify");
+  EXPECT_EQ(failing.detail,
+            "verify of step 1 (one) not passing yet (before its deadline): canary: consistency "
+            "0.83 < 1");
+  EXPECT_EQ(failing.diagnosis, "b4 misses keys through p2");
+  EXPECT_EQ(journal.cluster("a").phase, Phase::verifying);
   journal.state("a", Phase::done, 0, "verify checks passed");
   EXPECT_EQ(journal.cluster("a").verdict.kind, CheckVerdict::Kind::passed);
 }
