@@ -39,7 +39,11 @@ run_ctest() {
 }
 
 echo "== build (warnings as errors)"
-RINGWATCH_BUILD_DIR=$root/build "$root/tools/build.sh" -DRINGWATCH_WERROR=ON
+# -g1 (line tables, no variables' debug info): the same code as -g, built in
+# about 40% less time (55 s -> 34 s for daemon/http_server.cpp), which CI's
+# 40 minutes on 2 cores need. tools/build.sh alone keeps -g for developers.
+RINGWATCH_BUILD_DIR=$root/build "$root/tools/build.sh" -DRINGWATCH_WERROR=ON \
+  "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG"
 echo "== tests"
 # Two at a time: most tests wait on real programs and deadlines, not on the
 # CPU; every test starts its programs on free ports of its own, so two run
@@ -56,15 +60,20 @@ if [[ ${RINGWATCH_SKIP_SANITIZERS:-0} != 1 ]]; then
   # The package test (label `package`) builds and installs the .deb: once, in
   # the first pass, is enough. The 1,000-proxy lab (label `bigfleet`) is too
   # slow for 2 cores under ASan; shared_nutcracker_lab_test covers its
-  # mechanics there.
+  # mechanics there. Nor does the 12x48 fault-equivalence test: its full
+  # round (1,152 canaries read through each of 12 proxies) takes longer than
+  # the lab's 1 s io deadline under ASan at -O1 next to another test; the
+  # 3x3 one runs the same code here.
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-    run_ctest "$root/build-asan" --timeout 600 -j2 --label-exclude "package|bigfleet"
+    run_ctest "$root/build-asan" --timeout 600 -j2 --label-exclude "package|bigfleet" \
+    --exclude-regex '^LinearRoundLabTest\.EveryFaultIsFoundInTheFirstRoundAsInAFullRoundOn12x48$'
 fi
 
 if [[ ${RINGWATCH_SKIP_FUZZ:-0} != 1 ]] && command -v clang++-14 >/dev/null; then
   echo "== build (libFuzzer targets, clang, ASan+UBSan)"
   CC=clang-14 CXX=clang++-14 RINGWATCH_BUILD_DIR=$root/build-fuzz RINGWATCH_TARGETS=ringwatch_fuzz \
-    "$root/tools/build.sh" -DRINGWATCH_FUZZ=ON -DRINGWATCH_TESTS=OFF -DRINGWATCH_WERROR=ON
+    "$root/tools/build.sh" -DRINGWATCH_FUZZ=ON -DRINGWATCH_TESTS=OFF -DRINGWATCH_WERROR=ON \
+    "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG"
   echo "== fuzzing (${RINGWATCH_FUZZ_SECONDS:-10} s per target)"
   "$root/fuzz/run.sh" "$root/build-fuzz" "${RINGWATCH_FUZZ_SECONDS:-10}"
 fi
