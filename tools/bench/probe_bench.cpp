@@ -285,8 +285,24 @@ int main(int argc, char** argv) {
   std::string kinds_text = "twemproxy,memcached";
   Options options;
   std::filesystem::path dir = std::filesystem::temp_directory_path() / "ringwatch-bench";
-  for (int i = 1; i + 1 < argc; i += 2) {
+  const auto usage = [](std::FILE* out) {
+    std::fprintf(out,
+                 "usage: probe_bench [--sizes 3x3,6x12,12x48] [--proxy-kinds "
+                 "twemproxy,memcached] [--rounds N] [--naive yes|no] [--dir DIR] "
+                 "[--pools-per-process K] [--proxies-per-round N]\n");
+  };
+  for (int i = 1; i < argc; i += 2) {
     const std::string flag = argv[i];
+    if (flag == "-h" || flag == "--help") {
+      usage(stdout);
+      return 0;
+    }
+    // Every flag takes a value: a flag left without one is an error, not
+    // a run of every size with the defaults.
+    if (i + 1 == argc) {
+      usage(stderr);
+      return 3;
+    }
     if (flag == "--sizes")
       sizes_text = argv[i + 1];
     else if (flag == "--proxy-kinds")
@@ -302,10 +318,7 @@ int main(int argc, char** argv) {
     else if (flag == "--proxies-per-round")
       options.proxies_per_round = std::atoi(argv[i + 1]);
     else {
-      std::fprintf(stderr,
-                   "usage: probe_bench [--sizes 3x3,6x12,12x48] [--proxy-kinds "
-                   "twemproxy,memcached] [--rounds N] [--naive yes|no] [--dir DIR] "
-                   "[--pools-per-process K] [--proxies-per-round N]\n");
+      usage(stderr);
       return 3;
     }
   }
