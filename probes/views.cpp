@@ -51,6 +51,9 @@ void describe_views(const spec::ClusterSpec& spec, const RoundContext& round,
             &cell);
       }
     }
+    // Reserved: at 1000x50 (50,000 links), growing the vector link by link
+    // spent 5% of ringwatchd's CPU moving links into each larger buffer.
+    report.links.reserve(report.links.size() + spec.proxies.size() * spec.backends.size());
     for (const spec::Proxy& proxy : spec.proxies) {
       for (const spec::Backend& backend : spec.backends) {
         report::LinkView link{proxy.name, backend.name, "", "", "", ""};
