@@ -4,7 +4,9 @@
 # run the tests again; then, where clang is, build the libFuzzer targets
 # (fuzz/, in build-fuzz/: only they and the libraries they link) and run
 # each for RINGWATCH_FUZZ_SECONDS (default 10: CI's budget is 40 minutes on
-# 2 cores; run fuzz/run.sh longer by hand).
+# 2 cores; run fuzz/run.sh longer by hand). The ASan+UBSan and fuzz builds
+# run niced in the background from the end of the first build on, each into
+# its build directory's build.log, so the tests' idle CPU builds them.
 #
 # A green run means every test ran: each pass prints the tests that were
 # skipped (the netns tests skip without CAP_NET_ADMIN), and a run as root
@@ -38,24 +40,77 @@ run_ctest() {
   return "$status"
 }
 
+# build_in_background NICE LOG ENV... -- CMAKE_ARGS...: tools/build.sh with
+# ENV, niced, its output in LOG, in a process group of its own so that an
+# early exit stops all of it; its pid (the group's id) is in $!.
+build_in_background() {
+  local niceness=$1 log=$2 env_vars=()
+  shift 2
+  while [[ $1 != -- ]]; do
+    env_vars+=("$1")
+    shift
+  done
+  shift
+  mkdir -p "$(dirname "$log")"
+  setsid env "${env_vars[@]}" nice -n "$niceness" "$root/tools/build.sh" "$@" >"$log" 2>&1 &
+}
+# finish_build NAME PID LOG: waits for a background build; prints its log's
+# end if it failed.
+finish_build() {
+  local name=$1 pid=$2 log=$3
+  if wait "$pid"; then
+    echo "== build ($name): done, $(tail -n 1 "$log")"
+  else
+    echo "== build ($name): FAILED; the end of $log:"
+    tail -n 60 "$log"
+    return 1
+  fi
+}
+background=()
+trap 'for pid in "${background[@]}"; do [[ -n $pid ]] && kill -- "-$pid" 2>/dev/null; done; true' EXIT
+
 echo "== build (warnings as errors)"
 # -g1 (line tables, no variables' debug info): the same code as -g, built in
 # about 40% less time (55 s -> 34 s for daemon/http_server.cpp), which CI's
 # 40 minutes on 2 cores need. tools/build.sh alone keeps -g for developers.
 RINGWATCH_BUILD_DIR=$root/build "$root/tools/build.sh" -DRINGWATCH_WERROR=ON \
   "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG"
+
+# The sanitizer and fuzz builds start now, niced, behind the tests: the tests
+# wait on real programs and deadlines for about a third of their time (vmstat
+# on 2 cores), and that idle CPU builds the next passes. The ASan build (on
+# the critical path) at nice 10, the fuzz build (needed last) at nice 19; the
+# tests keep their priority over both.
+sanitizers=0 fuzz=0
+[[ ${RINGWATCH_SKIP_SANITIZERS:-0} != 1 ]] && sanitizers=1
+[[ ${RINGWATCH_SKIP_FUZZ:-0} != 1 ]] && command -v clang++-14 >/dev/null && fuzz=1
+if ((sanitizers)); then
+  # -O1 -g1: the build is most of this pass's time on 2 cores; line tables are
+  # all a sanitizer's stack trace needs, and -O1 keeps its frames readable.
+  build_in_background 10 "$root/build-asan/build.log" RINGWATCH_BUILD_DIR="$root/build-asan" -- \
+    -DRINGWATCH_WERROR=ON -DRINGWATCH_SANITIZE=ON "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG"
+  asan_build=$!
+  background+=("$asan_build")
+fi
+if ((fuzz)); then
+  # The fuzz targets and only the libraries they link.
+  build_in_background 19 "$root/build-fuzz/build.log" CC=clang-14 CXX=clang++-14 \
+    RINGWATCH_BUILD_DIR="$root/build-fuzz" RINGWATCH_TARGETS=ringwatch_fuzz -- \
+    -DRINGWATCH_FUZZ=ON -DRINGWATCH_TESTS=OFF -DRINGWATCH_WERROR=ON \
+    "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG"
+  fuzz_build=$!
+  background+=("$fuzz_build")
+fi
+
 echo "== tests"
 # Two at a time: most tests wait on real programs and deadlines, not on the
 # CPU; every test starts its programs on free ports of its own, so two run
 # side by side as they do on a developer's machine.
 run_ctest "$root/build" --timeout 300 -j2
 
-if [[ ${RINGWATCH_SKIP_SANITIZERS:-0} != 1 ]]; then
-  echo "== build (ASan+UBSan)"
-  # -O1 -g1: the build is most of this pass's time on 2 cores; line tables are
-  # all a sanitizer's stack trace needs, and -O1 keeps its frames readable.
-  RINGWATCH_BUILD_DIR=$root/build-asan "$root/tools/build.sh" -DRINGWATCH_WERROR=ON -DRINGWATCH_SANITIZE=ON \
-    "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG"
+if ((sanitizers)); then
+  finish_build "ASan+UBSan" "$asan_build" "$root/build-asan/build.log"
+  background=("${fuzz_build:-}")  # the exit trap must not signal a finished build's id
   echo "== tests under ASan+UBSan"
   # The package test (label `package`) builds and installs the .deb: once, in
   # the first pass, is enough. The 1,000-proxy lab (label `bigfleet`) is too
@@ -69,11 +124,9 @@ if [[ ${RINGWATCH_SKIP_SANITIZERS:-0} != 1 ]]; then
     --exclude-regex '^LinearRoundLabTest\.EveryFaultIsFoundInTheFirstRoundAsInAFullRoundOn12x48$'
 fi
 
-if [[ ${RINGWATCH_SKIP_FUZZ:-0} != 1 ]] && command -v clang++-14 >/dev/null; then
-  echo "== build (libFuzzer targets, clang, ASan+UBSan)"
-  CC=clang-14 CXX=clang++-14 RINGWATCH_BUILD_DIR=$root/build-fuzz RINGWATCH_TARGETS=ringwatch_fuzz \
-    "$root/tools/build.sh" -DRINGWATCH_FUZZ=ON -DRINGWATCH_TESTS=OFF -DRINGWATCH_WERROR=ON \
-    "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG"
+if ((fuzz)); then
+  finish_build "libFuzzer targets, clang, ASan+UBSan" "$fuzz_build" "$root/build-fuzz/build.log"
+  background=()
   echo "== fuzzing (${RINGWATCH_FUZZ_SECONDS:-10} s per target)"
   "$root/fuzz/run.sh" "$root/build-fuzz" "${RINGWATCH_FUZZ_SECONDS:-10}"
 fi
