@@ -4,9 +4,7 @@
 # run the tests again; then, where clang is, build the libFuzzer targets
 # (fuzz/, in build-fuzz/: only they and the libraries they link) and run
 # each for RINGWATCH_FUZZ_SECONDS (default 10: CI's budget is 40 minutes on
-# 2 cores; run fuzz/run.sh longer by hand). The ASan+UBSan build runs niced
-# in the background during the first test pass (into build-asan/build.log),
-# so the tests' idle CPU builds it.
+# 2 cores; run fuzz/run.sh longer by hand).
 #
 # A green run means every test ran: each pass prints the tests that were
 # skipped (the netns tests skip without CAP_NET_ADMIN), and a run as root
@@ -40,74 +38,24 @@ run_ctest() {
   return "$status"
 }
 
-# build_in_background NICE LOG ENV... -- CMAKE_ARGS...: tools/build.sh with
-# ENV, niced, its output in LOG, in a process group of its own so that an
-# early exit stops all of it; its pid (the group's id) is in $!.
-build_in_background() {
-  local niceness=$1 log=$2 env_vars=()
-  shift 2
-  while [[ $1 != -- ]]; do
-    env_vars+=("$1")
-    shift
-  done
-  shift
-  mkdir -p "$(dirname "$log")"
-  setsid env "${env_vars[@]}" nice -n "$niceness" "$root/tools/build.sh" "$@" >"$log" 2>&1 &
-}
-# finish_build NAME PID LOG: waits for a background build; prints its log's
-# end if it failed.
-finish_build() {
-  local name=$1 pid=$2 log=$3
-  if wait "$pid"; then
-    echo "== build ($name): done, $(tail -n 1 "$log")"
-  else
-    echo "== build ($name): FAILED; the end of $log:"
-    tail -n 60 "$log"
-    return 1
-  fi
-}
-background=()
-trap 'for pid in "${background[@]}"; do [[ -n $pid ]] && kill -- "-$pid" 2>/dev/null; done; true' EXIT
-
 echo "== build (warnings as errors)"
 # -g1 (line tables, no variables' debug info): the same code as -g, built in
 # about 40% less time (55 s -> 34 s for daemon/http_server.cpp), which CI's
 # 40 minutes on 2 cores need. tools/build.sh alone keeps -g for developers.
 RINGWATCH_BUILD_DIR=$root/build "$root/tools/build.sh" -DRINGWATCH_WERROR=ON \
   "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG"
-
-# The one test that needs a quiet machine runs first, alone: the 12x48
-# fault-equivalence test's full round (1,152 canaries through each of 12
-# proxies) must fit the lab's 1 s io deadline, which the lab's faults depend
-# on (a stalled backend is ejected by the proxies within a longer one).
-quiet_test='^LinearRoundLabTest\.EveryFaultIsFoundInTheFirstRoundAsInAFullRoundOn12x48$'
-echo "== tests (the one that needs a quiet machine)"
-run_ctest "$root/build" --timeout 300 -R "$quiet_test"
-
-# Then the ASan+UBSan build starts, niced, behind the rest of the tests: they
-# wait on real programs and deadlines for about a third of their time (vmstat
-# on 2 cores), and that idle CPU builds the next pass; the tests keep their
-# priority.
-sanitizers=0
-[[ ${RINGWATCH_SKIP_SANITIZERS:-0} != 1 ]] && sanitizers=1
-if ((sanitizers)); then
-  # -O1 -g1: the build is most of this pass's time on 2 cores; line tables are
-  # all a sanitizer's stack trace needs, and -O1 keeps its frames readable.
-  build_in_background 10 "$root/build-asan/build.log" RINGWATCH_BUILD_DIR="$root/build-asan" -- \
-    -DRINGWATCH_WERROR=ON -DRINGWATCH_SANITIZE=ON "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG"
-  asan_build=$!
-  background+=("$asan_build")
-fi
-
 echo "== tests"
 # Two at a time: most tests wait on real programs and deadlines, not on the
 # CPU; every test starts its programs on free ports of its own, so two run
 # side by side as they do on a developer's machine.
-run_ctest "$root/build" --timeout 300 -j2 -E "$quiet_test"
+run_ctest "$root/build" --timeout 300 -j2
 
-if ((sanitizers)); then
-  finish_build "ASan+UBSan" "$asan_build" "$root/build-asan/build.log"
-  background=()  # the exit trap must not signal a finished build's id
+if [[ ${RINGWATCH_SKIP_SANITIZERS:-0} != 1 ]]; then
+  echo "== build (ASan+UBSan)"
+  # -O1 -g1: the build is most of this pass's time on 2 cores; line tables are
+  # all a sanitizer's stack trace needs, and -O1 keeps its frames readable.
+  RINGWATCH_BUILD_DIR=$root/build-asan "$root/tools/build.sh" -DRINGWATCH_WERROR=ON -DRINGWATCH_SANITIZE=ON \
+    "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG"
   echo "== tests under ASan+UBSan"
   # The package test (label `package`) builds and installs the .deb: once, in
   # the first pass, is enough. The 1,000-proxy lab (label `bigfleet`) is too
@@ -118,7 +66,7 @@ if ((sanitizers)); then
   # 3x3 one runs the same code here.
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
     run_ctest "$root/build-asan" --timeout 600 -j2 --label-exclude "package|bigfleet" \
-    -E "$quiet_test"
+    --exclude-regex '^LinearRoundLabTest\.EveryFaultIsFoundInTheFirstRoundAsInAFullRoundOn12x48$'
 fi
 
 if [[ ${RINGWATCH_SKIP_FUZZ:-0} != 1 ]] && command -v clang++-14 >/dev/null; then
