@@ -13,6 +13,7 @@
 #include <cstring>
 #include <optional>
 #include <utility>
+#include <vector>
 
 #include "lib/util/deadlines.h"
 
@@ -99,6 +100,19 @@ TcpError deadline_passed(const std::string& label) {
   return TcpError{TcpErrorKind::timeout, label + ": deadline passed"};
 }
 
+// What a failed socket call means, in the words every function here uses.
+TcpError errno_error_of(const std::string& label, const char* doing, int err) {
+  if (err == ECONNREFUSED) return TcpError{TcpErrorKind::refused, label + ": connect refused"};
+  if (err == ECONNRESET || err == EPIPE || err == ECONNABORTED) {
+    return TcpError{TcpErrorKind::refused, label + ": connection reset by peer"};
+  }
+  if (err == ETIMEDOUT) {
+    return TcpError{TcpErrorKind::timeout, label + ": " + std::string(doing) + " timed out"};
+  }
+  return TcpError{TcpErrorKind::other,
+                  label + ": " + std::string(doing) + ": " + std::strerror(err)};
+}
+
 }  // namespace
 
 TcpStream::~TcpStream() {
@@ -127,12 +141,7 @@ TcpError TcpStream::error(TcpErrorKind kind, const std::string& what) const {
 }
 
 TcpError TcpStream::errno_error(const char* doing, int err) const {
-  if (err == ECONNREFUSED) return error(TcpErrorKind::refused, "connect refused");
-  if (err == ECONNRESET || err == EPIPE || err == ECONNABORTED) {
-    return error(TcpErrorKind::refused, "connection reset by peer");
-  }
-  if (err == ETIMEDOUT) return error(TcpErrorKind::timeout, std::string(doing) + " timed out");
-  return error(TcpErrorKind::other, std::string(doing) + ": " + std::strerror(err));
+  return errno_error_of(label_, doing, err);
 }
 
 // Non-blocking connect bounded by `timeout`.
@@ -298,6 +307,197 @@ Result<Exchange, TcpError> exchange(const Endpoint& endpoint, std::string_view r
       return result;
     }
   }
+}
+
+namespace {
+
+// A socket descriptor, closed with the object; movable.
+class OwnedFd {
+ public:
+  OwnedFd() = default;
+  explicit OwnedFd(int fd) : fd_(fd) {}
+  ~OwnedFd() { reset(); }
+  OwnedFd(OwnedFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  OwnedFd& operator=(OwnedFd&& other) noexcept {
+    if (this != &other) {
+      reset();
+      fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+  }
+  int get() const { return fd_; }
+  void reset() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+// One connection of send_and_await_close, a small state machine:
+//   connecting --writable, connected--> sending --request sent--> draining
+//   draining --peer closed--> done, no error
+// Any failure, more than max_bytes read, or its deadline (connect's while
+// connecting, then io's from the connect on) ends it with that error.
+class CloseWait {
+ public:
+  CloseWait(std::size_t index, const Endpoint& endpoint, std::string_view request,
+            util::Deadlines timeouts, std::size_t max_bytes)
+      : index_(index),
+        label_(endpoint.to_string()),
+        unsent_(request),
+        timeouts_(timeouts),
+        max_bytes_(max_bytes),
+        deadline_(Clock::now() + timeouts.connect) {
+    start_connect(endpoint);
+  }
+  std::size_t index() const { return index_; }
+  const std::string& label() const { return label_; }
+  bool done() const { return stage_ == Stage::done; }
+  const std::optional<TcpError>& outcome() const { return outcome_; }
+  Clock::time_point deadline() const { return deadline_; }
+  pollfd poll_entry() const {
+    return pollfd{fd_.get(), static_cast<short>(stage_ == Stage::draining ? POLLIN : POLLOUT), 0};
+  }
+
+  // Moves on after poll said `revents` (0: nothing, or not polled yet).
+  void advance(short revents) {
+    if (stage_ == Stage::connecting && revents != 0) finish_connect();
+    if (stage_ == Stage::sending) send_some();
+    if (stage_ == Stage::draining && revents != 0) drain();
+    if (!done() && Clock::now() >= deadline_) {
+      end(TcpError{
+          TcpErrorKind::timeout,
+          stage_ == Stage::connecting
+              ? label_ + ": connect timed out after " + std::to_string(timeouts_.connect.count()) +
+                    " ms"
+              : label_ + ": no close within " + std::to_string(timeouts_.io.count()) + " ms"});
+    }
+  }
+
+ private:
+  enum class Stage { connecting, sending, draining, done };
+
+  void start_connect(const Endpoint& endpoint) {
+    const auto address = to_sockaddr(endpoint);
+    if (!address) {
+      return end(TcpError{TcpErrorKind::invalid, label_ + ": host is not an IP address literal"});
+    }
+    fd_ = OwnedFd(::socket(address->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (fd_.get() < 0) return end(errno_error_of(label_, "socket", errno));
+    const int one = 1;
+    ::setsockopt(fd_.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (::connect(fd_.get(), reinterpret_cast<const sockaddr*>(&address->storage),
+                  address->length) == 0) {
+      return connected();
+    }
+    if (errno != EINPROGRESS) end(errno_error_of(label_, "connect", errno));
+  }
+
+  void finish_connect() {
+    int err = 0;
+    socklen_t length = sizeof err;
+    ::getsockopt(fd_.get(), SOL_SOCKET, SO_ERROR, &err, &length);
+    if (err != 0) return end(errno_error_of(label_, "connect", err));
+    connected();
+  }
+
+  void connected() {
+    stage_ = Stage::sending;
+    deadline_ = Clock::now() + timeouts_.io;
+  }
+
+  void send_some() {
+    while (!unsent_.empty()) {
+      const ssize_t sent = ::send(fd_.get(), unsent_.data(), unsent_.size(), MSG_NOSIGNAL);
+      if (sent > 0) {
+        unsent_.remove_prefix(static_cast<std::size_t>(sent));
+        continue;
+      }
+      if (sent < 0 && errno == EINTR) continue;
+      if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;  // poll again
+      return end(errno_error_of(label_, "send", errno));
+    }
+    stage_ = Stage::draining;
+  }
+
+  void drain() {
+    char buffer[16 * 1024];
+    for (;;) {
+      const ssize_t got = ::recv(fd_.get(), buffer, sizeof buffer, 0);
+      if (got == 0) return end(std::nullopt);
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+      if (got < 0) return end(errno_error_of(label_, "recv", errno));
+      received_ += static_cast<std::size_t>(got);
+      if (received_ > max_bytes_) {
+        return end(TcpError{TcpErrorKind::too_large, label_ + ": reply larger than " +
+                                                         std::to_string(max_bytes_) + " bytes"});
+      }
+    }
+  }
+
+  void end(std::optional<TcpError> outcome) {
+    outcome_ = std::move(outcome);
+    stage_ = Stage::done;
+    fd_.reset();
+  }
+
+  std::size_t index_;
+  std::string label_;
+  OwnedFd fd_;
+  Stage stage_ = Stage::connecting;
+  std::string_view unsent_;
+  util::Deadlines timeouts_;
+  std::size_t max_bytes_;
+  std::size_t received_ = 0;
+  Clock::time_point deadline_;
+  std::optional<TcpError> outcome_;
+};
+
+}  // namespace
+
+std::vector<std::optional<TcpError>> send_and_await_close(const std::vector<Endpoint>& endpoints,
+                                                          std::string_view request,
+                                                          util::Deadlines timeouts,
+                                                          std::size_t max_bytes) {
+  std::vector<std::optional<TcpError>> outcomes(endpoints.size());
+  std::vector<CloseWait> active;
+  std::vector<pollfd> entries;
+  std::size_t next = 0;
+  while (next < endpoints.size() || !active.empty()) {
+    while (active.size() < kMaxConcurrentConnections && next < endpoints.size()) {
+      active.emplace_back(next, endpoints[next], request, timeouts, max_bytes);
+      active.back().advance(0);  // a connect that finished at once sends now
+      ++next;
+    }
+    // Connections that ended (at their start or after the last poll) give
+    // their outcome and make room.
+    for (const CloseWait& wait : active) {
+      if (wait.done()) outcomes[wait.index()] = wait.outcome();
+    }
+    std::erase_if(active, [](const CloseWait& wait) { return wait.done(); });
+    if (active.empty()) continue;
+
+    entries.clear();
+    Clock::time_point soonest = active.front().deadline();
+    for (const CloseWait& wait : active) {
+      entries.push_back(wait.poll_entry());
+      soonest = std::min(soonest, wait.deadline());
+    }
+    const int ready = ::poll(entries.data(), entries.size(), remaining_ms(soonest));
+    if (ready < 0 && errno != EINTR) {
+      const int err = errno;
+      for (CloseWait& wait : active)
+        outcomes[wait.index()] = errno_error_of(wait.label(), "poll", err);
+      break;
+    }
+    for (std::size_t i = 0; i < active.size(); ++i) {
+      active[i].advance(ready > 0 ? entries[i].revents : short{0});
+    }
+  }
+  return outcomes;
 }
 
 }  // namespace ringwatch::net

@@ -3,7 +3,8 @@
 // memcached client talks over) and one-shot exchanges for stats endpoints:
 // twemproxy's stats port (it writes one JSON document and closes), mcrouter's
 // `stats servers` and memcached's `stats conns` (we need our own socket's
-// local address to leave our own connection out).
+// local address to leave our own connection out), and a batch of requests
+// waited out to the peers' close (twemproxy's freshness barrier).
 //
 // POSIX sockets and poll(2). Only address literals are connected to; nothing
 // here resolves names. Deadlines are absolute: they bound a whole exchange,
@@ -21,6 +22,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "lib/net/address.h"
 #include "lib/util/deadlines.h"
@@ -112,5 +114,21 @@ Result<Exchange, TcpError> exchange(const Endpoint& endpoint, std::string_view r
                                     const std::function<bool(std::string_view)>& is_complete,
                                     util::Deadlines timeouts,
                                     std::size_t max_bytes = kDefaultMaxReply);
+
+// Connects to every endpoint at once, sends `request` on each, and waits for
+// all of them together until each peer closes (what a peer sends first is
+// read and dropped, at most `max_bytes` of it): one round trip for the lot
+// instead of one each, as twemproxy's freshness barrier needs for the many
+// pools of one process (probes/connections/adapters.cpp). At most
+// kMaxConcurrentConnections are open at a time; the rest wait their turn.
+// Each connection has its own deadlines, counted from its start (connect)
+// and from its connect (io). Per endpoint, in order: nothing when the peer
+// closed, else why not ("<endpoint>: connect refused", "<endpoint>: no close
+// within <io> ms", ...).
+inline constexpr std::size_t kMaxConcurrentConnections = 64;
+std::vector<std::optional<TcpError>> send_and_await_close(const std::vector<Endpoint>& endpoints,
+                                                          std::string_view request,
+                                                          util::Deadlines timeouts,
+                                                          std::size_t max_bytes = 64 * 1024);
 
 }  // namespace ringwatch::net
