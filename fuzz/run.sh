@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every libFuzzer target of a fuzz build for a while:
 #   fuzz/run.sh BUILD_DIR [SECONDS] [TARGET...]
-# BUILD_DIR is one configured with -DRINGWATCH_FUZZ=ON (tools/test.sh makes
-# build-fuzz/). Each target starts from its seed corpus, fuzz/corpus/<name>/
+# BUILD_DIR is one configured with -DRINGWATCH_FUZZ=ON (tools/test.sh's
+# build-asan/). Each target starts from its seed corpus, fuzz/corpus/<name>/
 # (read only: what it finds goes to a scratch corpus), for SECONDS (default
 # 20), two at a time. Exits 1 if any target crashed, hung, leaked or broke
 # one of its properties; the input that did it is kept in

@@ -23,8 +23,9 @@ build_packages=(
   # and bcrypt hashes checked by libxcrypt's crypt_r.
   libcrypt-dev
 )
-# Fuzzing (issue 12): tools/test.sh builds the libFuzzer targets in fuzz/ with clang.
-build_packages+=(clang-14 libfuzzer-14-dev)
+# tools/test.sh's second pass builds with clang: the tests under ASan+UBSan and
+# the libFuzzer targets in fuzz/ (issue 12), linked by lld.
+build_packages+=(clang-14 libfuzzer-14-dev lld-14)
 # Programs the lab, the tests and the benchmarks start on loopback.
 # dnsmasq-base is the binary without the system service (we never want a
 # resolver taking over port 53 on the host).
