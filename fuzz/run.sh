@@ -19,7 +19,10 @@ jobs=${RINGWATCH_FUZZ_JOBS:-2}
 
 targets=("$@")
 if [[ ${#targets[@]} -eq 0 ]]; then
-  for binary in "$build"/fuzz/fuzz_*; do targets+=("${binary##*/fuzz_}"); done
+  for binary in "$build"/fuzz/fuzz_*; do
+    # fuzz_replay_<name>: the corpus replay test of a build with the tests.
+    [[ ${binary##*/} == fuzz_replay_* ]] || targets+=("${binary##*/fuzz_}")
+  done
 fi
 [[ ${#targets[@]} -gt 0 ]] || { echo "fuzz/run.sh: no fuzz targets in $build/fuzz" >&2; exit 2; }
 
