@@ -19,6 +19,7 @@ struct IpAddress {
   std::string to_string() const;
   bool is_loopback() const;
   friend bool operator==(const IpAddress&, const IpAddress&) = default;
+  friend auto operator<=>(const IpAddress&, const IpAddress&) = default;  // any total order
 };
 
 // "host:port" where host is an address literal ("[::1]:11211" for v6). `host`
