@@ -56,11 +56,16 @@ Error from_tcp(const net::TcpError& failure) {
 }
 
 // The connection, for one call: everything it sends or reads by one io
-// deadline.
+// deadline. With `arrived_first` (finishing a pipelined get, whose reply may
+// be read after other clients' replies of its batch), bytes that have
+// already arrived are read whatever the time, bounded by the reply cap; only
+// waiting for more is bounded by the deadline. So a peer that holds up the
+// batch cannot make replies already received from the others time out.
 class Exchange final : public ByteSource {
  public:
-  Exchange(net::TcpStream& stream, Clock::time_point deadline, std::chrono::milliseconds io)
-      : stream_(stream), deadline_(deadline), io_(io) {}
+  Exchange(net::TcpStream& stream, Clock::time_point deadline, std::chrono::milliseconds io,
+           bool arrived_first = false)
+      : stream_(stream), deadline_(deadline), io_(io), arrived_first_(arrived_first) {}
 
   std::optional<Error> send(std::string_view data) {
     auto failed = stream_.send_all(data, deadline_);
@@ -72,6 +77,7 @@ class Exchange final : public ByteSource {
   }
 
   std::optional<Error> read_more(std::string& buffer, std::size_t max_bytes) override {
+    if (arrived_first_) return read_arrived_first(buffer, max_bytes);
     // The first read after a request waits before it reads: a reply is never
     // there yet, and a recv that finds nothing is a system call per round
     // trip, most of a small probe round's CPU being system calls.
@@ -95,9 +101,24 @@ class Exchange final : public ByteSource {
                  stream_.label() + ": no reply within " + std::to_string(io_.count()) + " ms"};
   }
 
+  std::optional<Error> read_arrived_first(std::string& buffer, std::size_t max_bytes) {
+    for (;;) {
+      auto got = stream_.receive_arrived(buffer, max_bytes);
+      if (!got) return from_tcp(got.error());
+      if (got.value()) {
+        if (*got.value() > 0) return std::nullopt;
+        return Error{ErrorKind::connect_refused, stream_.label() + ": connection closed by peer"};
+      }
+      if (auto failed = stream_.wait_readable(deadline_)) {
+        return failed->kind == net::TcpErrorKind::timeout ? timeout() : from_tcp(*failed);
+      }
+    }
+  }
+
   net::TcpStream& stream_;
   Clock::time_point deadline_;
   std::chrono::milliseconds io_;
+  bool arrived_first_;
   bool awaiting_reply_ = false;  // a request went out and nothing was read since
 };
 
@@ -124,6 +145,20 @@ struct Client::Impl {
                                  const std::vector<std::string>& keys);
   Result<Stats, Error> stats(Exchange& exchange, ReplyReader& reader, std::string_view group);
 
+  // get_many_each's halves. start_pipelined_get sends the one get command for
+  // `keys` on the kept connection; false when there is none, it is not idle,
+  // or the keys need more than one command or are invalid (get_many then
+  // does it all). finish_pipelined_get reads the reply by the deadline
+  // counted from the send; nullopt when the connection turned out closed
+  // before any byte of reply (get_many then retries on a new one).
+  bool start_pipelined_get(const std::vector<std::string>& keys);
+  std::optional<Result<Values, Error>> finish_pipelined_get(const std::vector<std::string>& keys);
+
+  // A call's result, checked to end where its last answer ends (anything
+  // after it was never asked for); the connection is dropped on any failure.
+  template <class R>
+  R end_of_call(R result, const ReplyReader& reader);
+
   std::optional<Error> connect();
   Error error(ErrorKind kind, const std::string& what) const {
     return Error{kind, label + ": " + what};
@@ -148,7 +183,29 @@ struct Client::Impl {
   std::string label;
   bool address_literal;
   net::TcpStream stream;
+  Clock::time_point pipelined_deadline;  // of the get start_pipelined_get sent
 };
+
+namespace {
+
+// Appends " key" for keys[start..] to `request` (which starts "get") while
+// they fit one command of kMaxGetRequestBytes (at least one key), records
+// them in `asked`, and ends the line. Returns the index after the last key.
+std::size_t append_get_keys(const std::vector<std::string>& keys, std::size_t start,
+                            std::string& request, std::unordered_set<std::string_view>& asked) {
+  std::size_t end = start;
+  while (end < keys.size() &&
+         (end == start || request.size() + keys[end].size() + 1 <= kMaxGetRequestBytes)) {
+    request += ' ';
+    request += keys[end];
+    asked.insert(keys[end]);
+    ++end;
+  }
+  request += "\r\n";
+  return end;
+}
+
+}  // namespace
 
 std::optional<Error> Client::Impl::connect() {
   if (!address_literal) {
@@ -183,14 +240,7 @@ auto Client::Impl::call(std::size_t reply_cap, Op op)
     ReplyReader reader(exchange, label, limits, reply_cap);
     auto result = op(exchange, reader);
     received = reader.received();
-    if (result.ok() && reader.unread().empty()) return result;
-    const std::string extra(reader.unread());
-    stream.close();
-    if (result.ok()) {
-      return Error{ErrorKind::protocol,
-                   label + ": reply is not memcached protocol: " + util::printable(extra)};
-    }
-    return result;
+    return end_of_call(std::move(result), reader);
   };
   auto result = attempt();
   const bool closed_before_replying =
@@ -198,6 +248,18 @@ auto Client::Impl::call(std::size_t reply_cap, Op op)
   if (!reused || !closed_before_replying) return result;
   if (auto failed = connect()) return *failed;
   return attempt();  // by the same deadline
+}
+
+template <class R>
+R Client::Impl::end_of_call(R result, const ReplyReader& reader) {
+  if (result.ok() && reader.unread().empty()) return result;
+  const std::string extra(reader.unread());
+  stream.close();
+  if (result.ok()) {
+    return Error{ErrorKind::protocol,
+                 label + ": reply is not memcached protocol: " + util::printable(extra)};
+  }
+  return result;
 }
 
 Result<Done, Error> Client::Impl::set_many(Exchange& exchange, ReplyReader& reader,
@@ -238,15 +300,7 @@ Result<Values, Error> Client::Impl::get_many(Exchange& exchange, ReplyReader& re
   for (std::size_t start = 0; start < keys.size();) {
     std::unordered_set<std::string_view> asked;
     std::string request = "get";
-    std::size_t end = start;
-    while (end < keys.size() &&
-           (end == start || request.size() + keys[end].size() + 1 <= kMaxGetRequestBytes)) {
-      request += ' ';
-      request += keys[end];
-      asked.insert(keys[end]);
-      ++end;
-    }
-    request += "\r\n";
+    const std::size_t end = append_get_keys(keys, start, request, asked);
     if (auto failed = exchange.send(request)) return *failed;
     if (auto failed = reader.get_reply(asked, values)) return *failed;
     start = end;
@@ -259,6 +313,65 @@ Result<Stats, Error> Client::Impl::stats(Exchange& exchange, ReplyReader& reader
   const std::string command = group.empty() ? "stats" : "stats " + std::string(group);
   if (auto failed = exchange.send(command + "\r\n")) return *failed;
   return reader.stats_reply(command);
+}
+
+bool Client::Impl::start_pipelined_get(const std::vector<std::string>& keys) {
+  if (keys.empty() || !stream.is_open() || !stream.idle()) return false;
+  if (invalid_key(keys, [](const std::string& key) -> const std::string& { return key; })) {
+    return false;
+  }
+  std::string request = "get";
+  std::unordered_set<std::string_view> asked;
+  if (append_get_keys(keys, 0, request, asked) != keys.size()) return false;
+  pipelined_deadline = Clock::now() + deadlines.io;
+  Exchange exchange(stream, pipelined_deadline, deadlines.io);
+  if (exchange.send(request)) {
+    stream.close();  // get_many connects afresh
+    return false;
+  }
+  return true;
+}
+
+std::optional<Result<Values, Error>> Client::Impl::finish_pipelined_get(
+    const std::vector<std::string>& keys) {
+  Exchange exchange(stream, pipelined_deadline, deadlines.io, /*arrived_first=*/true);
+  ReplyReader reader(exchange, label, limits, limits.max_reply_bytes);
+  const std::unordered_set<std::string_view> asked(keys.begin(), keys.end());
+  Values values;
+  values.reserve(keys.size());
+  if (auto failed = reader.get_reply(asked, values)) {
+    if (reader.received() == 0 && failed->kind == ErrorKind::connect_refused) {
+      stream.close();  // closed while kept (a restart): get_many retries
+      return std::nullopt;
+    }
+    return end_of_call(Result<Values, Error>(std::move(*failed)), reader);
+  }
+  return end_of_call(Result<Values, Error>(std::move(values)), reader);
+}
+
+std::vector<Result<Values, Error>> get_many_each(const std::vector<GetRequest>& requests,
+                                                 WorkerPool& pool) {
+  std::vector<std::optional<Result<Values, Error>>> results(requests.size());
+  std::vector<char> sent(requests.size(), 0);
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    Client::Impl* impl = requests[i].client->impl_.get();
+    sent[i] = impl != nullptr && impl->start_pipelined_get(*requests[i].keys);
+  }
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    if (sent[i]) results[i] = requests[i].client->impl_->finish_pipelined_get(*requests[i].keys);
+  }
+  std::vector<std::size_t> rest;
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    if (!results[i]) rest.push_back(i);
+  }
+  pool.run_all(rest.size(), [&](std::size_t r) {
+    const GetRequest& request = requests[rest[r]];
+    results[rest[r]] = request.client->get_many(*request.keys);
+  });
+  std::vector<Result<Values, Error>> done;
+  done.reserve(requests.size());
+  for (auto& result : results) done.push_back(std::move(*result));
+  return done;
 }
 
 Client::Client(net::Endpoint endpoint, util::Deadlines deadlines, Limits limits)

@@ -45,6 +45,7 @@
 #include "lib/net/address.h"
 #include "lib/util/deadlines.h"
 #include "lib/util/result.h"
+#include "lib/util/worker_pool.h"
 
 namespace ringwatch::mc {
 
@@ -80,6 +81,8 @@ struct Limits {
   // Every byte of one call's replies together.
   std::size_t max_reply_bytes = 64 * 1024 * 1024;
 };
+
+struct GetRequest;
 
 class Client {
  public:
@@ -118,9 +121,37 @@ class Client {
   Result<Stats, Error> stats(std::string_view group = {});
 
  private:
+  friend std::vector<Result<Values, Error>> get_many_each(const std::vector<GetRequest>&,
+                                                          WorkerPool&);
   struct Impl;
   net::Endpoint endpoint_;
   std::unique_ptr<Impl> impl_;
 };
+
+// One multi-get of get_many_each: `client` reads `keys` (both outlive the call).
+struct GetRequest {
+  Client* client = nullptr;
+  const std::vector<std::string>* keys = nullptr;
+};
+
+// Many clients' multi-gets, each on its own client. Those a kept connection
+// can take as one get command are pipelined from this thread: every request
+// is sent before any reply is read, so the peers answer in parallel while
+// this thread waits once, not once per client (most of a small canary
+// round's CPU was those waits and the worker handoffs around them). The
+// others (no kept connection yet, keys beyond one command, a connection the
+// peer closed before answering) then run as get_many() on `pool`.
+//
+// results[i] is what requests[i].client->get_many(*requests[i].keys) returns,
+// within the same bounds, but for time: a pipelined get's io deadline counts
+// from its send and bounds waiting for its reply, while bytes that have
+// already arrived are read even after it (within the reply cap), so a peer
+// that holds up the batch costs the others nothing but the wait; one that
+// found its kept connection closed is retried once by get_many, with a
+// deadline of its own. The whole call waits about one io deadline for the
+// pipelined gets, then the pool's. Distinct requests must name distinct
+// clients.
+std::vector<Result<Values, Error>> get_many_each(const std::vector<GetRequest>& requests,
+                                                 WorkerPool& pool);
 
 }  // namespace ringwatch::mc

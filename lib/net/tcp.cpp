@@ -212,6 +212,22 @@ Result<std::size_t, TcpError> TcpStream::receive(std::string& out, std::size_t m
   }
 }
 
+Result<std::optional<std::size_t>, TcpError> TcpStream::receive_arrived(std::string& out,
+                                                                        std::size_t max_bytes) {
+  char buffer[64 * 1024];
+  const std::size_t want = std::clamp<std::size_t>(max_bytes, 1, sizeof buffer);
+  for (;;) {
+    const ssize_t got = ::recv(fd_, buffer, want, MSG_DONTWAIT);
+    if (got >= 0) {
+      out.append(buffer, static_cast<std::size_t>(got));
+      return std::optional<std::size_t>(static_cast<std::size_t>(got));
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return std::optional<std::size_t>();
+    return errno_error("recv", errno);
+  }
+}
+
 std::optional<TcpError> TcpStream::wait_readable(Clock::time_point deadline) {
   const int ready = wait_for(fd_, POLLIN, deadline);
   if (ready == 0) return deadline_passed(label_);

@@ -74,6 +74,11 @@ class TcpStream {
   // never stops sending cannot keep a reader busy past it either.
   Result<std::size_t, TcpError> receive(std::string& out, std::size_t max_bytes,
                                         Clock::time_point deadline);
+  // Without waiting: appends what has already arrived (at most `max_bytes`)
+  // to `out` and returns how many bytes (0: the peer closed the connection),
+  // or nothing when no byte is waiting. No deadline: it never waits.
+  Result<std::optional<std::size_t>, TcpError> receive_arrived(std::string& out,
+                                                               std::size_t max_bytes);
   // Without waiting: true when the connection is open and idle (no bytes
   // waiting, not closed or reset by the peer).
   bool idle() const;

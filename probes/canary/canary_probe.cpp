@@ -144,10 +144,13 @@ struct CanaryProbe::State {
   Observation observe(const std::vector<Canary>& keys, std::uint64_t round,
                       const std::vector<std::size_t>& readers, Locate locate);
   void write(const std::vector<Canary>& keys, Observation& obs);
-  // Proxy q reads every canary back, one multi-get; false when the proxy
+  // Why proxy q is not asked this pass (its write failed, or it stalled
+  // earlier in the round), or nothing.
+  std::optional<mc::Error> unreadable(std::size_t q, const Observation& obs) const;
+  // Proxy q's multi-get of every canary, into obs; false when the proxy
   // failed it on a SERVER_ERROR and must be asked again by backend.
-  bool read_back(std::size_t q, const std::vector<Canary>& keys,
-                 const std::vector<std::string>& all_keys, Observation& obs);
+  bool take_read(std::size_t q, const std::vector<Canary>& keys,
+                 Result<mc::Values, mc::Error> result, Observation& obs);
   void read_by_backend(std::size_t q, const std::vector<Canary>& keys, Observation& obs);
   void look_up(const std::vector<Canary>& keys, Locate locate, Observation& obs);
   // For canaries a proxy misses, or reads another value of that no backend
@@ -196,15 +199,15 @@ void fill_cells(const std::vector<Canary>& keys, const mc::Values& values,
 
 }  // namespace
 
-bool CanaryProbe::State::read_back(std::size_t q, const std::vector<Canary>& keys,
-                                   const std::vector<std::string>& all_keys, Observation& obs) {
-  obs.reads[q].assign(keys.size(), Cell{});
-  if (obs.write_error[q] || stalled_proxies[q]) {
-    // Unreachable: don't wait twice.
-    obs.read_error[q] = obs.write_error[q] ? obs.write_error[q] : stalled_proxies[q];
-    return true;
-  }
-  auto result = proxy_client(q).get_many(all_keys);
+std::optional<mc::Error> CanaryProbe::State::unreadable(std::size_t q,
+                                                        const Observation& obs) const {
+  // Unreachable: don't wait twice.
+  if (obs.write_error[q]) return obs.write_error[q];
+  return stalled_proxies[q];
+}
+
+bool CanaryProbe::State::take_read(std::size_t q, const std::vector<Canary>& keys,
+                                   Result<mc::Values, mc::Error> result, Observation& obs) {
   if (result.ok()) {
     fill_cells(keys, result.value(), all_indexes(keys.size()), obs.reads[q]);
     return true;
@@ -297,21 +300,28 @@ void CanaryProbe::State::look_up(const std::vector<Canary>& keys, Locate locate,
     if (list.empty()) list = key_list(keys);
   }
   const auto start = Clock::now();
-  pool->run_all(backends, [&](std::size_t b) {
-    if (asked[b].empty()) return;
+  std::vector<mc::GetRequest> requests;
+  std::vector<std::size_t> asking;  // backends, one per request
+  for (std::size_t b = 0; b < backends; ++b) {
+    if (asked[b].empty()) continue;
     if (stalled_backends[b]) {
       obs.locate_error[b] = stalled_backends[b];
-      return;
+      continue;
     }
-    auto result = backend_client(b).get_many(asked[b]);
-    if (result.ok()) {
-      obs.held[b] = std::move(result).value();
+    requests.push_back({&backend_client(b), &asked[b]});
+    asking.push_back(b);
+  }
+  auto results = mc::get_many_each(requests, *pool);
+  for (std::size_t i = 0; i < asking.size(); ++i) {
+    const std::size_t b = asking[i];
+    if (results[i].ok()) {
+      obs.held[b] = std::move(results[i]).value();
     } else {
-      note_stall(stalled_backends[b], result.error());
-      obs.locate_error[b] = result.error();
+      note_stall(stalled_backends[b], results[i].error());
+      obs.locate_error[b] = results[i].error();
       backend_clients[b].reset();
     }
-  });
+  }
   obs.locate_ms = ms_since(start);
   for (std::size_t b = 0; b < backends; ++b)
     obs.locates_issued += obs.locate_error[b] ? 0 : asked[b].size();
@@ -338,8 +348,23 @@ Observation CanaryProbe::State::observe(const std::vector<Canary>& keys, std::ui
   // Proxies whose whole multi-get failed on a SERVER_ERROR: asked again per
   // backend once the locate says where each canary is.
   std::vector<char> split(readers.size(), 0);
-  pool->run_all(readers.size(),
-                [&](std::size_t r) { split[r] = !read_back(readers[r], keys, all_keys, obs); });
+  std::vector<mc::GetRequest> requests;
+  std::vector<std::size_t> asking;  // indexes into readers, one per request
+  for (std::size_t r = 0; r < readers.size(); ++r) {
+    const std::size_t q = readers[r];
+    obs.reads[q].assign(keys.size(), Cell{});
+    if (auto down = unreadable(q, obs)) {
+      obs.read_error[q] = down;
+      continue;
+    }
+    requests.push_back({&proxy_client(q), &all_keys});
+    asking.push_back(r);
+  }
+  auto results = mc::get_many_each(requests, *pool);
+  for (std::size_t i = 0; i < asking.size(); ++i) {
+    const std::size_t r = asking[i];
+    split[r] = !take_read(readers[r], keys, std::move(results[i]), obs);
+  }
   for (std::size_t q : readers) obs.reads_issued += obs.read_error[q] ? 0 : obs.reads[q].size();
   obs.read_ms = ms_since(start);
 
