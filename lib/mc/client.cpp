@@ -353,12 +353,18 @@ std::vector<Result<Values, Error>> get_many_each(const std::vector<GetRequest>& 
                                                  WorkerPool& pool) {
   std::vector<std::optional<Result<Values, Error>>> results(requests.size());
   std::vector<char> sent(requests.size(), 0);
+  // A window of at most kMaxPipelinedGets in flight, read in order: each
+  // reply read lets the next request go out.
+  std::size_t next = 0, in_flight = 0;
   for (std::size_t i = 0; i < requests.size(); ++i) {
-    Client::Impl* impl = requests[i].client->impl_.get();
-    sent[i] = impl != nullptr && impl->start_pipelined_get(*requests[i].keys);
-  }
-  for (std::size_t i = 0; i < requests.size(); ++i) {
-    if (sent[i]) results[i] = requests[i].client->impl_->finish_pipelined_get(*requests[i].keys);
+    for (; next < requests.size() && in_flight < kMaxPipelinedGets; ++next) {
+      Client::Impl* impl = requests[next].client->impl_.get();
+      sent[next] = impl != nullptr && impl->start_pipelined_get(*requests[next].keys);
+      in_flight += sent[next];
+    }
+    if (!sent[i]) continue;
+    results[i] = requests[i].client->impl_->finish_pipelined_get(*requests[i].keys);
+    --in_flight;
   }
   std::vector<std::size_t> rest;
   for (std::size_t i = 0; i < requests.size(); ++i) {

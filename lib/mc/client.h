@@ -135,12 +135,16 @@ struct GetRequest {
 };
 
 // Many clients' multi-gets, each on its own client. Those a kept connection
-// can take as one get command are pipelined from this thread: every request
-// is sent before any reply is read, so the peers answer in parallel while
-// this thread waits once, not once per client (most of a small canary
-// round's CPU was those waits and the worker handoffs around them). The
-// others (no kept connection yet, keys beyond one command, a connection the
-// peer closed before answering) then run as get_many() on `pool`.
+// can take as one get command are pipelined from this thread: up to
+// kMaxPipelinedGets requests are out before their replies are read, in
+// order, each reply read letting the next request go, so the peers answer
+// in parallel while this thread waits about once per window, not once per
+// client (most of a small canary round's CPU was those waits and the worker
+// handoffs around them). The window bounds what the peers are asked at once:
+// 1,000 proxies' gets sent together kept the lab's proxies busy past the io
+// deadline. The others (no kept connection yet, keys beyond one command, a
+// connection the peer closed before answering) then run as get_many() on
+// `pool`.
 //
 // results[i] is what requests[i].client->get_many(*requests[i].keys) returns,
 // within the same bounds, but for time: a pipelined get's io deadline counts
@@ -148,9 +152,10 @@ struct GetRequest {
 // already arrived are read even after it (within the reply cap), so a peer
 // that holds up the batch costs the others nothing but the wait; one that
 // found its kept connection closed is retried once by get_many, with a
-// deadline of its own. The whole call waits about one io deadline for the
-// pipelined gets, then the pool's. Distinct requests must name distinct
-// clients.
+// deadline of its own. A peer that stalls holds the window up to one io
+// deadline, as it held one of the pool's threads. Distinct requests must
+// name distinct clients.
+inline constexpr std::size_t kMaxPipelinedGets = 32;
 std::vector<Result<Values, Error>> get_many_each(const std::vector<GetRequest>& requests,
                                                  WorkerPool& pool);
 

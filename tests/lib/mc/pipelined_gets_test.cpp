@@ -5,9 +5,11 @@
 // time are hang detectors, not speed tests.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -142,6 +144,40 @@ TEST(GetManyEachTest, GarbageFromOnePeerIsItsOwnProtocolError) {
   EXPECT_EQ(results[0].error().kind, ErrorKind::protocol) << results[0].error().message;
   ASSERT_TRUE(results[1].ok()) << results[1].error().message;
   EXPECT_EQ(results[1].value().at("a"), "w");
+}
+
+// Peers that never answer hold the window until the io deadline: the get
+// past kMaxPipelinedGets only goes out once the first one has ended.
+TEST(GetManyEachTest, NoMoreThanTheWindowIsAskedAtOnce) {
+  FakePeer peer;
+  peer.on("get", value_of_a("v"));
+  std::vector<std::unique_ptr<Client>> clients;
+  for (std::size_t i = 0; i <= kMaxPipelinedGets; ++i) {
+    clients.push_back(std::make_unique<Client>(peer.endpoint(), kDeadlines));
+  }
+  const std::vector<std::vector<std::string>> keys(clients.size(), {"a"});
+  WorkerPool pool(4);
+  for (const auto& result : get_many_each(requests_for(clients, keys), pool)) {
+    ASSERT_TRUE(result.ok());  // connections kept: the next call pipelines
+  }
+  std::mutex mutex;
+  std::vector<Clock::time_point> arrivals;
+  peer.on("get", [&](const PeerCommand&) {
+    std::lock_guard lock(mutex);
+    arrivals.push_back(Clock::now());
+    return PeerReply::never();
+  });
+  const auto start = Clock::now();
+  const auto results = get_many_each(requests_for(clients, keys), pool);
+  EXPECT_LT(Clock::now() - start, kHangBound + kDeadlines.io);
+  for (const auto& result : results) {
+    ASSERT_FALSE(result.ok());
+    EXPECT_EQ(result.error().kind, ErrorKind::timeout) << result.error().message;
+  }
+  std::lock_guard lock(mutex);
+  ASSERT_EQ(arrivals.size(), clients.size());
+  std::sort(arrivals.begin(), arrivals.end());
+  EXPECT_GE(arrivals.back() - start, kDeadlines.io);
 }
 
 // More keys than one get command takes, an invalid key and no keys at all
