@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "lib/util/deadlines.h"
+#include "lib/util/fd_io.h"
 
 namespace ringwatch::net {
 
@@ -113,6 +114,41 @@ TcpError errno_error_of(const std::string& label, const char* doing, int err) {
                   label + ": " + std::string(doing) + ": " + std::strerror(err)};
 }
 
+// A connect started without waiting: the socket (non-blocking, TCP_NODELAY)
+// and whether it connected at once; otherwise the connect has ended when the
+// socket turns writable, and connect_outcome says how.
+struct StartedConnect {
+  util::UniqueFd socket;
+  bool connected = false;
+};
+
+Result<StartedConnect, TcpError> start_connect(const Endpoint& endpoint, const std::string& label) {
+  const auto address = to_sockaddr(endpoint);
+  if (!address)
+    return TcpError{TcpErrorKind::invalid, label + ": host is not an IP address literal"};
+  StartedConnect started{
+      util::UniqueFd(::socket(address->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0))};
+  if (started.socket.get() < 0) return errno_error_of(label, "socket", errno);
+  const int one = 1;
+  ::setsockopt(started.socket.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (::connect(started.socket.get(), reinterpret_cast<const sockaddr*>(&address->storage),
+                address->length) == 0) {
+    started.connected = true;
+  } else if (errno != EINPROGRESS) {
+    return errno_error_of(label, "connect", errno);
+  }
+  return started;
+}
+
+// Once a started connect's socket is writable: nothing when it connected.
+std::optional<TcpError> connect_outcome(int fd, const std::string& label) {
+  int err = 0;
+  socklen_t length = sizeof err;
+  ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &length);
+  if (err != 0) return errno_error_of(label, "connect", err);
+  return std::nullopt;
+}
+
 }  // namespace
 
 TcpStream::~TcpStream() {
@@ -147,28 +183,17 @@ TcpError TcpStream::errno_error(const char* doing, int err) const {
 // Non-blocking connect bounded by `timeout`.
 Result<TcpStream, TcpError> TcpStream::open(const Endpoint& endpoint,
                                             std::chrono::milliseconds timeout) {
-  TcpStream stream(-1, endpoint.to_string());
-  const auto address = to_sockaddr(endpoint);
-  if (!address) return stream.error(TcpErrorKind::invalid, "host is not an IP address literal");
-  stream.fd_ = ::socket(address->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (stream.fd_ < 0) return stream.errno_error("socket", errno);
-  const int one = 1;
-  ::setsockopt(stream.fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  if (::connect(stream.fd_, reinterpret_cast<const sockaddr*>(&address->storage),
-                address->length) == 0) {
-    return stream;
-  }
-  if (errno != EINPROGRESS) return stream.errno_error("connect", errno);
+  auto started = start_connect(endpoint, endpoint.to_string());
+  if (!started) return started.error();
+  TcpStream stream(started.value().socket.release(), endpoint.to_string());
+  if (started.value().connected) return stream;
   const int ready = wait_for(stream.fd_, POLLOUT, Clock::now() + timeout);
   if (ready < 0) return stream.errno_error("poll", errno);
   if (ready == 0) {
     return stream.error(TcpErrorKind::timeout,
                         "connect timed out after " + std::to_string(timeout.count()) + " ms");
   }
-  int err = 0;
-  socklen_t length = sizeof err;
-  ::getsockopt(stream.fd_, SOL_SOCKET, SO_ERROR, &err, &length);
-  if (err != 0) return stream.errno_error("connect", err);
+  if (auto failed = connect_outcome(stream.fd_, stream.label_)) return *failed;
   return stream;
 }
 
@@ -327,30 +352,6 @@ Result<Exchange, TcpError> exchange(const Endpoint& endpoint, std::string_view r
 
 namespace {
 
-// A socket descriptor, closed with the object; movable.
-class OwnedFd {
- public:
-  OwnedFd() = default;
-  explicit OwnedFd(int fd) : fd_(fd) {}
-  ~OwnedFd() { reset(); }
-  OwnedFd(OwnedFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  OwnedFd& operator=(OwnedFd&& other) noexcept {
-    if (this != &other) {
-      reset();
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  int get() const { return fd_; }
-  void reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-};
-
 // One connection of send_and_await_close, a small state machine:
 //   connecting --writable, connected--> sending --request sent--> draining
 //   draining --peer closed--> done, no error
@@ -396,26 +397,14 @@ class CloseWait {
   enum class Stage { connecting, sending, draining, done };
 
   void start_connect(const Endpoint& endpoint) {
-    const auto address = to_sockaddr(endpoint);
-    if (!address) {
-      return end(TcpError{TcpErrorKind::invalid, label_ + ": host is not an IP address literal"});
-    }
-    fd_ = OwnedFd(::socket(address->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    if (fd_.get() < 0) return end(errno_error_of(label_, "socket", errno));
-    const int one = 1;
-    ::setsockopt(fd_.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (::connect(fd_.get(), reinterpret_cast<const sockaddr*>(&address->storage),
-                  address->length) == 0) {
-      return connected();
-    }
-    if (errno != EINPROGRESS) end(errno_error_of(label_, "connect", errno));
+    auto started = net::start_connect(endpoint, label_);
+    if (!started) return end(started.error());
+    fd_ = std::move(started.value().socket);
+    if (started.value().connected) connected();
   }
 
   void finish_connect() {
-    int err = 0;
-    socklen_t length = sizeof err;
-    ::getsockopt(fd_.get(), SOL_SOCKET, SO_ERROR, &err, &length);
-    if (err != 0) return end(errno_error_of(label_, "connect", err));
+    if (auto failed = connect_outcome(fd_.get(), label_)) return end(std::move(*failed));
     connected();
   }
 
@@ -462,7 +451,7 @@ class CloseWait {
 
   std::size_t index_;
   std::string label_;
-  OwnedFd fd_;
+  util::UniqueFd fd_;
   Stage stage_ = Stage::connecting;
   std::string_view unsent_;
   util::Deadlines timeouts_;
